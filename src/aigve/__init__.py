@@ -1,0 +1,5 @@
+"""aigve: evaluate AI-generated video."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

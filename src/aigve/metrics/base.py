@@ -1,0 +1,212 @@
+"""The metric contract and its catalogue row.
+
+A metric says *what it needs* (``requests()``: which extractor, on which frames, of which side) and
+*what it does with it*. Two kinds:
+
+- ``VideoMetric``: ``score(entry, feats)`` -> per-video values; its aggregate is the mean over
+  videos (computed by the engine from the per-video rows, so resume and merge are trivial).
+- ``SetMetric``: torchmetrics' contract, ``update(entry, side, feats)`` accumulates sufficient
+  statistics, ``merge(other)`` combines workers, ``compute()`` gives set-level values.
+
+Metrics never decode video and never load models: the engine does that once and hands the
+features to every metric that asked for them.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from aigve.errors import UsageError
+from aigve.types import Entry, Side
+from aigve.video.sampling import Sampler
+
+FAMILIES: tuple[str, ...] = (
+    "distribution_based",
+    "nn_based_video",
+    "vl_similarity",
+    "vl_understanding",
+    "multi_aspect",
+    "classic",
+)
+Input = Literal["generated", "real", "prompt"]
+Level = Literal["video", "set"]
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """One named number a metric produces. ``higher_is_better`` None = no direction (diagnostic)."""
+
+    name: str
+    higher_is_better: bool | None
+    range: tuple[float | None, float | None] = (None, None)
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A catalogue row: drives ``aigve list-metrics``, the README table, the report and the server."""
+
+    name: str
+    family: str
+    description: str
+    inputs: tuple[str, ...]
+    backbone: str
+    outputs: tuple[OutputSpec, ...]
+    level: Level = "video"
+    citation: str = ""
+    extra: str | None = None  # pip extra needed, e.g. "offline"
+    requires: tuple[str, ...] = ()  # importable modules the extra provides
+    weights: tuple[str, ...] = ()  # weights-registry names needed by the default backbone
+    suites: tuple[str, ...] = ()
+    options: Mapping[str, Any] = field(default_factory=dict)  # defaults; documented per metric
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ValueError(f"{self.name}: family must be one of {FAMILIES}")
+        if not self.outputs:
+            raise ValueError(f"{self.name}: a metric has at least one output")
+
+    @property
+    def primary(self) -> OutputSpec:
+        return self.outputs[0]
+
+    @property
+    def higher_is_better(self) -> bool | None:
+        return self.primary.higher_is_better
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "family": self.family,
+            "description": self.description,
+            "inputs": list(self.inputs),
+            "backbone": self.backbone,
+            "level": self.level,
+            "higher_is_better": self.higher_is_better,
+            "range": list(self.primary.range),
+            "outputs": [
+                {
+                    "name": o.name,
+                    "higher_is_better": o.higher_is_better,
+                    "range": list(o.range),
+                    "description": o.description,
+                }
+                for o in self.outputs
+            ],
+            "citation": self.citation,
+            "extra": self.extra,
+            "weights": list(self.weights),
+            "suites": list(self.suites),
+            "options": dict(self.options),
+        }
+
+
+@dataclass(frozen=True)
+class FeatureRequest:
+    """Features of one side of an entry from one extractor on one sampler's frames.
+
+    ``role`` is how the metric finds the array in ``feats``; it is not part of the key, so two
+    metrics asking for the same extractor, options, sampler and side share one computation.
+    """
+
+    role: str
+    extractor: str
+    sampler: Sampler
+    side: Side = "generated"
+    options: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        return (self.extractor, self.options, self.sampler.id, self.side)
+
+    @property
+    def extractor_key(self) -> tuple[Any, ...]:
+        return (self.extractor, self.options)
+
+
+def parse_option_value(raw: str) -> Any:
+    """Turn a command-line option string into bool/int/float/None/str."""
+    low = raw.strip().lower()
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    if low in ("none", "null"):
+        return None
+    for cast in (int, float):
+        try:
+            return cast(raw)
+        except ValueError:
+            pass
+    return raw
+
+
+class Metric(ABC):
+    """Base of all metrics. Subclasses set ``spec`` and implement ``requests``."""
+
+    spec: ClassVar[MetricSpec]
+
+    def __init__(self, **options: Any) -> None:
+        defaults = dict(self.spec.options)
+        unknown = set(options) - set(defaults) - {"weights", "batch_size"}
+        if unknown:
+            raise UsageError(
+                f"metric '{self.spec.name}' has no option(s) {sorted(unknown)}; "
+                f"known: {sorted(set(defaults) | {'weights'})}"
+            )
+        defaults.update(options)
+        self.options: dict[str, Any] = defaults
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @abstractmethod
+    def requests(self) -> list[FeatureRequest]:
+        """The features this metric needs for each entry."""
+
+    def extractor_options(self) -> dict[str, Any]:
+        """Options passed to this metric's extractor (e.g. an explicit ``weights`` path)."""
+        return {"weights": self.options["weights"]} if self.options.get("weights") else {}
+
+    def provenance(self) -> dict[str, Any]:
+        """What the score means: options and samplers (the engine adds extractor identities)."""
+        return {
+            "options": {k: v for k, v in sorted(self.options.items())},
+            "sampling": {r.role: r.sampler.to_dict() for r in self.requests()},
+        }
+
+
+class VideoMetric(Metric):
+    """Per-video metric; the aggregate is the mean over successfully scored videos."""
+
+    @abstractmethod
+    def score(self, entry: Entry, feats: Mapping[str, np.ndarray]) -> dict[str, float]:
+        """Values for every output of the spec (keys = output names)."""
+
+
+class SetMetric(Metric):
+    """Set-level metric with mergeable sufficient statistics."""
+
+    @abstractmethod
+    def update(self, entry: Entry, side: Side, feats: Mapping[str, np.ndarray]) -> None: ...
+
+    @abstractmethod
+    def compute(self) -> dict[str, Any]:
+        """Aggregate values per output name; may add 'warnings' (list[str]) and 'n_real'/'n_generated'."""
+
+    @abstractmethod
+    def merge(self, other: SetMetric) -> None: ...
+
+    def per_video(self, entry: Entry, feats: Mapping[str, np.ndarray]) -> dict[str, float]:
+        """Optional per-video diagnostics computed after ``compute`` (clearly named, not the metric)."""
+        return {}
+
+    def reset(self) -> None:
+        """Drop the accumulated state (fresh instance semantics)."""
+        self.__init__(**self.options)  # type: ignore[misc]
