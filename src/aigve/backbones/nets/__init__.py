@@ -1,0 +1,1 @@
+"""Network definitions (plain ``nn.Module`` code, no weights) used by the neural extractors."""
