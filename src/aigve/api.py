@@ -1,0 +1,82 @@
+"""The Python API: ``evaluate`` is the one entry point the CLI, the server and users share."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aigve.data.dataset import Dataset
+from aigve.engine.runner import Engine, ProgressFn, RunConfig
+from aigve.features.cache import default_cache_dir
+from aigve.metrics.catalog import select_metrics
+from aigve.results.records import Results
+from aigve.video.sampling import Window
+
+
+def evaluate(
+    dataset: Dataset | str | Path,
+    metrics: list[str] | str | None = None,
+    *,
+    categories: list[str] | None = None,
+    suite: str | None = None,
+    metric_options: dict[str, dict[str, Any]] | None = None,
+    max_len: int | None = None,
+    max_seconds: float | None = None,
+    fps: float | None = None,
+    batch_size: int = 32,
+    device: str = "cpu",
+    num_workers: int = 0,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+    out_dir: str | Path | None = None,
+    resume: bool = False,
+    real_stats: str | Path | None = None,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    progress: ProgressFn | None = None,
+) -> Results:
+    """Evaluate a dataset (a ``Dataset``, a built-in name, an annotation JSON, a manifest or a folder).
+
+    Returns ``Results``: ``results.aggregates`` (per-metric values with provenance) and
+    ``results.per_video`` (a pandas DataFrame, one row per video x metric output). With
+    ``out_dir`` the result files are written there too (and the run can be resumed).
+
+    >>> from aigve import evaluate  # doctest: +SKIP
+    >>> res = evaluate("demo", suite="offline")  # doctest: +SKIP
+    >>> res.value("flicker")  # doctest: +SKIP
+    """
+    from aigve.data.dataset import load_dataset
+
+    ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
+    if isinstance(metrics, str):
+        metrics = [m.strip() for m in metrics.split(",") if m.strip()]
+    names = select_metrics(metrics, categories, suite)
+    if use_cache:
+        cdir: Path | None = Path(cache_dir) if cache_dir else default_cache_dir()
+    else:
+        cdir = None
+    config = RunConfig(
+        metrics=names,
+        metric_options={k: dict(v) for k, v in (metric_options or {}).items()},
+        window=Window(max_len=max_len, max_seconds=max_seconds, fps_fallback=fps),
+        batch_size=batch_size,
+        device=device,
+        num_workers=num_workers,
+        cache_dir=cdir,
+        out_dir=Path(out_dir) if out_dir else None,
+        resume=resume,
+        real_stats=Path(real_stats) if real_stats else None,
+        bootstrap=bootstrap,
+        seed=seed,
+    )
+    unknown = set(config.metric_options) - set(names)
+    if unknown:
+        from aigve.errors import UsageError
+
+        raise UsageError(f"options given for metric(s) not in this run: {sorted(unknown)}")
+    results = Engine(ds, config, progress=progress).run()
+    if out_dir is not None:
+        from aigve.results.writers import write_results
+
+        write_results(results, out_dir)
+    return results

@@ -1,0 +1,533 @@
+"""Command-line interface: a thin layer over the engine and the other stages.
+
+Exit codes: 0 success, 2 usage or input-description errors, 3 when any video or metric failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from aigve import __version__
+from aigve.errors import AigveError, DatasetError, UsageError
+
+log = logging.getLogger("aigve")
+
+EXIT_OK, EXIT_USAGE, EXIT_FAILED = 0, 2, 3
+
+
+# ---------------------------------------------------------------------------- helpers
+def _csv(s: str | None) -> list[str] | None:
+    if s is None:
+        return None
+    return [x.strip() for x in s.split(",") if x.strip()]
+
+
+def parse_metric_options(items: list[str] | None) -> dict[str, dict[str, Any]]:
+    """``NAME.KEY=VALUE`` strings -> {name: {key: value}} (values typed: bool/int/float/str)."""
+    from aigve.metrics.base import parse_option_value
+
+    out: dict[str, dict[str, Any]] = {}
+    for item in items or []:
+        if "=" not in item or "." not in item.split("=", 1)[0]:
+            raise UsageError(
+                f"--metric-option '{item}': expected NAME.KEY=VALUE, e.g. fid.backbone=efficientnet_lite0"
+            )
+        lhs, value = item.split("=", 1)
+        name, key = lhs.split(".", 1)
+        out.setdefault(name.strip(), {})[key.strip()] = parse_option_value(value)
+    return out
+
+
+def _setup_logging(level: str) -> None:
+    from rich.logging import RichHandler
+
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(message)s",
+        handlers=[RichHandler(show_path=False, console=_stderr_console())],
+        force=True,
+    )
+
+
+def _stderr_console():  # noqa: ANN202
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    import yaml
+
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise UsageError(f"--config {p}: file not found") from None
+    except yaml.YAMLError as exc:
+        raise UsageError(f"--config {p}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"--config {p}: the top level must be a mapping of option names to values")
+    return data
+
+
+# ---------------------------------------------------------------------------- run
+RUN_DEFAULTS: dict[str, Any] = {
+    "batch_size": 32,
+    "device": "cpu",
+    "num_workers": 0,
+    "bootstrap": 1000,
+    "seed": 0,
+}
+
+
+def _merge_run_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Config file values, overridden by flags given on the command line."""
+    conf = load_config_file(args.config) if args.config else {}
+    known = {
+        "dataset",
+        "generated",
+        "real",
+        "prompts",
+        "video_dir",
+        "metrics",
+        "categories",
+        "suite",
+        "max_len",
+        "max_seconds",
+        "fps",
+        "batch_size",
+        "device",
+        "num_workers",
+        "cache_dir",
+        "no_cache",
+        "resume",
+        "out",
+        "real_stats",
+        "seed",
+        "bootstrap",
+    }
+    unknown = set(conf) - known
+    if unknown:
+        raise UsageError(f"--config {args.config}: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
+    opts: dict[str, Any] = dict(RUN_DEFAULTS)
+    metric_options: dict[str, dict[str, Any]] = {}
+    # metrics: list of names, or mapping name -> options
+    cm = conf.get("metrics")
+    if isinstance(cm, dict):
+        conf["metrics"] = list(cm)
+        for k, v in cm.items():
+            if v:
+                if not isinstance(v, dict):
+                    raise UsageError(f"--config {args.config}: options of metric '{k}' must be a mapping")
+                metric_options[k] = dict(v)
+    elif isinstance(cm, str):
+        conf["metrics"] = _csv(cm)
+    if isinstance(conf.get("categories"), str):
+        conf["categories"] = _csv(conf["categories"])
+    opts.update(conf)
+    for key in known:
+        val = getattr(args, key, None)
+        if val is not None and val is not False:
+            opts[key] = val
+    if args.metrics is not None:
+        opts["metrics"] = _csv(args.metrics)
+    if args.categories is not None:
+        opts["categories"] = _csv(args.categories)
+    for name, kv in parse_metric_options(args.metric_option).items():
+        metric_options.setdefault(name, {}).update(kv)
+    _apply_cdfvd_flags(args, opts, metric_options)
+    opts["metric_options"] = metric_options
+    return opts
+
+
+def _apply_cdfvd_flags(args: argparse.Namespace, opts: dict[str, Any], mo: dict[str, dict[str, Any]]) -> None:
+    """The original toolkit's cd-fvd flags map onto the fvd metrics' options."""
+    if not getattr(args, "use_cdfvd", False):
+        return
+    model = (args.cdfvd_model or "videomae").lower()
+    name = "fvd_videomae" if model == "videomae" else "fvd"
+    opts["metrics"] = list(dict.fromkeys([*(opts.get("metrics") or []), name]))
+    if args.cdfvd_resolution:
+        mo.setdefault(name, {})["resolution"] = int(args.cdfvd_resolution)
+    if args.cdfvd_sequence_length:
+        mo.setdefault(name, {})["frames"] = int(args.cdfvd_sequence_length)
+
+
+def _progress_bar(total_label: str):  # noqa: ANN202
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=_stderr_console(),
+        transient=False,
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from aigve.api import evaluate
+    from aigve.data.dataset import load_dataset
+    from aigve.results.writers import print_summary
+
+    o = _merge_run_options(args)
+    if not o.get("dataset") and not o.get("generated"):
+        raise UsageError(
+            "aigve run needs a DATASET (name, annotation JSON, manifest or folder) or --generated DIR"
+        )
+    ds = load_dataset(
+        o.get("dataset") or o["generated"],
+        generated=o.get("generated"),
+        real=o.get("real"),
+        prompts=o.get("prompts"),
+        video_dir=o.get("video_dir"),
+    )
+    out = o.get("out")
+    if not out:
+        raise UsageError("aigve run needs --out DIR (results are never written to the working directory)")
+    with _progress_bar("videos") as bar:
+        task = bar.add_task("evaluating", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        results = evaluate(
+            ds,
+            o.get("metrics"),
+            categories=o.get("categories"),
+            suite=o.get("suite"),
+            metric_options=o["metric_options"],
+            max_len=o.get("max_len"),
+            max_seconds=o.get("max_seconds"),
+            fps=o.get("fps"),
+            batch_size=int(o["batch_size"]),
+            device=str(o["device"]),
+            num_workers=int(o["num_workers"]),
+            cache_dir=o.get("cache_dir"),
+            use_cache=not o.get("no_cache", False),
+            out_dir=out,
+            resume=bool(o.get("resume", False)),
+            real_stats=o.get("real_stats"),
+            bootstrap=int(o["bootstrap"]),
+            seed=int(o["seed"]),
+            progress=progress,
+        )
+    if not args.quiet:
+        print_summary(results)
+        from rich.console import Console
+
+        Console().print(
+            f"results written to [bold]{out}[/bold] (results.json, per_video.csv, per_video.parquet)"
+        )
+    return results.exit_code
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--generated", help="folder of generated videos (instead of DATASET)")
+    g.add_argument("--real", help="folder of real videos (paired by name; the rest form the real set)")
+    g.add_argument("--prompts", help="prompts file (json, csv or txt)")
+    g.add_argument("--video-dir", dest="video_dir", help="folder the annotation JSON's paths are relative to")
+    g = p.add_argument_group("metrics")
+    g.add_argument("--metrics", help="comma-separated metric names (see `aigve list-metrics`)")
+    g.add_argument("--categories", help="comma-separated families, e.g. distribution_based,classic")
+    g.add_argument("--suite", help="a named suite, e.g. offline")
+    g.add_argument(
+        "--metric-option",
+        action="append",
+        metavar="NAME.KEY=VALUE",
+        help="a metric parameter (repeatable), e.g. fid.backbone=efficientnet_lite0",
+    )
+    g.add_argument("--config", help="YAML file with any of these options (flags override it)")
+    g = p.add_argument_group("sampling")
+    g.add_argument("--max-len", dest="max_len", type=int, help="decode at most the first N frames")
+    g.add_argument("--max-seconds", dest="max_seconds", type=float, help="decode at most the first S seconds")
+    g.add_argument("--fps", type=float, help="frame rate to assume where the container declares none")
+    g = p.add_argument_group("execution")
+    g.add_argument("--batch-size", dest="batch_size", type=int)
+    g.add_argument("--device", help="cpu, cuda, cuda:N or auto")
+    g.add_argument(
+        "--num-workers", dest="num_workers", type=int, help="decoding threads (0 = in the main thread)"
+    )
+    g.add_argument(
+        "--cache-dir", dest="cache_dir", help="feature cache (default ~/.cache/aigve or $AIGVE_CACHE_DIR)"
+    )
+    g.add_argument(
+        "--no-cache", dest="no_cache", action="store_true", help="do not read or keep a shared cache"
+    )
+    g.add_argument("--resume", action="store_true", help="continue a killed run in the same --out directory")
+    g.add_argument("--real-stats", dest="real_stats", help="reference statistics from `aigve stats compute`")
+    g.add_argument("--seed", type=int)
+    g.add_argument("--bootstrap", type=int, help="bootstrap resamples for confidence intervals (0 = off)")
+    g = p.add_argument_group("original AIGVE cd-fvd options")
+    g.add_argument("--use-cdfvd", dest="use_cdfvd", action="store_true", help="add the content-debiased FVD")
+    g.add_argument("--cdfvd-model", dest="cdfvd_model", choices=["videomae", "i3d"])
+    g.add_argument("--cdfvd-resolution", dest="cdfvd_resolution", type=int)
+    g.add_argument("--cdfvd-sequence-length", dest="cdfvd_sequence_length", type=int)
+
+
+# ---------------------------------------------------------------------------- list-metrics
+def cmd_list_metrics(args: argparse.Namespace) -> int:
+    from aigve.metrics.catalog import all_specs, availability
+
+    rows = []
+    for spec in all_specs():
+        d = spec.to_dict()
+        d["availability"] = availability(spec)
+        rows.append(d)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="aigve metrics")
+    for c in ("metric", "family", "level", "inputs", "backbone", "better", "range", "available"):
+        t.add_column(c)
+    for d in rows:
+        a = d["availability"]
+        avail = "yes" if a["available"] else (a["install"] or "weights missing")
+        lo, hi = d["range"]
+        t.add_row(
+            d["name"],
+            d["family"],
+            d["level"],
+            ",".join(d["inputs"]),
+            d["backbone"],
+            "↑" if d["higher_is_better"] else ("↓" if d["higher_is_better"] is False else "·"),
+            f"[{'' if lo is None else lo}, {'' if hi is None else hi}]",
+            avail,
+        )
+    Console().print(t)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------- prepare
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from aigve.data.staging import prepare
+
+    suffixes = _csv(args.generated_suffixes) or ["synthetic", "generated"]
+    report = prepare(
+        args.input_dir,
+        out_json=args.out_json,
+        stage=args.stage_dataset,
+        link=args.link,
+        generated_suffixes=suffixes,
+        prompts=args.prompts,
+        overwrite=args.overwrite,
+    )
+    print(report.summary())
+    if not args.compute:
+        return EXIT_OK
+    dataset = report.dataset_spec()
+    run_args = argparse.Namespace(**{**vars(args), "dataset": str(dataset)})
+    if not run_args.out:
+        raise UsageError("--compute needs --out DIR for the results")
+    return cmd_run(run_args)
+
+
+# ---------------------------------------------------------------------------- check
+def cmd_check(args: argparse.Namespace) -> int:
+    from aigve.data.dataset import load_dataset
+    from aigve.video.check import check_many
+
+    target = Path(args.target)
+    paths: list[Path]
+    if target.is_file() and target.suffix.lower() not in (".json", ".csv", ".jsonl"):
+        paths = [target]
+    else:
+        ds = load_dataset(args.target)
+        seen: dict[str, Path] = {}
+        for e in ds.entries:
+            for p in (e.generated, e.real):
+                if p is not None:
+                    seen.setdefault(str(p), Path(p))
+        for p in ds.extra_reals:
+            seen.setdefault(str(p), Path(p))
+        paths = list(seen.values())
+    reports = check_many(paths, num_workers=args.num_workers)
+    bad = [r for r in reports if not r.readable]
+    if args.json:
+        print(json.dumps([r.to_dict() for r in reports], indent=2))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table(title=f"integrity of {len(reports)} file(s)")
+        for c in ("file", "ok", "frames", "fps", "size", "codec", "duration", "problems"):
+            t.add_column(c)
+        for r in reports:
+            t.add_row(
+                Path(r.path).name,
+                "yes" if r.readable else "NO",
+                str(r.frames),
+                f"{r.fps or 0:.3g}",
+                f"{r.width}x{r.height}",
+                str(r.codec),
+                f"{r.duration or 0:.2f}s",
+                "; ".join(r.problems),
+            )
+        Console().print(t)
+    return EXIT_FAILED if bad else EXIT_OK
+
+
+# ---------------------------------------------------------------------------- weights
+def cmd_weights(args: argparse.Namespace) -> int:
+    from aigve.backbones import weights as W
+
+    if args.action == "list":
+        rows = W.list_weights()
+        if args.json:
+            print(json.dumps(rows, indent=2, default=str))
+        else:
+            from rich.console import Console
+            from rich.table import Table
+
+            t = Table(title="weights registry")
+            for c in ("name", "file", "size", "hash", "present"):
+                t.add_column(c)
+            for r in rows:
+                t.add_row(
+                    str(r.get("name")),
+                    str(r.get("filename")),
+                    str(r.get("size") or "?"),
+                    str(r.get("hash_kind")),
+                    str(r.get("where") or ("yes" if r.get("present") else "no")),
+                )
+            Console().print(t)
+        return EXIT_OK
+    names = args.names or []
+    if not names:
+        raise UsageError(f"aigve weights {args.action} needs one or more names (see `aigve weights list`)")
+    names = _expand_weight_names(names)
+    if args.action == "fetch":
+        W.fetch(names)
+        print(f"fetched and verified: {', '.join(names)}")
+        return EXIT_OK
+    results = W.verify(names)
+    ok = True
+    for r in results:
+        d = r.to_dict() if hasattr(r, "to_dict") else dict(r)
+        ok = ok and bool(d.get("ok"))
+        print(json.dumps(d, default=str))
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def _expand_weight_names(names: list[str]) -> list[str]:
+    """Accept metric names too: `aigve weights fetch clipsim` fetches what clipsim needs."""
+    from aigve.metrics.catalog import all_specs
+
+    specs = {s.name: s for s in all_specs()}
+    out: list[str] = []
+    for n in names:
+        if n in specs and specs[n].weights:
+            out.extend(specs[n].weights)
+        else:
+            out.append(n)
+    return list(dict.fromkeys(out))
+
+
+# ---------------------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="aigve", description="Evaluate AI-generated video.")
+    p.add_argument("--version", action="version", version=f"aigve {__version__}")
+    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="evaluate a dataset")
+    r.add_argument(
+        "dataset", nargs="?", help="demo | toy | aigve_bench | annotation.json | manifest.csv/jsonl | folder"
+    )
+    r.add_argument("--out", help="output directory for the result files")
+    r.add_argument("--quiet", action="store_true", help="no summary table")
+    _add_run_options(r)
+    r.set_defaults(func=cmd_run)
+
+    lm = sub.add_parser("list-metrics", help="the metric catalogue with availability")
+    lm.add_argument("--json", action="store_true")
+    lm.set_defaults(func=cmd_list_metrics)
+
+    pr = sub.add_parser(
+        "prepare", help="pair generated/real videos in a folder and write the annotation JSON"
+    )
+    pr.add_argument("--input-dir", dest="input_dir", required=True)
+    pr.add_argument("--out-json", dest="out_json")
+    pr.add_argument(
+        "--stage-dataset", dest="stage_dataset", help="build DST/evaluate + DST/annotations/evaluate.json"
+    )
+    pr.add_argument("--link", action="store_true", help="symlink instead of copying when staging")
+    pr.add_argument("--overwrite", action="store_true", help="allow staging into a non-empty directory")
+    pr.add_argument("--generated-suffixes", dest="generated_suffixes", default="synthetic,generated")
+    pr.add_argument("--compute", action="store_true", help="run the evaluation on the prepared dataset")
+    pr.add_argument("--out", help="results directory for --compute")
+    pr.add_argument("--quiet", action="store_true")
+    _add_run_options(pr)
+    pr.set_defaults(func=cmd_prepare)
+
+    c = sub.add_parser("check", help="integrity report for a video, a folder or a dataset")
+    c.add_argument("target")
+    c.add_argument("--json", action="store_true")
+    c.add_argument("--num-workers", dest="num_workers", type=int, default=2)
+    c.set_defaults(func=cmd_check)
+
+    w = sub.add_parser("weights", help="list, fetch or verify model weights")
+    w.add_argument("action", choices=["list", "fetch", "verify"])
+    w.add_argument("names", nargs="*", help="weights or metric names")
+    w.add_argument("--json", action="store_true")
+    w.set_defaults(func=cmd_weights)
+
+    _add_extra_commands(sub)
+    return p
+
+
+def _add_extra_commands(sub: Any) -> None:
+    """Commands defined next to the stage they belong to (stats, compare, correlate, report, serve)."""
+    import importlib
+
+    for mod in ("aigve.features.cli", "aigve.results.cli", "aigve.report.cli", "aigve.server.cli"):
+        try:
+            m = importlib.import_module(mod)
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("aigve"):
+                continue
+            raise
+        m.add_commands(sub)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: 2 for usage errors, 0 for --help
+        return int(exc.code or 0)
+    _setup_logging(args.log_level)
+    try:
+        return int(args.func(args))
+    except (UsageError, DatasetError) as exc:
+        log.error("%s", exc)
+        return EXIT_USAGE
+    except AigveError as exc:
+        log.error("%s", exc)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        log.error("interrupted; rerun with --resume to continue")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

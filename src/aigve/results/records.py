@@ -1,0 +1,150 @@
+"""The results of a run: per-video records, per-metric aggregates and provenance."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from aigve.types import Entry, VideoRecord
+
+
+@dataclass
+class OutputValue:
+    """An aggregate of one metric output. ``std``/``ci`` are filled where the metric has them."""
+
+    value: float | None
+    n: int
+    higher_is_better: bool | None
+    std: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    ci_method: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"value": self.value, "n": self.n, "higher_is_better": self.higher_is_better}
+        if self.std is not None:
+            d["std"] = self.std
+        if self.ci_low is not None or self.ci_high is not None:
+            d["ci95"] = [self.ci_low, self.ci_high]
+            d["ci_method"] = self.ci_method
+        return d
+
+
+@dataclass
+class MetricAggregate:
+    metric: str
+    family: str
+    level: str
+    backbone: str
+    outputs: dict[str, OutputValue]
+    n_videos: int
+    n_errors: int
+    provenance: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None  # the metric could not run at all (e.g. missing extra or weights)
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. n_real / n_generated for set metrics
+
+    @property
+    def primary(self) -> str:
+        return next(iter(self.outputs))
+
+    @property
+    def value(self) -> float | None:
+        return self.outputs[self.primary].value if self.outputs else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "family": self.family,
+            "level": self.level,
+            "backbone": self.backbone,
+            "value": self.value,
+            "higher_is_better": self.outputs[self.primary].higher_is_better if self.outputs else None,
+            "n": self.outputs[self.primary].n if self.outputs else 0,
+            "n_videos": self.n_videos,
+            "n_errors": self.n_errors,
+            "outputs": {k: v.to_dict() for k, v in self.outputs.items()},
+            **self.extra,
+            "warnings": self.warnings,
+            "error": self.error,
+            "provenance": self.provenance,
+        }
+
+
+def finite_mean(values: list[float]) -> float | None:
+    vals = [v for v in values if v is not None and math.isfinite(v)]
+    return float(sum(vals) / len(vals)) if vals else None
+
+
+@dataclass
+class Results:
+    """What ``evaluate`` returns and the writers serialise."""
+
+    aggregates: dict[str, MetricAggregate]
+    records: list[VideoRecord]
+    entries: list[Entry]
+    provenance: dict[str, Any]
+    errors: list[dict[str, Any]]
+    dataset_name: str = ""
+    hints: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def failed_videos(self) -> set[str]:
+        return {e["video_id"] for e in self.errors if e.get("video_id")} | {
+            r.video_id for r in self.records if r.error is not None
+        }
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every video and metric succeeded, 3 when anything failed."""
+        metric_failed = any(a.error for a in self.aggregates.values())
+        return 3 if (self.failed_videos or metric_failed or self.errors) else 0
+
+    def value(self, metric: str, output: str | None = None) -> float | None:
+        agg = self.aggregates[metric]
+        return agg.outputs[output or agg.primary].value
+
+    @property
+    def per_video(self) -> pd.DataFrame:
+        """One row per video x metric output, with the dataset's fields joined in."""
+        by_id = {e.id: e for e in self.entries}
+        rows = []
+        for r in self.records:
+            row = r.to_dict()
+            e = by_id.get(r.video_id)
+            if e is not None:
+                row["generated"] = str(e.generated)
+                row["real"] = str(e.real) if e.real else None
+                row["prompt"] = e.prompt
+                for k, v in e.extra.items():
+                    if k not in row:
+                        row[k] = v
+            rows.append(row)
+        cols = ["video_id", "metric", "output", "value", "error", "generated", "real", "prompt"]
+        df = pd.DataFrame(rows)
+        if df.empty:
+            return pd.DataFrame(columns=cols)
+        return df[[c for c in cols if c in df.columns] + [c for c in df.columns if c not in cols]]
+
+    def wide(self) -> pd.DataFrame:
+        """Per-video table with one column per metric output (primary outputs named by metric)."""
+        df = self.per_video
+        if df.empty:
+            return df
+        df = df.assign(
+            column=[m if o == m else f"{m}.{o}" for m, o in zip(df["metric"], df["output"], strict=True)]
+        )
+        return df.pivot_table(index="video_id", columns="column", values="value", aggfunc="first")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset_name,
+            "metrics": {k: v.to_dict() for k, v in self.aggregates.items()},
+            "n_videos": len(self.entries),
+            "n_failed_videos": len(self.failed_videos),
+            "errors": self.errors,
+            "provenance": self.provenance,
+        }

@@ -1,0 +1,162 @@
+"""Write a run's results: results.json, per_video.csv/.parquet, AIGVE-compatible files, summary."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from aigve.results.records import Results
+
+
+def _clean(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(_clean(obj), indent=2, sort_keys=False, default=str) + "\n")
+
+
+def aigve_compatible(results: Results, metric: str) -> dict[str, Any]:
+    """The original toolkit's ``<metric>_results.json``: per-video dicts plus ``<NAME>_Mean_Score``."""
+    agg = results.aggregates[metric]
+    by_id = {e.id: e for e in results.entries}
+    per: dict[str, dict[str, Any]] = {}
+    for r in results.records:
+        if r.metric != metric or r.output.startswith("_"):
+            continue
+        e = by_id.get(r.video_id)
+        row = per.setdefault(
+            r.video_id,
+            {
+                "video_id": r.video_id,
+                "video_path_pd": str(e.generated.name) if e else None,
+                "video_path_gt": str(e.real.name) if e and e.real else None,
+                "prompt_gt": e.prompt if e else None,
+            },
+        )
+        row[r.output] = r.value
+        if r.error:
+            row["error"] = r.error
+    return {"video_results": list(per.values()), f"{metric.upper()}_Mean_Score": agg.value}
+
+
+def write_results(results: Results, out_dir: str | Path) -> dict[str, Path]:
+    """Write every result file; returns name -> path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    paths["results.json"] = out / "results.json"
+    write_json(paths["results.json"], results.to_dict())
+    df = results.per_video
+    paths["per_video.csv"] = out / "per_video.csv"
+    atomic_write_text(paths["per_video.csv"], df.to_csv(index=False))
+    paths["per_video.parquet"] = out / "per_video.parquet"
+    pq = df.copy()
+    for col in pq.columns:  # parquet wants one type per column; extra fields may mix
+        if pq[col].dtype == object:
+            pq[col] = pq[col].map(
+                lambda v: None if v is None else (v if isinstance(v, str) else json.dumps(v, default=str))
+            )
+    tmp = out / ".per_video.parquet.tmp"
+    pq.to_parquet(tmp, index=False)
+    os.replace(tmp, paths["per_video.parquet"])
+    for metric in results.aggregates:
+        p = out / f"{metric}_results.json"
+        write_json(p, aigve_compatible(results, metric))
+        paths[p.name] = p
+    return paths
+
+
+def _fmt(v: float | None) -> str:
+    if v is None:
+        return "—"
+    a = abs(v)
+    if a != 0 and (a >= 1e4 or a < 1e-3):
+        return f"{v:.3e}"
+    return f"{v:.4f}"
+
+
+def summary_rows(results: Results) -> list[dict[str, str]]:
+    rows = []
+    for name, agg in results.aggregates.items():
+        out = agg.outputs[agg.primary]
+        hib = out.higher_is_better
+        ci = f"[{_fmt(out.ci_low)}, {_fmt(out.ci_high)}]" if out.ci_low is not None else ""
+        rows.append(
+            {
+                "metric": name,
+                "value": _fmt(out.value) if agg.error is None else "error",
+                "95% CI": ci,
+                "n": str(out.n),
+                "better": "↑" if hib else ("↓" if hib is False else "·"),
+                "errors": str(agg.n_errors),
+                "backbone": agg.backbone,
+            }
+        )
+    return rows
+
+
+def group_table(results: Results, by: str) -> pd.DataFrame | None:
+    """Mean of each metric's primary output per value of an extra field (e.g. the demo's distortion)."""
+    df = results.per_video
+    if df.empty or by not in df.columns:
+        return None
+    prim = {name: agg.primary for name, agg in results.aggregates.items()}
+    df = df[df.apply(lambda r: prim.get(r["metric"]) == r["output"] and r["error"] is None, axis=1)]
+    if df.empty:
+        return None
+    return df.pivot_table(index=by, columns="metric", values="value", aggfunc="mean", sort=False)
+
+
+def print_summary(results: Results, console: Any = None) -> None:
+    """A short summary table on the terminal (rich)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    table = Table(title=f"aigve results — {results.dataset_name} ({len(results.entries)} videos)")
+    rows = summary_rows(results)
+    for col in ("metric", "value", "95% CI", "n", "better", "errors", "backbone"):
+        table.add_column(col, justify="right" if col in ("value", "n", "errors") else "left")
+    for r in rows:
+        table.add_row(*r.values())
+    console.print(table)
+    by = results.hints.get("group_by")
+    if by:
+        g = group_table(results, by)
+        if g is not None:
+            t2 = Table(title=f"mean per {by} (primary outputs)")
+            t2.add_column(by)
+            for c in g.columns:
+                hib = results.aggregates[c].outputs[results.aggregates[c].primary].higher_is_better
+                t2.add_column(f"{c} {'↑' if hib else ('↓' if hib is False else '')}".strip(), justify="right")
+            for idx, row in g.iterrows():
+                t2.add_row(str(idx), *[_fmt(None if pd.isna(v) else float(v)) for v in row.values])
+            console.print(t2)
+    failed = results.failed_videos
+    if failed or results.errors:
+        console.print(f"[yellow]{len(failed)} video(s) had errors; see per_video.csv (error column)[/yellow]")
+        for e in results.errors[:5]:
+            console.print(f"  [red]{e['error']}[/red]")
