@@ -68,7 +68,7 @@ class Media:
         h: int = 32,
         w: int = 32,
     ) -> Path:
-        """Frames at the given presentation times (ms) in a Matroska file: variable frame rate."""
+        """Frames at the given presentation times (ms), container from the extension: variable frame rate."""
         path = self.root / name
         tb = Fraction(1, 1000)
         frames = moving_frames(len(pts_ms), h, w)
