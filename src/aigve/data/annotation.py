@@ -101,12 +101,17 @@ def parse_annotation(
         )
     data_list = obj["data_list"]
     if not isinstance(data_list, list):
-        raise DatasetError(f"{path}: 'data_list' must be a list of entries, got {_type_name(data_list)}")
+        raise DatasetError(
+            f"{path}: 'data_list' must be a list of entries, got {_type_name(data_list)} — "
+            "put the entries in a JSON list [...]"
+        )
     metainfo = obj.get("metainfo", {})
     if metainfo is None:
         metainfo = {}
     if not isinstance(metainfo, dict):
-        raise DatasetError(f"{path}: 'metainfo' must be an object, got {_type_name(metainfo)}")
+        raise DatasetError(
+            f"{path}: 'metainfo' must be an object, got {_type_name(metainfo)} — use {{...}} or remove it"
+        )
     metainfo = dict(metainfo)
     base = Path(video_dir).absolute() if video_dir is not None else default_video_dir(path)
 
@@ -167,7 +172,9 @@ def parse_annotation(
     ]
     extra_reals_raw = metainfo.pop(EXTRA_REALS_KEY, None) or []
     if not isinstance(extra_reals_raw, list) or not all(isinstance(s, str) for s in extra_reals_raw):
-        raise DatasetError(f"{path}: metainfo.{EXTRA_REALS_KEY} must be a list of path strings")
+        raise DatasetError(
+            f"{path}: metainfo.{EXTRA_REALS_KEY} must be a list of path strings — fix or remove it"
+        )
     if name is None:
         meta_name = metainfo.get("name")
         if isinstance(meta_name, str) and meta_name:

@@ -212,3 +212,10 @@ def assign_ids(explicit: Sequence[str | None], stems: Sequence[str], where: str)
         taken.add(cand)
         out.append(cand)
     return out
+
+
+def load_dataset(spec: str | Path | None = None, **kwargs: Any) -> Dataset:
+    """Alias of ``aigve.data.load.load_dataset`` (kept here so ``aigve.data.dataset`` is one import)."""
+    from aigve.data.load import load_dataset as _load
+
+    return _load(spec, **kwargs)

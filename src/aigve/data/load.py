@@ -83,7 +83,7 @@ def load_dataset(
     folder, write ``./demo`` for the folder), an AIGVE annotation ``.json`` (AIGVE-Bench files are recognised
     by their fields), a manifest ``.csv``/``.jsonl``, a folder with ``annotations/*.json`` (``evaluate.json``
     when there are several) or a folder of generated videos (``real`` = a folder of real ones). Without
-    ``spec``, ``generated`` (and ``real``) name the folders. ``prompts`` (JSON/CSV/TXT) sets the prompts of
+    ``spec``, ``generated`` (and ``real``) name the folders (``spec`` equal to ``generated`` is accepted). ``prompts`` (JSON/CSV/TXT) sets the prompts of
     any source; ``video_dir`` overrides the folder annotation/manifest paths are relative to.
 
     Raises ``UsageError`` for an argument that is none of these and ``DatasetError`` when no generated
@@ -97,7 +97,11 @@ def load_dataset(
         ds.check_files()
         return ds
     if generated is not None:
-        raise UsageError("give either a dataset (spec) or generated=<folder>, not both")
+        if Path(spec).absolute() != Path(generated).absolute():
+            raise UsageError("give either a dataset (spec) or generated=<folder>, not both")
+        ds = from_folders(generated, real, prompts)
+        ds.check_files()
+        return ds
     raw = str(spec)
     path = Path(spec)
     if raw in names:

@@ -133,6 +133,15 @@ class PrepareReport:
     annotation_files: list[Path] = field(default_factory=list)
     linked: bool = False
 
+    def dataset_spec(self) -> Path:
+        """What to pass to ``load_dataset`` to evaluate the prepared data: the first annotation written
+        (the staged one when staging). ``UsageError`` after a dry run."""
+        if not self.annotation_files:
+            raise UsageError(
+                "nothing was written: give an output JSON or a stage folder to evaluate the prepared data"
+            )
+        return self.annotation_files[0]
+
     def summary(self) -> str:
         lines = [self.pairing.summary()]
         if self.stage_dir is not None and self.dataset is not None:
