@@ -189,3 +189,25 @@ def test_fetch_reports_per_name(env: Path, server: _Server) -> None:
     assert again[0].ok and again[0].source == "cache"
     forced = W.fetch(["dl"], urls=[f"{server.base}/w.pth"], force=True)
     assert forced[0].source == "download"
+
+
+def test_fetch_all_skips_manual_entries(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(W.ENV_OFFLINE, "1")  # nothing may be downloaded here
+    res = {r.name: r for r in W.fetch()}
+    assert res["simplevqa_ugc"].skipped and res["lightvqa_plus"].skipped and not res["simplevqa_ugc"].ok
+    assert not res["fid_inception"].skipped and not res["fid_inception"].ok
+    assert W.ENV_OFFLINE in (res["fid_inception"].error or "")
+
+
+def test_download_hashes_while_streaming(env: Path, server: _Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pinned sha256 download is verified from the streamed digest: the file is not read back."""
+    spec()
+    server.files["/w.pth"] = DATA
+
+    def boom(path: Path, keys: object) -> dict[str, str]:
+        raise AssertionError(f"re-read {path}")
+
+    monkeypatch.setattr(W, "_compute_digests", boom)
+    r = W.resolve_weights("dl", urls=[f"{server.base}/w.pth"])
+    assert r.sha256 == hashlib.sha256(DATA).hexdigest()
+    assert W.resolve_weights("dl").source == "cache"  # digest cache filled from the download

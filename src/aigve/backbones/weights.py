@@ -420,8 +420,13 @@ def file_sha256(path: str | os.PathLike[str], *, use_cache: bool = True) -> str:
     return file_digests(p, ("sha256",), use_cache=use_cache)["sha256"]
 
 
-def _check_hashes(spec: WeightSpec, path: Path, *, use_cache: bool = True) -> tuple[list[str], str]:
-    """Compare ``path`` against every published digest. Returns (problems, sha256)."""
+def _check_hashes(
+    spec: WeightSpec, path: Path, *, use_cache: bool = True, known: Mapping[str, str] | None = None
+) -> tuple[list[str], str]:
+    """Compare ``path`` against every published digest. Returns (problems, sha256).
+
+    ``known`` holds digests already computed (e.g. while downloading) so the file is not read again.
+    """
     problems: list[str] = []
     if path.is_dir():
         sha = _tree_sha256(path)
@@ -435,7 +440,9 @@ def _check_hashes(spec: WeightSpec, path: Path, *, use_cache: bool = True) -> tu
     needed = {"sha256"}
     for kind, _ in spec.expected_hashes():
         needed.add({"sha256-prefix": "sha256", "md5-prefix": "md5"}.get(kind, kind))
-    digests = file_digests(path, needed, use_cache=use_cache)
+    digests = dict(known or {})
+    if not needed <= digests.keys():
+        digests.update(file_digests(path, needed - digests.keys(), use_cache=use_cache))
     for kind, value in spec.expected_hashes():
         if kind == "sha256":
             ok, got = digests["sha256"] == value.lower(), digests["sha256"]
@@ -690,11 +697,23 @@ def _default_progress() -> tuple[ProgressCallback | None, Callable[[], None]]:
 
 
 def _download_one(
-    spec: WeightSpec, url: str, dest_dir: Path, timeout: float, progress: ProgressCallback | None
+    spec: WeightSpec,
+    url: str,
+    dest_dir: Path,
+    timeout: float,
+    progress: ProgressCallback | None,
+    digests: dict[str, str],
 ) -> Path:
-    """Stream ``url`` to a temp file in ``dest_dir``; returns its path (caller verifies and renames)."""
+    """Stream ``url`` to a temp file in ``dest_dir``; returns its path (caller verifies and renames).
+
+    Fills ``digests`` with the sha256 (and md5 when needed) computed on the way.
+    """
     from aigve import __version__ as version
 
+    # sha256 and md5 are computed while streaming (git-blob-sha1 needs the size first: computed after)
+    hashers: dict[str, Any] = {"sha256": hashlib.sha256()}
+    if any(kind == "md5-prefix" for kind, _ in spec.expected_hashes()):
+        hashers["md5"] = hashlib.md5(usedforsecurity=False)
     request = urllib.request.Request(url, headers={"User-Agent": f"aigve/{version}"})
     fd, tmp_name = tempfile.mkstemp(prefix=f".{spec.filename}.", suffix=".part", dir=dest_dir)
     tmp = Path(tmp_name)
@@ -705,11 +724,14 @@ def _download_one(
             done = 0
             while chunk := response.read(_CHUNK):
                 out.write(chunk)
+                for h in hashers.values():
+                    h.update(chunk)
                 done += len(chunk)
                 if spec.size is not None and done > spec.size:
                     raise WeightsError(f"server sent more than the expected {spec.size} bytes")
                 if progress is not None:
                     progress(spec.filename, done, total)
+        digests.update({k: h.hexdigest() for k, h in hashers.items()})
         return tmp
     except BaseException:
         with contextlib.suppress(OSError):
@@ -741,12 +763,13 @@ def _download(
     try:
         for url in url_list:
             try:
-                tmp = _download_one(spec, url, dest_dir, timeout, progress)
+                digests: dict[str, str] = {}
+                tmp = _download_one(spec, url, dest_dir, timeout, progress, digests)
             except (urllib.error.URLError, OSError, ValueError, WeightsError) as e:
                 reason = getattr(e, "reason", None) or e
                 failures.append(f"{url}: {reason}")
                 continue
-            problems, sha = _check_hashes(spec, tmp, use_cache=False)
+            problems, sha = _check_hashes(spec, tmp, use_cache=False, known=digests)
             if problems:
                 tmp.unlink(missing_ok=True)
                 mismatch.append(f"{url}: {'; '.join(problems)} (downloaded file removed)")
@@ -763,7 +786,7 @@ def _download(
                     continue
             os.replace(tmp, dest)
             st = dest.stat()
-            _store_digests(dest, {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha})
+            _store_digests(dest, {**digests, "size": st.st_size, "mtime_ns": st.st_mtime_ns})
             return ResolvedWeights(path=dest, sha256=sha, spec=spec, source="download", warnings=warnings)
     finally:
         stop()
@@ -906,6 +929,7 @@ class FetchResult:
     sha256: str | None = None
     warnings: tuple[str, ...] = ()
     error: str | None = None
+    skipped: bool = False  # not attempted in a fetch-all (manual download / package not installed)
 
 
 def fetch(
@@ -931,7 +955,12 @@ def fetch(
             if not explicit and not spec.urls and (spec.package is None or spec.package.locate() is None):
                 reason = "manual download" if spec.manual_download else "package not installed"
                 results.append(
-                    FetchResult(name, False, error=f"skipped ({reason}); fetch it by name for instructions")
+                    FetchResult(
+                        name,
+                        False,
+                        error=f"skipped ({reason}); fetch it by name for instructions",
+                        skipped=True,
+                    )
                 )
                 continue
             r = resolve_weights(
