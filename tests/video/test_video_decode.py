@@ -281,6 +281,14 @@ def test_truncated_returns_leading_frames_with_warning(media: Media, kind: str) 
     assert np.array_equal(clip.frames, full.frames[:n])
 
 
+@pytest.mark.parametrize("make", ["missing", "empty", "random_bytes", "text_file", "audio_only"])
+def test_probe_bad_inputs_raise_decode_error(media: Media, make: str) -> None:
+    path = media.root / "nope.mp4" if make == "missing" else getattr(media, make)()
+    with pytest.raises(DecodeError) as exc:
+        probe_video(path)
+    assert str(path) in str(exc.value)
+
+
 # --------------------------------------------------------------------------- toy dataset
 
 
@@ -296,3 +304,28 @@ def test_toy_dataset_decodes() -> None:
         assert clip.frames.shape == (16, 512, 512, 3), path
         assert clip.fps == 8.0
         assert clip.info.warnings == ()
+
+
+@pytest.mark.parametrize("kind", ["mp4", "faststart-mp4", "mkv"])
+def test_damaged_files_never_leak_raw_errors(media: Media, kind: str) -> None:
+    """Cuts at many points and corrupted bytes: the outcome is a Clip or a DecodeError, nothing else."""
+    src = media.faststart_clip(t=24) if kind == "faststart-mp4" else media.clip(f"src.{kind}", t=24)
+    data = src.read_bytes()
+    rng = np.random.default_rng(0)
+    variants = {f"cut{f}": data[: int(len(data) * f)] for f in (0.01, 0.05, 0.2, 0.5, 0.8, 0.95, 0.999)}
+    for k in range(4):
+        buf = bytearray(data)
+        pos = rng.integers(len(buf) // 4, len(buf), 64)
+        for p in pos:
+            buf[p] = int(rng.integers(0, 256))
+        variants[f"noise{k}"] = bytes(buf)
+    for name, blob in variants.items():
+        path = media.root / f"{name}.{kind.split('-')[-1]}"
+        path.write_bytes(blob)
+        try:
+            clip = decode_video(path)
+        except DecodeError as err:
+            assert str(path) in str(err)
+        else:
+            assert clip.num_frames >= 1 and clip.frames.shape[1:] == (64, 48, 3)
+            assert clip.info.decoded_frames == clip.num_frames

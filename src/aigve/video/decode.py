@@ -418,7 +418,8 @@ def decode_video(
 
     Returns RGB ``uint8 [T, H, W, 3]`` frames, ``Clip.fps`` = the container's average frame rate,
     else ``window.fps_fallback``, else one estimated from the timestamps (with a warning);
-    ``Clip.indices`` = source frame indices ``0..T-1``; ``Clip.info.decoded_frames = T``.
+    ``Clip.indices`` = source frame indices ``0..T-1`` (positions in the decoded stream, in
+    presentation order; windows always keep leading frames); ``Clip.info.decoded_frames = T``.
     ``thread_type`` is FFmpeg's decoder threading (``AUTO``, ``FRAME``, ``SLICE``, ``NONE``);
     ``autorotate`` applies a display-matrix rotation by a multiple of 90 degrees.
 
