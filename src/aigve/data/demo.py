@@ -212,7 +212,7 @@ def distort(frames: np.ndarray, distortion: str, rng: np.random.Generator) -> np
         return frames.copy()
     f = frames.astype(np.float32)
     if distortion == "noise":
-        f = f + rng.normal(0.0, 12.0, size=f.shape).astype(np.float32)
+        f = f + np.float32(12.0) * rng.standard_normal(size=f.shape, dtype=np.float32)
     elif distortion == "blur":
         f = gaussian_filter(f, sigma=(0, 2.0, 2.0, 0), mode="nearest")
     elif distortion == "flicker":
