@@ -293,6 +293,9 @@ def cmd_list_metrics(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return EXIT_OK
+    if args.markdown:
+        print(metrics_markdown_table())
+        return EXIT_OK
     from rich.console import Console
     from rich.table import Table
 
@@ -315,6 +318,25 @@ def cmd_list_metrics(args: argparse.Namespace) -> int:
         )
     Console().print(t)
     return EXIT_OK
+
+
+def metrics_markdown_table() -> str:
+    """The catalogue as the markdown table in the README (kept in sync by a test)."""
+    from aigve.metrics.catalog import all_specs
+
+    lines = [
+        "| metric | family | level | inputs | backbone | better | range | extra | suites |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in all_specs():
+        lo, hi = s.primary.range
+        better = "higher" if s.higher_is_better else ("lower" if s.higher_is_better is False else "—")
+        rng = f"[{'' if lo is None else lo}, {'' if hi is None else hi}]"
+        lines.append(
+            f"| `{s.name}` | {s.family} | {s.level} | {', '.join(s.inputs)} | {s.backbone} | {better} | {rng} "
+            f"| {s.extra or '—'} | {', '.join(s.suites) or '—'} |"
+        )
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------- prepare
@@ -416,16 +438,19 @@ def cmd_weights(args: argparse.Namespace) -> int:
         raise UsageError(f"aigve weights {args.action} needs one or more names (see `aigve weights list`)")
     names = _expand_weight_names(names)
     if args.action == "fetch":
-        W.fetch(names)
-        print(f"fetched and verified: {', '.join(names)}")
-        return EXIT_OK
-    results = W.verify(names)
-    ok = True
+        fetched = W.fetch(names, strict=args.strict, update_lock=args.update_lock)
+        for f in fetched:
+            if f.ok:
+                print(
+                    f"{f.name}: ok ({f.source}) {f.path}" + "".join(f"\n  warning: {w}" for w in f.warnings)
+                )
+            else:
+                print(f"{f.name}: FAILED — {f.error}")
+        return EXIT_OK if all(f.ok for f in fetched) else EXIT_FAILED
+    results = W.verify(names, update_lock=args.update_lock)
     for r in results:
-        d = r.to_dict() if hasattr(r, "to_dict") else dict(r)
-        ok = ok and bool(d.get("ok"))
-        print(json.dumps(d, default=str))
-    return EXIT_OK if ok else EXIT_FAILED
+        print(f"{r.name}: {r.status} {r.path or ''}" + (f" — {r.message}" if r.message else ""))
+    return EXIT_OK if all(r.status in ("ok", "locked", "recorded") for r in results) else EXIT_FAILED
 
 
 def _expand_weight_names(names: list[str]) -> list[str]:
@@ -460,6 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     lm = sub.add_parser("list-metrics", help="the metric catalogue with availability")
     lm.add_argument("--json", action="store_true")
+    lm.add_argument("--markdown", action="store_true", help="the README's metric table")
     lm.set_defaults(func=cmd_list_metrics)
 
     pr = sub.add_parser(
@@ -489,6 +515,13 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("action", choices=["list", "fetch", "verify"])
     w.add_argument("names", nargs="*", help="weights or metric names")
     w.add_argument("--json", action="store_true")
+    w.add_argument("--strict", action="store_true", help="refuse checkpoints without a published hash")
+    w.add_argument(
+        "--update-lock",
+        dest="update_lock",
+        action="store_true",
+        help="accept a changed file for an entry recorded on first use",
+    )
     w.set_defaults(func=cmd_weights)
 
     _add_extra_commands(sub)

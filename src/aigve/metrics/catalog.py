@@ -111,13 +111,15 @@ def availability(spec: MetricSpec) -> dict[str, Any]:
     """Are the metric's dependencies installed and its default weights present locally?"""
     missing = missing_modules(spec)
     weights: dict[str, bool | None] = {}
-    for w in spec.weights:
+    if spec.weights:
         try:
-            from aigve.backbones.weights import is_available  # type: ignore[attr-defined]
+            from aigve.backbones.weights import list_weights
 
-            weights[w] = bool(is_available(w))
-        except Exception:
-            weights[w] = None
+            for row in list_weights(spec.weights):
+                weights[row["name"]] = bool(row.get("present"))
+        except Exception as exc:  # the listing must never fail because of one registry row
+            log.debug("weights status for %s unavailable: %s", spec.name, exc)
+            weights = dict.fromkeys(spec.weights)
     return {
         "dependencies": not missing,
         "missing_modules": missing,

@@ -135,7 +135,7 @@ def print_summary(results: Results, console: Any = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = console or Console()
+    console = console or Console(width=max(120, Console().width))
     table = Table(title=f"aigve results — {results.dataset_name} ({len(results.entries)} videos)")
     rows = summary_rows(results)
     for col in ("metric", "value", "95% CI", "n", "better", "errors", "backbone"):

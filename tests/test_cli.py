@@ -1,0 +1,116 @@
+"""The command line end to end: exit codes, result files, bad inputs, config files, README table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from aigve.cli import main, metrics_markdown_table, parse_metric_options
+from aigve.errors import UsageError
+from tests.conftest import REPO, smooth_clip
+
+
+@pytest.fixture
+def folder(make_video, tmp_path: Path) -> Path:
+    for i in range(3):
+        make_video(f"gen/v{i}.mp4", smooth_clip(10, seed=i))
+    return tmp_path / "gen"
+
+
+def test_run_writes_all_result_files(folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    code = main(["run", "--generated", str(folder), "--metrics", "flicker", "--out", str(out), "--quiet"])
+    assert code == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["metrics"]["flicker"]["n"] == 3
+    assert res["metrics"]["flicker"]["higher_is_better"] is False
+    prov = res["metrics"]["flicker"]["provenance"]
+    assert prov["sampling"] and prov["extractors"] and prov["window"]
+    assert res["provenance"]["aigve_version"]
+    csv = pd.read_csv(out / "per_video.csv")
+    pq = pd.read_parquet(out / "per_video.parquet")
+    assert len(csv) == len(pq) == 3 * 2  # three videos x two outputs of flicker
+    compat = json.loads((out / "flicker_results.json").read_text())
+    assert len(compat["video_results"]) == 3
+    assert compat["FLICKER_Mean_Score"] == pytest.approx(res["metrics"]["flicker"]["value"])
+
+
+def test_bad_videos_give_exit_3_and_keep_other_results(folder: Path, tmp_path: Path) -> None:
+    (folder / "zero.mp4").write_bytes(b"")
+    (folder / "random.mp4").write_bytes(np.random.default_rng(1).bytes(4096))
+    (folder / "notes.mp4").write_text("this is not a video\n")
+    out = tmp_path / "out"
+    code = main(["run", "--generated", str(folder), "--metrics", "flicker", "--out", str(out), "--quiet"])
+    assert code == 3
+    df = pd.read_csv(out / "per_video.csv")
+    primary = df[df.output == "flicker"]
+    ok = primary[primary.error.isna()]
+    bad = primary[primary.error.notna()]
+    assert len(ok) == 3 and ok.value.notna().all()
+    assert len(bad) == 3
+    for name in ("zero.mp4", "random.mp4", "notes.mp4"):
+        (msg,) = bad[bad.video_id == Path(name).stem].error
+        assert name in msg
+
+
+def test_usage_errors_exit_2(tmp_path: Path, folder: Path) -> None:
+    assert main(["run", "--generated", str(folder), "--metrics", "nope", "--out", str(tmp_path / "o")]) == 2
+    assert main(["run", "--generated", str(folder), "--out", str(tmp_path / "o")]) == 2  # no metrics chosen
+    assert main(["run", "--bogus-flag"]) == 2
+    bad_json = tmp_path / "bad.json"
+    bad_json.write_text('{"data_list": [ {"video_path_pd": 3} ]}')
+    assert main(["run", str(bad_json), "--metrics", "flicker", "--out", str(tmp_path / "o")]) == 2
+
+
+def test_metric_options_parse_and_validate() -> None:
+    assert parse_metric_options(["fid.backbone=efficientnet_lite0", "motion.resize=128", "x.flag=true"]) == {
+        "fid": {"backbone": "efficientnet_lite0"},
+        "motion": {"resize": 128},
+        "x": {"flag": True},
+    }
+    with pytest.raises(UsageError):
+        parse_metric_options(["novalue"])
+
+
+def test_config_file_and_flag_override(folder: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        f"generated: {folder}\nmetrics:\n  motion:\n    method: farneback\nmax_len: 4\nbootstrap: 0\n"
+    )
+    out = tmp_path / "out"
+    assert main(["run", "--config", str(cfg), "--max-len", "6", "--out", str(out), "--quiet"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    prov = res["metrics"]["motion"]["provenance"]
+    assert prov["options"]["method"] == "farneback"
+    assert prov["window"]["max_len"] == 6  # the flag overrides the file
+
+
+def test_list_metrics_json_has_catalogue_rows(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list-metrics", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    names = {r["name"] for r in rows}
+    assert {"flicker", "motion", "niqe", "frame_consistency"} <= names
+    for r in rows:
+        assert r["family"] and r["outputs"] and "available" in r["availability"]
+        assert "higher_is_better" in r and "citation" in r
+
+
+def test_readme_metric_table_is_in_sync() -> None:
+    text = (REPO / "README.md").read_text()
+    start, end = "<!-- metrics-table:start -->\n", "<!-- metrics-table:end -->"
+    table = text.split(start, 1)[1].split(end, 1)[0].strip()
+    assert table == metrics_markdown_table().strip(), (
+        "run: aigve list-metrics --markdown, paste into README.md"
+    )
+
+
+def test_check_command(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", str(folder), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 3 and all(r["readable"] for r in rows)
+    (folder / "broken.mp4").write_bytes(b"\x00" * 100)
+    assert main(["check", str(folder), "--json"]) == 3
