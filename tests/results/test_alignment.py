@@ -68,16 +68,38 @@ def test_correlations_equal_scipy() -> None:
         assert r["krcc"] == pytest.approx(sstats.kendalltau(x[ok], y[ok]).statistic, abs=1e-12)
 
 
-def test_bootstrap_rows_match_scipy() -> None:
-    """The vectorised per-resample Spearman/Pearson equal scipy on each resample (ties from duplicates)."""
+@pytest.mark.parametrize(
+    "levels_x,levels_y",
+    [(None, 5), (None, 3), (7, None), (None, None), (4, 6)],  # None = continuous
+)
+@pytest.mark.parametrize("independent", [False, True])
+def test_bootstrap_correlations_match_scipy(
+    levels_x: int | None, levels_y: int | None, independent: bool
+) -> None:
+    """The vectorised per-resample SRCC/PLCC/KRCC equal scipy on every resample (1e-12).
+
+    Covers ties from the data and from duplicated draws, the contingency-table Kendall path (a
+    variable with few levels, on either side) and its scipy fallback (both continuous), and
+    separate index arrays for the two variables (used by the random baseline).
+    """
     rng = np.random.default_rng(1)
-    x, y = rng.normal(size=40), rng.integers(1, 6, size=40).astype(float)
-    idx = rng.integers(0, 40, size=(25, 40))
-    sp = al._spearman_rows(x[idx], y[idx])
-    pe = al._pearson_rows(x[idx], y[idx])
-    for k, i in enumerate(idx):
-        assert sp[k] == pytest.approx(sstats.spearmanr(x[i], y[i]).statistic, abs=1e-12)
-        assert pe[k] == pytest.approx(sstats.pearsonr(x[i], y[i]).statistic, abs=1e-12)
+    n = 45
+    x = rng.normal(size=n) if levels_x is None else rng.integers(0, levels_x, size=n).astype(float)
+    y = rng.normal(size=n) + x if levels_y is None else np.round(np.clip(x + rng.normal(size=n), -2, 2) + 3)
+    if levels_y is not None:
+        y = np.minimum(y, levels_y)
+    idx = rng.integers(0, n, size=(30, n))
+    idx_y = rng.permuted(np.broadcast_to(np.arange(n), (30, n)), axis=1) if independent else None
+    jdx = idx if idx_y is None else idx_y
+    sp = al._spearman_boot(x, y, idx, idx_y)
+    kd = al._kendall_boot(x, y, idx, idx_y)
+    pe = al._boot_rows(al._pearson_rows, x, y, idx, idx_y)
+    sp_rank = al._spearman_rows(x[idx], y[jdx])
+    for b, (i, j) in enumerate(zip(idx, jdx, strict=True)):
+        assert sp[b] == pytest.approx(sstats.spearmanr(x[i], y[j]).statistic, abs=1e-12)
+        assert sp_rank[b] == pytest.approx(sp[b], abs=1e-12)
+        assert pe[b] == pytest.approx(sstats.pearsonr(x[i], y[j]).statistic, abs=1e-12)
+        assert kd[b] == pytest.approx(sstats.kendalltau(x[i], y[j]).statistic, abs=1e-12)
 
 
 def test_ci_contains_point_estimate_and_is_deterministic() -> None:

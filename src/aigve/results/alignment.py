@@ -290,13 +290,100 @@ def _cell_rng(seed: int, *names: str) -> np.random.Generator:
 
 
 def _boot_rows(
-    fn: Any, x: np.ndarray, y: np.ndarray, idx: np.ndarray
-) -> np.ndarray:  # fn(X, Y) over 2-D row blocks
-    n = x.shape[0]
-    rows = max(1, _CHUNK_ELEMENTS // max(n, 1))
+    fn: Any, x: np.ndarray, y: np.ndarray, idx: np.ndarray, idx_y: np.ndarray | None = None
+) -> np.ndarray:
+    """``fn(x[idx], y[idx_y])`` over blocks of resample rows (``idx_y`` defaults to ``idx``)."""
+    idx_y = idx if idx_y is None else idx_y
+    rows = max(1, _CHUNK_ELEMENTS // max(idx.shape[1], 1))
     return np.concatenate(
-        [fn(x[idx[s : s + rows]], y[idx[s : s + rows]]) for s in range(0, idx.shape[0], rows)]
+        [fn(x[idx[s : s + rows]], y[idx_y[s : s + rows]]) for s in range(0, idx.shape[0], rows)]
     )
+
+
+def _dense_groups(v: np.ndarray) -> tuple[np.ndarray, int]:
+    """Index of each value among the sorted distinct values, and how many there are."""
+    uniq, inv = np.unique(v, return_inverse=True)
+    return inv.ravel(), int(uniq.size)
+
+
+def _midranks_of_resamples(groups: np.ndarray, n_groups: int, idx: np.ndarray) -> np.ndarray:
+    """Average ranks (ties -> mean rank, like ``rankdata``) within each resample row of ``idx``.
+
+    Sort-free: counts per distinct value give each value's mid-rank, ``cumsum(T) - (T - 1) / 2``.
+    """
+    cells = groups[idx]
+    rows = idx.shape[0]
+    counts = np.bincount((cells + (np.arange(rows) * n_groups)[:, None]).ravel(), minlength=rows * n_groups)
+    counts = counts.reshape(rows, n_groups).astype(np.float64)
+    mid = np.cumsum(counts, axis=1) - (counts - 1.0) / 2.0
+    return np.take_along_axis(mid, cells, axis=1)
+
+
+def _spearman_boot(
+    x: np.ndarray, y: np.ndarray, idx: np.ndarray, idx_y: np.ndarray | None = None
+) -> np.ndarray:
+    """Spearman rho of each resample ``(x[idx[b]], y[idx_y[b]])`` (``idx_y`` defaults to ``idx``).
+
+    O(B n) and equal to ranking each resampled row with ``rankdata`` (average ranks for ties).
+    """
+    idx_y = idx if idx_y is None else idx_y
+    gx, nx = _dense_groups(x)
+    gy, ny = _dense_groups(y)
+    rows = max(1, _CHUNK_ELEMENTS // max(idx.shape[1], nx, ny, 1))
+    out = [
+        _pearson_rows(
+            _midranks_of_resamples(gx, nx, idx[s : s + rows]),
+            _midranks_of_resamples(gy, ny, idx_y[s : s + rows]),
+        )
+        for s in range(0, idx.shape[0], rows)
+    ]
+    return np.concatenate(out)
+
+
+_MAX_KENDALL_LEVELS = 64
+
+
+def _kendall_boot(
+    x: np.ndarray, y: np.ndarray, idx: np.ndarray, idx_y: np.ndarray | None = None
+) -> np.ndarray:
+    """Kendall tau-b of each resample ``(x[idx[b]], y[idx_y[b]])`` (``idx_y`` defaults to ``idx``).
+
+    When one variable has few distinct values (human scores on a 1-5 scale), the resample is
+    summarised as a contingency table ``C[b, x-level, y-level]`` and
+    ``S = sum_cells C * (#pairs below-left - #pairs below-right)`` with cumulative sums, O(B n G)
+    and exact, ties included. Otherwise each resample goes through ``scipy.stats.kendalltau``.
+    """
+    idx_y = idx if idx_y is None else idx_y
+    gx, nx = _dense_groups(x)
+    gy, ny = _dense_groups(y)
+    if ny > _MAX_KENDALL_LEVELS and nx > _MAX_KENDALL_LEVELS:
+        return np.array([kendall(x[i], y[j]) for i, j in zip(idx, idx_y, strict=True)])
+    if ny > nx:  # tau is symmetric: let y be the variable with fewer levels
+        gx, nx, gy, ny, idx, idx_y = gy, ny, gx, nx, idx_y, idx
+    n = idx.shape[1]
+    k = nx * ny
+    rows = max(1, _CHUNK_ELEMENTS // (4 * k))
+    n0 = n * (n - 1) / 2.0
+    out = []
+    for s in range(0, idx.shape[0], rows):
+        cells = gx[idx[s : s + rows]] * ny + gy[idx_y[s : s + rows]]
+        r = cells.shape[0]
+        flat = (cells + (np.arange(r) * k)[:, None]).ravel()
+        c = np.bincount(flat, minlength=r * k).reshape(r, nx, ny)  # int64: exact counts
+        before_x = np.cumsum(c, axis=1)
+        before_x -= c  # per y-level: elements with a strictly smaller x-level
+        upto_y = np.cumsum(before_x, axis=2)  # smaller x, y-level <= this one
+        # concordant - discordant partners below in x: lower - higher = 2 * upto_y - before_x - total
+        diff = 2 * upto_y - before_x - upto_y[:, :, -1:]
+        s_stat = np.einsum("rij,rij->r", c, diff).astype(np.float64)
+        tx = c.sum(axis=2)
+        ty = c.sum(axis=1)
+        n1 = np.sum(tx * (tx - 1), axis=1) / 2.0
+        n2 = np.sum(ty * (ty - 1), axis=1) / 2.0
+        den = np.sqrt((n0 - n1) * (n0 - n2))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out.append(np.where(den > 0, s_stat / den, np.nan))
+    return np.concatenate(out)
 
 
 def _interval(boot: np.ndarray, est: float, level: float) -> tuple[float, float]:
@@ -393,12 +480,12 @@ def correlate(
                 fx, plcc_log = x, plcc
             idx = resample_indices(n, n_resamples, _cell_rng(seed, str(metric), str(aspect)))
             boot = {
-                "srcc": _boot_rows(_spearman_rows, x, y, idx),
+                "srcc": _spearman_boot(x, y, idx),
                 "plcc_raw": _boot_rows(_pearson_rows, x, y, idx),
                 "plcc_logistic": _boot_rows(_pearson_rows, fx, y, idx),
             }
             if kendall_ci:
-                boot["krcc"] = np.array([kendall(x[i], y[i]) for i in idx])
+                boot["krcc"] = _kendall_boot(x, y, idx)
             est = {"srcc": srcc, "plcc_raw": plcc, "plcc_logistic": plcc_log, "krcc": krcc}
             for c in nan_cols:
                 row[c] = est[c]
@@ -419,9 +506,10 @@ def random_baseline(
     level: float = 0.95,
     kendall_too: bool = True,
 ) -> pd.DataFrame:
-    """Correlation of random (uniform, tie-free) scores with each aspect: the chance level.
+    """Correlation of a random metric with each aspect: the chance level.
 
-    For each aspect, ``n_resamples`` random score vectors over the videos that have that aspect;
+    For each aspect, ``n_resamples`` random tie-free rankings of the videos that have that aspect
+    (a metric whose scores are a uniformly random permutation of 1..n);
     columns: aspect, n, and for srcc/plcc/krcc the mean and the central ``level`` band
     (``*_mean``, ``*_low``, ``*_high``). The band is what a metric with no information reaches by
     luck at this n; a metric's correlation inside it is not evidence of alignment.
@@ -438,11 +526,16 @@ def random_baseline(
             )
             rows.append(row)
             continue
-        r = _cell_rng(seed, "random_baseline", str(aspect)).random((n_resamples, n))
-        yy = np.broadcast_to(y, r.shape)
-        dist = {"srcc": _spearman_rows(r, yy), "plcc": _pearson_rows(r, yy)}
+        gen = _cell_rng(seed, "random_baseline", str(aspect))
+        ranks = np.arange(n, dtype=np.float64)
+        same = np.broadcast_to(np.arange(n), (n_resamples, n))
+        perm = gen.permuted(same, axis=1)  # random score ranks[i] paired with y[perm[b, i]]
+        dist = {
+            "srcc": _spearman_boot(ranks, y, same, perm),
+            "plcc": _boot_rows(_pearson_rows, ranks, y, same, perm),
+        }
         if kendall_too:
-            dist["krcc"] = np.array([kendall(ri, y) for ri in r])
+            dist["krcc"] = _kendall_boot(ranks, y, same, perm)
         alpha = (1 - level) / 2
         for c in ("srcc", "plcc", "krcc"):
             d = dist.get(c)
