@@ -126,7 +126,9 @@ def _read_csv(path: Path) -> dict[str, Any]:
         reader = csv.DictReader(fh)
         cols = [(c or "").strip() for c in reader.fieldnames or []]
         if "video_path_pd" not in cols:
-            raise DatasetError(f"{path}: the header needs a 'video_path_pd' column (found {cols})")
+            raise DatasetError(
+                f"{path}: the header needs a 'video_path_pd' column (found {cols}) — use the annotation's field names as columns"
+            )
         rows: list[dict[str, Any]] = []
         for row in reader:
             item: dict[str, Any] = {}

@@ -161,7 +161,9 @@ class Dataset:
         wanted = list(ids)
         unknown = [i for i in wanted if i not in set(self.ids)]
         if unknown:
-            raise DatasetError(f"dataset '{self.name}': unknown entry id(s): {', '.join(unknown[:10])}")
+            raise DatasetError(
+                f"dataset '{self.name}': unknown entry id(s): {', '.join(unknown[:10])} — use ids from dataset.ids"
+            )
         keep = set(wanted)
         return Dataset(
             name=self.name,

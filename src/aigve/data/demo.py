@@ -25,6 +25,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -69,7 +70,7 @@ def _scene_shapes(rng: np.random.Generator) -> np.ndarray:
     bottom = np.array([0.95, 0.75, 0.55], np.float32)
     t_y = (yy / (SIZE - 1))[..., None]
     bg = top * (1 - t_y) + bottom * t_y
-    shapes = []
+    shapes: list[dict[str, Any]] = []
     for k in range(3):
         shapes.append(
             {
@@ -216,7 +217,7 @@ def distort(frames: np.ndarray, distortion: str, rng: np.random.Generator) -> np
     elif distortion == "blur":
         f = gaussian_filter(f, sigma=(0, 2.0, 2.0, 0), mode="nearest")
     elif distortion == "flicker":
-        gains = rng.uniform(0.65, 1.35, size=frames.shape[0]).astype(np.float32)
+        gains = np.asarray(rng.uniform(0.65, 1.35, size=frames.shape[0]), dtype=np.float32)
         f = f * gains[:, None, None, None]
     elif distortion == "frozen":
         f = np.repeat(f[:1], frames.shape[0], axis=0)
@@ -316,6 +317,8 @@ def generate_demo(dst: str | Path, force: bool = False) -> Dataset:
             ds = _dataset(tmp)
             write_annotation(ds, tmp / "annotations" / "evaluate.json", vdir)
             (tmp / STAMP_FILE).write_text(json.dumps(_stamp(), indent=2) + "\n", encoding="utf-8")
+            if not force and _is_current(dst):  # another process finished first: keep its copy
+                return _finish(dst)
             for sub in ("evaluate", "annotations", STAMP_FILE):
                 target = dst / sub
                 if target.is_dir() and not target.is_symlink():
@@ -327,6 +330,10 @@ def generate_demo(dst: str | Path, force: bool = False) -> Dataset:
                 os.replace(tmp / sub, dst / sub)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+    return _finish(dst)
+
+
+def _finish(dst: Path) -> Dataset:
     ds = read_annotation(dst / "annotations" / "evaluate.json", dst / "evaluate")
     ds.source = f"builtin:demo:{dst}"
     ds.hints = {"group_by": "distortion"}

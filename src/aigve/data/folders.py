@@ -55,13 +55,17 @@ def _prompts_json(path: Path) -> dict[str, str]:
     if isinstance(obj, dict):
         for k, v in obj.items():
             if not isinstance(v, str):
-                raise DatasetError(f"{path}: prompt for key '{k}' must be a string, got {type(v).__name__}")
+                raise DatasetError(
+                    f"{path}: prompt for key '{k}' must be a string, got {type(v).__name__} — quote it"
+                )
             out[str(k)] = v
         return out
     if isinstance(obj, list):
         for i, item in enumerate(obj):
             if not isinstance(item, dict):
-                raise DatasetError(f"{path}: item [{i}] must be an object with 'id' or 'video' and 'prompt'")
+                raise DatasetError(
+                    f"{path}: item [{i}] must be an object — write {{'id': ..., 'prompt': ...}}"
+                )
             key = item.get("id", item.get("video"))
             text = item.get("prompt", item.get("text"))
             if key is None or isinstance(key, bool) or not isinstance(key, str | int):
@@ -70,7 +74,9 @@ def _prompts_json(path: Path) -> dict[str, str]:
                 raise DatasetError(f"{path}: item [{i}] field 'prompt': missing or not a string — add it")
             _put(out, str(key), text, path, f"item [{i}]")
         return out
-    raise DatasetError(f"{path}: expected a JSON object (id -> prompt) or a list of {{id, prompt}} objects")
+    raise DatasetError(
+        f"{path}: expected a JSON object (id -> prompt) or a list of {{id, prompt}} objects — reshape the file"
+    )
 
 
 def _put(out: dict[str, str], key: str, text: str, path: Path, where: str) -> None:
@@ -88,7 +94,7 @@ def _prompts_csv(path: Path) -> dict[str, str]:
         if key_col is None or text_col is None:
             raise DatasetError(
                 f"{path}: the header must have an 'id' or 'video' column and a 'prompt' or 'text' column, "
-                f"found {cols}"
+                f"found {cols} — rename the header"
             )
         out: dict[str, str] = {}
         for n, row in enumerate(reader, start=2):

@@ -41,7 +41,7 @@ def _csv_header(path: Path) -> list[str]:
         with path.open(newline="", encoding="utf-8-sig") as fh:
             return [c.strip() for c in next(csv.reader(fh), [])]
     except OSError as exc:
-        raise DatasetError(f"{path}: cannot read ({exc})") from None
+        raise DatasetError(f"{path}: cannot read ({exc}) — check the path and permissions") from None
 
 
 def _from_file(path: Path, video_dir: str | Path | None) -> Dataset:

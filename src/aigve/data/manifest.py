@@ -29,7 +29,7 @@ def _rows_csv(path: Path) -> list[tuple[str, dict[str, Any]]]:
         if "generated" not in cols:
             raise DatasetError(
                 f"{path}: the header needs a 'generated' column (also allowed: real, prompt, id, anything else), "
-                f"found {cols}"
+                f"found {cols} — add or rename the column"
             )
         out: list[tuple[str, dict[str, Any]]] = []
         for n, row in enumerate(reader, start=2):
@@ -59,7 +59,9 @@ def _rows_jsonl(path: Path) -> list[tuple[str, dict[str, Any]]]:
                 f"{path}: line {n} column {exc.colno}: invalid JSON ({exc.msg}) — each line must be one JSON object"
             ) from None
         if not isinstance(obj, dict):
-            raise DatasetError(f"{path}: line {n}: expected a JSON object with a 'generated' key")
+            raise DatasetError(
+                f"{path}: line {n}: expected a JSON object — write {{'generated': 'path.mp4', ...}}"
+            )
         out.append((f"line {n}", obj))
     return out
 
@@ -88,7 +90,7 @@ def read_manifest(path: str | Path, video_dir: str | Path | None = None) -> Data
         for key, val in (("generated", gen), ("real", real), ("prompt", row.get("prompt"))):
             if val is not None and not isinstance(val, str):
                 raise DatasetError(
-                    f"{path}: {where} field '{key}': expected a string, got {type(val).__name__}"
+                    f"{path}: {where} field '{key}': expected a string, got {type(val).__name__} — quote the value"
                 )
         if gen is None or not gen.strip():
             if real:
@@ -100,7 +102,7 @@ def read_manifest(path: str | Path, video_dir: str | Path | None = None) -> Data
         rid = row.get("id")
         if rid is not None and (isinstance(rid, bool) or not isinstance(rid, str | int)):
             raise DatasetError(
-                f"{path}: {where} field 'id': expected a string or integer, got {type(rid).__name__}"
+                f"{path}: {where} field 'id': expected a string or integer, got {type(rid).__name__} — fix the id"
             )
         explicit.append(str(rid) if rid is not None and str(rid).strip() else None)
         stems.append(Path(gen).stem)
