@@ -260,7 +260,7 @@ def fit_logistic(x: np.ndarray, y: np.ndarray) -> LogisticFit:
     y = np.asarray(y, dtype=np.float64)
     mu, sd = float(x.mean()), float(x.std())
     if not sd > 0 or np.ptp(y) == 0:
-        return LogisticFit((math.nan,) * 4, False, "constant input")  # type: ignore[arg-type]
+        return LogisticFit((math.nan,) * 4, False, "constant input")
     z = (x - mu) / sd
     hi, lo = float(y.max()), float(y.min())
     if spearman(x, y) < 0:
@@ -280,7 +280,7 @@ def fit_logistic(x: np.ndarray, y: np.ndarray) -> LogisticFit:
         if np.all(np.isfinite(p)) and math.isfinite(sse) and (best is None or sse < best[0]):
             best = (sse, p)
     if best is None:
-        return LogisticFit((math.nan,) * 4, False, f"logistic fit failed: {last_err}")  # type: ignore[arg-type]
+        return LogisticFit((math.nan,) * 4, False, f"logistic fit failed: {last_err}")
     b1, b2, b3, b4 = (float(v) for v in best[1])
     return LogisticFit((b1, b2, b3 * sd + mu, abs(b4) * sd), True)
 
@@ -647,7 +647,8 @@ def fusion_srcc(
 # ------------------------------------------------------------------------------------------ report
 
 
-def _ci_text(est: float, low: float, high: float, digits: int) -> str:
+def _ci_text(values: Sequence[float], digits: int) -> str:
+    est, low, high = (float(v) for v in values)
     if not math.isfinite(est):
         return ""
     if math.isfinite(low) and math.isfinite(high):
@@ -672,15 +673,15 @@ class AlignmentReport:
                 "metric": c["metric"],
                 "aspect": c["aspect"],
                 "n": c["n"],
-                "SRCC": [_ci_text(*r, digits) for r in c[["srcc", "srcc_low", "srcc_high"]].to_numpy()],
+                "SRCC": [_ci_text(r, digits) for r in c[["srcc", "srcc_low", "srcc_high"]].to_numpy()],
                 "PLCC (logistic)": [
-                    _ci_text(*r, digits)
+                    _ci_text(r, digits)
                     for r in c[["plcc_logistic", "plcc_logistic_low", "plcc_logistic_high"]].to_numpy()
                 ],
                 "PLCC (raw)": [
-                    _ci_text(*r, digits) for r in c[["plcc_raw", "plcc_raw_low", "plcc_raw_high"]].to_numpy()
+                    _ci_text(r, digits) for r in c[["plcc_raw", "plcc_raw_low", "plcc_raw_high"]].to_numpy()
                 ],
-                "KRCC": [_ci_text(*r, digits) for r in c[["krcc", "krcc_low", "krcc_high"]].to_numpy()],
+                "KRCC": [_ci_text(r, digits) for r in c[["krcc", "krcc_low", "krcc_high"]].to_numpy()],
                 "note": c["note"],
             }
         )
@@ -691,7 +692,7 @@ class AlignmentReport:
                 "n": b["n"],
                 **{
                     f"{k.upper()} (random)": [
-                        _ci_text(*r, digits) for r in b[[f"{k}_mean", f"{k}_low", f"{k}_high"]].to_numpy()
+                        _ci_text(r, digits) for r in b[[f"{k}_mean", f"{k}_low", f"{k}_high"]].to_numpy()
                     ]
                     for k in ("srcc", "plcc", "krcc")
                 },
@@ -704,10 +705,10 @@ class AlignmentReport:
                 "n": f["n"],
                 "metrics": f["n_metrics"],
                 "SRCC_reg": [
-                    _ci_text(*r, digits) for r in f[["srcc_reg", "srcc_reg_low", "srcc_reg_high"]].to_numpy()
+                    _ci_text(r, digits) for r in f[["srcc_reg", "srcc_reg_low", "srcc_reg_high"]].to_numpy()
                 ],
                 "PLCC_reg": [
-                    _ci_text(*r, digits) for r in f[["plcc_reg", "plcc_reg_low", "plcc_reg_high"]].to_numpy()
+                    _ci_text(r, digits) for r in f[["plcc_reg", "plcc_reg_low", "plcc_reg_high"]].to_numpy()
                 ],
                 "weights (all data)": f["weights"],
             }

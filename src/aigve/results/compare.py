@@ -221,7 +221,9 @@ def compare_unpaired(
         alpha=alpha,
         metric=metric,
     )
-    means = dict(mean_a=float(xa.mean()) if xa.size else None, mean_b=float(xb.mean()) if xb.size else None)
+    means: dict[str, Any] = dict(
+        mean_a=float(xa.mean()) if xa.size else None, mean_b=float(xb.mean()) if xb.size else None
+    )
     if xa.size < 2 or xb.size < 2:
         reason = f"need at least 2 values per side, got {xa.size}/{xb.size}"
         ci = CI(None, None, None, n=min(xa.size, xb.size), method="percentile", n_resamples=n_resamples,

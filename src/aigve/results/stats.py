@@ -209,7 +209,9 @@ def bootstrap_ci(
     n_nan = int((~finite).sum())
     arr = arr[finite]
     n = int(arr.shape[0])
-    common = dict(n=n, method=method, n_resamples=int(n_resamples), level=float(level), n_nan=n_nan)
+    common: dict[str, Any] = dict(
+        n=n, method=method, n_resamples=int(n_resamples), level=float(level), n_nan=n_nan
+    )
     if n < 2:
         est = _as_float_or_none(stat(arr)) if n == 1 else None
         return CI(None, None, est, reason=f"need at least 2 non-NaN values, got {n}", **common)
@@ -280,7 +282,7 @@ def bootstrap_set_metric(
         raise UsageError(f"unknown set-metric CI method {method!r}: use one of {SET_METHODS}")
     real, n_real = _as_units(real_feats, "real")
     fake, n_fake = _as_units(fake_feats, "fake")
-    common = dict(method=method, n_resamples=int(n_resamples), level=float(level))
+    common: dict[str, Any] = dict(method=method, n_resamples=int(n_resamples), level=float(level))
     n = min(n_real, n_fake)
     if paired and n_real != n_fake:
         raise UsageError(f"paired resampling needs as many real as fake videos, got {n_real} and {n_fake}")
