@@ -25,6 +25,7 @@ Motion
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -96,25 +97,24 @@ def _resized_size(h: int, w: int, short: int | None) -> tuple[int, int]:
     return max(1, int(round(h * s))), max(1, int(round(w * s)))
 
 
-def _flow_fn(method: str):  # type: ignore[no-untyped-def]
+def _flow_fn(method: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """A ``(prev_gray, next_gray) -> flow [H, W, 2]`` function for ``method``."""
     import cv2
 
     if method == "dis":
-        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-        return lambda a, b: dis.calc(a, b, None)
+        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)  # type: ignore[attr-defined]
+        return lambda a, b: np.asarray(dis.calc(a, b, None))
     p = FARNEBACK_PARAMS
-    return lambda a, b: cv2.calcOpticalFlowFarneback(
-        a,
-        b,
-        None,
-        p["pyr_scale"],
-        p["levels"],
-        p["winsize"],
-        p["iterations"],
-        p["poly_n"],
-        p["poly_sigma"],
-        p["flags"],
+    args = (
+        float(p["pyr_scale"]),
+        int(p["levels"]),
+        int(p["winsize"]),
+        int(p["iterations"]),
+        int(p["poly_n"]),
+        float(p["poly_sigma"]),
+        int(p["flags"]),
     )
+    return lambda a, b: np.asarray(cv2.calcOpticalFlowFarneback(a, b, None, *args))  # type: ignore[call-overload]
 
 
 def pair_flow_magnitude(frames: np.ndarray, method: str = "dis", resize: int | None = None) -> np.ndarray:
