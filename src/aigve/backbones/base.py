@@ -34,7 +34,9 @@ class Extractor(ABC):
     version: ClassVar[str] = "1"
     extra: ClassVar[str | None] = None  # pip extra providing its dependencies
 
-    def __init__(self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any) -> None:
+    def __init__(
+        self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
+    ) -> None:
         self.device = resolve_device(device)
         self.batch_size = int(batch_size)
         self.options = dict(options)
