@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -53,6 +53,9 @@ from aigve.backbones.nets.inception_fid import (
 )
 from aigve.backbones.registry import register_extractor
 from aigve.errors import UsageError, WeightsError
+
+if TYPE_CHECKING:
+    from aigve.backbones.weights import ResolvedWeights
 
 log = logging.getLogger(__name__)
 
@@ -96,13 +99,11 @@ def clean_resize(frames: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
     return np.clip(out, 0.0, 255.0, out=out)
 
 
-def load_fid_inception(
-    explicit_path: str | os.PathLike[str] | None = None,
-) -> tuple[FIDInceptionV3, str]:
-    """Resolve (registry ``fid_inception``), verify and strictly load the FID Inception weights.
+def resolve_fid_weights(explicit_path: str | os.PathLike[str] | None = None) -> ResolvedWeights:
+    """Find and hash-check the checkpoint (registry name ``fid_inception``) without loading it.
 
-    Returns ``(model in eval mode on CPU, sha256 of the file)``. Raises ``WeightsError`` naming the
-    file and the fix when it is missing, cannot be read or does not fit the network.
+    Returns the registry's ``ResolvedWeights`` (``.path``, ``.sha256``, ``.warnings``). A missing file
+    raises ``WeightsError`` naming the file, where to put it and ``aigve weights fetch fid_inception``.
     """
     from aigve.backbones import weights as registry
 
@@ -118,7 +119,14 @@ def load_fid_inception(
         raise WeightsError(msg) from exc
     for warning in resolved.warnings:
         log.warning("%s", warning)
-    state = registry.load_state_dict(resolved.path)
+    return resolved
+
+
+def build_fid_inception(path: str | os.PathLike[str]) -> FIDInceptionV3:
+    """Read a state dict file (``torch.load(weights_only=True)``) into the network, strictly; eval mode, CPU."""
+    from aigve.backbones import weights as registry
+
+    state = registry.load_state_dict(path)
     with torch.device("meta"):  # no random init of 24M parameters that are overwritten right away
         model = FIDInceptionV3()
     try:
@@ -126,10 +134,18 @@ def load_fid_inception(
     except RuntimeError as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise WeightsError(
-            f"{resolved.path}: not an FID Inception-v3 checkpoint in pytorch-fid's layout ({first}) — "
+            f"{path}: not an FID Inception-v3 checkpoint in pytorch-fid's layout ({first}) — "
             f"pass {WEIGHTS_FILE} (`aigve weights fetch {WEIGHTS_NAME}`)"
         ) from exc
-    return model.eval(), resolved.sha256
+    return model.eval()
+
+
+def load_fid_inception(
+    explicit_path: str | os.PathLike[str] | None = None,
+) -> tuple[FIDInceptionV3, str]:
+    """Resolve, verify and strictly load the FID Inception weights: ``(model on CPU, file sha256)``."""
+    resolved = resolve_fid_weights(explicit_path)
+    return build_fid_inception(resolved.path), str(resolved.sha256)
 
 
 @register_extractor
@@ -165,20 +181,22 @@ class FIDInceptionExtractor(Extractor):
         self.resize: Resize = resize  # type: ignore[assignment]
         self.weights_path = str(weights) if weights else None
         self.model: FIDInceptionV3 | None = None
-        self._sha256: str | None = None
+        self._resolved: ResolvedWeights | None = None
+
+    def _resolve(self) -> ResolvedWeights:
+        if self._resolved is None:
+            self._resolved = resolve_fid_weights(self.weights_path)
+        return self._resolved
 
     def load(self) -> None:
         if self.model is not None:
             return
-        model, digest = load_fid_inception(self.weights_path)
-        self.model = model.to(self.device)
-        self._sha256 = digest
+        self.model = build_fid_inception(self._resolve().path).to(self.device)
         self._loaded = True
 
     def weights_sha256(self) -> str | None:
-        if self._sha256 is None:
-            self.ensure_loaded()
-        return self._sha256
+        """sha256 of the checkpoint file; resolves (and hashes, cached) it without loading the network."""
+        return str(self._resolve().sha256)
 
     def identity(self) -> dict[str, Any]:
         ident = super().identity()
