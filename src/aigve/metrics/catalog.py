@@ -25,6 +25,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "aigve.metrics.classic",
     "aigve.metrics.consistency",
     "aigve.metrics.distribution",
+    "aigve.metrics.video_distribution",
 )
 
 SUITES: dict[str, str] = {

@@ -1,0 +1,281 @@
+"""Video distribution metrics: ``fvd`` (Fréchet Video Distance on Kinetics-400 I3D logits).
+
+Protocol (StyleGAN-V / content-debiased-FVD, cd-fvd 0.1.1 with its I3D model):
+
+- one clip per video, chosen deterministically: the first ``frames`` frames (16) taking every
+  ``stride``-th frame (1); a video shorter than that is padded by repeating its last sampled frame
+  (cd-fvd's folder loader instead picks a *random* clip per video, so its numbers move between runs);
+- features: ``i3d_kinetics400`` logits (400-d) of the clip resized to ``resolution`` (224) px with
+  bilinear interpolation (``align_corners=False``, no antialias) and scaled to ``[-1, 1]``;
+- statistics: mean and covariance per set, streamed as float64 sums (:class:`GaussianStats`); the
+  covariance is the *biased* one (divided by ``n``), as StyleGAN-V's and cd-fvd's ``FeatureStats``
+  compute it, so values equal ``cdfvd.compute_fvd_from_stats`` on the same features;
+- FVD = squared Fréchet distance between the two Gaussians
+  (:func:`aigve.metrics.functional.frechet.frechet_distance`, no ``sqrtm`` of a non-symmetric product).
+
+Every video counts once: nothing is resampled with replacement (cd-fvd's default ``n_fake=2048``
+cycles through a smaller set until 2048 features are collected, which duplicates videos). The number
+is known to be biased upward and unstable for small sets: ``compute`` warns below 2048 videos per side
+and when a side has no more videos than the feature dimension (rank-deficient covariance).
+
+Reference statistics: ``load_real_stats(path)`` reads a ``GaussianStats`` file whose metadata must equal
+:meth:`FVD.real_stats_meta` (backbone, extractor version, weights sha256, layer, frames, stride,
+resolution, clip sampler); any difference is refused with the list of differing settings.
+``real_stats()`` / ``save_real_stats(path)`` give the statistics of the real videos of a run
+(what ``aigve stats compute`` writes).
+
+Per-video diagnostic (not FVD): ``dist_to_real_mean``, the Euclidean distance from a generated
+video's I3D logits to the real set's mean logits — large values point at outlying videos.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aigve.errors import MetricInputError, UsageError, WeightsError
+from aigve.features.gaussian import GaussianStats
+from aigve.metrics.base import FeatureRequest, MetricSpec, OutputSpec, SetMetric
+from aigve.metrics.catalog import register_metric
+from aigve.metrics.functional.frechet import frechet_distance
+from aigve.types import Entry, Side
+from aigve.video.sampling import Sampler
+
+I3D_EXTRACTOR = "i3d_kinetics400"
+I3D_WEIGHTS = "i3d_tats"
+I3D_EXTRACTOR_VERSION = "1"  # aigve.backbones.i3d.I3DExtractor.version (not imported: keep listing cheap)
+FEATURE_LAYER = "logits"
+FEATURE_DIM = 400
+RELIABLE_N = 2048
+ROLE = "i3d"
+
+
+def biased_cov(stats: GaussianStats) -> np.ndarray:
+    """Covariance divided by ``n`` (StyleGAN-V / cd-fvd ``FeatureStats.get_mean_cov``)."""
+    return stats.cov * ((stats.n - 1) / stats.n)
+
+
+def fvd_from_stats(gen: GaussianStats, real: GaussianStats) -> float:
+    """FVD of two feature sets' statistics (biased covariances, as StyleGAN-V and cd-fvd)."""
+    for side, s in (("generated", gen), ("real", real)):
+        if s.n < 2:
+            raise MetricInputError(
+                f"fvd needs features of at least 2 {side} videos, got {s.n}: add videos "
+                "(and at least 2048 per side for a comparable number)"
+            )
+    return frechet_distance(gen.mean, biased_cov(gen), real.mean, biased_cov(real))
+
+
+@register_metric
+class FVD(SetMetric):
+    """Fréchet Video Distance on I3D (Kinetics-400) logits; see the module docstring for the protocol."""
+
+    spec = MetricSpec(
+        name="fvd",
+        family="distribution_based",
+        description=(
+            "Fréchet Video Distance: Fréchet distance between Gaussians fitted to I3D (Kinetics-400) "
+            "logits of one 16-frame 224px clip per generated and real video (StyleGAN-V/cd-fvd protocol)"
+        ),
+        inputs=("generated", "real"),
+        backbone=I3D_EXTRACTOR,
+        outputs=(
+            OutputSpec(
+                "fvd",
+                higher_is_better=False,
+                range=(0.0, None),
+                description="squared Fréchet distance of the I3D logit distributions",
+            ),
+        ),
+        level="set",
+        citation=(
+            "Unterthiner et al. 2018, Towards Accurate Generative Models of Video; "
+            "Skorokhodov et al. 2022 (StyleGAN-V); Ge et al. 2024 (content-debiased FVD)"
+        ),
+        extra="distribution",
+        weights=(I3D_WEIGHTS,),
+        options={"frames": 16, "stride": 1, "resolution": 224},
+    )
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        for key, low in (("frames", 9), ("stride", 1)):
+            v = self.options[key]
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise UsageError(f"fvd: option {key} must be an integer >= {low}, got {v!r}")
+        r = self.options["resolution"]
+        if isinstance(r, bool) or not isinstance(r, int) or r < 193:
+            raise UsageError(f"fvd: option resolution must be an integer >= 193 (protocol: 224), got {r!r}")
+        self.frames: int = self.options["frames"]
+        self.stride: int = self.options["stride"]
+        self.resolution: int = self.options["resolution"]
+        self.gen = GaussianStats(FEATURE_DIM)
+        self.real = GaussianStats(FEATURE_DIM)
+        self.real_stats_path: str | None = None
+        self._sha: str | None = None
+
+    # -- what we need ----------------------------------------------------------------------
+    @property
+    def sampler(self) -> Sampler:
+        """First ``frames`` frames (every ``stride``-th), last frame repeated when the video is short."""
+        if self.stride == 1:
+            return Sampler("first", n=self.frames, pad="repeat_last")
+        return Sampler("stride", n=self.frames, stride=self.stride, pad="repeat_last")
+
+    def requests(self) -> list[FeatureRequest]:
+        opts = (("resolution", self.resolution),)
+        sides: tuple[Side, ...] = ("generated",) if self.real_stats_path else ("generated", "real")
+        return [FeatureRequest(ROLE, I3D_EXTRACTOR, self.sampler, side, opts) for side in sides]
+
+    # -- accumulation ----------------------------------------------------------------------
+    @staticmethod
+    def _features(feats: Mapping[str, np.ndarray]) -> np.ndarray:
+        arr = np.asarray(feats[ROLE])
+        if arr.ndim != 2 or arr.shape[1] != FEATURE_DIM:
+            raise MetricInputError(
+                f"fvd expects I3D logits of shape [K, {FEATURE_DIM}], got {arr.shape} "
+                f"(the {I3D_EXTRACTOR} backbone with layer='logits' provides them)"
+            )
+        return arr
+
+    def update(self, entry: Entry, side: Side, feats: Mapping[str, np.ndarray]) -> None:
+        arr = self._features(feats)
+        if side == "real":
+            if self.real_stats_path:
+                raise UsageError(
+                    f"fvd: real statistics were loaded from {self.real_stats_path}; real videos are not added"
+                )
+            self.real.update(arr)
+        else:
+            self.gen.update(arr)
+
+    def merge(self, other: SetMetric) -> None:
+        if not isinstance(other, FVD):
+            raise UsageError(f"fvd can only merge another fvd, got {type(other).__name__}")
+        if (other.frames, other.stride, other.resolution) != (self.frames, self.stride, self.resolution):
+            raise UsageError("fvd: cannot merge states computed with different frames/stride/resolution")
+        self.gen.merge(other.gen)
+        if not self.real_stats_path:
+            self.real.merge(other.real)
+
+    # -- results ---------------------------------------------------------------------------
+    def weights_sha256(self) -> str | None:
+        """sha256 of the I3D weights this run uses (resolved like the extractor; cached digest)."""
+        if self._sha is None:
+            from aigve.backbones.weights import resolve_weights
+
+            self._sha = resolve_weights(I3D_WEIGHTS, explicit_path=self.options.get("weights")).sha256
+        return self._sha
+
+    def protocol(self) -> dict[str, Any]:
+        """The manifest recorded with each score."""
+        try:
+            sha: str | None = self.weights_sha256()
+        except WeightsError:
+            sha = None
+        return {
+            "backbone": I3D_EXTRACTOR,
+            "weights": I3D_WEIGHTS,
+            "weights_sha256": sha,
+            "feature_layer": FEATURE_LAYER,
+            "feature_dim": FEATURE_DIM,
+            "frames": self.frames,
+            "stride": self.stride,
+            "resolution": self.resolution,
+            "clip": (
+                f"deterministic: first {self.frames} frames taking every {self.stride}-th, "
+                "last frame repeated when the video is shorter; one clip per video"
+            ),
+            "sampler": self.sampler.id,
+            "preprocess": "bilinear resize (align_corners=False, no antialias), 2*x/255-1",
+            "covariance": "biased (divided by n), as StyleGAN-V / cd-fvd",
+            "resampling": "none (each video counted once)",
+            "n_real": self.real.n,
+            "n_generated": self.gen.n,
+            "real_stats": self.real_stats_path,
+        }
+
+    def warnings(self) -> list[str]:
+        out = []
+        small = [
+            f"{s}={n}" for s, n in (("n_generated", self.gen.n), ("n_real", self.real.n)) if n < RELIABLE_N
+        ]
+        if small:
+            out.append(
+                f"FVD from fewer than {RELIABLE_N} videos per set ({', '.join(small)}) is biased upward and "
+                "not comparable to published numbers; compare models only at equal set sizes"
+            )
+        few = [
+            f"{s}={n}" for s, n in (("n_generated", self.gen.n), ("n_real", self.real.n)) if n <= FEATURE_DIM
+        ]
+        if few:
+            out.append(
+                f"few samples relative to the feature dimension ({', '.join(few)} <= {FEATURE_DIM}): the "
+                "covariance is rank-deficient and the FVD is unreliable"
+            )
+        return out
+
+    def compute(self) -> dict[str, Any]:
+        value = fvd_from_stats(self.gen, self.real)
+        return {
+            "fvd": value,
+            "n_real": self.real.n,
+            "n_generated": self.gen.n,
+            "warnings": self.warnings(),
+            "protocol": self.protocol(),
+        }
+
+    def per_video(self, entry: Entry, feats: Mapping[str, np.ndarray]) -> dict[str, float]:
+        """``dist_to_real_mean``: L2 distance of the video's I3D logits to the real set's mean (not FVD)."""
+        if self.real.n < 1:
+            return {}
+        arr = self._features(feats).astype(np.float64)
+        return {"dist_to_real_mean": float(np.linalg.norm(arr - self.real.mean, axis=1).mean())}
+
+    # -- reference statistics --------------------------------------------------------------
+    def real_stats_meta(self) -> dict[str, Any]:
+        """Every setting that changes the real statistics (stored with them, checked on load)."""
+        return {
+            "metric": "fvd",
+            "backbone": I3D_EXTRACTOR,
+            "extractor_version": I3D_EXTRACTOR_VERSION,
+            "weights": I3D_WEIGHTS,
+            "weights_sha256": self.weights_sha256(),
+            "feature_layer": FEATURE_LAYER,
+            "feature_dim": FEATURE_DIM,
+            "frames": self.frames,
+            "stride": self.stride,
+            "resolution": self.resolution,
+            "sampler": self.sampler.id,
+        }
+
+    def real_stats(self) -> GaussianStats:
+        """The accumulated statistics of the real videos (a copy)."""
+        return self.real.copy()
+
+    def save_real_stats(self, path: str | os.PathLike[str]) -> Path:
+        """Write the real set's statistics with :meth:`real_stats_meta` (for ``aigve stats compute``)."""
+        if self.real.n < 2:
+            raise UsageError(
+                f"fvd: cannot save reference statistics of {self.real.n} real videos (need >= 2)"
+            )
+        return self.real.save(path, meta={**self.real_stats_meta(), "n": self.real.n})
+
+    def load_real_stats(self, path: str | os.PathLike[str]) -> None:
+        """Use reference statistics instead of real videos; refuses files made with other settings."""
+        stats = GaussianStats.load(path, expect_meta=self.real_stats_meta())
+        if stats.dim != FEATURE_DIM:
+            raise UsageError(f"{path}: statistics of dim {stats.dim}, fvd needs {FEATURE_DIM}")
+        self.real = stats
+        self.real_stats_path = str(path)
+
+    def reset(self) -> None:
+        path = self.real_stats_path
+        real = self.real
+        super().reset()
+        if path:  # loaded reference statistics survive a reset
+            self.real, self.real_stats_path = real, path
