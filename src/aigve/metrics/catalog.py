@@ -26,6 +26,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "aigve.metrics.consistency",
     "aigve.metrics.distribution",
     "aigve.metrics.video_distribution",
+    "aigve.metrics.vl_similarity",
 )
 
 SUITES: dict[str, str] = {
