@@ -329,3 +329,14 @@ def test_damaged_files_never_leak_raw_errors(media: Media, kind: str) -> None:
         else:
             assert clip.num_frames >= 1 and clip.frames.shape[1:] == (64, 48, 3)
             assert clip.info.decoded_frames == clip.num_frames
+
+
+def test_unknown_codec(media: Media) -> None:
+    """A stream whose codec tag nobody knows (here 'avc1' overwritten with 'zzzz' in the index)."""
+    src = media.clip(t=4)
+    data = src.read_bytes()
+    stsd = data.index(b"stsd")  # sample description: its first entry's format tag follows
+    tag = data.index(b"avc1", stsd)
+    path = media.root / "unknown_codec.mp4"
+    path.write_bytes(data[:tag] + b"zzzz" + data[tag + 4 :])
+    assert "no usable decoder" in _decode_error(path).reason

@@ -166,6 +166,14 @@ def _open(path: Path) -> tuple[Any, Any]:
             f"contains no video stream (found: {found})",
             "point at a video file; audio-only files and images cannot be evaluated",
         )
+    if stream.codec_context is None:
+        container.close()
+        raise DecodeError(
+            path,
+            "its video stream has no usable decoder: the codec is unknown to this FFmpeg build or "
+            "its description in the container is corrupt",
+            "re-encode the video with a common codec (e.g. H.264), or re-download/re-generate it",
+        )
     return container, stream
 
 
