@@ -49,7 +49,7 @@ class ReportOptions:
     thumbnails: bool = True
     thumb_frames: int = 4
     thumb_width: int = 96
-    big_thumb_width: int = 160
+    big_thumb_width: int = 128
     bootstrap: int = 1000
     seed: int = 0
     workers: int = 2

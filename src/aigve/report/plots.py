@@ -125,7 +125,7 @@ def _heatmap(
             v = values[i, j]
             if not text[i][j]:
                 continue
-            lum = 0.5 if not np.isfinite(v) else float(np.dot(cm(norm(v))[:3], [0.299, 0.587, 0.114]))
+            lum = 1.0 if not np.isfinite(v) else float(np.dot(cm(norm(v))[:3], [0.299, 0.587, 0.114]))
             ax.text(
                 j,
                 i,

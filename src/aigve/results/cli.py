@@ -136,7 +136,7 @@ class ComparisonTables:
                 "mean B": c["mean_b"],
                 "diff (B better if > 0)": c["diff"],
                 "95% CI": [ci(r) for _, r in c.iterrows()],
-                "p": c["p_value"],
+                "p-value": c["p_value"],
                 "p (Holm)": c["p_holm"],
                 "better": [
                     (r["a"] if r["better"] == "a" else r["b"] if r["better"] == "b" else "")
