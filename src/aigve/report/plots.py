@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,12 @@ try:
 except ModuleNotFoundError as exc:  # pragma: no cover - exercised only without the extra
     raise MissingDependencyError("the HTML report's plots", "report", "matplotlib") from exc
 
+# matplotlib 3.10 replaced boxplot's ``vert`` with ``orientation``
+_HORIZONTAL: dict[str, Any] = (
+    {"orientation": "horizontal"}
+    if tuple(int(x) for x in matplotlib.__version__.split(".")[:2]) >= (3, 10)
+    else {"vert": False}
+)
 ARROWS = {True: "↑ higher is better", False: "↓ lower is better", None: "no direction"}
 _DPI = 110
 
@@ -69,7 +76,7 @@ def distribution_png(
     else:
         names = list(data)
         fig, ax = plt.subplots(figsize=(5.0, 0.5 + 0.42 * len(names)))
-        ax.boxplot([data[n] for n in names], vert=False, widths=0.55, showfliers=False,
+        ax.boxplot([data[n] for n in names], **_HORIZONTAL, widths=0.55, showfliers=False,
                    medianprops={"color": "#333333"}, boxprops={"color": "#4c78a8"})  # fmt: skip
         rng = np.random.default_rng(0)
         for i, n in enumerate(names, start=1):
