@@ -209,7 +209,7 @@ def _distributions(
         for k, v in directions_for(r).items():
             directions.setdefault(k, v)
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    out = []
+    out: list[dict[str, Any]] = []
     if df.empty:
         return out
     for metric in dict.fromkeys(df["metric"]):
@@ -217,7 +217,7 @@ def _distributions(
         groups = {str(g): s["value"].to_numpy(dtype=np.float64) for g, s in sub.groupby("_group", sort=True)}
         spec = specs.get(str(metric).split(".")[0])
         rng = tuple(spec.primary.range) if spec is not None else (None, None)
-        png = distribution_png(groups, str(metric), directions.get(str(metric)), rng)  # type: ignore[arg-type]
+        png = distribution_png(groups, str(metric), directions.get(str(metric)), rng)
         out.append(dict(metric=metric, uri=_uri(png), n=int(len(sub))))
     return out
 
@@ -410,8 +410,8 @@ def _extremes(
             continue
         sub = rows.loc[ok].assign(_v=vals[ok].astype(float)).sort_values("_v", kind="stable")
         hib = directions.get(metric)
-        k = min(opts.k, len(sub) // 2) or 1
-        low, high = sub.head(k), sub.tail(k).iloc[::-1]
+        n_show = min(opts.k, len(sub) // 2) or 1
+        low, high = sub.head(n_show), sub.tail(n_show).iloc[::-1]
         worst, best = (low, high) if hib is not False else (high, low)
 
         def items(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -204,7 +204,7 @@ def leaderboard_heatmap_png(lb: pd.DataFrame) -> bytes:
             vals[i, j] = (float(r["rank"]) - 1) / (n - 1)
         if pd.notna(r["mean"]):
             text[i][j] = f"{float(r['mean']):.3g}" + (f" (#{int(r['rank'])})" if pd.notna(r["rank"]) else "")
-    arrows = {True: " ↑", False: " ↓"}
+    arrows: dict[bool | None, str] = {True: " ↑", False: " ↓"}
     hib = {str(m): lb.loc[lb["metric"] == m, "higher_is_better"].iloc[0] for m in lb["metric"].unique()}
     cols = [f"{m}{arrows.get(None if pd.isna(hib[m]) else bool(hib[m]), '')}" for m in metrics]
     return _heatmap(vals, models, cols, text, "Mean per model (colour: rank, green = best)", "RdYlGn_r", 0.0, 1.0,
