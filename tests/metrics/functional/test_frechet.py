@@ -117,6 +117,19 @@ def test_known_spectra_commuting(device: str | None) -> None:
     assert frechet_distance(mu1, s1, mu2, s2, device=device) == pytest.approx(expected, rel=1e-10)
 
 
+@pytest.mark.parametrize("device", DEVICES)
+def test_zero_covariance(device: str | None) -> None:
+    # a point mass against N(μ₂, Σ₂): d² = ||μ₁-μ₂||² + tr Σ₂
+    rng = np.random.default_rng(8)
+    m2, s2 = gauss(relu_feats(rng, 100, 20))
+    m1 = rng.standard_normal(20)
+    expected = np.sum((m1 - m2) ** 2) + np.trace(s2)
+    assert frechet_distance(m1, np.zeros((20, 20)), m2, s2, device=device) == pytest.approx(
+        expected, rel=1e-12
+    )
+    assert frechet_distance(m1, np.zeros((20, 20)), m1, np.zeros((20, 20)), device=device) == 0.0
+
+
 def test_one_dimensional_closed_form() -> None:
     # d² = (μ₁-μ₂)² + (σ₁-σ₂)² for scalars
     assert frechet_distance([1.0], [[4.0]], [3.0], [[9.0]]) == pytest.approx(4.0 + 1.0, rel=1e-14)

@@ -17,8 +17,8 @@ spectra) this gives ~1e-14 relative where scipy's sqrtm (pytorch-fid) is off by 
 On the numpy path the factors come from LAPACK's pivoted Cholesky (``?pstrf``), which also reveals the
 rank of a rank-deficient covariance (fewer samples than dimensions), so W is r₁ x r₂ and the
 eigenproblem is of size min(r₁, r₂). On the torch path (``device=...``, e.g. CUDA) the factor is a
-Cholesky factor, or ``V diag(sqrt(max(λ, 0)))`` from a symmetric eigendecomposition when Cholesky
-fails. Everything runs in float64; the result is a real, finite float for any symmetric PSD input.
+Cholesky factor, or ``V diag(sqrt(λ))`` over the eigenvalues above D·eps·λmax of a symmetric
+eigendecomposition when Cholesky fails (the same rank cut as ``?pstrf``). Everything runs in float64; the result is a real, finite float for any symmetric PSD input.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def _psd_factor_np(s: np.ndarray) -> np.ndarray:
         raise RuntimeError(f"dpstrf failed with info={info}")
     if rank == 0 or not np.isfinite(c).all():
         w, v = np.linalg.eigh(s)
-        keep = w > 0
+        keep = w > d * np.finfo(np.float64).eps * max(float(w.max()), 0.0)
         return v[:, keep] * np.sqrt(w[keep])
     lower = np.tril(c)[:, :rank]
     f = np.empty((d, rank), dtype=np.float64)
