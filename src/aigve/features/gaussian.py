@@ -81,9 +81,9 @@ class GaussianStats:
                 )
             if self.n == 0:
                 self.shift = xt.mean(dim=0).cpu().numpy()
-            y = xt - torch.as_tensor(self.shift, device=xt.device)
-            s = y.sum(dim=0).cpu().numpy()
-            o = (y.T @ y).cpu().numpy()
+            yt = xt - torch.as_tensor(self.shift, device=xt.device)
+            s = yt.sum(dim=0).cpu().numpy()
+            o = (yt.T @ yt).cpu().numpy()
         else:
             xn = np.asarray(x, dtype=np.float64)
             if not np.isfinite(xn).all():

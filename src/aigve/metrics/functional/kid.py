@@ -45,17 +45,20 @@ Array = np.ndarray | torch.Tensor
 
 def _as_array(x: ArrayLike, name: str, device: torch.device | None) -> Array:
     """float64 numpy array (``device=None``) or float64 tensor on ``device``; checked [N, D] and finite."""
+    a: Array
     if device is None:
-        a = (
+        an = (
             x.detach().to("cpu", torch.float64).numpy()
             if isinstance(x, torch.Tensor)
             else np.asarray(x, np.float64)
         )
-        ok = bool(np.isfinite(a).all())
+        ok = bool(np.isfinite(an).all())
+        a = an
     else:
         t = x.detach() if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x))
-        a = t.to(device=device, dtype=torch.float64)
-        ok = bool(torch.isfinite(a).all())
+        at = t.to(device=device, dtype=torch.float64)
+        ok = bool(torch.isfinite(at).all())
+        a = at
     if a.ndim != 2:
         raise UsageError(f"kid: {name} must be a 2-D [N, D] feature array, got shape {tuple(a.shape)}")
     if not ok:
@@ -177,7 +180,7 @@ def kid(
     index_sets = kid_subset_indices(n_r, n_f, m, subsets, seed)
     values = []
     if precompute_gram:
-        both = np.concatenate([xr, xf]) if dev is None else torch.cat([xr, xf])
+        both = np.concatenate([xr, xf]) if dev is None else torch.cat([xr, xf])  # type: ignore[list-item]
         kern = both @ both.T
         kern *= g
         kern += coef0
