@@ -201,7 +201,7 @@ class ServerState:
     def finished_out_dir(self, job: Job) -> Path:
         if job.status != "succeeded":
             raise ApiError(
-                409, f"job is {job.status}; results exist once it has succeeded", status=job.status
+                409, f"job is {job.status}; results exist once it has succeeded", job_status=job.status
             )
         out = self.settings.job_dir(job.id) / "out"
         if not (out / "results.json").is_file():

@@ -194,6 +194,15 @@ def worker_main(settings_dict: dict[str, Any], index: int, stop: Any, parent_pid
     _install_extractor_pool()
     import aigve.api  # noqa: F401  (import the engine before the first job, not during it)
 
+    try:
+        _worker_loop(settings, store, stop, parent_pid, index)
+    finally:
+        store.close()
+        logging.shutdown()
+        os._exit(0)  # skip the interpreter teardown of torch & co (seconds); nothing is left to flush
+
+
+def _worker_loop(settings: ServerSettings, store: JobStore, stop: Any, parent_pid: int, index: int) -> None:
     name = f"{socket.gethostname()}:{os.getpid()}"
     while not stop.is_set():
         if os.getppid() != parent_pid:
