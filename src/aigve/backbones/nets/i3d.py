@@ -253,7 +253,7 @@ class _FBlock(nn.Module):
         self.b3b = _FConv((block.b3b,))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y0, y1, y2 = torch.split(self.head(x), self.split, dim=1)
+        y0, y1, y2 = torch.split(self.head(x), list(self.split), dim=1)
         y3 = self.b3b(_maxpool_same(x, (3, 3, 3), (1, 1, 1)))
         return torch.cat((y0, self.b1b(y1), self.b2b(y2), y3), dim=1)
 
