@@ -34,12 +34,14 @@ def evaluate(
     bootstrap: int = 1000,
     seed: int = 0,
     progress: ProgressFn | None = None,
+    report: bool = True,
 ) -> Results:
     """Evaluate a dataset (a ``Dataset``, a built-in name, an annotation JSON, a manifest or a folder).
 
     Returns ``Results``: ``results.aggregates`` (per-metric values with provenance) and
     ``results.per_video`` (a pandas DataFrame, one row per video x metric output). With
-    ``out_dir`` the result files are written there too (and the run can be resumed).
+    ``out_dir`` the result files are written there too (and the run can be resumed), plus
+    ``report.html`` when ``report`` is true and the ``report`` extra is installed.
 
     >>> from aigve import evaluate  # doctest: +SKIP
     >>> res = evaluate("demo", suite="offline")  # doctest: +SKIP
@@ -65,10 +67,11 @@ def evaluate(
         cache_dir=cdir,
         out_dir=Path(out_dir) if out_dir else None,
         resume=resume,
-        real_stats=Path(real_stats) if real_stats else None,
         bootstrap=bootstrap,
         seed=seed,
     )
+    if real_stats is not None:
+        _assign_real_stats(str(real_stats), names, config.metric_options)
     unknown = set(config.metric_options) - set(names)
     if unknown:
         from aigve.errors import UsageError
@@ -79,4 +82,44 @@ def evaluate(
         from aigve.results.writers import write_results
 
         write_results(results, out_dir)
+        if report:
+            _write_report(results, Path(out_dir))
     return results
+
+
+def _write_report(results: Results, out_dir: Path) -> None:
+    """The HTML report beside the result files, when the ``report`` extra is installed."""
+    import importlib.util
+    import logging
+
+    if importlib.util.find_spec("matplotlib") is None or importlib.util.find_spec("jinja2") is None:
+        logging.getLogger(__name__).info("no HTML report: pip install 'aigve[report]'")
+        return
+    from aigve.report.html import write_run_report
+
+    try:
+        write_run_report(results, out_dir)
+    except Exception as exc:  # the report must never cost the user their results
+        logging.getLogger(__name__).warning("could not write the HTML report: %s", exc)
+
+
+def _assign_real_stats(value: str, names: list[str], metric_options: dict[str, dict[str, Any]]) -> None:
+    """``--real-stats [NAME=]PATH``: reference statistics for the one set metric that takes them."""
+    from aigve.errors import UsageError
+    from aigve.metrics.catalog import get_metric_class
+
+    takers = [n for n in names if getattr(get_metric_class(n), "real_stats_supported", False)]
+    if "=" in value and not Path(value).exists():
+        name, path = value.split("=", 1)
+        if name not in takers:
+            raise UsageError(
+                f"--real-stats {value}: '{name}' is not a metric of this run that takes reference statistics"
+            )
+    else:
+        if len(takers) != 1:
+            raise UsageError(
+                f"--real-stats {value}: {'no metric' if not takers else 'several metrics'} of this run take reference "
+                f"statistics ({', '.join(takers) or 'none'}); write --real-stats NAME=PATH"
+            )
+        name, path = takers[0], value
+    metric_options.setdefault(name, {})["real_stats"] = path

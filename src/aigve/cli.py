@@ -110,6 +110,7 @@ def _merge_run_options(args: argparse.Namespace) -> dict[str, Any]:
         "real_stats",
         "seed",
         "bootstrap",
+        "no_report",
     }
     unknown = set(conf) - known
     if unknown:
@@ -226,6 +227,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             bootstrap=int(o["bootstrap"]),
             seed=int(o["seed"]),
             progress=progress,
+            report=not o.get("no_report", False),
         )
     if not args.quiet:
         print_summary(results)
@@ -383,7 +385,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             seen.setdefault(str(p), Path(p))
         paths = list(seen.values())
     reports = check_many(paths, num_workers=args.num_workers)
-    bad = [r for r in reports if not r.readable]
+    bad = [r for r in reports if not r.ok]
     if args.json:
         print(json.dumps([r.to_dict() for r in reports], indent=2))
     else:
@@ -396,7 +398,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         for r in reports:
             t.add_row(
                 Path(r.path).name,
-                "yes" if r.readable else "NO",
+                "yes" if r.ok else "NO",
                 str(r.frames),
                 f"{r.fps or 0:.3g}",
                 f"{r.width}x{r.height}",
@@ -480,6 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--out", help="output directory for the result files")
     r.add_argument("--quiet", action="store_true", help="no summary table")
+    r.add_argument("--no-report", dest="no_report", action="store_true", help="do not write report.html")
     _add_run_options(r)
     r.set_defaults(func=cmd_run)
 

@@ -20,7 +20,7 @@ from aigve.data.dataset import Dataset
 from aigve.engine.runner import Engine, RunConfig
 from aigve.errors import UsageError
 from aigve.metrics.base import FeatureRequest, MetricSpec, OutputSpec, SetMetric, VideoMetric
-from aigve.metrics.catalog import register_metric
+from aigve.metrics.catalog import register_metric, unregister_metric
 from aigve.types import Entry, Side
 from aigve.video.sampling import Sampler, Window
 from tests.conftest import smooth_clip
@@ -39,7 +39,6 @@ class MeanRGB(Extractor):
         return frames.reshape(frames.shape[0], -1, 3).mean(axis=1).astype(np.float64)
 
 
-@register_metric
 class Brightness(VideoMetric):
     spec = MetricSpec(
         name="test_brightness",
@@ -60,7 +59,6 @@ class Brightness(VideoMetric):
         return {"test_brightness": float(f.mean()), "first_frame": float(f[0].mean())}
 
 
-@register_metric
 class PromptLen(VideoMetric):
     spec = MetricSpec(
         name="test_promptlen",
@@ -78,7 +76,6 @@ class PromptLen(VideoMetric):
         return {"test_promptlen": float(len(entry.prompt or ""))}
 
 
-@register_metric
 class SetMean(SetMetric):
     """Difference of the generated and real sets' mean brightness; counts each real video once."""
 
@@ -127,6 +124,16 @@ class SetMean(SetMetric):
         return {
             "brightness_minus_real_mean": float(feats["g"].mean()) - self.sums["real"] / self.counts["real"]
         }
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _test_metrics_registered():  # noqa: ANN202
+    """The test metrics exist in the catalogue only while this module runs."""
+    for cls in (Brightness, PromptLen, SetMean):
+        register_metric(cls)
+    yield
+    for cls in (Brightness, PromptLen, SetMean):
+        unregister_metric(cls.spec.name)
 
 
 @pytest.fixture

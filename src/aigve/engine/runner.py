@@ -56,7 +56,6 @@ class RunConfig:
     cache_dir: Path | None = None  # None: a run-private cache (in out_dir if given), removed after the run
     out_dir: Path | None = None  # where the journal lives (needed for resume)
     resume: bool = False
-    real_stats: Path | None = None
     progress: bool = True
     seed: int = 0
     bootstrap: int = 1000  # resamples for the CIs of per-video aggregates (0 = none)
@@ -66,7 +65,6 @@ class RunConfig:
             "metrics": self.metrics,
             "metric_options": self.metric_options,
             "window": self.window.to_dict(),
-            "real_stats": str(self.real_stats) if self.real_stats else None,
         }
 
 
@@ -145,10 +143,6 @@ class Engine:
             opts = dict(self.config.metric_options.get(name, {}))
             metric = cls(**opts)  # UsageError for bad options propagates: exit code 2
             slot = _MetricSlot(metric, name, None)
-            if self.config.real_stats is not None and isinstance(metric, SetMetric):
-                load = getattr(metric, "load_real_stats", None)
-                if load is not None:
-                    load(self.config.real_stats)
             slot.requests = [self._effective(metric, r) for r in metric.requests()]
             self.slots.append(slot)
 
@@ -190,6 +184,9 @@ class Engine:
                     if req.extractor_key in self.extractor_failures:
                         slot.failure = self.extractor_failures[req.extractor_key]
                         break
+            if slot.failure is None and slot.metric is not None:
+                # UsageError here (e.g. reference statistics made with other settings) stops the run
+                slot.metric.bind({r.role: self.extractors[r.extractor_key].identity() for r in slot.requests})
 
     def _units(self) -> list[_Unit]:
         needs_gen = any(r.side == "generated" for s in self.slots if s.failure is None for r in s.requests)

@@ -170,6 +170,11 @@ class Metric(ABC):
     def requests(self) -> list[FeatureRequest]:
         """The features this metric needs for each entry."""
 
+    def bind(self, identities: Mapping[str, Mapping[str, Any]]) -> None:
+        """Called by the engine once the extractors are built: role -> extractor identity (with the
+        weights sha256). Metrics that record or check it (e.g. reference statistics) override this."""
+        self.identities = {k: dict(v) for k, v in identities.items()}
+
     def extractor_options(self) -> dict[str, Any]:
         """Options passed to this metric's extractor (e.g. an explicit ``weights`` path)."""
         return {"weights": self.options["weights"]} if self.options.get("weights") else {}

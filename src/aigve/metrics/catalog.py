@@ -46,6 +46,11 @@ def register_metric(cls: type[Metric]) -> type[Metric]:
     return cls
 
 
+def unregister_metric(name: str) -> None:
+    """Remove a metric from the catalogue (plugins under test, temporary metrics)."""
+    _METRICS.pop(name, None)
+
+
 def _load() -> None:
     global _LOADED
     if _LOADED:

@@ -142,6 +142,7 @@ class Results:
     def to_dict(self) -> dict[str, Any]:
         return {
             "dataset": self.dataset_name,
+            "hints": self.hints,
             "metrics": {k: v.to_dict() for k, v in self.aggregates.items()},
             "n_videos": len(self.entries),
             "n_failed_videos": len(self.failed_videos),

@@ -1,0 +1,102 @@
+"""``aigve stats compute``: reference statistics of a real-video set, reused with ``--real-stats``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from aigve.errors import UsageError
+
+
+def compute_reference_stats(
+    dataset: Any,
+    metric: str,
+    out: str | Path,
+    *,
+    metric_options: dict[str, Any] | None = None,
+    max_len: int | None = None,
+    max_seconds: float | None = None,
+    fps: float | None = None,
+    batch_size: int = 32,
+    device: str = "cpu",
+    num_workers: int = 0,
+    cache_dir: str | Path | None = None,
+) -> Path:
+    """Accumulate the real-side statistics of ``metric`` over the dataset's videos and save them.
+
+    The videos used are the dataset's real videos when it has any, else its generated ones (a folder
+    of real videos loads as "generated"). The file records every setting that changes the number.
+    """
+    from aigve.data.dataset import Dataset, load_dataset
+    from aigve.engine.runner import Engine, RunConfig
+    from aigve.features.cache import default_cache_dir
+    from aigve.metrics.base import SetMetric
+    from aigve.metrics.catalog import get_metric_class
+    from aigve.video.sampling import Window
+
+    cls = get_metric_class(metric)
+    if not getattr(cls, "real_stats_supported", False):
+        raise UsageError(f"metric '{metric}' does not use reference statistics")
+    ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
+    videos = ds.real_paths() if ds.has_reals else ds.generated_paths()
+    reals = Dataset(name=f"{ds.name}-reference", entries=[], extra_reals=videos, source=ds.source)
+    cfg = RunConfig(
+        metrics=[metric],
+        metric_options={metric: dict(metric_options or {})},
+        window=Window(max_len=max_len, max_seconds=max_seconds, fps_fallback=fps),
+        batch_size=batch_size,
+        device=device,
+        num_workers=num_workers,
+        cache_dir=Path(cache_dir) if cache_dir else default_cache_dir(),
+        bootstrap=0,
+    )
+    engine = Engine(reals, cfg)
+    engine.run()
+    slot = engine.slots[0]
+    if slot.failure:
+        raise UsageError(f"could not compute {metric} features: {slot.failure}")
+    m = slot.metric
+    assert isinstance(m, SetMetric)
+    if engine.errors:
+        bad = "; ".join(e["error"] for e in engine.errors[:3])
+        raise UsageError(f"{len(engine.errors)} reference video(s) failed ({bad}); fix or remove them first")
+    return m.save_real_stats(out)  # type: ignore[attr-defined]
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from aigve.cli import parse_metric_options
+
+    opts = parse_metric_options(args.metric_option).get(args.metric, {})
+    path = compute_reference_stats(
+        args.dataset,
+        args.metric,
+        args.out,
+        metric_options=opts,
+        max_len=args.max_len,
+        max_seconds=args.max_seconds,
+        fps=args.fps,
+        batch_size=args.batch_size,
+        device=args.device,
+        num_workers=args.num_workers,
+        cache_dir=args.cache_dir,
+    )
+    print(f"reference statistics for {args.metric} written to {path}")
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    p = sub.add_parser("stats", help="reference statistics for FID/FVD (`aigve stats compute`)")
+    p.add_argument("action", choices=["compute"])
+    p.add_argument("dataset", help="the real videos: a dataset name, annotation JSON, manifest or folder")
+    p.add_argument("--metric", required=True, help="fid or fvd")
+    p.add_argument("--out", required=True, help="output .npz")
+    p.add_argument("--metric-option", action="append", metavar="NAME.KEY=VALUE")
+    p.add_argument("--max-len", dest="max_len", type=int)
+    p.add_argument("--max-seconds", dest="max_seconds", type=float)
+    p.add_argument("--fps", type=float)
+    p.add_argument("--batch-size", dest="batch_size", type=int, default=32)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--num-workers", dest="num_workers", type=int, default=0)
+    p.add_argument("--cache-dir", dest="cache_dir")
+    p.set_defaults(func=cmd_stats)
