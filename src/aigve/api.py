@@ -32,6 +32,7 @@ def evaluate(
     resume: bool = False,
     real_stats: str | Path | None = None,
     bootstrap: int = 1000,
+    set_bootstrap: int = 100,
     seed: int = 0,
     progress: ProgressFn | None = None,
     report: bool = True,
@@ -68,6 +69,7 @@ def evaluate(
         out_dir=Path(out_dir) if out_dir else None,
         resume=resume,
         bootstrap=bootstrap,
+        set_bootstrap=set_bootstrap,
         seed=seed,
     )
     if real_stats is not None:

@@ -81,6 +81,7 @@ RUN_DEFAULTS: dict[str, Any] = {
     "device": "cpu",
     "num_workers": 0,
     "bootstrap": 1000,
+    "set_bootstrap": 100,
     "seed": 0,
 }
 
@@ -110,6 +111,7 @@ def _merge_run_options(args: argparse.Namespace) -> dict[str, Any]:
         "real_stats",
         "seed",
         "bootstrap",
+        "set_bootstrap",
         "no_report",
     }
     unknown = set(conf) - known
@@ -225,6 +227,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             resume=bool(o.get("resume", False)),
             real_stats=o.get("real_stats"),
             bootstrap=int(o["bootstrap"]),
+            set_bootstrap=int(o["set_bootstrap"]),
             seed=int(o["seed"]),
             progress=progress,
             report=not o.get("no_report", False),
@@ -275,7 +278,13 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--resume", action="store_true", help="continue a killed run in the same --out directory")
     g.add_argument("--real-stats", dest="real_stats", help="reference statistics from `aigve stats compute`")
     g.add_argument("--seed", type=int)
-    g.add_argument("--bootstrap", type=int, help="bootstrap resamples for confidence intervals (0 = off)")
+    g.add_argument("--bootstrap", type=int, help="bootstrap resamples for per-video metrics' CIs (0 = off)")
+    g.add_argument(
+        "--set-bootstrap",
+        dest="set_bootstrap",
+        type=int,
+        help="bootstrap resamples for set metrics' CIs (FID/KID/FVD; from cached features; 0 = off)",
+    )
     g = p.add_argument_group("original AIGVE cd-fvd options")
     g.add_argument("--use-cdfvd", dest="use_cdfvd", action="store_true", help="add the content-debiased FVD")
     g.add_argument("--cdfvd-model", dest="cdfvd_model", choices=["videomae", "i3d"])

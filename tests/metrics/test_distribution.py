@@ -93,6 +93,7 @@ def test_fid_kid_is_match_torchmetrics_with_same_weights(
         },
         cache_dir=tmp_path / "c",
         bootstrap=0,
+        set_bootstrap=0,
     )
     assert res.exit_code == 0
     gen = np.concatenate([_sampled(e.generated, 3) for e in sets.entries])
@@ -128,7 +129,14 @@ def test_fid_kid_is_match_torchmetrics_with_same_weights(
 def test_fid_warnings_protocol_and_per_video_diagnostic(
     ref: Reference, sets: Dataset, tmp_path: Path
 ) -> None:
-    res = evaluate(sets, ["fid"], metric_options={"fid": _opts(ref)}, cache_dir=tmp_path / "c", bootstrap=0)
+    res = evaluate(
+        sets,
+        ["fid"],
+        metric_options={"fid": _opts(ref)},
+        cache_dir=tmp_path / "c",
+        bootstrap=0,
+        set_bootstrap=0,
+    )
     agg = res.aggregates["fid"]
     assert any("rank-deficient" in w for w in agg.warnings)
     prov = agg.provenance
@@ -157,6 +165,7 @@ def test_reference_stats_round_trip_and_mismatch(ref: Reference, sets: Dataset, 
         real_stats=stats,
         cache_dir=tmp_path / "c",
         bootstrap=0,
+        set_bootstrap=0,
     )
     assert via_file.value("fid") == pytest.approx(direct.value("fid"), rel=1e-9)
     with pytest.raises(UsageError, match="frames_per_video"):
@@ -167,6 +176,7 @@ def test_reference_stats_round_trip_and_mismatch(ref: Reference, sets: Dataset, 
             real_stats=stats,
             cache_dir=tmp_path / "c",
             bootstrap=0,
+            set_bootstrap=0,
         )
 
 
@@ -178,6 +188,7 @@ def test_deterministic_and_batch_size_independent(ref: Reference, sets: Dataset,
         use_cache=False,
         batch_size=1,
         bootstrap=0,
+        set_bootstrap=0,
     )
     b = evaluate(
         sets,
@@ -186,6 +197,7 @@ def test_deterministic_and_batch_size_independent(ref: Reference, sets: Dataset,
         use_cache=False,
         batch_size=7,
         bootstrap=0,
+        set_bootstrap=0,
     )
     assert a.value("fid") == pytest.approx(b.value("fid"), rel=1e-5)
     assert a.value("kid") == pytest.approx(b.value("kid"), rel=1e-4, abs=1e-7)
@@ -224,6 +236,7 @@ def test_efficientnet_fid_toy_vs_itself_and_monotone_in_distortion(toy_dir: Path
         metric_options={"fid": {"backbone": "efficientnet_lite0", "frames": 4}},
         cache_dir=tmp_path / "c",
         bootstrap=0,
+        set_bootstrap=0,
     )
     assert abs(res.value("fid")) < 1e-6
     assert any("not comparable" in w for w in res.aggregates["fid"].warnings)
@@ -251,3 +264,24 @@ def test_efficientnet_fid_toy_vs_itself_and_monotone_in_distortion(toy_dir: Path
     for distort, levels in ((noise, (10, 30, 60)), (blur, (1, 3, 6)), (jpeg, (50, 15, 3))):
         values = [fid_of(distort(clean, lv)) for lv in levels]
         assert values[0] > 0 and values[0] < values[1] < values[2], (distort.__name__, values)
+
+
+def test_set_metric_confidence_intervals_from_cached_features(
+    ref: Reference, sets: Dataset, tmp_path: Path
+) -> None:
+    """FID/KID CIs resample whole videos on both sides from the cache: no extra decoding or forward."""
+    opts = {"fid": _opts(ref), "kid": _opts(ref, subset_size=6, subsets=3)}
+    first = evaluate(
+        sets, ["fid", "kid"], metric_options=opts, cache_dir=tmp_path / "c", bootstrap=0, set_bootstrap=0
+    )
+    res = evaluate(
+        sets, ["fid", "kid"], metric_options=opts, cache_dir=tmp_path / "c", bootstrap=0, set_bootstrap=30
+    )
+    assert res.provenance["cache"]["misses"] == 0  # the CI run re-used the cached features only
+    for name in ("fid", "kid"):
+        ov = res.aggregates[name].outputs[name]
+        assert ov.value == first.value(name)
+        assert ov.ci_low is not None and ov.ci_high is not None and ov.ci_low < ov.ci_high
+        assert "both sides" in (ov.ci_method or "")
+    fid = res.aggregates["fid"].outputs["fid"]
+    assert fid.ci_low <= fid.value <= fid.ci_high  # centred interval for the upward-biased FID

@@ -212,6 +212,17 @@ class SetMetric(Metric):
         """Optional per-video diagnostics computed after ``compute`` (clearly named, not the metric)."""
         return {}
 
+    #: resampling method for the set-level bootstrap CI ("centered" for biased statistics like FID)
+    bootstrap_method: ClassVar[str] = "percentile"
+
+    def value_from_features(self, real: np.ndarray, generated: np.ndarray) -> float | None:
+        """The primary value recomputed from raw feature rows of both sides (for bootstrap CIs).
+
+        ``None`` (the default) means the metric has no set-level CI. Rows are what ``update``
+        received, stacked; the engine resamples whole videos on both sides from cached features.
+        """
+        return None
+
     def reset(self) -> None:
         """Drop the accumulated state (fresh instance semantics)."""
         self.__init__(**self.options)  # type: ignore[misc]
