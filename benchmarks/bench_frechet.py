@@ -3,9 +3,10 @@
 Also measures how well covariances from streaming sums match ``np.cov`` (with and without the shift
 ``GaussianStats`` uses). Writes a markdown snippet with the command and the table.
 
-    PYTHONPATH=src python benchmarks/bench_frechet.py [--repeats 3] [--out benchmarks/results_frechet.md]
+    PYTHONPATH=src python benchmarks/bench_frechet.py [--repeats 3] [--threads N] [--out benchmarks/results_frechet.md]
 
-Needs ``pytorch-fid==0.3.0`` (the reference).
+``--threads N`` caps the BLAS/LAPACK threads of both implementations (set before numpy is imported);
+on a shared, oversubscribed machine 1 thread gives steadier numbers. Needs ``pytorch-fid==0.3.0``.
 """
 
 from __future__ import annotations
@@ -18,12 +19,18 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
-import numpy as np
-import scipy
+if "--threads" in sys.argv:  # must happen before numpy/scipy load their BLAS
+    _n = sys.argv[sys.argv.index("--threads") + 1]
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_var] = _n
 
-from aigve.features.gaussian import GaussianStats
-from aigve.metrics.functional.frechet import frechet_distance
+import numpy as np  # noqa: E402
+import scipy  # noqa: E402
+
+from aigve.features.gaussian import GaussianStats  # noqa: E402
+from aigve.metrics.functional.frechet import frechet_distance  # noqa: E402
 
 
 def relu_features(rng: np.random.Generator, n: int, d: int, scale: float, bias: float) -> np.ndarray:
@@ -33,7 +40,7 @@ def relu_features(rng: np.random.Generator, n: int, d: int, scale: float, bias: 
     return np.maximum(scale * x + bias, 0.0)
 
 
-def timed(fn):  # type: ignore[no-untyped-def]
+def timed(fn: Any) -> tuple[float, Any]:
     t0 = time.perf_counter()
     out = fn()
     return time.perf_counter() - t0, out
@@ -66,6 +73,7 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=2048)
     ap.add_argument("--samples", type=int, default=5000)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=None, help="BLAS threads (default: library default)")
     ap.add_argument("--out", default="benchmarks/results_frechet.md")
     args = ap.parse_args()
 
@@ -104,7 +112,8 @@ def main() -> None:
         f"Command: `{cmd.strip()}`",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPU(s), load average {load:.1f} at start of the run; "
-        f"Python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}.",
+        f"Python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}; "
+        f"BLAS threads: {args.threads or 'library default'}.",
         f"Inputs: D={d}, mean and unbiased covariance of {args.samples} pooled-ReLU-like feature rows per set "
         f"(mean ≈ {x1.mean():.2f}); {args.repeats} interleaved repeats, median.",
         "",
