@@ -139,7 +139,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_level="info",
         access_log=False,
         server_header=False,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=3,
     )
     return EXIT_OK
 

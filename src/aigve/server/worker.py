@@ -281,7 +281,7 @@ class WorkerPool:
                 shutil.rmtree(self.settings.job_dir(job.id), ignore_errors=True)
                 self.procs[i] = self._spawn(i)
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float = 3.0) -> None:
         """Stop the workers. Jobs still running stay ``running`` in the store: the next server start
         re-queues them and they resume from their journal."""
         self.stop_event.set()

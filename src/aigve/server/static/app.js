@@ -134,6 +134,7 @@ function watch(jobId) {
         clearInterval(state.timer);
         state.timer = null;
         $("cancel").disabled = true;
+        $("run-status").textContent = "";
         if (j.status === "succeeded") await showResults(j);
         else $("job-error").textContent = j.error || j.status;
         loadJobs();
