@@ -1,0 +1,201 @@
+"""Unit tests without a server: job store, token check, path rules, sniffing, names, redaction,
+compat field mapping, settings rules."""
+
+from __future__ import annotations
+
+import base64
+import threading
+from pathlib import Path
+
+import pytest
+
+from aigve.errors import UsageError
+from aigve.server.jobs import JobStore
+from aigve.server.security import (
+    ApiError,
+    Redactor,
+    check_authorization,
+    resolve_under_roots,
+    safe_filename,
+    sniff_container,
+    stored_name,
+)
+from aigve.server.settings import ServerSettings
+
+TOKEN = "t" * 20
+
+
+def test_store_claims_each_job_once_under_concurrency(tmp_path: Path) -> None:
+    store = JobStore(f"sqlite:///{tmp_path / 'jobs.db'}")
+    ids = [store.create_job({"n": i}).id for i in range(40)]
+    claimed: list[str] = []
+    lock = threading.Lock()
+
+    def worker(name: str) -> None:
+        s = JobStore(store.url)  # own connection, like a worker process
+        while (job := s.claim(name)) is not None:
+            with lock:
+                claimed.append(job.id)
+
+    threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(claimed) == sorted(ids)  # every job exactly once
+    assert store.counts() == {"running": 40}
+
+
+def test_store_lifecycle_cancel_and_requeue(tmp_path: Path) -> None:
+    store = JobStore(f"sqlite:///{tmp_path / 'jobs.db'}")
+    a = store.create_job({"x": 1}, upload_id="u" * 32)
+    b = store.create_job({"x": 2})
+    assert store.queue_depth() == 2 and store.upload_in_use("u" * 32)
+    job = store.claim("w")
+    assert job is not None and job.id == a.id and job.status == "running" and job.attempts == 1
+    assert store.progress(a.id, 1, 3) is False
+    assert store.request_cancel(b.id).status == "cancelled"  # queued: cancelled at once
+    assert store.request_cancel(a.id).status == "running"  # running: flagged
+    assert store.progress(a.id, 2, 3) is True  # the worker learns it must stop
+    store.requeue(a.id, "worker died", max_attempts=3)  # cancel requested: ends cancelled
+    assert store.get_job(a.id).status == "cancelled"
+    c = store.create_job({"x": 3})
+    for attempt in (1, 2):
+        assert store.claim("w").id == c.id
+        store.requeue(c.id, "worker died", max_attempts=2)
+        assert store.get_job(c.id).status == ("queued" if attempt == 1 else "failed")
+    assert "gave up after 2 attempts" in store.get_job(c.id).error
+    assert store.claim("w") is None
+
+
+def test_store_refuses_unknown_url() -> None:
+    with pytest.raises(UsageError):
+        JobStore("mysql://x")
+
+
+def test_check_authorization() -> None:
+    basic = base64.b64encode(f"anyone:{TOKEN}".encode()).decode()
+    assert check_authorization(f"Bearer {TOKEN}", TOKEN)
+    assert check_authorization(f"bearer   {TOKEN}", TOKEN)
+    assert check_authorization(f"Basic {basic}", TOKEN)
+    assert not check_authorization(f"Bearer {TOKEN}x", TOKEN)
+    assert not check_authorization("Basic !!!", TOKEN)
+    assert not check_authorization(f"Basic {base64.b64encode(TOKEN.encode()).decode()}", TOKEN)  # no colon
+    assert not check_authorization(None, TOKEN)
+    assert not check_authorization(f"Bearer {TOKEN}", None)
+
+
+def test_resolve_under_roots(tmp_path: Path) -> None:
+    root = (tmp_path / "root").resolve()
+    (root / "a" / "b").mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (root / "link").symlink_to(outside)
+    (root / "inner-link").symlink_to(root / "a")
+    assert resolve_under_roots("a/b", [root]) == root / "a" / "b"
+    assert resolve_under_roots(str(root / "a"), [root]) == root / "a"
+    assert resolve_under_roots("inner-link", [root]) == root / "a"  # a symlink inside the root is fine
+    for raw, status in [
+        ("../outside", 422),
+        ("a/../../outside", 422),
+        ("a\\..\\..", 422),
+        ("/etc/passwd", 403),
+        (str(outside), 403),
+        ("link", 403),
+        ("missing", 404),
+        ("", 422),
+        ("a\x00b", 422),
+    ]:
+        with pytest.raises(ApiError) as e:
+            resolve_under_roots(raw, [root])
+        assert e.value.status == status, raw
+        assert str(tmp_path) not in e.value.message
+    with pytest.raises(ApiError) as e:
+        resolve_under_roots("a", [])
+    assert e.value.status == 403
+
+
+def test_sniff_container_and_names() -> None:
+    assert sniff_container(b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00") == "mp4"
+    assert sniff_container(b"\x00\x00\x00\x14ftypqt  \x00\x00\x00\x00") == "mov"
+    assert sniff_container(b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\x82\x84webm") == "webm"
+    assert sniff_container(b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\x82\x88matroska") == "matroska"
+    assert sniff_container(b"RIFF\x00\x00\x00\x00AVI LIST") == "avi"
+    assert sniff_container(b"GIF89a\x01\x00") == "gif"
+    for bad in (b"", b"hello world, not a video", b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR", b"%PDF-1.7\n"):
+        assert sniff_container(bad) is None
+    assert stored_name("x.mp4", "mp4") == "x.mp4"
+    assert stored_name("x.m4v", "mp4") == "x.m4v"
+    assert stored_name("x.avi", "mp4") == "x.mp4"
+    assert stored_name("x.mkv", "webm") == "x.mkv"
+    assert safe_filename("dir/sub/clip 1, final.mp4") == "clip 1, final.mp4"
+    assert safe_filename("C:\\Users\\me\\clip.mp4") == "clip.mp4"
+    for bad in ("", ".hidden.mp4", "..", "a\x00b.mp4", "a|b.mp4", "x" * 300 + ".mp4"):
+        with pytest.raises(ApiError):
+            safe_filename(bad)
+
+
+def test_redactor() -> None:
+    r = Redactor([("/srv/state/uploads", "upload:"), ("/srv/state", "server:"), ("/data/videos", "data:")])
+    assert r.text("/data/videos/x/a.mp4: bad") == "data:x/a.mp4: bad"
+    assert r.text("cache at /srv/state/cache") == "cache at server:cache"
+    assert r.text("/home/alice/secret/thing.mp4 failed") == "thing.mp4 failed"
+    assert r.text("boom\nTraceback (most recent call last):\n  File x") == "boom\n(details in the server log)"
+    assert r.deep({"a": ["/data/videos/b.mp4", 1.5, None]}) == {"a": ["data:b.mp4", 1.5, None]}
+    assert r.text("https://example.org/a/b") == "https://example.org/a/b"  # URLs are not paths
+
+
+def test_settings_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIGVE_API_TOKEN", raising=False)
+    with pytest.raises(UsageError, match="AIGVE_API_TOKEN"):
+        ServerSettings(state_dir=tmp_path).finalize()
+    with pytest.raises(UsageError, match="loopback"):
+        ServerSettings(state_dir=tmp_path, host="0.0.0.0", no_auth=True).finalize()
+    with pytest.raises(UsageError, match="too short"):
+        ServerSettings(state_dir=tmp_path, token="short").finalize()
+    with pytest.raises(UsageError, match="data-root"):
+        ServerSettings(state_dir=tmp_path, token=TOKEN, data_roots=[tmp_path / "nope"]).finalize()
+    s = ServerSettings(state_dir=tmp_path, no_auth=True).finalize()
+    assert s.database_url == f"sqlite:///{tmp_path / 'jobs.db'}" and not s.auth_required
+    monkeypatch.setenv("AIGVE_API_TOKEN", TOKEN)
+    s = ServerSettings(state_dir=tmp_path, host="0.0.0.0").finalize()
+    assert s.token == TOKEN and "token" not in {k for k, v in s.to_dict().items() if v}
+
+
+def test_compat_field_mapping() -> None:
+    pytest.importorskip("fastapi")
+    from aigve.server.compat import compat_job
+
+    req, notes = compat_job(
+        {
+            "metrics": "flicker",
+            "categories": "",
+            "max_len": 64,
+            "max_seconds": 8.0,
+            "fps": 25.0,
+            "pad": True,
+            "use_cpu": True,
+            "generated_suffixes": "fake, gen",
+            "stage_dataset": "/app/out/staged",
+            "cdfvd_all_flavors": True,
+        },
+        {"path": "x"},
+    )
+    assert req.metrics == ["flicker"] and req.categories is None
+    assert (req.max_len, req.max_seconds, req.fps, req.device) == (None, 8.0, 25.0, "cpu")  # seconds win
+    assert req.dataset.generated_suffixes == ["fake", "gen"]
+    assert any("pad ignored" in n for n in notes) and any("stage_dataset ignored" in n for n in notes)
+    req, _ = compat_job({"metrics": "", "categories": "classic", "max_len": 64}, {"path": "x"})
+    assert req.max_len == 64 and req.categories == ["classic"]
+    for fields in (
+        {"metrics": "flicker", "extra_args": ["--a"]},
+        {"metrics": ""},
+        {"metrics": "all"},
+        {"metrics": "flicker", "gstvqa_model": "/m.pt"},
+        {"metrics": "flicker", "out_json": "../x"},
+    ):
+        with pytest.raises(ApiError) as e:
+            compat_job(fields, {"path": "x"})
+        assert e.value.status == 422
+    with pytest.raises(UsageError):
+        compat_job({"metrics": "lightvqa+"}, {"path": "x"})
