@@ -235,18 +235,14 @@ def test_engine_end_to_end_vs_cdfvd(tmp_path, weights_file) -> None:
     m = FVD(**OPTS, weights=str(weights_file))
     m.real.update(feats[3:])
     stats_path = m.save_real_stats(tmp_path / "real_stats.npz")
-    cfg2 = RunConfig(**{**cfg.__dict__, "real_stats": stats_path})
+    opts2 = {**OPTS, "weights": str(weights_file), "real_stats": str(stats_path)}
+    cfg2 = RunConfig(**{**cfg.__dict__, "metric_options": {"fvd": opts2}})
     res2 = Engine(ds, cfg2).run()
     agg2 = res2.aggregates["fvd"]
     assert agg2.error is None, agg2.error
     assert agg2.outputs["fvd"].value == pytest.approx(ours, rel=1e-4)
     assert agg2.provenance["real_stats"] == str(stats_path)
-    cfg3 = RunConfig(
-        **{
-            **cfg.__dict__,
-            "real_stats": stats_path,
-            "metric_options": {"fvd": {"weights": str(weights_file)}},
-        }
-    )
+    opts3 = {"weights": str(weights_file), "real_stats": str(stats_path)}  # frames=16: refused
+    cfg3 = RunConfig(**{**cfg.__dict__, "metric_options": {"fvd": opts3}})
     with pytest.raises(UsageError, match="recompute them"):
         Engine(ds, cfg3).run()

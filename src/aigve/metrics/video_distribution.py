@@ -98,8 +98,9 @@ class FVD(SetMetric):
         ),
         extra="distribution",
         weights=(I3D_WEIGHTS,),
-        options={"frames": 16, "stride": 1, "resolution": 224},
+        options={"frames": 16, "stride": 1, "resolution": 224, "real_stats": None},
     )
+    real_stats_supported = True
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -117,6 +118,8 @@ class FVD(SetMetric):
         self.real = GaussianStats(FEATURE_DIM)
         self.real_stats_path: str | None = None
         self._sha: str | None = None
+        if self.options.get("real_stats"):  # loaded in bind() once the weights hash is known
+            self.real_stats_path = str(self.options["real_stats"])
 
     # -- what we need ----------------------------------------------------------------------
     @property
@@ -130,6 +133,15 @@ class FVD(SetMetric):
         opts = (("resolution", self.resolution),)
         sides: tuple[Side, ...] = ("generated",) if self.real_stats_path else ("generated", "real")
         return [FeatureRequest(ROLE, I3D_EXTRACTOR, self.sampler, side, opts) for side in sides]
+
+    def bind(self, identities: Mapping[str, Mapping[str, Any]]) -> None:
+        """Record the extractor identity (weights sha256); load ``real_stats`` (option) if given."""
+        super().bind(identities)
+        sha = next((i.get("weights_sha256") for i in identities.values() if i.get("weights_sha256")), None)
+        if sha:
+            self._sha = str(sha)
+        if self.options.get("real_stats") and self.real.n == 0:
+            self.load_real_stats(self.options["real_stats"])
 
     # -- accumulation ----------------------------------------------------------------------
     @staticmethod
