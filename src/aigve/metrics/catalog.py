@@ -27,6 +27,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "aigve.metrics.distribution",
     "aigve.metrics.video_distribution",
     "aigve.metrics.vl_similarity",
+    "aigve.metrics.nn_video",
 )
 
 SUITES: dict[str, str] = {

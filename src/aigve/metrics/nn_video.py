@@ -1,0 +1,263 @@
+"""No-reference video quality models: ``gstvqa``.
+
+``gstvqa`` — GSTVQA (Chen et al., IEEE TCSVT 2021) with the authors' KoNViD-1k checkpoint
+``training-all-data-GSTVQA-konvid-EXP0-best`` (registry ``gstvqa_konvid``; the original AIGVE flag
+``--gstvqa-model`` is this metric's ``weights`` option) on the VGG16 five-stage mean ‖ std frame features it
+was trained with (extractor ``vgg16_meanstd``, weights ``tv_vgg16``; option ``vgg_weights``).
+
+How a video is scored (as the authors' ``cross_test.py`` does, commit 8463c9c3):
+
+- every sampled frame gives one 2944-d feature row; ``mean_var`` is the per-channel population std over all
+  rows of the 1472 mean features; the first ``max_len`` (500) rows go through the network;
+- the network's output is on the training label scale ``MOS / max(MOS)``; the authors report
+  ``max(MOS) * output``. ``gstvqa`` is that predicted KoNViD-1k MOS (``mos_scale`` = 4.64, the largest MOS of
+  KoNViD-1k; MOS is on the 1-5 ACR scale, so 1-5 is the nominal range, though the regression is not
+  bounded), ``gstvqa_raw`` the network output itself. Higher = better technical quality.
+
+Short clips. The network's two 15-tap attention convolutions need at least 29 frames (generated videos are
+often shorter: the AIGVE toy clips have 16). ``pad`` decides: ``"repeat_last"`` (default) repeats the last
+frame's feature row up to 29 rows (the same as repeating the last frame: VGG features are per frame);
+``"stretch"`` resamples the rows in time by nearest neighbour to 29 rows (each frame held ~29/T times, as a
+higher frame rate would); ``"none"`` fails such videos with a ``MetricInputError``. ``mean_var`` is always
+computed on the real frames, before padding. The original AIGVE port padded with black frames instead.
+
+Design note: the VGG features are the expensive part and are cached by the engine (extractor
+``vgg16_meanstd``); the 0.5 M-parameter temporal head runs inside the metric (on CPU by default, option
+``device``), so a different ``weights`` file re-scores without recomputing features. The head is loaded on
+first use; a missing checkpoint raises ``WeightsError`` (naming the file and where to put it) for every
+video, and the run goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+
+from aigve.backbones.nets.gstvqa import FEATURE_DIM, INPUT_DIM, KONVID_SCALE, MAX_LEN, MIN_FRAMES, GSTVQANet
+from aigve.device import resolve_device
+from aigve.errors import MetricInputError, UsageError, WeightsError
+from aigve.metrics.base import FeatureRequest, MetricSpec, OutputSpec, VideoMetric
+from aigve.metrics.catalog import register_metric
+from aigve.types import Entry
+from aigve.video.sampling import Sampler
+
+log = logging.getLogger(__name__)
+
+GSTVQA_WEIGHTS = "gstvqa_konvid"
+VGG_WEIGHTS = "tv_vgg16"
+EXTRACTOR = "vgg16_meanstd"
+ROLE = "frames"
+PadMode = Literal["repeat_last", "stretch", "none"]
+PAD_MODES: tuple[str, ...] = ("repeat_last", "stretch", "none")
+
+
+def prepare_sequence(
+    features: np.ndarray, max_len: int = MAX_LEN, pad: PadMode = "repeat_last"
+) -> tuple[np.ndarray, np.ndarray]:
+    """``[T, 2944]`` frame features -> (network input ``[L, 2944]`` float32, ``mean_var`` ``[1472]`` float32).
+
+    ``mean_var`` = population std over all ``T`` rows of the mean half (the authors' ``np.std(means, 0)``);
+    the input keeps the first ``max_len`` rows, then is padded to 29 rows by ``pad`` when shorter.
+    """
+    f = np.asarray(features)
+    if f.ndim != 2 or f.shape[1] != INPUT_DIM:
+        raise ValueError(f"GSTVQA needs [T, {INPUT_DIM}] features (vgg16_meanstd), got shape {f.shape}")
+    if f.shape[0] == 0:
+        raise ValueError("GSTVQA needs at least one frame")
+    if pad not in PAD_MODES:
+        raise UsageError(f"gstvqa: pad must be one of {PAD_MODES}, got {pad!r}")
+    if max_len < MIN_FRAMES:
+        raise UsageError(f"gstvqa: max_len must be >= {MIN_FRAMES}, got {max_len}")
+    mean_var = f[:, :FEATURE_DIM].astype(np.float64).std(axis=0).astype(np.float32)
+    seq = f[:max_len].astype(np.float32)
+    n = seq.shape[0]
+    if n < MIN_FRAMES:
+        if pad == "none":
+            raise ValueError(f"GSTVQA needs at least {MIN_FRAMES} frames, got {n}")
+        if pad == "repeat_last":
+            rows = list(range(n)) + [n - 1] * (MIN_FRAMES - n)
+        else:  # stretch
+            rows = [int(i * n // MIN_FRAMES) for i in range(MIN_FRAMES)]
+        seq = seq[rows]
+    return np.ascontiguousarray(seq), mean_var
+
+
+def gstvqa_raw_scores(
+    net: GSTVQANet,
+    sequences: Sequence[np.ndarray],
+    *,
+    max_len: int = MAX_LEN,
+    pad: PadMode = "repeat_last",
+    batch_size: int = 8,
+    device: str | torch.device | None = "cpu",
+) -> np.ndarray:
+    """Network outputs (label scale ``MOS / max(MOS)``) for several videos' ``[T, 2944]`` features.
+
+    Videos are zero-padded to a common length inside a batch; the GRU is causal, so the result does not
+    depend on ``batch_size`` (up to float rounding).
+    """
+    dev = resolve_device(device)
+    prepared = [prepare_sequence(s, max_len, pad) for s in sequences]
+    out: list[np.ndarray] = []
+    net = net.to(dev).eval()
+    with torch.inference_mode():
+        for i in range(0, len(prepared), max(1, int(batch_size))):
+            group = prepared[i : i + max(1, int(batch_size))]
+            longest = max(seq.shape[0] for seq, _ in group)
+            x = torch.zeros(len(group), longest, INPUT_DIM, dtype=torch.float32)
+            for j, (seq, _) in enumerate(group):
+                x[j, : seq.shape[0]] = torch.from_numpy(seq)
+            lengths = torch.tensor([seq.shape[0] for seq, _ in group])
+            mv = torch.from_numpy(np.stack([m for _, m in group]))
+            out.append(net(x.to(dev), lengths, mv.to(dev)).double().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def load_gstvqa_net(
+    explicit_path: str | None = None, weights_name: str = GSTVQA_WEIGHTS
+) -> tuple[GSTVQANet, str, str]:
+    """Resolve, hash-check and strictly load a GSTVQA checkpoint. Returns ``(net, sha256, path)``.
+
+    Raises ``WeightsError`` naming the file and where to put it when it is missing or not a GSTVQA state dict.
+    """
+    from aigve.backbones.weights import load_state_dict, resolve_weights
+
+    try:
+        resolved = resolve_weights(weights_name, explicit_path=explicit_path)
+    except WeightsError as exc:
+        raise WeightsError(f"gstvqa needs the GSTVQA checkpoint: {exc}") from exc
+    for warning in resolved.warnings:
+        log.warning("%s", warning)
+    state = load_state_dict(resolved.path)
+    net = GSTVQANet()
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise WeightsError(
+            f"{resolved.path}: not a GSTVQA checkpoint ({str(exc).splitlines()[0]}) — pass "
+            f"training-all-data-GSTVQA-konvid-EXP0-best (--metric-option gstvqa.weights=PATH)"
+        ) from exc
+    return net.eval(), str(resolved.sha256), str(resolved.path)
+
+
+@register_metric
+class GSTVQA(VideoMetric):
+    """GSTVQA no-reference quality: predicted KoNViD-1k MOS from VGG16 mean/std features + GRU + pyramid pooling."""
+
+    spec: ClassVar[MetricSpec] = MetricSpec(
+        name="gstvqa",
+        family="nn_based_video",
+        description=(
+            "GSTVQA no-reference technical quality (KoNViD-1k checkpoint) on VGG16 five-stage mean/std "
+            "frame features; predicted MOS"
+        ),
+        inputs=("generated",),
+        backbone=EXTRACTOR,
+        outputs=(
+            OutputSpec(
+                "gstvqa",
+                True,
+                (1.0, 5.0),
+                "predicted KoNViD-1k MOS (1-5 ACR scale, nominal range; the regression is unbounded) = "
+                "mos_scale x network output",
+            ),
+            OutputSpec(
+                "gstvqa_raw",
+                True,
+                (None, None),
+                "network output on its training label scale MOS / max(MOS) (about 0.26-1.0 on KoNViD-1k)",
+            ),
+        ),
+        citation=(
+            "Chen, Zhu, Li, Lu, Fan, Wang: Learning Generalized Spatial-Temporal Deep Feature Representation "
+            "for No-Reference Video Quality Assessment, IEEE TCSVT 32(4), 2022 (github.com/Baoliang93/GSTVQA)"
+        ),
+        extra="nnvqa",
+        weights=(GSTVQA_WEIGHTS, VGG_WEIGHTS),
+        options={
+            "vgg_weights": None,
+            "protocol": "all",
+            "n": None,
+            "fps": None,
+            "max_len": MAX_LEN,
+            "pad": "repeat_last",
+            "mos_scale": KONVID_SCALE,
+            "tap": "relu",
+            "resize": None,
+            "device": "cpu",
+        },
+    )
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        o = self.options
+        if o["pad"] not in PAD_MODES:
+            raise UsageError(f"gstvqa: pad must be one of {PAD_MODES}, got {o['pad']!r}")
+        if int(o["max_len"]) < MIN_FRAMES:
+            raise UsageError(f"gstvqa: max_len must be >= {MIN_FRAMES}, got {o['max_len']}")
+        self.sampler = Sampler(o["protocol"], n=o["n"], fps=o["fps"])  # UsageError on bad combinations
+        self._net: GSTVQANet | None = None
+        self._head: dict[str, Any] = {}
+        self._error: str | None = None
+
+    def requests(self) -> list[FeatureRequest]:
+        return [FeatureRequest(ROLE, EXTRACTOR, self.sampler, "generated")]
+
+    def extractor_options(self) -> dict[str, Any]:
+        opts: dict[str, Any] = {}
+        if self.options.get("vgg_weights"):
+            opts["weights"] = str(self.options["vgg_weights"])
+        if self.options.get("tap") not in (None, "relu"):
+            opts["tap"] = self.options["tap"]
+        if self.options.get("resize") is not None:
+            opts["resize"] = int(self.options["resize"])
+        return opts
+
+    def set_network(self, net: GSTVQANet, sha256: str, path: str = "<in memory>") -> None:
+        """Use an already built network (tests, or a checkpoint loaded by the caller)."""
+        self._net = net.eval().to(resolve_device(self.options["device"]))
+        self._head = {"weights": GSTVQA_WEIGHTS, "sha256": sha256, "file": path}
+        self._error = None
+
+    def _network(self) -> GSTVQANet:
+        if self._net is None:
+            if self._error is not None:  # do not retry a missing file (or a download) for every video
+                raise WeightsError(self._error)
+            try:
+                net, sha, path = load_gstvqa_net(self.options.get("weights"))
+            except WeightsError as exc:
+                self._error = str(exc)
+                raise
+            self.set_network(net, sha, path)
+        assert self._net is not None
+        return self._net
+
+    def provenance(self) -> dict[str, Any]:
+        prov = super().provenance()
+        prov["head"] = dict(self._head) or {"weights": GSTVQA_WEIGHTS, "loaded": False}
+        prov["padding"] = self.options["pad"]
+        return prov
+
+    def score(self, entry: Entry, feats: Mapping[str, np.ndarray]) -> dict[str, float]:
+        f = np.asarray(feats[ROLE])
+        n = f.shape[0] if f.ndim == 2 else 0
+        if n < MIN_FRAMES and self.options["pad"] == "none":
+            raise MetricInputError(
+                f"{entry.generated}: gstvqa needs at least {MIN_FRAMES} frames, got {n} — use "
+                f"--metric-option gstvqa.pad=repeat_last (or stretch), or a longer video"
+            )
+        net = self._network()
+        raw = float(
+            gstvqa_raw_scores(
+                net,
+                [f],
+                max_len=int(self.options["max_len"]),
+                pad=self.options["pad"],
+                device=self.options["device"],
+            )[0]
+        )
+        return {"gstvqa": float(self.options["mos_scale"]) * raw, "gstvqa_raw": raw}

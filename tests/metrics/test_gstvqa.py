@@ -1,0 +1,165 @@
+"""The ``gstvqa`` metric: sequence preparation as the authors' test script, padding policy for short clips,
+batch-size independence, missing-weights behaviour (per-video errors, the run goes on), catalogue row.
+
+Seeded random weights only (no released checkpoint can be downloaded here); the network itself is compared
+with the authors' code through tests/golden/gstvqa_net.npz in tests/backbones/test_gstvqa.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aigve.backbones.nets.gstvqa import FEATURE_DIM, KONVID_SCALE, MIN_FRAMES
+from aigve.errors import MetricInputError, UsageError, WeightsError
+from aigve.metrics.catalog import get_metric_class
+from aigve.metrics.nn_video import GSTVQA, gstvqa_raw_scores, prepare_sequence
+from aigve.types import Entry
+from tests.backbones.test_gstvqa import (
+    _extractor,
+    _their_pipeline_ours,
+    seeded_clip,
+    seeded_features,
+    seeded_net,
+)
+
+ENTRY = Entry(id="v", generated=Path("v.mp4"))
+
+
+def _metric(**opts) -> GSTVQA:
+    m = GSTVQA(**opts)
+    m.set_network(seeded_net(), "seeded")
+    return m
+
+
+def test_prepare_sequence_follows_the_authors_test_dataset() -> None:
+    f = seeded_features(520, 1)
+    seq, mean_var = prepare_sequence(f)
+    assert seq.shape == (500, 2944)
+    np.testing.assert_array_equal(seq, f[:500])
+    # population std over ALL rows (before the 500-row cut), like np.std(features1, 0)
+    np.testing.assert_allclose(mean_var, np.std(f[:, :FEATURE_DIM].astype(np.float64), axis=0), rtol=1e-6)
+
+
+def test_padding_policies_for_short_clips() -> None:
+    f = seeded_features(16, 2)
+    seq, mv = prepare_sequence(f, pad="repeat_last")
+    assert seq.shape[0] == MIN_FRAMES
+    np.testing.assert_array_equal(seq[:16], f)
+    np.testing.assert_array_equal(seq[16:], np.repeat(f[-1:], MIN_FRAMES - 16, axis=0))
+    np.testing.assert_allclose(mv, f[:, :FEATURE_DIM].std(axis=0), rtol=1e-6)  # real frames only
+    seq, _ = prepare_sequence(f, pad="stretch")
+    rows = [i * 16 // MIN_FRAMES for i in range(MIN_FRAMES)]
+    np.testing.assert_array_equal(seq, f[rows])
+    assert rows[0] == 0 and rows[-1] == 15 and sorted(rows) == rows
+    with pytest.raises(ValueError, match="at least 29"):
+        prepare_sequence(f, pad="none")
+    with pytest.raises(UsageError):
+        prepare_sequence(f, pad="black")
+
+
+def test_score_equals_network_on_prepared_input_and_mos_scale() -> None:
+    m = _metric()
+    f = seeded_features(64, 3)
+    out = m.score(ENTRY, {"frames": f})
+    assert out["gstvqa_raw"] == pytest.approx(_their_pipeline_ours(f, seeded_net()), rel=1e-6, abs=1e-7)
+    assert out["gstvqa"] == pytest.approx(KONVID_SCALE * out["gstvqa_raw"], rel=1e-12)
+    # a short clip with repeat_last = the network on the explicitly repeated rows (mean_var from real frames)
+    short = seeded_features(10, 4)
+    padded = np.concatenate([short, np.repeat(short[-1:], MIN_FRAMES - 10, axis=0)])
+    raw = m.score(ENTRY, {"frames": short})["gstvqa_raw"]
+    import torch
+
+    net = seeded_net()
+    with torch.no_grad():
+        ref = net(
+            torch.from_numpy(padded)[None],
+            torch.tensor([MIN_FRAMES]),
+            torch.from_numpy(short[:, :FEATURE_DIM].astype(np.float64).std(axis=0).astype(np.float32))[None],
+        )
+    assert raw == pytest.approx(float(ref[0]), rel=1e-6, abs=1e-7)
+    with pytest.raises(MetricInputError, match="at least 29 frames"):
+        _metric(pad="none").score(ENTRY, {"frames": short})
+
+
+def test_batch_size_independent_and_deterministic() -> None:
+    net = seeded_net()
+    seqs = [seeded_features(n, 10 + n) for n in (12, 29, 33, 80, 130)]
+    one = gstvqa_raw_scores(net, seqs, batch_size=1)
+    many = gstvqa_raw_scores(net, seqs, batch_size=4)
+    np.testing.assert_allclose(one, many, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(gstvqa_raw_scores(net, seqs, batch_size=4), many)
+
+
+def test_end_to_end_with_seeded_backbone_on_frames() -> None:
+    """Extractor -> metric on real pixels (seeded VGG + seeded head): finite, and a repeated run is identical."""
+    frames = seeded_clip(t=6, h=48, w=64)
+    feats = _extractor().extract(frames)
+    a = _metric().score(ENTRY, {"frames": feats})
+    b = _metric().score(ENTRY, {"frames": _extractor(batch_size=2).extract(frames)})
+    assert np.isfinite(a["gstvqa"])
+    assert a["gstvqa_raw"] == pytest.approx(b["gstvqa_raw"], rel=1e-4, abs=1e-5)
+
+
+def test_catalogue_row_and_options() -> None:
+    cls = get_metric_class("gstvqa")
+    spec = cls.spec
+    assert spec.family == "nn_based_video" and spec.inputs == ("generated",)
+    assert spec.extra == "nnvqa" and spec.weights == ("gstvqa_konvid", "tv_vgg16")
+    assert [o.name for o in spec.outputs] == ["gstvqa", "gstvqa_raw"]
+    assert spec.higher_is_better is True and spec.primary.range == (1.0, 5.0)
+    from aigve.backbones.weights import weight_names
+
+    assert set(spec.weights) <= set(weight_names())
+    m = cls(weights="/x/gst.pth", vgg_weights="/x/vgg.pth", tap="pool", resize=256, protocol="uniform", n=32)
+    assert m.extractor_options() == {"weights": "/x/vgg.pth", "tap": "pool", "resize": 256}
+    req = m.requests()[0]
+    assert req.extractor == "vgg16_meanstd" and req.sampler.protocol == "uniform" and req.sampler.n == 32
+    with pytest.raises(UsageError):
+        cls(pad="black")
+    with pytest.raises(UsageError):
+        cls(max_len=10)
+    with pytest.raises(UsageError):
+        cls(protocol="uniform")  # needs n
+
+
+def test_missing_checkpoint_fails_each_video_with_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIGVE_OFFLINE", "1")
+    monkeypatch.setenv("AIGVE_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("AIGVE_WEIGHTS_DIR", raising=False)
+    m = GSTVQA()
+    f = seeded_features(30, 5)
+    for _ in range(2):  # the second video gets the same message (not re-resolved)
+        with pytest.raises(WeightsError) as exc:
+            m.score(ENTRY, {"frames": f})
+        msg = str(exc.value)
+        assert "training-all-data-GSTVQA-konvid-EXP0-best" in msg and "put it at" in msg
+        assert "gstvqa.weights=PATH" in msg
+    with pytest.raises(WeightsError, match="does not exist"):
+        GSTVQA(weights=str(tmp_path / "nope")).score(ENTRY, {"frames": f})
+
+
+def test_engine_run_continues_when_weights_are_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aigve.data.dataset import Dataset
+    from aigve.engine.runner import Engine, RunConfig
+    from aigve.video.encode import write_video
+
+    monkeypatch.setenv("AIGVE_OFFLINE", "1")
+    monkeypatch.setenv("AIGVE_CACHE_DIR", str(tmp_path / "c"))
+    monkeypatch.delenv("AIGVE_WEIGHTS_DIR", raising=False)
+    entries = []
+    for i in range(2):
+        p = write_video(tmp_path / f"v{i}.mp4", seeded_clip(seed=i, t=4, h=48, w=64), fps=8)
+        entries.append(Entry(id=f"v{i}", generated=p))
+    cfg = RunConfig(metrics=["gstvqa"], cache_dir=tmp_path / "cache", bootstrap=0, progress=False)
+    res = Engine(Dataset("t", entries), cfg).run()
+    recs = [r for r in res.records if r.metric == "gstvqa"]
+    assert {r.video_id for r in recs} == {"v0", "v1"}
+    assert all(r.value is None and "vgg16-397923af.pth" in (r.error or "") for r in recs)
+    assert res.aggregates["gstvqa"].n_errors == 2
