@@ -295,3 +295,49 @@ def test_resume_refuses_a_different_run(dataset: Dataset, tmp_path: Path) -> Non
 def test_unknown_metric_option_is_a_usage_error(dataset: Dataset, tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="no option"):
         run(dataset, tmp_path, ["test_brightness"], metric_options={"test_brightness": {"nope": 1}})
+
+
+@register_extractor
+class ClipMean(Extractor):
+    """A clip-level test extractor: one row per video; counts batched calls."""
+
+    name: ClassVar[str] = "test_clip_mean"
+    kind: ClassVar[str] = "clip"  # type: ignore[misc]
+    many_calls: ClassVar[list[int]] = []
+
+    def extract(self, frames: np.ndarray, fps: float | None = None) -> np.ndarray:
+        return frames.astype(np.float64).mean(axis=(0, 1, 2))[None]
+
+    def extract_many(self, clips: list[np.ndarray], fps: list[float | None]) -> list[np.ndarray]:
+        ClipMean.many_calls.append(len(clips))
+        return super().extract_many(clips, fps)
+
+
+class ClipMetric(VideoMetric):
+    spec = MetricSpec(
+        name="test_clipmean",
+        family="classic",
+        description="clip-level mean (test metric)",
+        inputs=("generated",),
+        backbone="test_clip_mean",
+        outputs=(OutputSpec("test_clipmean", None),),
+    )
+
+    def requests(self) -> list[FeatureRequest]:
+        return [FeatureRequest("c", "test_clip_mean", Sampler("first", n=8, pad="repeat_last"))]
+
+    def score(self, entry: Entry, feats: Mapping[str, np.ndarray]) -> dict[str, float]:
+        return {"test_clipmean": float(feats["c"].mean())}
+
+
+def test_clip_extractors_batch_across_videos_with_same_results(dataset: Dataset, tmp_path: Path) -> None:
+    register_metric(ClipMetric)
+    try:
+        ClipMean.many_calls.clear()
+        one = run(dataset, tmp_path / "a", ["test_clipmean"], cache_dir=None, batch_size=1)
+        assert ClipMean.many_calls == []  # groups of one: the per-video path
+        many = run(dataset, tmp_path / "b", ["test_clipmean"], cache_dir=None, batch_size=4)
+        assert ClipMean.many_calls == [4]  # four videos, one batched call
+        assert one.per_video.equals(many.per_video)
+    finally:
+        unregister_metric("test_clipmean")

@@ -71,6 +71,12 @@ class Extractor(ABC):
     def extract(self, frames: np.ndarray, fps: float | None = None) -> np.ndarray:
         """``frames``: uint8 ``[T, H, W, 3]`` RGB -> float ``[K, D]`` features (numpy, on CPU)."""
 
+    def extract_many(self, clips: list[np.ndarray], fps: list[float | None]) -> list[np.ndarray]:
+        """Features of several videos at once. The engine calls this for ``kind="clip"`` extractors
+        with the clips of several consecutive videos, so one forward pass can serve many; the
+        default simply loops over ``extract``. Results must equal ``extract`` on each clip."""
+        return [self.extract(c, f) for c, f in zip(clips, fps, strict=True)]
+
     def batched(self, frames: np.ndarray, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
         """Apply ``fn`` to chunks of ``batch_size`` frames and stack the results."""
         outs = [fn(frames[i : i + self.batch_size]) for i in range(0, len(frames), self.batch_size)]

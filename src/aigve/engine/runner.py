@@ -299,6 +299,39 @@ class Engine:
             prep.feats[key] = arr
         return errs
 
+    def _extract_group(self, preps: list[_Prepared], cache: FeatureCache) -> None:
+        """Run ``kind="clip"`` extractors once for a group of units (one batched forward pass).
+
+        A batch that fails falls back to one video at a time (``_extract``), which records errors."""
+        todo: dict[tuple[Any, ...], list[tuple[_Prepared, FeatureRequest, Clip]]] = defaultdict(list)
+        for prep in preps:
+            if prep.clip is None:
+                continue
+            for key, req in self._requests_for(prep.unit.side).items():
+                ext = self.extractors[req.extractor_key]
+                if ext.kind != "clip" or key in prep.feats:
+                    continue
+                rows = req.sampler.select(prep.clip.num_frames, prep.clip.fps)
+                if rows:
+                    todo[(req.extractor_key, req.sampler.id)].append((prep, req, prep.clip.select(rows)))
+        for items in todo.values():
+            if len(items) < 2:
+                continue  # nothing to batch: the per-unit path handles it
+            ext = self.extractors[items[0][1].extractor_key]
+            t0 = time.perf_counter()
+            try:
+                feats = ext.extract_many([c.frames for _, _, c in items], [c.fps for _, _, c in items])
+            except Exception as exc:  # fall back to per-unit extraction, which records per-video errors
+                log.debug("batched %s failed (%s); extracting one video at a time", ext.name, exc)
+                continue
+            finally:
+                self.timings[f"extract:{ext.name}"] += time.perf_counter() - t0
+            for (prep, req, _), arr in zip(items, feats, strict=True):
+                arr = np.asarray(arr)
+                assert prep.video_sha is not None
+                cache.put(self._cache_key(prep.video_sha, req), arr)
+                prep.feats[req.key] = arr
+
     def _score_unit(
         self, prep: _Prepared, req_errors: dict[tuple[Any, ...], str], replay_only: bool
     ) -> list[VideoRecord]:
@@ -381,6 +414,9 @@ class Engine:
             while pending:
                 yield pending.pop(0).result()
 
+    def _has_clip_extractor(self) -> bool:
+        return any(e.kind == "clip" for e in self.extractors.values())
+
     def run(self) -> Results:
         t_start = time.perf_counter()
         cfg = self.config
@@ -404,33 +440,41 @@ class Engine:
         records: list[VideoRecord] = []
         try:
             total = len(units)
-            for i, prep in enumerate(self._iter_prepared(units, cache, set())):
-                self.timings["decode"] += prep.decode_seconds
-                unit = prep.unit
-                if unit.key in done:
-                    records.extend(done[unit.key])
-                    needs_set = any(isinstance(s.metric, SetMetric) for s in self.slots if s.failure is None)
-                    if needs_set:
-                        errs = self._extract(prep, cache)
-                        self._score_unit(prep, errs, replay_only=True)
-                else:
-                    errs = self._extract(prep, cache)
-                    recs = self._score_unit(prep, errs, replay_only=False)
-                    if prep.error:
-                        self.errors.append(
-                            {
-                                "video_id": unit.entry.id if unit.side == "generated" else None,
-                                "side": unit.side,
-                                "path": str(unit.path),
-                                "error": prep.error,
-                            }
+            group = max(1, min(8, self.config.batch_size)) if self._has_clip_extractor() else 1
+            i = 0
+            for chunk in _chunks(self._iter_prepared(units, cache, set()), group):
+                if len(chunk) > 1:
+                    self._extract_group(chunk, cache)
+                for prep in chunk:
+                    self.timings["decode"] += prep.decode_seconds
+                    unit = prep.unit
+                    if unit.key in done:
+                        records.extend(done[unit.key])
+                        needs_set = any(
+                            isinstance(s.metric, SetMetric) for s in self.slots if s.failure is None
                         )
-                    records.extend(recs)
-                    if journal is not None:
-                        journal.append(unit.key, recs, prep.error, unit.side, str(unit.path))
-                prep.clip = None
-                if self.progress:
-                    self.progress(i + 1, total)
+                        if needs_set:
+                            errs = self._extract(prep, cache)
+                            self._score_unit(prep, errs, replay_only=True)
+                    else:
+                        errs = self._extract(prep, cache)
+                        recs = self._score_unit(prep, errs, replay_only=False)
+                        if prep.error:
+                            self.errors.append(
+                                {
+                                    "video_id": unit.entry.id if unit.side == "generated" else None,
+                                    "side": unit.side,
+                                    "path": str(unit.path),
+                                    "error": prep.error,
+                                }
+                            )
+                        records.extend(recs)
+                        if journal is not None:
+                            journal.append(unit.key, recs, prep.error, unit.side, str(unit.path))
+                    prep.clip = None
+                    i += 1
+                    if self.progress:
+                        self.progress(i, total)
             # errors recorded in earlier (resumed) parts of the run
             if journal is not None:
                 for k, err in journal.unit_errors.items():
@@ -702,6 +746,18 @@ class Engine:
             "resumed": self.config.resume,
             "timings_seconds": {k: round(v, 4) for k, v in sorted(self.timings.items())},
         }
+
+
+def _chunks(it: Iterator[_Prepared], n: int) -> Iterator[list[_Prepared]]:
+    """Consecutive groups of ``n`` prepared units (the last may be shorter)."""
+    buf: list[_Prepared] = []
+    for x in it:
+        buf.append(x)
+        if len(buf) == n:
+            yield buf
+            buf = []
+    if buf:
+        yield buf
 
 
 def to_json_line(obj: Any) -> str:
