@@ -15,7 +15,7 @@ $(BIN)/python:
 venv: $(BIN)/python
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(PIP) install -q -e '.[offline]'
+	$(PIP) install -q -e '.[offline,report]'
 	touch $@
 
 $(VENV)/.installed-dev: $(BIN)/python pyproject.toml
