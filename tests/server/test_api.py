@@ -195,3 +195,16 @@ def test_cancel_queued_and_running(server: ServerProc, tmp_path: Path) -> None:
             if c.get(f"/v1/jobs/{job_id}").json()["status"] in ("queued", "running"):
                 assert c.delete(f"/v1/jobs/{job_id}").status_code in (200, 202)
                 assert wait_job(c, job_id, timeout=60)["status"] in ("cancelled", "succeeded")
+
+
+def test_workers_were_never_replaced(server: ServerProc) -> None:
+    """Worker processes live across jobs (models stay loaded): none died or was respawned during the
+    tests above (a worker started from a short-lived thread once got killed by its parent-death
+    signal when that thread ended)."""
+    import httpx
+
+    assert "starting a new one" not in server.log.read_text()
+    assert httpx.get(server.url + "/healthz").json()["workers"]["alive"] == 2
+    with server.client() as c:
+        jobs = c.get("/v1/jobs", params={"limit": 500}).json()["jobs"]
+    assert jobs and all(j["attempts"] <= 1 for j in jobs)

@@ -270,7 +270,9 @@ def create_app(settings: ServerSettings, start_workers: bool = True) -> FastAPI:
             from aigve.server.worker import WorkerPool
 
             state.pool = WorkerPool(settings, state.store)
-            await run_in_threadpool(state.pool.start)
+            # in the main thread: a worker's parent-death signal fires when the *thread* that
+            # spawned it ends, so workers must never be started from a pool thread
+            state.pool.start()
         state._tasks.append(asyncio.create_task(_maintenance(state)))
         if settings.stop_after:
             state._tasks.append(asyncio.create_task(_stop_after(settings.stop_after)))
@@ -280,7 +282,7 @@ def create_app(settings: ServerSettings, start_workers: bool = True) -> FastAPI:
             for t in state._tasks:
                 t.cancel()
             if state.pool is not None:
-                await run_in_threadpool(state.pool.stop)
+                state.pool.stop()
 
     app = FastAPI(
         title="aigve",
@@ -652,7 +654,7 @@ async def _maintenance(state: ServerState) -> None:
         await asyncio.sleep(1.0)
         try:
             if state.pool is not None:
-                await run_in_threadpool(state.pool.supervise)
+                state.pool.supervise()  # main thread, see lifespan (a few fast store queries)
             if time.time() - last_cleanup > state.settings.cleanup_interval:
                 last_cleanup = time.time()
                 await run_in_threadpool(state.cleanup)

@@ -174,7 +174,8 @@ def run_job(settings: ServerSettings, store: JobStore, job_id: str, parent_pid: 
 
 # ---------------------------------------------------------------------------- process
 def _die_with_parent() -> None:
-    """Linux: get SIGTERM when the server process dies, so no orphan keeps running jobs."""
+    """Linux: get SIGTERM when the server dies, so no orphan keeps running jobs. The signal follows
+    the spawning *thread*: ``WorkerPool`` must start workers from the server's main thread."""
     try:
         import ctypes
 
