@@ -177,5 +177,4 @@ def video_files(upload_dir: str | Path | None, upload_files: Sequence[str] | Non
     if upload_dir:
         d = Path(upload_dir)
         out.extend(sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTS))
-    seen: set[Path] = set()
-    return [p for p in out if not (p in seen or seen.add(p))]
+    return list(dict.fromkeys(out))

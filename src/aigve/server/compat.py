@@ -22,7 +22,7 @@ import asyncio
 import io
 import json
 import time
-from typing import Any
+from typing import Any, cast
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.concurrency import run_in_threadpool
@@ -147,6 +147,10 @@ def compat_job(fields: dict[str, Any], dataset: dict[str, Any]) -> tuple[Any, li
         max_seconds=max_seconds,
         fps=fields.get("fps"),
         device="cpu" if fields.get("use_cpu") else None,
+        suite=None,
+        batch_size=32,
+        bootstrap=None,
+        seed=0,
     )
     return req, notes
 
@@ -246,7 +250,7 @@ def help_text() -> str:
 
     parser = build_parser()
     sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
-    run = sub.choices["run"]  # type: ignore[attr-defined]
+    run = cast(Any, sub).choices["run"]
     fields = ", ".join(RunRequest.model_fields)
     return (
         run.format_help()

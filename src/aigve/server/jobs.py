@@ -138,7 +138,7 @@ class JobStore:
             conn.execute("PRAGMA busy_timeout=30000")
             return conn
         try:
-            import psycopg  # type: ignore[import-not-found]
+            import psycopg
         except ImportError:
             from aigve.errors import MissingDependencyError
 

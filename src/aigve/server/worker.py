@@ -66,7 +66,7 @@ def _install_extractor_pool() -> None:
         return ext
 
     pooled._aigve_pooled = True  # type: ignore[attr-defined]
-    runner.build_extractor = pooled  # type: ignore[assignment]
+    runner.build_extractor = pooled
 
 
 # ---------------------------------------------------------------------------- one job
