@@ -11,6 +11,8 @@ import pytest
 
 from tests.server.conftest import ServerProc, reference_flicker, wait_job, write_clip
 
+pytestmark = pytest.mark.slow
+
 
 def _row(state_dir: Path, job_id: str) -> tuple:
     with sqlite3.connect(state_dir / "jobs.db") as db:

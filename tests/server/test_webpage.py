@@ -11,6 +11,8 @@ import pytest
 
 from tests.server.conftest import ServerProc, reference_flicker, write_clip
 
+pytestmark = pytest.mark.slow
+
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
     "--headless",
