@@ -28,6 +28,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "aigve.metrics.video_distribution",
     "aigve.metrics.vl_similarity",
     "aigve.metrics.nn_video",
+    "aigve.metrics.nn_vqa",
 )
 
 SUITES: dict[str, str] = {

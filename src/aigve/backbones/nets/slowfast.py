@@ -210,8 +210,9 @@ class SlowFastR50(nn.Module):
         the head's ``AdaptiveAvgPool3d(1)`` (SimpleVQA's ``slowfast`` module). Inputs ``[B, 3, T, H, W]``:
         ``slow`` with T/4 frames, ``fast`` with T frames (32 and 224x224 in the protocol)."""
         xs, xf = self.trunk(slow, fast)
-        pools = self.blocks[5].pool
-        gap = self.blocks[6].output_pool
+        pool_concat, head = self.blocks[5], self.blocks[6]
+        assert isinstance(pool_concat, _PoolConcat) and isinstance(head, _Head)
+        pools, gap = pool_concat.pool, head.output_pool
         return gap(pools[0](xs)).flatten(1), gap(pools[1](xf)).flatten(1)
 
     def forward(self, slow: torch.Tensor, fast: torch.Tensor) -> torch.Tensor:

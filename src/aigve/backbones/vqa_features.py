@@ -1,0 +1,362 @@
+"""Per-second features of the no-reference VQA models: SimpleVQA's spatial branch and SlowFast motion.
+
+Both extractors take *all* decoded frames (``ALL_FRAMES``) with the video's frame rate and cut them into
+seconds the way SimpleVQA's ``test_demo.py`` does (sunwei925/SimpleVQA @ 017edda):
+
+- ``r = round(fps)`` frames per second, ``n = T // r`` whole seconds (``int(video_length / r)``);
+- key frame of second ``i`` = frame ``i * r``;
+- motion clip of second ``i`` = frames ``i*r .. i*r + 31`` (32 frames), the missing tail filled with the
+  clip's last available frame.
+
+Padding policy for short clips: a video shorter than one second (``T < r``) gets one second (key frame 0,
+one clip padded with its last frame) instead of the authors' crash; both extractors return ``n`` rows and
+nothing else is padded here (the metric repeats the last second up to the model's 8-second window, as the
+authors' training data preparation did).
+
+``simplevqa_spatial`` (kind ``clip``, one row per second, float32 ``[n, 7168]``): the key frame resized so
+its shorter side is 520 (longer side ``int(520 * long / short)``, PIL-like bilinear: antialiased, width then height, each
+pass rounded to 8-bit levels, like torchvision's ``Resize(520)`` on a PIL image), centre-cropped to
+448x448 (torchvision's ``CenterCrop`` offsets), scaled to [0, 1] and normalised with the ImageNet mean/std,
+through the ResNet-50 *of the SimpleVQA checkpoint* (``UGC_BVQA_model.pth``: the backbone was fine-tuned
+with the head, so torchvision's ImageNet weights would be a different network); the row is the mean and
+std of layer2/3/4 (:class:`aigve.backbones.nets.simplevqa.SimpleVQANet`).
+
+``slowfast_r50`` (kind ``clip``, one row per second, float32 ``[n, 2304]`` = slow 2048 || fast 256): every
+frame resized to 224x224 (aspect not kept; the same PIL-like bilinear), scaled to
+[0, 1], normalised with mean 0.45 / std 0.225; per 32-frame clip the fast pathway sees all 32 frames and
+the slow pathway the 8 frames ``linspace(0, 31, 8).long()``; features are the head's average pools of
+pytorchvideo's Kinetics-400 SlowFast 8x8 R50 (``SLOWFAST_8x8_R50.pyth``).
+
+Batching: ``batch_size`` counts frames per forward pass as for per-frame extractors: the spatial branch runs
+``max(1, batch_size // 4)`` key frames at a time (448 px = 4x the pixels of 224), the motion branch
+``max(1, batch_size // 32)`` clips of 32 frames. Batch norm is in eval mode, so results do not depend on it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from aigve.backbones.base import Extractor
+from aigve.backbones.nets.simplevqa import SimpleVQAHead, SimpleVQANet, head_state, strip_data_parallel
+from aigve.backbones.nets.slowfast import SlowFastR50
+from aigve.backbones.registry import register_extractor
+from aigve.backbones.weights import load_state_dict, resolve_weights
+from aigve.errors import UsageError, WeightsError
+
+log = logging.getLogger(__name__)
+
+SIMPLEVQA_WEIGHTS = "simplevqa_ugc"  # UGC_BVQA_model.pth
+SLOWFAST_WEIGHTS = "slowfast_r50"  # SLOWFAST_8x8_R50.pyth
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+KINETICS_MEAN = (0.45, 0.45, 0.45)
+KINETICS_STD = (0.225, 0.225, 0.225)
+SPATIAL_RESIZE = 520
+SPATIAL_CROP = 448
+MOTION_SIZE = 224
+CLIP_FRAMES = 32
+
+
+# ------------------------------------------------------------------------------------------------
+# seconds, key frames, clips
+# ------------------------------------------------------------------------------------------------
+def frames_per_second(fps: float | None) -> int:
+    """SimpleVQA's ``int(round(fps))`` (at least 1); ``UsageError`` without a frame rate."""
+    if fps is None or not np.isfinite(fps) or fps <= 0:
+        raise UsageError(
+            "SimpleVQA/SlowFast features cut the video into seconds and need its frame rate, but none is "
+            "known: pass --fps"
+        )
+    return max(1, int(round(float(fps))))
+
+
+def num_seconds(num_frames: int, fps: float | None) -> int:
+    """Whole seconds ``T // round(fps)``, at least 1 for a non-empty clip (see the padding policy)."""
+    if num_frames < 1:
+        raise UsageError("no frames to extract SimpleVQA/SlowFast features from")
+    return max(1, num_frames // frames_per_second(fps))
+
+
+def key_frame_rows(num_frames: int, fps: float | None) -> list[int]:
+    """Rows of the key frames: ``i * round(fps)`` for each whole second."""
+    r = frames_per_second(fps)
+    return [i * r for i in range(num_seconds(num_frames, fps))]
+
+
+def clip_rows(num_frames: int, fps: float | None, length: int = CLIP_FRAMES) -> list[list[int]]:
+    """Rows of each second's motion clip: ``length`` frames from ``i * round(fps)``, the tail repeating the
+    last frame of the video."""
+    r = frames_per_second(fps)
+    return [
+        [min(i * r + j, num_frames - 1) for j in range(length)] for i in range(num_seconds(num_frames, fps))
+    ]
+
+
+# ------------------------------------------------------------------------------------------------
+# preprocessing
+# ------------------------------------------------------------------------------------------------
+def _to_float_nchw(frames: torch.Tensor) -> torch.Tensor:
+    return frames.permute(0, 3, 1, 2).to(torch.float32)
+
+
+def _resize_levels(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """PIL-like bilinear resize of 8-bit images: antialiased (support scaled with the downscale factor),
+    width first, then height, each pass rounded and clamped to 8-bit levels as PIL's uint8 passes are.
+    Within 1-2 levels of ``PIL.Image.resize(BILINEAR)`` everywhere, 0.01-0.03 levels on average."""
+    h, w = int(x.shape[-2]), int(x.shape[-1])
+    if w != size[1]:
+        x = F.interpolate(x, size=(h, size[1]), mode="bilinear", align_corners=False, antialias=True)
+        x = x.round().clamp(0.0, 255.0)
+    if h != size[0]:
+        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+        x = x.round().clamp(0.0, 255.0)
+    return x
+
+
+def shorter_side_size(height: int, width: int, size: int) -> tuple[int, int]:
+    """torchvision ``Resize(size)``: shorter side -> ``size``, longer side -> ``int(size * long / short)``."""
+    if height <= width:
+        return size, int(size * width / height)
+    return int(size * height / width), size
+
+
+def center_crop_offsets(height: int, width: int, crop: int) -> tuple[int, int]:
+    """torchvision ``CenterCrop`` offsets ``int(round((dim - crop) / 2))`` (Python rounding)."""
+    return int(round((height - crop) / 2.0)), int(round((width - crop) / 2.0))
+
+
+def _normalise(x: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
+    m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    s = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return (x / 255.0 - m) / s
+
+
+def preprocess_spatial(frames: torch.Tensor) -> torch.Tensor:
+    """uint8 ``[N, H, W, 3]`` -> float32 ``[N, 3, 448, 448]``: Resize(520), CenterCrop(448), ImageNet norm."""
+    x = _to_float_nchw(frames)
+    h, w = int(x.shape[-2]), int(x.shape[-1])
+    nh, nw = shorter_side_size(h, w, SPATIAL_RESIZE)
+    x = _resize_levels(x, (nh, nw))
+    top, left = center_crop_offsets(nh, nw, SPATIAL_CROP)
+    x = x[..., top : top + SPATIAL_CROP, left : left + SPATIAL_CROP]
+    return _normalise(x, IMAGENET_MEAN, IMAGENET_STD)
+
+
+def preprocess_motion(frames: torch.Tensor, size: int = MOTION_SIZE) -> torch.Tensor:
+    """uint8 ``[N, H, W, 3]`` -> float32 ``[N, 3, size, size]``: Resize([size, size]), mean 0.45 / std 0.225."""
+    x = _resize_levels(_to_float_nchw(frames), (size, size))
+    return _normalise(x, KINETICS_MEAN, KINETICS_STD)
+
+
+def _check_frames(name: str, frames: np.ndarray) -> np.ndarray:
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise UsageError(f"{name} needs uint8 [T,H,W,3] frames, got {frames.dtype} {frames.shape}")
+    if frames.shape[0] < 1:
+        raise UsageError(f"{name}: no frames to extract features from")
+    return frames
+
+
+# ------------------------------------------------------------------------------------------------
+# checkpoints
+# ------------------------------------------------------------------------------------------------
+_HEADS: dict[str, dict[str, torch.Tensor]] = {}  # SimpleVQA sha256 -> quality head tensors (CPU)
+_HEADS_LOCK = threading.Lock()
+
+
+def load_simplevqa_checkpoint(
+    explicit_path: str | os.PathLike[str] | None = None,
+) -> tuple[dict[str, Any], str]:
+    """Resolve (registry ``simplevqa_ugc``), read and un-``DataParallel`` ``UGC_BVQA_model.pth``.
+
+    Returns ``(state_dict, sha256)``; the quality head is remembered by sha256 for :func:`simplevqa_head`.
+    ``WeightsError`` (naming the file, where to get it and where to put it) when it is absent.
+    """
+    resolved = resolve_weights(SIMPLEVQA_WEIGHTS, explicit_path=explicit_path)
+    for warning in resolved.warnings:
+        log.warning("%s", warning)
+    state = strip_data_parallel(load_state_dict(resolved.path, key="auto"))
+    with _HEADS_LOCK:
+        _HEADS[resolved.sha256] = {k: v.detach().cpu() for k, v in head_state(state).items()}
+    return state, resolved.sha256
+
+
+def simplevqa_head(
+    explicit_path: str | os.PathLike[str] | None = None, sha256: str | None = None
+) -> tuple[SimpleVQAHead, str]:
+    """The checkpoint's quality head on CPU (float64), reusing the tensors the spatial extractor loaded when
+    ``sha256`` (its identity's ``weights_sha256``) is known, else reading the checkpoint."""
+    with _HEADS_LOCK:
+        tensors = _HEADS.get(sha256) if sha256 else None
+    if tensors is None:
+        state, sha256 = load_simplevqa_checkpoint(explicit_path)
+        tensors = head_state(state)
+    head = SimpleVQAHead()
+    try:
+        head.load_state_dict(tensors, strict=True)
+    except RuntimeError as exc:
+        raise WeightsError(
+            f"{explicit_path or SIMPLEVQA_WEIGHTS}: no SimpleVQA quality head in the checkpoint ({exc}) — "
+            "pass UGC_BVQA_model.pth"
+        ) from exc
+    assert sha256 is not None
+    return head.double().eval(), sha256
+
+
+def _strict_load(model: torch.nn.Module, state: dict[str, Any], what: str, src: str) -> None:
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise WeightsError(f"{src}: not a {what} checkpoint ({first}) — pass the right file") from exc
+
+
+# ------------------------------------------------------------------------------------------------
+# extractors
+# ------------------------------------------------------------------------------------------------
+class _VQAExtractor(Extractor):
+    kind = "clip"
+    extra: ClassVar[str | None] = "nnvqa"
+
+    def __init__(
+        self,
+        device: str | torch.device | None = "cpu",
+        batch_size: int = 32,
+        weights: str | os.PathLike[str] | None = None,
+        **options: Any,
+    ) -> None:
+        if options:
+            raise UsageError(f"backbone '{self.name}' has no option(s) {sorted(options)}; known: weights")
+        if int(batch_size) < 1:
+            raise UsageError(f"{self.name}: batch_size must be >= 1, got {batch_size}")
+        super().__init__(device=device, batch_size=batch_size)
+        self.weights_path = str(weights) if weights else None
+        self._sha256: str | None = None
+
+    def weights_sha256(self) -> str | None:
+        if self._sha256 is None:
+            self.ensure_loaded()
+        return self._sha256
+
+
+@register_extractor
+class SimpleVQASpatialExtractor(_VQAExtractor):
+    """Key frame of each second -> SimpleVQA ResNet-50 mean/std features, float32 ``[n_seconds, 7168]``.
+
+    Option ``weights``: path of ``UGC_BVQA_model.pth`` (else the weights registry's ``simplevqa_ugc``).
+    """
+
+    name: ClassVar[str] = "simplevqa_spatial"
+    version: ClassVar[str] = "1"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.model: SimpleVQANet | None = None
+
+    def load(self) -> None:
+        if self.model is not None:
+            return
+        state, digest = load_simplevqa_checkpoint(self.weights_path)
+        model = SimpleVQANet()
+        _strict_load(model, state, "SimpleVQA (UGC_BVQA_model.pth)", self.weights_path or SIMPLEVQA_WEIGHTS)
+        self.model = model.eval().to(self.device)
+        self._sha256 = digest
+        self._loaded = True
+
+    def identity(self) -> dict[str, Any]:
+        ident = super().identity()
+        ident["preprocess"] = {
+            "frames": "key frame i*round(fps) of each whole second",
+            "resize": f"shorter-side-{SPATIAL_RESIZE}-pil-like-bilinear-2pass-uint8",
+            "center_crop": SPATIAL_CROP,
+            "mean": IMAGENET_MEAN,
+            "std": IMAGENET_STD,
+        }
+        return ident
+
+    def extract(self, frames: np.ndarray, fps: float | None = None) -> np.ndarray:
+        """uint8 ``[T, H, W, 3]`` (all frames) + fps -> float32 ``[n_seconds, 7168]``."""
+        frames = _check_frames(self.name, frames)
+        rows = key_frame_rows(frames.shape[0], fps)
+        self.ensure_loaded()
+        step = max(1, self.batch_size // 4)
+        outs = [self._run(frames[rows[i : i + step]]) for i in range(0, len(rows), step)]
+        return np.concatenate(outs, axis=0)
+
+    def _run(self, chunk: np.ndarray) -> np.ndarray:
+        assert self.model is not None
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(chunk)).to(self.device)
+            return self.model.spatial_features(preprocess_spatial(x)).float().cpu().numpy()
+
+
+@register_extractor
+class SlowFastMotionExtractor(_VQAExtractor):
+    """32-frame clip of each second -> SlowFast R50 pooled features, float32 ``[n_seconds, 2304]``.
+
+    Option ``weights``: path of pytorchvideo's ``SLOWFAST_8x8_R50.pyth`` (else the registry's
+    ``slowfast_r50``); the state dict is read from its ``model_state`` entry when present.
+    """
+
+    name: ClassVar[str] = "slowfast_r50"
+    version: ClassVar[str] = "1"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.model: SlowFastR50 | None = None
+
+    def load(self) -> None:
+        if self.model is not None:
+            return
+        try:
+            resolved = resolve_weights(SLOWFAST_WEIGHTS, explicit_path=self.weights_path)
+        except WeightsError as exc:
+            raise WeightsError(
+                f"{exc} (for SimpleVQA the SlowFast file is passed as --metric-option simplevqa.slowfast_weights=PATH)"
+            ) from exc
+        for warning in resolved.warnings:
+            log.warning("%s", warning)
+        state = load_state_dict(resolved.path, key="auto")
+        model = SlowFastR50()
+        _strict_load(model, state, "SlowFast 8x8 R50 (SLOWFAST_8x8_R50.pyth)", str(resolved.path))
+        self.model = model.eval().to(self.device)
+        self._sha256 = resolved.sha256
+        self._loaded = True
+
+    def identity(self) -> dict[str, Any]:
+        ident = super().identity()
+        ident["preprocess"] = {
+            "clips": f"{CLIP_FRAMES} frames from i*round(fps) per whole second, tail repeats the last frame",
+            "resize": f"{MOTION_SIZE}x{MOTION_SIZE}-pil-like-bilinear-2pass-uint8",
+            "mean": KINETICS_MEAN,
+            "std": KINETICS_STD,
+            "slow": "linspace(0, 31, 8).long()",
+        }
+        return ident
+
+    def extract(self, frames: np.ndarray, fps: float | None = None) -> np.ndarray:
+        """uint8 ``[T, H, W, 3]`` (all frames) + fps -> float32 ``[n_seconds, 2304]``."""
+        frames = _check_frames(self.name, frames)
+        clips = clip_rows(frames.shape[0], fps)
+        self.ensure_loaded()
+        step = max(1, self.batch_size // CLIP_FRAMES)
+        outs = [self._run(frames, clips[i : i + step]) for i in range(0, len(clips), step)]
+        return np.concatenate(outs, axis=0)
+
+    def _run(self, frames: np.ndarray, clips: list[list[int]]) -> np.ndarray:
+        assert self.model is not None
+        used = sorted({r for c in clips for r in c})
+        pos = {r: i for i, r in enumerate(used)}
+        with torch.inference_mode():
+            x = preprocess_motion(torch.from_numpy(np.ascontiguousarray(frames[used])).to(self.device))
+            idx = torch.tensor([[pos[r] for r in c] for c in clips], device=x.device)
+            batch = x[idx].permute(0, 2, 1, 3, 4)  # [B, 3, 32, 224, 224]
+            slow, fast = self.model.pooled(*SlowFastR50.pathways(batch))
+            return torch.cat([slow, fast], 1).float().cpu().numpy()
