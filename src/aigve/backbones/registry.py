@@ -20,6 +20,7 @@ _LAZY: dict[str, str] = {
     "fid_inception": "aigve.backbones.inception",
     "clip": "aigve.backbones.clip",
     "blip": "aigve.backbones.blip",
+    "dover": "aigve.backbones.dover_views",
     "simplevqa_spatial": "aigve.backbones.vqa_features",
     "slowfast_r50": "aigve.backbones.vqa_features",
     "vgg16_meanstd": "aigve.backbones.vgg_multilayer",

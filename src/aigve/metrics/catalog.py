@@ -25,6 +25,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "aigve.metrics.classic",
     "aigve.metrics.consistency",
     "aigve.metrics.distribution",
+    "aigve.metrics.dover",
     "aigve.metrics.video_distribution",
     "aigve.metrics.vl_similarity",
     "aigve.metrics.nn_video",
