@@ -1,0 +1,71 @@
+"""Seconds per video for ``simplevqa`` on CPU at its default input sizes, split into decoding and networks.
+
+Real checkpoints cannot be downloaded here, so the networks carry seeded random weights of the released
+layouts (same shapes, same FLOPs). Command::
+
+    PYTHONPATH=src:. python benchmarks/bench_nn_vqa.py [VIDEO ...]   # default: first toy video
+
+Result in benchmarks/results_nn_vqa.md.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from aigve.backbones.nets.simplevqa import SimpleVQANet
+from aigve.backbones.nets.slowfast import SlowFastR50
+from aigve.backbones.registry import build_extractor
+from aigve.metrics.catalog import get_metric_class
+from aigve.types import Entry
+from aigve.video.decode import decode_video
+from aigve.video.sampling import Window
+from tests.backbones.test_slowfast import seeded_state
+
+
+def main(videos: list[Path]) -> None:
+    tmp = Path(tempfile.mkdtemp())
+    os.environ.setdefault("AIGVE_CACHE_DIR", str(tmp / "cache"))
+    svqa, sf = tmp / "UGC_BVQA_model.pth", tmp / "SLOWFAST_8x8_R50.pyth"
+    torch.save({"module." + k: v for k, v in seeded_state(SimpleVQANet().state_dict(), 3).items()}, svqa)
+    torch.save({"model_state": seeded_state(SlowFastR50().state_dict(), 0)}, sf)
+    spatial = build_extractor("simplevqa_spatial", weights=str(svqa))
+    motion = build_extractor("slowfast_r50", weights=str(sf))
+    spatial.ensure_loaded()
+    motion.ensure_loaded()
+    metric = get_metric_class("simplevqa")(weights=str(svqa), slowfast_weights=str(sf))
+    metric.bind({"spatial": spatial.identity(), "motion": motion.identity()})
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
+    print("| video | frames | seconds | decode s | spatial s | motion s | head s | total s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for v in videos:
+        t0 = time.perf_counter()
+        clip = decode_video(v, Window())
+        t1 = time.perf_counter()
+        s = spatial.extract(clip.frames, clip.fps)
+        t2 = time.perf_counter()
+        m = motion.extract(clip.frames, clip.fps)
+        t3 = time.perf_counter()
+        metric.score(Entry(v.stem, v), {"spatial": s, "motion": m})
+        t4 = time.perf_counter()
+        print(
+            f"| {v.name} | {clip.num_frames} | {s.shape[0]} | {t1 - t0:.2f} | {t2 - t1:.2f} | {t3 - t2:.2f} | "
+            f"{t4 - t3:.3f} | {t4 - t0:.2f} |"
+        )
+
+
+if __name__ == "__main__":
+    args = [Path(a) for a in sys.argv[1:]]
+    if not args:
+        toy = Path(
+            os.environ.get(
+                "AIGVE_TOY_DIR", Path(__file__).resolve().parents[1] / ".." / "shared/data/aigve_toy"
+            )
+        )
+        args = sorted(toy.rglob("*.mp4"))[:1]
+    main(args)
