@@ -143,6 +143,8 @@ def run_job(settings: ServerSettings, store: JobStore, job_id: str, parent_pid: 
             bootstrap=int(p.get("bootstrap", settings.bootstrap)),
             seed=int(p.get("seed") or 0),
             progress=progress,
+            # the full HTML report embeds file paths and prompts: the API serves a redacted one instead
+            report=False,
         )
     except JobCancelled:
         store.finish(job_id, "cancelled", error="cancelled by request")
