@@ -217,11 +217,14 @@ def fetch_snapshot(weights_name: str, allow_patterns: Sequence[str] | None = Non
     except ImportError as e:  # pragma: no cover - transformers depends on huggingface_hub
         raise MissingDependencyError("downloading hub snapshots", "vlsim", "huggingface_hub") from e
     patterns = list(allow_patterns) if allow_patterns else ["*.json", "*.txt", registry_file_name(spec)]
+    assert spec.hf_repo is not None  # hf_snapshot_dir checked it
     dest.mkdir(parents=True, exist_ok=True)
-    snapshot_download(
+    snapshot_download(  # pragma: no cover - network
         repo_id=spec.hf_repo, revision=spec.revision, local_dir=str(dest), allow_patterns=patterns
-    )  # pragma: no cover - network
-    return dest  # pragma: no cover - network
+    )
+    check = registry_file_name(spec) in patterns
+    resolve_hf_dir(weights_name, None, [], spec.metric_hint, check_weights=check)  # hash check
+    return dest
 
 
 def snapshot_patterns(model: str) -> dict[str, list[str]]:
