@@ -118,13 +118,13 @@ def test_golden_outputs(net: DOVERNet) -> None:
 
 
 def test_batch_size_independence_and_determinism(net: DOVERNet) -> None:
-    x = _input((3, 3, 8, 64, 64), seed=2)
+    x = _input((2, 3, 4, 64, 64), seed=2)
     with torch.inference_mode():
         both = net.technical_map(x)
-        each = torch.cat([net.technical_map(x[i : i + 1]) for i in range(3)])
+        each = torch.cat([net.technical_map(x[i : i + 1]) for i in range(2)])
         again = net.technical_map(x)
         a_both = net.aesthetic_map(x)
-        a_each = torch.cat([net.aesthetic_map(x[i : i + 1]) for i in range(3)])
+        a_each = torch.cat([net.aesthetic_map(x[i : i + 1]) for i in range(2)])
     torch.testing.assert_close(both, each, atol=1e-5, rtol=0)
     torch.testing.assert_close(a_both, a_each, atol=1e-5, rtol=0)
     assert torch.equal(both, again)
