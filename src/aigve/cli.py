@@ -449,7 +449,29 @@ def cmd_weights(args: argparse.Namespace) -> int:
         raise UsageError(f"aigve weights {args.action} needs one or more names (see `aigve weights list`)")
     names = _expand_weight_names(names)
     if args.action == "fetch":
-        fetched = W.fetch(names, strict=args.strict, update_lock=args.update_lock)
+        hub = [n for n in names if W.get_weight_spec(n).hf_repo]
+        ok = True
+        for n in hub:  # transformers/open_clip models: a pinned snapshot directory, not one file
+            from aigve.backbones.clip import fetch_snapshot
+
+            try:
+                print(f"{n}: ok {fetch_snapshot(n)}")
+            except AigveError as exc:
+                ok = False
+                print(f"{n}: FAILED — {exc}")
+            except Exception as exc:  # network errors from huggingface_hub
+                from aigve.backbones.clip import hf_snapshot_dir
+
+                ok = False
+                spec = W.get_weight_spec(n)
+                print(
+                    f"{n}: FAILED — could not download {spec.hf_repo}@{spec.revision}: {type(exc).__name__}. "
+                    f"Download that snapshot elsewhere and put its files in {hf_snapshot_dir(spec)} "
+                    f"(or pass --metric-option <metric>.weights=DIR)"
+                )
+        fetched = W.fetch(
+            [n for n in names if n not in hub], strict=args.strict, update_lock=args.update_lock
+        )
         for f in fetched:
             if f.ok:
                 print(
@@ -457,7 +479,7 @@ def cmd_weights(args: argparse.Namespace) -> int:
                 )
             else:
                 print(f"{f.name}: FAILED — {f.error}")
-        return EXIT_OK if all(f.ok for f in fetched) else EXIT_FAILED
+        return EXIT_OK if ok and all(f.ok for f in fetched) else EXIT_FAILED
     results = W.verify(names, update_lock=args.update_lock)
     for r in results:
         print(f"{r.name}: {r.status} {r.path or ''}" + (f" — {r.message}" if r.message else ""))
