@@ -17,6 +17,7 @@ _LAZY: dict[str, str] = {
     "niqe_features": "aigve.backbones.classic",
     "efficientnet_lite0": "aigve.backbones.efficientnet",
     "i3d_kinetics400": "aigve.backbones.i3d",
+    "videomae_v2": "aigve.backbones.videomae",
     "fid_inception": "aigve.backbones.inception",
     "clip": "aigve.backbones.clip",
     "blip": "aigve.backbones.blip",
