@@ -480,10 +480,10 @@ def cmd_weights(args: argparse.Namespace) -> int:
             else:
                 print(f"{f.name}: FAILED — {f.error}")
         return EXIT_OK if ok and all(f.ok for f in fetched) else EXIT_FAILED
-    results = W.verify(names, update_lock=args.update_lock)
-    for r in results:
-        print(f"{r.name}: {r.status} {r.path or ''}" + (f" — {r.message}" if r.message else ""))
-    return EXIT_OK if all(r.status in ("ok", "locked", "recorded") for r in results) else EXIT_FAILED
+    checked = W.verify(names, update_lock=args.update_lock)
+    for v in checked:
+        print(f"{v.name}: {v.status} {v.path or ''}" + (f" — {v.message}" if v.message else ""))
+    return EXIT_OK if all(v.status in ("ok", "locked", "recorded") for v in checked) else EXIT_FAILED
 
 
 def _expand_weight_names(names: list[str]) -> list[str]:

@@ -64,7 +64,9 @@ class Clip:
 
     def __post_init__(self) -> None:
         if self.frames.ndim != 4 or self.frames.shape[-1] != 3 or self.frames.dtype != np.uint8:
-            raise ValueError(f"Clip.frames must be uint8 [T,H,W,3], got {self.frames.dtype} {self.frames.shape}")
+            raise ValueError(
+                f"Clip.frames must be uint8 [T,H,W,3], got {self.frames.dtype} {self.frames.shape}"
+            )
         if len(self.indices) != self.frames.shape[0]:
             raise ValueError("Clip.indices must have one index per frame")
 

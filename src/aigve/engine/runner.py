@@ -597,7 +597,9 @@ class Engine:
             values, error = {}, f"{slot.name} failed: {type(exc).__name__}: {exc}"
         self.timings[f"metric:{slot.name}"] += time.perf_counter() - t0
         warnings.extend(values.pop("warnings", []) if values else [])
-        extra = {k: values.pop(k) for k in ("n_real", "n_generated") if values and k in values}
+        extra: dict[str, Any] = {
+            k: values.pop(k) for k in ("n_real", "n_generated") if values and k in values
+        }
         prov.update(values.pop("protocol", {}) if values else {})
         outputs = {}
         for o in spec.outputs:
@@ -671,7 +673,7 @@ class Engine:
         try:
             ci = bootstrap_set_metric(
                 fn, real, gen, n_resamples=n, seed=self.config.seed, method=metric.bootstrap_method
-            )  # type: ignore[arg-type]
+            )
         except Exception as exc:  # a CI must never cost the value itself
             agg.warnings.append(f"no confidence interval: {type(exc).__name__}: {exc}")
             return

@@ -213,7 +213,7 @@ class SetMetric(Metric):
         return {}
 
     #: resampling method for the set-level bootstrap CI ("centered" for biased statistics like FID)
-    bootstrap_method: ClassVar[str] = "percentile"
+    bootstrap_method: ClassVar[Literal["percentile", "centered"]] = "percentile"
 
     def value_from_features(self, real: np.ndarray, generated: np.ndarray) -> float | None:
         """The primary value recomputed from raw feature rows of both sides (for bootstrap CIs).

@@ -165,6 +165,14 @@ class FVD(SetMetric):
         else:
             self.gen.update(arr)
 
+    bootstrap_method = "centered"  # like FID, biased upward under resampling: centre on the estimate
+
+    def value_from_features(self, real: np.ndarray, generated: np.ndarray) -> float | None:
+        """FVD of raw feature rows (for the set-level bootstrap CI), same convention as ``compute``."""
+        if self.real_stats_path or len(real) < 2 or len(generated) < 2:
+            return None
+        return fvd_from_stats(GaussianStats.from_features(generated), GaussianStats.from_features(real))
+
     def merge(self, other: SetMetric) -> None:
         if not isinstance(other, FVD):
             raise UsageError(f"fvd can only merge another fvd, got {type(other).__name__}")

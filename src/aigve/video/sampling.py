@@ -91,7 +91,9 @@ class Sampler:
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
-            raise UsageError(f"unknown sampling protocol '{self.protocol}', choose from {', '.join(PROTOCOLS)}")
+            raise UsageError(
+                f"unknown sampling protocol '{self.protocol}', choose from {', '.join(PROTOCOLS)}"
+            )
         if self.protocol in ("first", "uniform") and (self.n is None or self.n < 1):
             raise UsageError(f"sampling protocol '{self.protocol}' needs n >= 1")
         if self.n is not None and self.n < 1:
@@ -148,7 +150,7 @@ class Sampler:
 
     @property
     def id(self) -> str:
-        parts = [self.protocol]
+        parts: list[str] = [self.protocol]
         if self.n is not None:
             parts.append(f"n={self.n}")
         if self.protocol == "stride":
