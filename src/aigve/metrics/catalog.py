@@ -27,6 +27,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "aigve.metrics.distribution",
     "aigve.metrics.dover",
     "aigve.metrics.video_distribution",
+    "aigve.metrics.video_distribution_mae",
     "aigve.metrics.vl_similarity",
     "aigve.metrics.nn_video",
     "aigve.metrics.nn_vqa",

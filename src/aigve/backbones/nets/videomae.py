@@ -173,6 +173,7 @@ class VideoMAEv2ViT(nn.Module):
         # fixed, not a parameter: absent from the checkpoint, built here (non-persistent buffer)
         with torch.device("cpu"):  # numpy maths even when the module is built on the meta device
             table = sinusoid_table(t * h * w, cfg.embed_dim)
+        self.pos_embed: torch.Tensor
         self.register_buffer("pos_embed", table, persistent=False)
         self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.depth)])
         self.fc_norm = nn.LayerNorm(cfg.embed_dim, eps=cfg.norm_eps)
@@ -188,7 +189,7 @@ class VideoMAEv2ViT(nn.Module):
         t0 = num_frames // self.cfg.tubelet_size
         if t0 == t_grid:
             return self.pos_embed
-        dim = self.pos_embed.shape[-1]
+        dim = self.cfg.embed_dim
         grid = self.pos_embed.permute(0, 2, 1).reshape(1, dim, t_grid, h, w)
         # +0.1 guards the output length against floating-point error (DINO's trick, kept by cd-fvd)
         out = F.interpolate(grid, scale_factor=((t0 + 0.1) / t_grid, 1, 1), mode="trilinear")
