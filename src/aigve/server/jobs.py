@@ -1,12 +1,26 @@
 """The durable job store: one ``jobs`` table and one ``uploads`` table.
 
 SQLite (the default, WAL mode) serves one server instance and its worker processes. A
-``postgresql://`` URL runs the same SQL through psycopg (``?`` placeholders rewritten to ``%s``) so
-several server instances can share one queue; claiming a job then uses ``FOR UPDATE SKIP LOCKED``.
+``postgresql://`` URL runs the same SQL through psycopg 3 (``?`` placeholders rewritten to ``%s``) so
+several server instances can share one queue.
 
-A job moves ``queued -> running -> succeeded | failed | cancelled``. A running job carries a
-heartbeat; a job whose worker died (no heartbeat for ``lease`` seconds, or a server restart) goes
-back to ``queued`` and its next run resumes from the journal in its folder and the feature cache.
+A job moves ``queued -> running -> succeeded | failed | cancelled``. A claimed job belongs to one
+worker, recorded as ``(worker, attempts)``: ``progress``, ``heartbeat`` and ``finish`` from a store
+that claimed the job only touch the row while that pair still matches, so a worker that lost its job
+(re-queued and claimed by another) cannot overwrite the new owner's row.
+
+Who may re-queue a running job:
+
+- SQLite: the one server that uses the file re-queues all ``running`` jobs when it starts, and the
+  job of a worker process it saw die.
+- PostgreSQL: the claiming worker takes a session-level advisory lock on the job (namespace
+  ``ADVISORY_NAMESPACE``, key from the job id) in the claim's transaction and keeps it until it
+  finishes the job. PostgreSQL releases the lock by itself when that worker's database session ends
+  (the process exited or was killed; a vanished host is detected by TCP keepalives within about a
+  minute). A running job whose lock is free therefore has no live worker, and ``stale_running`` and
+  ``requeue`` re-queue exactly those, checked with ``pg_try_advisory_xact_lock`` under the row lock, so
+  a job another live instance is running is never taken from it, whatever the clocks say. Claiming uses
+  ``SELECT ... FOR UPDATE SKIP LOCKED``, so concurrent claims never return the same job.
 """
 
 from __future__ import annotations
@@ -16,8 +30,9 @@ import sqlite3
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +68,10 @@ _SCHEMA = [
         total_bytes INTEGER NOT NULL
     )""",
 ]
+
+#: ``classid`` of the advisory locks that mark a running job's owner as alive (ASCII "AIGV").
+ADVISORY_NAMESPACE = 0x41494756
+_SCHEMA_LOCK = (ADVISORY_NAMESPACE, 0)  # serializes CREATE TABLE IF NOT EXISTS across processes
 
 _JOB_COLS = (
     "id, status, params, upload_id, created, updated, started, finished, heartbeat, worker, attempts, "
@@ -105,8 +124,28 @@ class Upload:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+class JobLost(Exception):
+    """Raised by ``JobStore.progress`` in a worker whose job was re-queued or taken by another worker
+    (its database session was lost and another instance recovered the job): the worker must stop
+    without touching the job again."""
+
+
+def advisory_key(job_id: str) -> int:
+    """The signed 32-bit ``objid`` of a job's advisory lock (CRC-32 of its id).
+
+    Two running jobs with the same key only delay each other's recovery; they never run twice."""
+    v = zlib.crc32(job_id.encode("utf-8"))
+    return v - (1 << 32) if v >= (1 << 31) else v
+
+
 class JobStore:
-    """Thread-safe access to the store (one connection per thread and process)."""
+    """Thread-safe access to the store (one connection per thread and process).
+
+    Jobs claimed through this object are remembered as ``(worker, attempts)`` so that its later
+    ``progress``/``heartbeat``/``finish`` calls only apply while the job is still theirs."""
+
+    #: how long ``requeue`` waits for a just-exited worker's session to release its job (PostgreSQL)
+    requeue_wait: float = 1.0
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -124,7 +163,13 @@ class JobStore:
                 "--database-url must be sqlite:///<file> or postgresql://user@host/db (got another scheme)"
             )
         self._local = threading.local()
+        self._mutex = threading.Lock()
+        self._owned: dict[str, tuple[str, int]] = {}  # job id -> (worker, attempts) claimed here
+        self._held: dict[str, Any] = {}  # PostgreSQL: job id -> connection holding its session lock
         with self._tx() as cur:
+            if self.kind == "postgresql":
+                # concurrent CREATE ... IF NOT EXISTS can fail on PostgreSQL: one process at a time
+                cur.execute("SELECT pg_advisory_xact_lock(?, ?)", _SCHEMA_LOCK)
             for stmt in _SCHEMA:
                 cur.execute(stmt)
 
@@ -143,14 +188,33 @@ class JobStore:
             from aigve.errors import MissingDependencyError
 
             raise MissingDependencyError("a PostgreSQL job store", "server", "psycopg") from None
-        return psycopg.connect(self.url, autocommit=True)
+        conn = psycopg.connect(self.url, autocommit=True)
+        # the server notices a vanished client host (and frees its job locks) within about a minute
+        # instead of the OS default of two hours; no effect on Unix-socket connections
+        for stmt in (
+            "SET tcp_keepalives_idle = 30",
+            "SET tcp_keepalives_interval = 10",
+            "SET tcp_keepalives_count = 3",
+            "SET application_name = 'aigve'",
+        ):
+            conn.execute(stmt)
+        return conn
 
     def _conn(self) -> Any:
         conn = getattr(self._local, "conn", None)
+        if conn is not None and self.kind == "postgresql" and conn.closed:
+            # the session is gone (database restart, network): so are its locks; reconnect
+            self._forget_conn(conn)
+            conn = None
         if conn is None:
             conn = self._connect()
             self._local.conn = conn
         return conn
+
+    def _forget_conn(self, conn: Any) -> None:
+        with self._mutex:
+            for job_id in [j for j, c in self._held.items() if c is conn]:
+                del self._held[job_id]
 
     def _sql(self, sql: str) -> str:
         return sql if self.kind == "sqlite" else sql.replace("?", "%s")
@@ -164,7 +228,8 @@ class JobStore:
         try:
             yield _Cursor(cur, self._sql)
         except BaseException:
-            cur.execute("ROLLBACK")
+            with suppress(Exception):  # a broken connection: the server rolled back already
+                cur.execute("ROLLBACK")
             raise
         cur.execute("COMMIT")
 
@@ -174,10 +239,30 @@ class JobStore:
         return list(cur.fetchall())
 
     def close(self) -> None:
+        """Close this thread's connection (on PostgreSQL this frees the jobs it claimed)."""
         conn = getattr(self._local, "conn", None)
         if conn is not None:
+            self._forget_conn(conn)
             conn.close()
             self._local.conn = None
+
+    # ------------------------------------------------------------------ ownership
+    def _owner_clause(self, job_id: str) -> tuple[str, tuple[Any, ...]]:
+        """``AND worker = ? AND attempts = ?`` for a job claimed through this store, else nothing."""
+        with self._mutex:
+            owned = self._owned.get(job_id)
+        if owned is None:
+            return "", ()
+        return " AND worker = ? AND attempts = ?", owned
+
+    def _disown(self, job_id: str) -> None:
+        """Forget a job claimed here and free its advisory lock (PostgreSQL)."""
+        with self._mutex:
+            self._owned.pop(job_id, None)
+            conn = self._held.pop(job_id, None)
+        if conn is not None and not conn.closed:
+            with suppress(Exception):  # a broken session: its locks are gone with it
+                conn.execute("SELECT pg_advisory_unlock(%s, %s)", (ADVISORY_NAMESPACE, advisory_key(job_id)))
 
     # ------------------------------------------------------------------ jobs
     def create_job(self, params: dict[str, Any], upload_id: str | None = None) -> Job:
@@ -212,53 +297,112 @@ class JobStore:
         return {s: int(n) for s, n in self._query("SELECT status, COUNT(*) FROM jobs GROUP BY status")}
 
     def claim(self, worker: str) -> Job | None:
-        """Atomically take the oldest queued job (not cancel-requested) for ``worker``."""
+        """Atomically take the oldest queued job (not cancel-requested) for ``worker``.
+
+        PostgreSQL: ``FOR UPDATE SKIP LOCKED`` picks a row no concurrent claim holds, and this
+        connection takes the job's session advisory lock before the claim commits."""
         now = time.time()
-        with self._tx() as cur:
-            lock = "" if self.kind == "sqlite" else " FOR UPDATE SKIP LOCKED"
-            cur.execute(
-                "SELECT id FROM jobs WHERE status = 'queued' AND cancel_requested IS NULL "
-                f"ORDER BY created, id LIMIT 1{lock}"
-            )
-            row = cur.fetchone()
-            if row is None:
-                return None
-            cur.execute(
-                "UPDATE jobs SET status = 'running', worker = ?, started = COALESCE(started, ?), heartbeat = ?, "
-                "updated = ?, attempts = attempts + 1 WHERE id = ? AND status = 'queued'",
-                (worker, now, now, now, row[0]),
-            )
-        return self.get_job(row[0])
+        pg = self.kind == "postgresql"
+        job_id: str | None = None
+        locked = False
+        try:
+            with self._tx() as cur:
+                skip: list[str] = []
+                for _ in range(4):  # another job after a (rare) advisory-key collision
+                    not_in = f" AND id NOT IN ({', '.join('?' * len(skip))})" if skip else ""
+                    cur.execute(
+                        "SELECT id FROM jobs WHERE status = 'queued' AND cancel_requested IS NULL"
+                        f"{not_in} ORDER BY created, id LIMIT 1{' FOR UPDATE SKIP LOCKED' if pg else ''}",
+                        tuple(skip),
+                    )
+                    row = cur.fetchone()
+                    if row is None:
+                        return None
+                    if not pg:
+                        job_id = row[0]
+                        break
+                    with self._mutex:
+                        already = row[0] in self._held
+                    if already:
+                        job_id = row[0]
+                        break
+                    cur.execute(
+                        "SELECT pg_try_advisory_lock(?, ?)", (ADVISORY_NAMESPACE, advisory_key(row[0]))
+                    )
+                    if cur.fetchone()[0]:
+                        job_id, locked = row[0], True
+                        break
+                    skip.append(row[0])
+                if job_id is None:
+                    return None
+                cur.execute(
+                    "UPDATE jobs SET status = 'running', worker = ?, started = COALESCE(started, ?), "
+                    "heartbeat = ?, updated = ?, attempts = attempts + 1 WHERE id = ? AND status = 'queued'",
+                    (worker, now, now, now, job_id),
+                )
+                cur.execute("SELECT attempts FROM jobs WHERE id = ?", (job_id,))
+                attempts = int(cur.fetchone()[0])
+        except BaseException:
+            if locked and job_id is not None:
+                with self._mutex:
+                    self._held[job_id] = self._conn()
+                self._disown(job_id)
+            raise
+        with self._mutex:
+            self._owned[job_id] = (worker, attempts)
+            if pg:
+                self._held[job_id] = self._conn()
+        return self.get_job(job_id)
 
     def progress(self, job_id: str, done: int, total: int) -> bool:
-        """Record progress and beat the heart; returns True when the job was asked to stop."""
+        """Record progress and beat the heart; returns True when the job was asked to stop.
+
+        Raises ``JobLost`` when the job was claimed here but has since been re-queued or claimed
+        by another worker (this worker must drop it)."""
         now = time.time()
+        owner, owner_args = self._owner_clause(job_id)
         with self._tx() as cur:
             cur.execute(
                 "UPDATE jobs SET progress_done = ?, progress_total = ?, heartbeat = ?, updated = ? "
-                "WHERE id = ? AND status = 'running'",
-                (done, total, now, now, job_id),
+                f"WHERE id = ? AND status = 'running'{owner}",
+                (done, total, now, now, job_id, *owner_args),
             )
-            cur.execute("SELECT cancel_requested, status FROM jobs WHERE id = ?", (job_id,))
+            cur.execute("SELECT cancel_requested, status, worker, attempts FROM jobs WHERE id = ?", (job_id,))
             row = cur.fetchone()
-        return row is None or row[0] is not None or row[1] != "running"
+        if row is None:
+            return True
+        cancel, status, worker, attempts = row
+        if owner_args and status in ACTIVE and (worker, int(attempts)) != owner_args:
+            raise JobLost(f"job {job_id} was re-queued and is no longer this worker's ({owner_args[0]})")
+        return cancel is not None or status != "running"
 
     def heartbeat(self, job_id: str) -> None:
+        """Mark the job as alive now (informative; liveness on PostgreSQL is the advisory lock)."""
         now = time.time()
+        owner, owner_args = self._owner_clause(job_id)
         with self._tx() as cur:
-            cur.execute("UPDATE jobs SET heartbeat = ? WHERE id = ? AND status = 'running'", (now, job_id))
+            cur.execute(
+                f"UPDATE jobs SET heartbeat = ? WHERE id = ? AND status = 'running'{owner}",
+                (now, job_id, *owner_args),
+            )
 
     def finish(
         self, job_id: str, status: str, summary: dict[str, Any] | None = None, error: str | None = None
     ) -> None:
+        """End an active job (a no-op when a worker that claimed it here has lost it)."""
         assert status in FINISHED
         now = time.time()
-        with self._tx() as cur:
-            cur.execute(
-                "UPDATE jobs SET status = ?, summary = ?, error = ?, finished = ?, updated = ?, heartbeat = NULL "
-                "WHERE id = ? AND status IN ('queued', 'running')",
-                (status, json.dumps(summary) if summary is not None else None, error, now, now, job_id),
-            )
+        owner, owner_args = self._owner_clause(job_id)
+        try:
+            with self._tx() as cur:
+                cur.execute(
+                    "UPDATE jobs SET status = ?, summary = ?, error = ?, finished = ?, updated = ?, "
+                    f"heartbeat = NULL WHERE id = ? AND status IN ('queued', 'running'){owner}",
+                    (status, json.dumps(summary) if summary is not None else None, error, now, now, job_id,
+                     *owner_args),
+                )  # fmt: skip
+        finally:
+            self._disown(job_id)
 
     def request_cancel(self, job_id: str) -> Job | None:
         """Queued jobs are cancelled at once; running ones are flagged for their worker. Returns the job."""
@@ -277,15 +421,39 @@ class JobStore:
         return self.get_job(job_id)
 
     def requeue(self, job_id: str, reason: str, max_attempts: int) -> None:
-        """A running job whose worker went away: back to the queue, or failed after ``max_attempts``."""
+        """A running job whose worker went away: back to the queue, or failed after ``max_attempts``
+        (cancelled if a cancel was requested).
+
+        PostgreSQL: only while no other live session holds the job's advisory lock; a worker that has
+        just exited may take a moment to release it, so this waits up to ``requeue_wait`` seconds and
+        otherwise leaves the job alone (a later ``stale_running`` pass picks it up)."""
+        deadline = time.monotonic() + self.requeue_wait
+        while not self._requeue_once(job_id, reason, max_attempts):
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.05)
+        self._disown(job_id)
+
+    def _requeue_once(self, job_id: str, reason: str, max_attempts: int) -> bool:
+        """One attempt; False while a live worker session still holds the job (PostgreSQL)."""
         now = time.time()
         with self._tx() as cur:
+            if self.kind == "postgresql":
+                # the same session's own lock counts as free: a store may requeue what it claimed
+                cur.execute(
+                    "SELECT pg_try_advisory_xact_lock(?, ?)", (ADVISORY_NAMESPACE, advisory_key(job_id))
+                )
+                if not cur.fetchone()[0]:
+                    cur.execute("SELECT 1 FROM jobs WHERE id = ? AND status = 'running'", (job_id,))
+                    return cur.fetchone() is None  # nothing to wait for unless it is still running
+            lock = " FOR UPDATE" if self.kind == "postgresql" else ""
             cur.execute(
-                "SELECT attempts, cancel_requested FROM jobs WHERE id = ? AND status = 'running'", (job_id,)
+                f"SELECT attempts, cancel_requested FROM jobs WHERE id = ? AND status = 'running'{lock}",
+                (job_id,),
             )
             row = cur.fetchone()
             if row is None:
-                return
+                return True
             attempts, cancel = row
             if cancel is not None:
                 cur.execute(
@@ -303,6 +471,7 @@ class JobStore:
                     "UPDATE jobs SET status = 'queued', worker = NULL, heartbeat = NULL, updated = ? WHERE id = ?",
                     (now, job_id),
                 )
+        return True
 
     def running_jobs(self) -> list[Job]:
         return [
@@ -310,16 +479,35 @@ class JobStore:
         ]
 
     def stale_running(self, lease: float) -> list[Job]:
-        cutoff = time.time() - lease
-        rows = self._query(
-            f"SELECT {_JOB_COLS} FROM jobs WHERE status = 'running' AND (heartbeat IS NULL OR heartbeat < ?)",
-            (cutoff,),
-        )
-        return [Job.from_row(r) for r in rows]
+        """Running jobs whose worker is gone.
+
+        SQLite: no heartbeat for ``lease`` seconds. PostgreSQL: nobody holds the job's advisory lock
+        (its worker's session has ended); ``lease`` is not used, so clock skew between hosts and long
+        videos without progress cannot make a live job look dead."""
+        if self.kind == "sqlite":
+            cutoff = time.time() - lease
+            rows = self._query(
+                f"SELECT {_JOB_COLS} FROM jobs WHERE status = 'running' AND (heartbeat IS NULL OR heartbeat < ?)",
+                (cutoff,),
+            )
+            return [Job.from_row(r) for r in rows]
+        stale = []
+        with self._tx() as cur:  # the probe locks are transaction-level: gone at COMMIT
+            for job in self.running_jobs():
+                cur.execute(
+                    "SELECT pg_try_advisory_xact_lock(?, ?)", (ADVISORY_NAMESPACE, advisory_key(job.id))
+                )
+                if cur.fetchone()[0]:
+                    with self._mutex:
+                        mine = job.id in self._held  # reentrant: our own session's lock looks free
+                    if not mine:
+                        stale.append(job)
+        return stale
 
     def delete_job(self, job_id: str) -> None:
         with self._tx() as cur:
             cur.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+        self._disown(job_id)
 
     def expired_jobs(self, older_than: float) -> list[Job]:
         rows = self._query(
