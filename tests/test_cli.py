@@ -114,3 +114,27 @@ def test_check_command(folder: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert len(rows) == 3 and all(r["readable"] for r in rows)
     (folder / "broken.mp4").write_bytes(b"\x00" * 100)
     assert main(["check", str(folder), "--json"]) == 3
+
+
+def test_original_cdfvd_flags_map_onto_fvd_options() -> None:
+    from aigve.cli import _merge_run_options, build_parser
+
+    args = build_parser().parse_args(
+        [
+            "run",
+            "x",
+            "--use-cdfvd",
+            "--cdfvd-model",
+            "i3d",
+            "--cdfvd-resolution",
+            "128",
+            "--cdfvd-sequence-length",
+            "24",
+            "--out",
+            "o",
+        ]
+    )
+    o = _merge_run_options(args)
+    assert o["metrics"] == ["fvd"] and o["metric_options"] == {"fvd": {"frames": 24}}
+    args = build_parser().parse_args(["run", "x", "--metrics", "flicker", "--use-cdfvd", "--out", "o"])
+    assert _merge_run_options(args)["metrics"] == ["flicker", "fvd_videomae"]

@@ -152,13 +152,13 @@ def _apply_cdfvd_flags(args: argparse.Namespace, opts: dict[str, Any], mo: dict[
     """The original toolkit's cd-fvd flags map onto the fvd metrics' options."""
     if not getattr(args, "use_cdfvd", False):
         return
-    model = (args.cdfvd_model or "videomae").lower()
-    name = "fvd_videomae" if model == "videomae" else "fvd"
+    from aigve.metrics.video_distribution import cdfvd_options
+
+    name, extra, notes = cdfvd_options(args.cdfvd_model, args.cdfvd_resolution, args.cdfvd_sequence_length)
     opts["metrics"] = list(dict.fromkeys([*(opts.get("metrics") or []), name]))
-    if args.cdfvd_resolution:
-        mo.setdefault(name, {})["resolution"] = int(args.cdfvd_resolution)
-    if args.cdfvd_sequence_length:
-        mo.setdefault(name, {})["frames"] = int(args.cdfvd_sequence_length)
+    mo.setdefault(name, {}).update(extra)
+    for note in notes:
+        log.warning("%s", note)
 
 
 def _progress_bar(total_label: str):  # noqa: ANN202

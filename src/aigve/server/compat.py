@@ -114,16 +114,16 @@ def compat_job(fields: dict[str, Any], dataset: dict[str, Any]) -> tuple[Any, li
     categories = _csv(fields.get("categories"))
     metric_options: dict[str, dict[str, Any]] = {}
     if fields.get("use_cdfvd"):
-        model = str(fields.get("cdfvd_model") or "videomae").lower()
-        if model not in ("videomae", "i3d"):
-            raise ApiError(422, "cdfvd_model: use videomae or i3d")
-        name = "fvd_videomae" if model == "videomae" else "fvd"
+        from aigve.metrics.video_distribution import cdfvd_options
+
+        try:
+            name, opts, cd_notes = cdfvd_options(
+                fields.get("cdfvd_model"), fields.get("cdfvd_resolution"), fields.get("cdfvd_sequence_length")
+            )
+        except UsageError:
+            raise ApiError(422, "cdfvd_model: use videomae or i3d") from None
+        notes.extend(cd_notes)
         metrics = list(dict.fromkeys([*metrics, name]))
-        opts: dict[str, Any] = {}
-        if fields.get("cdfvd_resolution"):
-            opts["resolution"] = int(fields["cdfvd_resolution"])
-        if fields.get("cdfvd_sequence_length"):
-            opts["frames"] = int(fields["cdfvd_sequence_length"])
         if opts:
             metric_options[name] = opts
         if fields.get("cdfvd_all_flavors"):
