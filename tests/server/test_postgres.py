@@ -372,19 +372,30 @@ def test_a_live_workers_job_is_never_requeued_a_dead_processs_is(pg_url: str, tm
     held.close()
 
 
-def test_reconnects_after_the_session_is_terminated(pg_url: str) -> None:
+def test_reconnects_and_keeps_its_job_after_the_session_is_terminated(pg_url: str) -> None:
+    """A worker whose session is cut (database restart, network) reconnects on its next call and
+    takes its job's lock back, unless the job was recovered by someone else meanwhile."""
     import psycopg
 
-    store = JobStore(pg_url)
-    job = store.create_job({"x": 1})
-    pid = store._conn().info.backend_pid
+    worker, other = JobStore(pg_url), JobStore(pg_url)
+    kept, lost = worker.create_job({"x": 1}), worker.create_job({"x": 2})
+    assert worker.claim("w").id == kept.id and worker.claim("w").id == lost.id
+    pid = worker._conn().info.backend_pid
     with psycopg.connect(pg_url, autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-    with contextlib.suppress(psycopg.OperationalError):  # the call that finds the session dead
-        store.get_job(job.id)
-    assert store.get_job(job.id).id == job.id  # a new session
-    assert store._conn().info.backend_pid != pid
-    store.close()
+    # both jobs look dead now; another instance recovers one of them before the worker is back
+    assert _eventually(lambda: {j.id for j in other.stale_running(lease=3600)} == {kept.id, lost.id})
+    other.requeue(lost.id, "session gone", max_attempts=3)
+    assert worker.progress(kept.id, 1, 2) is False  # transparently on a new session
+    assert worker._conn().info.backend_pid != pid
+    assert other.stale_running(lease=3600) == []  # kept is held again; lost is queued
+    with pytest.raises(JobLost):
+        worker.progress(lost.id, 1, 2)
+    assert other.get_job(lost.id).status == "queued"
+    worker.finish(kept.id, "succeeded", summary={})
+    assert other.get_job(kept.id).status == "succeeded"
+    worker.close()
+    other.close()
 
 
 # ---------------------------------------------------------------------------- two server instances

@@ -203,18 +203,57 @@ class JobStore:
     def _conn(self) -> Any:
         conn = getattr(self._local, "conn", None)
         if conn is not None and self.kind == "postgresql" and conn.closed:
-            # the session is gone (database restart, network): so are its locks; reconnect
-            self._forget_conn(conn)
-            conn = None
+            # the session is gone (database restart, network) and its locks with it: reconnect and
+            # take back the jobs this connection held that nobody has re-queued meanwhile
+            lost = self._forget_conn(conn)
+            conn = self._local.conn = self._connect()
+            self._relock(conn, lost)
         if conn is None:
             conn = self._connect()
             self._local.conn = conn
         return conn
 
-    def _forget_conn(self, conn: Any) -> None:
+    def _forget_conn(self, conn: Any) -> list[str]:
+        """Drop the locks ``conn`` held from the books; returns their job ids."""
         with self._mutex:
-            for job_id in [j for j, c in self._held.items() if c is conn]:
+            lost = [j for j, c in self._held.items() if c is conn]
+            for job_id in lost:
                 del self._held[job_id]
+        return lost
+
+    def _relock(self, conn: Any, job_ids: list[str]) -> None:
+        for job_id in job_ids:
+            with self._mutex:
+                owned = self._owned.get(job_id)
+            if owned is None:
+                continue
+            key = (ADVISORY_NAMESPACE, advisory_key(job_id))
+            got = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", key).fetchone()[0]
+            if not got:
+                continue
+            # holding the lock, nobody can re-queue the job now: is it still ours?
+            row = conn.execute(
+                "SELECT status, worker, attempts FROM jobs WHERE id = %s", (job_id,)
+            ).fetchone()
+            if row is not None and row[0] == "running" and (row[1], int(row[2])) == owned:
+                with self._mutex:
+                    self._held[job_id] = conn
+            else:  # lost meanwhile: progress() will raise JobLost
+                conn.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+
+    def _cursor(self, first: str, args: tuple[Any, ...] = ()) -> Any:
+        """A cursor that has run ``first``; on PostgreSQL a session found dead is replaced once
+        (nothing had run on it yet, so retrying is safe)."""
+        conn = self._conn()
+        cur = conn.cursor()
+        try:
+            cur.execute(first, args)
+        except Exception:
+            if self.kind != "postgresql" or not conn.closed:
+                raise
+            cur = self._conn().cursor()
+            cur.execute(first, args)
+        return cur
 
     def _sql(self, sql: str) -> str:
         return sql if self.kind == "sqlite" else sql.replace("?", "%s")
@@ -222,9 +261,7 @@ class JobStore:
     @contextmanager
     def _tx(self) -> Iterator[Any]:
         """A write transaction (``BEGIN IMMEDIATE`` on SQLite so claims never race)."""
-        conn = self._conn()
-        cur = conn.cursor()
-        cur.execute("BEGIN IMMEDIATE" if self.kind == "sqlite" else "BEGIN")
+        cur = self._cursor("BEGIN IMMEDIATE" if self.kind == "sqlite" else "BEGIN")
         try:
             yield _Cursor(cur, self._sql)
         except BaseException:
@@ -234,9 +271,7 @@ class JobStore:
         cur.execute("COMMIT")
 
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        cur = self._conn().cursor()
-        cur.execute(self._sql(sql), args)
-        return list(cur.fetchall())
+        return list(self._cursor(self._sql(sql), args).fetchall())
 
     def close(self) -> None:
         """Close this thread's connection (on PostgreSQL this frees the jobs it claimed)."""
