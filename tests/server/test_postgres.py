@@ -451,8 +451,11 @@ def pair(pg: PgCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
         _start_all(p.a, p.b)
         yield p
     finally:
-        for srv in (p.a, p.b, *p.stopped):
-            srv.stop()
+        stoppers = [threading.Thread(target=srv.stop) for srv in (p.a, p.b, *p.stopped)]
+        for t in stoppers:  # side by side: each waits a few seconds for its worker
+            t.start()
+        for t in stoppers:
+            t.join()
 
 
 @pytest.mark.slow
