@@ -18,9 +18,10 @@ Who may re-queue a running job:
   finishes the job. PostgreSQL releases the lock by itself when that worker's database session ends
   (the process exited or was killed; a vanished host is detected by TCP keepalives within about a
   minute). A running job whose lock is free therefore has no live worker, and ``stale_running`` and
-  ``requeue`` re-queue exactly those, checked with ``pg_try_advisory_xact_lock`` under the row lock, so
-  a job another live instance is running is never taken from it, whatever the clocks say. Claiming uses
-  ``SELECT ... FOR UPDATE SKIP LOCKED``, so concurrent claims never return the same job.
+  ``requeue`` re-queue exactly those (checked with ``pg_try_advisory_xact_lock`` in the re-queueing
+  transaction), so a job another live instance is running is never taken from it, whatever the
+  clocks say. Claiming uses ``SELECT ... FOR UPDATE SKIP LOCKED``, so concurrent claims never return
+  the same job.
 """
 
 from __future__ import annotations
@@ -188,7 +189,7 @@ class JobStore:
             from aigve.errors import MissingDependencyError
 
             raise MissingDependencyError("a PostgreSQL job store", "server", "psycopg") from None
-        conn = psycopg.connect(self.url, autocommit=True)
+        pg_conn = psycopg.connect(self.url, autocommit=True)
         # the server notices a vanished client host (and frees its job locks) within about a minute
         # instead of the OS default of two hours; no effect on Unix-socket connections
         for stmt in (
@@ -197,8 +198,8 @@ class JobStore:
             "SET tcp_keepalives_count = 3",
             "SET application_name = 'aigve'",
         ):
-            conn.execute(stmt)
-        return conn
+            pg_conn.execute(stmt)
+        return pg_conn
 
     def _conn(self) -> Any:
         conn = getattr(self._local, "conn", None)
@@ -378,10 +379,12 @@ class JobStore:
                 cur.execute("SELECT attempts FROM jobs WHERE id = ?", (job_id,))
                 attempts = int(cur.fetchone()[0])
         except BaseException:
-            if locked and job_id is not None:
-                with self._mutex:
-                    self._held[job_id] = self._conn()
-                self._disown(job_id)
+            conn = getattr(self._local, "conn", None)
+            if locked and job_id is not None and conn is not None and not conn.closed:
+                with suppress(Exception):  # the claim did not commit: give the lock back
+                    conn.execute(
+                        "SELECT pg_advisory_unlock(%s, %s)", (ADVISORY_NAMESPACE, advisory_key(job_id))
+                    )
             raise
         with self._mutex:
             self._owned[job_id] = (worker, attempts)
