@@ -14,8 +14,10 @@ zero; a genuine singular value that small (< sqrt(n·eps)·σmax, about 7e-7·σ
 an error of the same size as the rounding noise it replaces. Against exact values (mpmath, known
 spectra) this gives ~1e-14 relative where scipy's sqrtm (pytorch-fid) is off by 1e-8 to 1e-6.
 
-On the numpy path the factors come from LAPACK's pivoted Cholesky (``?pstrf``), which also reveals the
-rank of a rank-deficient covariance (fewer samples than dimensions), so W is r₁ x r₂ and the
+On the numpy path, positive-definite covariances (more samples than dimensions, the usual case) take a
+fast path: blocked Cholesky (``?potrf``), W by a triangular product (``?trmm``), W Wᵀ by ``?syrk`` and a
+values-only eigensolver (``?syevr``). When a covariance is not numerically positive definite, the factors
+come from LAPACK's pivoted Cholesky (``?pstrf``), which also reveals the rank of a rank-deficient covariance (fewer samples than dimensions), so W is r₁ x r₂ and the
 eigenproblem is of size min(r₁, r₂). On the torch path (``device=...``, e.g. CUDA) the factor is a
 Cholesky factor, or ``V diag(sqrt(λ))`` over the eigenvalues above D·eps·λmax of a symmetric
 eigendecomposition when Cholesky fails (the same rank cut as ``?pstrf``). Everything runs in float64; the result is a real, finite float for any symmetric PSD input.
@@ -27,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from scipy.linalg import lapack
+from scipy.linalg import blas, lapack
 
 from aigve.device import resolve_device
 from aigve.errors import UsageError
@@ -77,7 +79,29 @@ def _psd_factor_np(s: np.ndarray) -> np.ndarray:
     return f
 
 
+def _trace_sqrt_product_full_rank(s1: np.ndarray, s2: np.ndarray) -> float | None:
+    """Fast path for positive-definite covariances (the usual case, n > D): plain blocked Cholesky,
+    a triangular product and a values-only symmetric eigensolver. ``None`` when a covariance is not
+    numerically positive definite, so the caller takes the rank-revealing path."""
+    l1, info1 = lapack.dpotrf(s1, lower=1, clean=1)
+    if info1 != 0:
+        return None
+    l2, info2 = lapack.dpotrf(s2, lower=1, clean=1)
+    if info2 != 0 or not (np.isfinite(l1).all() and np.isfinite(l2).all()):
+        return None
+    w = blas.dtrmm(1.0, l1, l2, side=0, lower=1, trans_a=1)  # L1ᵀ L2
+    g = blas.dsyrk(1.0, w, lower=1)  # W Wᵀ (lower triangle)
+    out = lapack.dsyevr(g, compute_v=0, lower=1, overwrite_a=1)  # values only (MRRR): fastest here
+    lam, info = out[0], out[-1]
+    if info != 0:
+        return None
+    return float(np.sqrt(lam[lam > _noise_floor(lam, g.shape[0])]).sum())
+
+
 def _trace_sqrt_product_np(s1: np.ndarray, s2: np.ndarray) -> float:
+    fast = _trace_sqrt_product_full_rank(s1, s2)
+    if fast is not None:
+        return fast
     f1 = _psd_factor_np(s1)
     f2 = _psd_factor_np(s2)
     if f1.shape[1] == 0 or f2.shape[1] == 0:
