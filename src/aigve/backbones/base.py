@@ -85,6 +85,22 @@ class Extractor(ABC):
         return np.concatenate(outs, axis=0)
 
 
+def extract_stacked_by_shape(
+    clips: list[np.ndarray], extract_videos: Callable[[np.ndarray], np.ndarray]
+) -> list[np.ndarray]:
+    """For clip extractors: stack clips of equal shape, run ``extract_videos([B, T, H, W, 3]) -> [B, D]``
+    once per shape, and return one ``[1, D]`` row per clip in the input order."""
+    out: list[np.ndarray] = [np.empty((0, 0))] * len(clips)
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, c in enumerate(clips):
+        groups.setdefault(tuple(np.shape(c)), []).append(i)
+    for idx in groups.values():
+        feats = extract_videos(np.stack([np.asarray(clips[i]) for i in idx]))
+        for j, i in enumerate(idx):
+            out[i] = feats[j : j + 1]
+    return out
+
+
 class TextExtractor(ABC):
     """Encodes prompts (for vision-language metrics). Same lifecycle as ``Extractor``."""
 

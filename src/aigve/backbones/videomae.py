@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from aigve.backbones.base import Extractor
+from aigve.backbones.base import Extractor, extract_stacked_by_shape
 from aigve.backbones.nets.videomae import CONFIGS, VideoMAEv2ViT
 from aigve.backbones.registry import register_extractor
 from aigve.errors import UsageError, WeightsError
@@ -181,15 +181,7 @@ class VideoMAEv2Extractor(Extractor):
 
     def extract_many(self, clips: list[np.ndarray], fps: list[float | None]) -> list[np.ndarray]:
         """Clips of equal shape go through the network together (``batch_size`` per pass)."""
-        out: list[np.ndarray | None] = [None] * len(clips)
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for i, c in enumerate(clips):
-            groups.setdefault(tuple(np.shape(c)), []).append(i)
-        for idx in groups.values():
-            feats = self.extract_videos(np.stack([np.asarray(clips[i]) for i in idx]))
-            for j, i in enumerate(idx):
-                out[i] = feats[j : j + 1]
-        return [o for o in out if o is not None]
+        return extract_stacked_by_shape(clips, self.extract_videos)
 
     def extract_videos(self, videos: np.ndarray) -> np.ndarray:
         """uint8 ``[B, T, H, W, 3]`` (clips of equal length) -> float32 ``[B, dim]``, ``batch_size`` clips a pass."""
