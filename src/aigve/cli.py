@@ -236,8 +236,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print_summary(results)
         from rich.console import Console
 
+        report = ", report.html" if (Path(out) / "report.html").exists() else ""
         Console().print(
-            f"results written to [bold]{out}[/bold] (results.json, per_video.csv, per_video.parquet)"
+            f"results written to [bold]{out}[/bold] (results.json, per_video.csv, per_video.parquet{report})"
         )
     return results.exit_code
 
