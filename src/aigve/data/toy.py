@@ -31,6 +31,7 @@ from pathlib import Path
 from aigve.data.annotation import read_annotation
 from aigve.data.dataset import Dataset
 from aigve.errors import DatasetError
+from aigve.features.cache import file_sha256 as sha256_file
 
 TOY_REPO = "ShaneXiangH/AIGVE_Tool"
 TOY_COMMIT = "8916406b8783030c1e7145279eebdc4cf29264c4"
@@ -76,15 +77,6 @@ TOY_FILES: dict[str, str] = {
         "9891869cc52b7b24eebd2db61ccb6b5fe67fe26b32451f9814a600696efb8055"
     ),
 }
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def toy_base_url() -> str:

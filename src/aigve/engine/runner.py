@@ -9,9 +9,7 @@ Per-unit outcomes go to an append-only journal, which is what ``--resume`` reads
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import os
 import time
 import traceback
@@ -35,6 +33,7 @@ from aigve.features.cache import FeatureCache, feature_key, file_sha256
 from aigve.metrics.base import FeatureRequest, Metric, SetMetric, VideoMetric
 from aigve.metrics.catalog import get_metric_class, missing_modules
 from aigve.results.records import MetricAggregate, OutputValue, Results, finite_mean
+from aigve.results.writers import json_safe
 from aigve.types import Clip, Entry, Side, VideoRecord
 from aigve.video.sampling import Window
 
@@ -101,20 +100,6 @@ class _MetricSlot:
     @property
     def spec(self):  # noqa: ANN201 - MetricSpec
         return get_metric_class(self.name).spec
-
-
-def _sanitize(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _sanitize(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_sanitize(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
 
 
 class Engine:
@@ -498,7 +483,7 @@ class Engine:
             aggregates=aggregates,
             records=records,
             entries=list(self.dataset.entries),
-            provenance=_sanitize(provenance),
+            provenance=json_safe(provenance),
             errors=self.errors,
             dataset_name=self.dataset.name,
             hints=dict(self.dataset.hints),
@@ -760,7 +745,3 @@ def _chunks(it: Iterator[_Prepared], n: int) -> Iterator[list[_Prepared]]:
             buf = []
     if buf:
         yield buf
-
-
-def to_json_line(obj: Any) -> str:
-    return json.dumps(_sanitize(obj), sort_keys=True)

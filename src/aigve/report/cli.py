@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from aigve.results.cli import positive_int
+
 
 def cmd_report(args: argparse.Namespace) -> int:
     from aigve.report.html import ReportOptions, build_report
@@ -27,13 +29,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive_int(s: str) -> int:
-    v = int(s)
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
-    return v
-
-
 def add_commands(sub: Any) -> None:
     """Register ``report`` on the main parser's subparsers."""
     r = sub.add_parser(
@@ -49,11 +44,11 @@ def add_commands(sub: Any) -> None:
         "--human", help="human-score file to correlate with (default: alignment.csv or the dataset)"
     )
     r.add_argument(
-        "--max-rows", dest="max_rows", type=_positive_int, default=2000, help="per-video rows shown"
+        "--max-rows", dest="max_rows", type=positive_int, default=2000, help="per-video rows shown"
     )
-    r.add_argument("--k", type=_positive_int, default=5, help="worst/best videos shown per metric")
+    r.add_argument("--k", type=positive_int, default=5, help="worst/best videos shown per metric")
     r.add_argument("--no-thumbnails", dest="no_thumbnails", action="store_true", help="do not decode frames")
-    r.add_argument("--bootstrap", type=_positive_int, default=1000, help="bootstrap resamples (default 1000)")
+    r.add_argument("--bootstrap", type=positive_int, default=1000, help="bootstrap resamples (default 1000)")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--title")
     r.set_defaults(func=cmd_report)

@@ -481,7 +481,7 @@ def cmd_correlate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive_int(s: str) -> int:
+def positive_int(s: str) -> int:
     v = int(s)
     if v < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
@@ -520,7 +520,7 @@ def add_commands(sub: Any) -> None:
     c.add_argument(
         "--all-pairs", action="store_true", help="compare all pairs, not only each against the first"
     )
-    c.add_argument("--bootstrap", type=_positive_int, default=1000, help="bootstrap resamples (default 1000)")
+    c.add_argument("--bootstrap", type=positive_int, default=1000, help="bootstrap resamples (default 1000)")
     c.add_argument("--alpha", type=_alpha, default=0.05, help="significance level (default 0.05)")
     c.add_argument("--seed", type=int, default=0)
     c.set_defaults(func=cmd_compare)
@@ -535,7 +535,7 @@ def add_commands(sub: Any) -> None:
     r.add_argument("--human", help="human-score file (default: scores carried in the dataset's fields)")
     r.add_argument("--id-column", dest="id_column", help="the human file's column naming each video")
     r.add_argument("--out", help="directory for alignment.csv/.md and the heatmap (default: RUN)")
-    r.add_argument("--bootstrap", type=_positive_int, default=1000, help="bootstrap resamples (default 1000)")
-    r.add_argument("--folds", type=_positive_int, default=5, help="cross-validation folds of the fusion")
+    r.add_argument("--bootstrap", type=positive_int, default=1000, help="bootstrap resamples (default 1000)")
+    r.add_argument("--folds", type=positive_int, default=5, help="cross-validation folds of the fusion")
     r.add_argument("--seed", type=int, default=0)
     r.set_defaults(func=cmd_correlate)
