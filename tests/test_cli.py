@@ -138,3 +138,67 @@ def test_original_cdfvd_flags_map_onto_fvd_options() -> None:
     assert o["metrics"] == ["fvd"] and o["metric_options"] == {"fvd": {"frames": 24}}
     args = build_parser().parse_args(["run", "x", "--metrics", "flicker", "--use-cdfvd", "--out", "o"])
     assert _merge_run_options(args)["metrics"] == ["flicker", "fvd_videomae"]
+
+
+def test_original_checkpoint_flags_become_weight_paths(tmp_path: Path) -> None:
+    from aigve.cli import _merge_run_options, build_parser
+
+    def opts(*argv: str) -> dict:
+        return _merge_run_options(build_parser().parse_args(["run", "x", "--out", "o", *argv]))
+
+    o = opts("--categories", "nn_based_video", "--gstvqa-model", "~/g.ckpt", "--simplevqa-model", "/w/U.pth")
+    assert o["metric_options"]["gstvqa"] == {"weights": str(Path("~/g.ckpt").expanduser())}
+    assert o["metric_options"]["simplevqa"] == {"weights": "/w/U.pth"}
+    # a flag for a metric outside the run is ignored (the original passed it along unused)
+    o = opts("--metrics", "flicker", "--gstvqa-model", "/w/g.ckpt")
+    assert o["metric_options"] == {}
+    # --metric-option is more specific and wins; --use-cpu is --device cpu
+    o = opts(
+        "--metrics", "simplevqa", "--simplevqa-model", "/w/U.pth", "--metric-option",
+        "simplevqa.weights=/other.pth", "--device", "cuda", "--use-cpu",
+    )  # fmt: skip
+    assert o["metric_options"]["simplevqa"] == {"weights": "/other.pth"} and o["device"] == "cpu"
+
+
+@pytest.mark.parametrize("flag", ["--lightvqa-plus-model", "--lightvqa-plus-swin"])
+def test_lightvqa_plus_flags_and_name_say_why_they_are_refused(
+    flag: str, folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        ["run", "--generated", str(folder), "--metrics", "flicker", flag, "/w/x.pth", "--out", str(tmp_path)]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "Light-VQA+" in err and "not published" in err.replace("\n", " ")
+    code = main(["run", "--generated", str(folder), "--metrics", "lightvqa+", "--out", str(tmp_path / "o")])
+    assert code == 2 and "SaMMyCHoo/Light-VQA-plus" in capsys.readouterr().err.replace("\n", "")
+
+
+def test_fvd_model_flag_is_refused_with_the_reason(folder: Path, tmp_path: Path, capsys) -> None:
+    code = main(
+        [
+            "run",
+            "--generated",
+            str(folder),
+            "--metrics",
+            "fvd",
+            "--fvd-model",
+            "/m/model_rgb.pth",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    err = capsys.readouterr().err.replace("\n", " ")
+    assert code == 2 and "model_rgb.pth" in err and "fvd.weights" in err
+
+
+def test_checkpoint_flag_reaches_the_metric(folder: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("AIGVE_OFFLINE", "1")
+    missing = tmp_path / "nowhere" / "my_UGC_BVQA.pth"
+    out = tmp_path / "out"
+    code = main(
+        ["run", "--generated", str(folder), "--metrics", "simplevqa", "--simplevqa-model", str(missing),
+         "--out", str(out), "--quiet", "--no-report"]
+    )  # fmt: skip
+    assert code == 3  # every video failed this metric, each recorded with the reason
+    rows = pd.read_csv(out / "per_video.csv")
+    assert len(rows) == 3 and rows["error"].str.contains("my_UGC_BVQA.pth", regex=False).all()

