@@ -199,3 +199,18 @@ def test_compat_field_mapping() -> None:
         assert e.value.status == 422
     with pytest.raises(UsageError):
         compat_job({"metrics": "lightvqa+"}, {"path": "x"})
+
+
+def test_worker_names_differ_between_server_instances(tmp_path: Path) -> None:
+    """Two servers in containers with the same fixed hostname can have workers with the same pid: the
+    instance token keeps their job ownership apart."""
+    from aigve.server.worker import WorkerPool, worker_name
+
+    settings = ServerSettings(state_dir=tmp_path, no_auth=True).finalize()
+    a = WorkerPool(settings, None)  # type: ignore[arg-type]  # the store is not touched here
+    b = WorkerPool(settings, None)  # type: ignore[arg-type]
+    assert a.instance != b.instance
+    assert worker_name(a.instance, 7) != worker_name(b.instance, 7)
+    assert worker_name(a.instance, 7).endswith(":7") and worker_name(a.instance, 7) == worker_name(
+        a.instance, 7
+    )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -187,7 +188,15 @@ def _die_with_parent() -> None:
         pass
 
 
-def worker_main(settings_dict: dict[str, Any], index: int, stop: Any, parent_pid: int) -> None:
+def worker_name(instance: str, pid: int) -> str:
+    """The name a worker claims jobs under: host, the server instance's random token, pid. The token keeps
+    names apart where containers share a fixed hostname and their workers the same pids."""
+    return f"{socket.gethostname()}:{instance}:{pid}"
+
+
+def worker_main(
+    settings_dict: dict[str, Any], index: int, stop: Any, parent_pid: int, instance: str = "0"
+) -> None:
     """Entry point of a worker process: claim, run, repeat until ``stop`` is set or the server dies."""
     _die_with_parent()
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
@@ -198,15 +207,14 @@ def worker_main(settings_dict: dict[str, Any], index: int, stop: Any, parent_pid
     import aigve.api  # noqa: F401  (import the engine before the first job, not during it)
 
     try:
-        _worker_loop(settings, store, stop, parent_pid, index)
+        _worker_loop(settings, store, stop, parent_pid, worker_name(instance, os.getpid()))
     finally:
         store.close()
         logging.shutdown()
         os._exit(0)  # skip the interpreter teardown of torch & co (seconds); nothing is left to flush
 
 
-def _worker_loop(settings: ServerSettings, store: JobStore, stop: Any, parent_pid: int, index: int) -> None:
-    name = f"{socket.gethostname()}:{os.getpid()}"
+def _worker_loop(settings: ServerSettings, store: JobStore, stop: Any, parent_pid: int, name: str) -> None:
     while not stop.is_set():
         if os.getppid() != parent_pid:
             return
@@ -237,11 +245,12 @@ class WorkerPool:
         self.ctx = mp.get_context("spawn")
         self.stop_event = self.ctx.Event()
         self.procs: list[Any] = []
+        self.instance = secrets.token_hex(4)
 
     def _spawn(self, index: int) -> Any:
         proc = self.ctx.Process(
             target=worker_main,
-            args=(self.settings.to_dict(), index, self.stop_event, os.getpid()),
+            args=(self.settings.to_dict(), index, self.stop_event, os.getpid(), self.instance),
             name=f"aigve-worker-{index}",
             daemon=True,
         )
@@ -255,7 +264,7 @@ class WorkerPool:
         return sum(1 for p in self.procs if p.is_alive())
 
     def _names(self, proc: Any) -> str:
-        return f"{socket.gethostname()}:{proc.pid}"
+        return worker_name(self.instance, proc.pid)
 
     def supervise(self) -> None:
         """Replace dead workers (re-queueing their job) and kill workers stuck on a cancelled job."""
