@@ -89,6 +89,7 @@ class VideoRecord:
     output: str
     value: float | None
     error: str | None = None
+    warning: str | None = None  # the value exists but the video had a problem (e.g. truncated)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -97,4 +98,5 @@ class VideoRecord:
             "output": self.output,
             "value": self.value,
             "error": self.error,
+            "warning": self.warning,
         }

@@ -341,3 +341,154 @@ def test_clip_extractors_batch_across_videos_with_same_results(dataset: Dataset,
         assert one.per_video.equals(many.per_video)
     finally:
         unregister_metric("test_clipmean")
+
+
+# ----------------------------------------------------------------------------- robustness (audit findings)
+def _truncated_copy(tmp: Path, frames: np.ndarray, keep: float = 0.5) -> Path:
+    """An mp4 with its index in front (faststart) cut after ``keep`` of its bytes: the first frames still
+    decode, the rest is gone — what a broken download looks like."""
+    import av
+
+    from aigve.video.encode import write_video
+
+    full = write_video(tmp / "full_for_truncation.mp4", frames, fps=8)
+    fs = tmp / "faststart.mp4"
+    with av.open(str(full)) as src, av.open(str(fs), "w", options={"movflags": "faststart"}) as dst:
+        s = src.streams.video[0]
+        o = dst.add_stream_from_template(s)
+        for pkt in src.demux(s):
+            if pkt.dts is not None:
+                pkt.stream = o
+                dst.mux(pkt)
+    data = fs.read_bytes()
+    out = tmp / "truncated.mp4"
+    out.write_bytes(data[: int(len(data) * keep)])
+    return out
+
+
+def test_truncated_video_is_scored_with_a_warning_that_survives_the_cache(
+    dataset: Dataset, tmp_path: Path
+) -> None:
+    noisy = np.random.default_rng(0).integers(0, 256, (16, 64, 64, 3), dtype=np.uint8)
+    trunc = _truncated_copy(tmp_path, noisy)
+    ds = Dataset("t", [*dataset.entries, Entry(id="cut", generated=trunc, prompt="p")])
+    for attempt in ("decoded", "from cache"):
+        CALLS["extract"] = 0
+        res = run(ds, tmp_path, ["test_brightness"], cache_dir=tmp_path / "shared-cache")
+        assert CALLS["extract"] == (5 if attempt == "decoded" else 0), attempt
+        df = res.per_video
+        cut = df[df.video_id == "cut"]
+        assert cut["value"].notna().all() and cut["error"].isna().all()  # scored: some frames decode
+        assert cut["warning"].str.contains("truncated.mp4: truncated: decoding stopped after").all(), attempt
+        assert df[df.video_id != "cut"]["warning"].isna().all()
+        assert [w["video_id"] for w in res.video_warnings] == ["cut"]
+        assert res.to_dict()["video_warnings"][0]["path"] == str(trunc)
+        assert res.exit_code == 0  # a warning, not a failure
+
+
+def test_resume_redoes_units_whose_file_changed_or_that_failed(dataset: Dataset, tmp_path: Path) -> None:
+    fixed = tmp_path / "later.mp4"
+    fixed.write_bytes(b"")  # empty: fails now, is re-generated before the resume
+    ds = Dataset("t", [*dataset.entries, Entry(id="later", generated=fixed, prompt="p")])
+    out = tmp_path / "o"
+    first = run(ds, tmp_path, ["test_brightness"], out_dir=out)
+    assert first.exit_code == 3 and "empty" in first.errors[0]["error"]
+    ok = run(dataset, tmp_path, ["test_brightness"])  # reference values of the untouched videos
+    from aigve.video.encode import write_video
+
+    write_video(fixed, smooth_clip(12, seed=42), fps=8)  # the fix the error message asked for
+    # and a video that was fine is replaced by another one: its old value must not come back
+    changed = Path(ds.entries[1].generated)
+    write_video(changed, smooth_clip(12, seed=77), fps=8)
+    CALLS["extract"] = 0
+    resumed = run(ds, tmp_path, ["test_brightness"], out_dir=out, resume=True, cache_dir=tmp_path / "c2")
+    assert CALLS["extract"] == 2  # the fixed and the changed video; the other three stand
+    assert resumed.exit_code == 0 and resumed.errors == []
+    got = resumed.per_video.set_index(["video_id", "output"])["value"]
+    assert got[("later", "test_brightness")] == pytest.approx(_decoded_mean(fixed))
+    assert got[("v1", "test_brightness")] == pytest.approx(_decoded_mean(changed))
+    assert (
+        got[("v1", "test_brightness")]
+        != ok.per_video.set_index(["video_id", "output"])["value"][("v1", "test_brightness")]
+    )
+    for vid in ("v0", "v2", "v3"):
+        assert got[(vid, "test_brightness")] == pytest.approx(
+            _decoded_mean(Path(ds.entries[int(vid[1])].generated))
+        )
+
+
+def test_resume_computes_a_metric_that_could_not_run_before(
+    dataset: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A metric whose extra/weights were missing in the first run (metric-level failure) is computed for
+    the already-finished videos after the user installs what was missing and resumes."""
+    import aigve.engine.runner as runner_mod
+
+    out = tmp_path / "o"
+    real_missing = runner_mod.missing_modules
+    monkeypatch.setattr(
+        runner_mod,
+        "missing_modules",
+        lambda spec: ["some_extra_module"] if spec.name == "test_promptlen" else real_missing(spec),
+    )
+    first = run(dataset, tmp_path, ["test_brightness", "test_promptlen"], out_dir=out)
+    assert first.aggregates["test_promptlen"].error and first.exit_code == 3
+    monkeypatch.setattr(runner_mod, "missing_modules", real_missing)
+    resumed = run(dataset, tmp_path, ["test_brightness", "test_promptlen"], out_dir=out, resume=True)
+    assert resumed.exit_code == 0
+    assert resumed.value("test_promptlen") == pytest.approx(np.mean([len(e.prompt) for e in dataset.entries]))
+
+
+def test_missing_prompts_are_named_even_when_the_metric_cannot_run(
+    dataset: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import aigve.engine.runner as runner_mod
+
+    e0 = dataset.entries[0]
+    ds = Dataset("t", [Entry(id=e0.id, generated=e0.generated, prompt="  "), *dataset.entries[1:]])
+    monkeypatch.setattr(runner_mod, "missing_modules", lambda spec: ["some_extra_module"])
+    with caplog.at_level("WARNING"):
+        res = run(ds, tmp_path, ["test_promptlen"])
+    assert "test_promptlen needs a prompt for every video; 1 of 4 have none (v0)" in caplog.text
+    df = res.per_video
+    err = df[df.video_id == "v0"]["error"].iloc[0]
+    assert "some_extra_module" in err and "entry 'v0' has no prompt" in err and "--prompts" in err
+    assert "no prompt" not in df[df.video_id == "v1"]["error"].iloc[0]
+
+
+def test_set_metric_ci_is_clipped_to_the_metric_range(
+    dataset: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import aigve.results.stats as stats
+
+    monkeypatch.setattr(SetMean, "value_from_features", lambda self, r, g: float(abs(g.mean() - r.mean())))
+    real = stats.bootstrap_set_metric
+
+    def wide(*a: Any, **k: Any):  # noqa: ANN202
+        ci = real(*a, **k)
+        return type(ci)(**{**ci.__dict__, "low": -5.0})  # what a centred interval can do near 0
+
+    monkeypatch.setattr(stats, "bootstrap_set_metric", wide)
+    reals = [make for make in (Path(dataset.entries[0].real),)]
+    ds = Dataset("t", dataset.entries, extra_reals=[*reals, Path(dataset.entries[1].generated)])
+    res = run(ds, tmp_path, ["test_setmean"], set_bootstrap=20)
+    ov = res.aggregates["test_setmean"].outputs["test_setmean"]
+    assert ov.ci_low == 0.0 and "clipped to the metric's range" in (ov.ci_method or "")
+
+
+def test_writers_survive_file_names_that_are_not_utf8(tmp_path: Path) -> None:
+    import os
+
+    from aigve.results.load import load_run
+    from aigve.results.records import MetricAggregate, OutputValue, Results
+    from aigve.results.writers import write_results
+    from aigve.types import VideoRecord
+
+    name = os.fsdecode(b"bad\xffname.mp4")  # what Python makes of a Latin-1 byte in a Linux file name
+    e = Entry(id=name, generated=tmp_path / name, prompt=name)
+    agg = MetricAggregate("m", "classic", "video", "-", {"m": OutputValue(1.0, 1, True)}, 1, 0)
+    res = Results({"m": agg}, [VideoRecord(name, "m", "m", 1.0, None, f"{name}: truncated")], [e], {}, [])
+    write_results(res, tmp_path / "out")
+    back = load_run(tmp_path / "out")
+    assert back.records[0].video_id == "bad\\udcffname.mp4" and back.records[0].value == 1.0
+    assert back.records[0].warning == "bad\\udcffname.mp4: truncated"

@@ -1,9 +1,11 @@
 """The run journal: an append-only JSON-lines file of per-unit outcomes, for ``--resume``.
 
 Line 1 is a header with the run's fingerprint (metrics, options, window, dataset). Every later line
-records one finished unit (a generated or real video) with its per-video records. A line is
-written, flushed and fsynced after the unit's features are in the cache, so a run killed at any
-point resumes with nothing lost or duplicated; a torn last line is ignored.
+records one finished unit (a generated or real video) with its per-video records, the video file's
+sha256 and its decoder warning. A line is written, flushed and fsynced after the unit's features are
+in the cache, so a run killed at any point resumes with nothing lost or duplicated; a torn last line
+is ignored. A unit may appear twice (redone on resume because its file changed or it had failed):
+the later line wins.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class Journal:
         self.fingerprint = fingerprint
         self._f: TextIO | None = None
         self.unit_errors: dict[str, dict[str, Any] | None] = {}
+        self.unit_shas: dict[str, str | None] = {}
+        self.unit_warnings: dict[str, str | None] = {}
 
     def open(self, resume: bool) -> dict[str, list[VideoRecord]]:
         """Start a journal (or continue one with ``resume``); returns the finished units' records."""
@@ -75,6 +79,8 @@ class Journal:
             good.append(line)
             recs = [VideoRecord(**r) for r in obj["records"]]
             done[obj["unit"]] = recs
+            self.unit_shas[obj["unit"]] = obj.get("sha")
+            self.unit_warnings[obj["unit"]] = obj.get("warning")
             self.unit_errors[obj["unit"]] = (
                 {
                     "video_id": obj.get("video_id"),
@@ -97,7 +103,16 @@ class Journal:
         self._f.flush()
         os.fsync(self._f.fileno())
 
-    def append(self, unit: str, records: list[VideoRecord], error: str | None, side: str, path: str) -> None:
+    def append(
+        self,
+        unit: str,
+        records: list[VideoRecord],
+        error: str | None,
+        side: str,
+        path: str,
+        sha: str | None = None,
+        warning: str | None = None,
+    ) -> None:
         vid = unit[4:] if unit.startswith("gen:") else None
         self._write(
             {
@@ -105,7 +120,9 @@ class Journal:
                 "video_id": vid,
                 "side": side,
                 "path": path,
+                "sha": sha,
                 "error": error,
+                "warning": warning,
                 "records": [r.to_dict() for r in records],
             }
         )

@@ -28,7 +28,7 @@ from aigve.backbones.registry import build_extractor
 from aigve.data.dataset import Dataset
 from aigve.device import device_summary, resolve_device
 from aigve.engine.journal import Journal, run_fingerprint
-from aigve.errors import AigveError, DecodeError, MissingDependencyError, UsageError
+from aigve.errors import AigveError, MissingDependencyError, UsageError
 from aigve.features.cache import FeatureCache, feature_key, file_sha256
 from aigve.metrics.base import FeatureRequest, Metric, SetMetric, VideoMetric
 from aigve.metrics.catalog import get_metric_class, missing_modules
@@ -86,6 +86,13 @@ class _Prepared:
     clip: Clip | None = None
     error: str | None = None
     decode_seconds: float = 0.0
+    warnings: tuple[str, ...] = ()  # decoder warnings (e.g. truncated), also kept in the cache
+
+    @property
+    def warning(self) -> str | None:
+        if not self.warnings:
+            return None
+        return f"{self.unit.path}: " + "; ".join(self.warnings)
 
 
 class _MetricSlot:
@@ -112,6 +119,8 @@ class Engine:
         self.device = resolve_device(config.device)
         self.timings: dict[str, float] = defaultdict(float)
         self.errors: list[dict[str, Any]] = []
+        self.video_warnings: list[dict[str, Any]] = []  # videos scored despite a decoder warning
+        self.no_prompt: dict[str, set[str]] = {}  # metric -> entry ids without a prompt
         self.slots: list[_MetricSlot] = []
         self.extractors: dict[tuple[Any, ...], Extractor] = {}
         self.extractor_failures: dict[tuple[Any, ...], str] = {}
@@ -174,6 +183,25 @@ class Engine:
                 # UsageError here (e.g. reference statistics made with other settings) stops the run
                 slot.metric.bind({r.role: self.extractors[r.extractor_key].identity() for r in slot.requests})
 
+    def _check_prompts(self) -> None:
+        """Entries without a prompt, per metric that needs one: warned about before any work, whether or
+        not the metric can run (a missing prompt should not surface only after the weights are fixed)."""
+        lacking = [e.id for e in self.dataset.entries if not (e.prompt or "").strip()]
+        if not lacking:
+            return
+        for slot in self.slots:
+            if "prompt" in slot.spec.inputs:
+                self.no_prompt[slot.name] = set(lacking)
+                shown = ", ".join(lacking[:5]) + (f" and {len(lacking) - 5} more" if len(lacking) > 5 else "")
+                log.warning(
+                    "%s needs a prompt for every video; %d of %d have none (%s): add them to the dataset "
+                    "(prompt_gt in the annotation JSON, a prompt column in a manifest, or --prompts FILE)",
+                    slot.name,
+                    len(lacking),
+                    len(self.dataset.entries),
+                    shown,
+                )
+
     def _units(self) -> list[_Unit]:
         needs_gen = any(r.side == "generated" for s in self.slots if s.failure is None for r in s.requests)
         needs_real = any(r.side == "real" for s in self.slots if s.failure is None for r in s.requests)
@@ -218,17 +246,18 @@ class Engine:
         ext = self.extractors[req.extractor_key]
         return feature_key(sha, ext.identity(), req.sampler.id, self.config.window.id)
 
+    def _warnings_key(self, sha: str) -> str:
+        """Cache key of a video's decoder warnings under this run's window (a cache hit skips decoding)."""
+        return feature_key(sha, {"decoder": "warnings", "version": 1}, "-", self.config.window.id)
+
     def _prepare(self, unit: _Unit, cache: FeatureCache, force_decode: bool = False) -> _Prepared:
         """Worker-thread part: hash, cache lookups, and one decode if anything is missing."""
-        from aigve.video.decode import decode_video
+        from aigve.video.decode import _check_file, decode_video
 
         prep = _Prepared(unit)
         path = Path(unit.path)
         try:
-            if not path.exists():
-                raise DecodeError(
-                    path, "file not found", "check the path in the dataset (relative to the video dir)"
-                )
+            _check_file(path)  # missing, directory, empty: named before anything opens the file
             prep.video_sha = self._video_sha(path)
             missing = False
             for key, req in self._requests_for(unit.side).items():
@@ -241,6 +270,11 @@ class Engine:
                 t0 = time.perf_counter()
                 prep.clip = decode_video(path, self.config.window)
                 prep.decode_seconds = time.perf_counter() - t0
+                prep.warnings = tuple(prep.clip.info.warnings)
+                cache.put(self._warnings_key(prep.video_sha), np.array(prep.warnings, dtype=str))
+            else:
+                known = cache.get(self._warnings_key(prep.video_sha), count=False)
+                prep.warnings = tuple(str(w) for w in known.tolist()) if known is not None else ()
         except AigveError as exc:
             prep.error = str(exc)
         except Exception as exc:
@@ -337,8 +371,8 @@ class Engine:
             if isinstance(metric, VideoMetric):
                 if replay_only:
                     continue
-                if err is None and "prompt" in metric.spec.inputs and not (unit.entry.prompt or "").strip():
-                    err = f"entry '{unit.entry.id}' has no prompt; {slot.name} needs one (prompt_gt in the annotation)"
+                if err is None and unit.entry.id in self.no_prompt.get(slot.name, ()):
+                    err = f"{unit.path}: {_no_prompt_message(unit.entry.id, slot.name)}"
                 if err is None:
                     t0 = time.perf_counter()
                     try:
@@ -354,7 +388,13 @@ class Engine:
                     if err is None:
                         v = values.get(out.name)
                         records.append(
-                            VideoRecord(unit.entry.id, slot.name, out.name, None if v is None else float(v))
+                            VideoRecord(
+                                unit.entry.id,
+                                slot.name,
+                                out.name,
+                                None if v is None else float(v),
+                                warning=prep.warning,
+                            )
                         )
                     else:
                         records.append(VideoRecord(unit.entry.id, slot.name, out.name, None, err))
@@ -399,6 +439,37 @@ class Engine:
             while pending:
                 yield pending.pop(0).result()
 
+    def _still_done(
+        self, unit: _Unit, prep: _Prepared, recs: list[VideoRecord], journal: Journal | None
+    ) -> bool:
+        """Does a journaled unit stand on resume? Not when the file changed since (or is gone), when it
+        failed (decode error, or an error in any record: retried, e.g. after weights were installed),
+        or when a per-video metric has no record for it (it could not run when the unit was done)."""
+        if journal is None:
+            return True
+        if journal.unit_shas.get(unit.key) != prep.video_sha or prep.error:
+            return False
+        if journal.unit_errors.get(unit.key) is not None or any(r.error for r in recs):
+            return False
+        have = {r.metric for r in recs}
+        return all(
+            slot.name in have
+            for slot in self.slots
+            if slot.failure is None
+            and isinstance(slot.metric, VideoMetric)
+            and any(r.side == unit.side for r in slot.requests)
+        )
+
+    @staticmethod
+    def _warning_row(unit: _Unit, prep: _Prepared, journal: Journal | None) -> dict[str, Any]:
+        warning = prep.warning or (journal.unit_warnings.get(unit.key) if journal is not None else None)
+        return {
+            "video_id": unit.entry.id if unit.side == "generated" else None,
+            "side": unit.side,
+            "path": str(unit.path),
+            "warning": warning,
+        }
+
     def _has_clip_extractor(self) -> bool:
         return any(e.kind == "clip" for e in self.extractors.values())
 
@@ -406,6 +477,7 @@ class Engine:
         t_start = time.perf_counter()
         cfg = self.config
         self._build_metrics()
+        self._check_prompts()
         self._build_extractors()
         units = self._units()
         if cfg.cache_dir is not None:
@@ -433,8 +505,12 @@ class Engine:
                 for prep in chunk:
                     self.timings["decode"] += prep.decode_seconds
                     unit = prep.unit
+                    if unit.key in done and not self._still_done(unit, prep, done[unit.key], journal):
+                        del done[unit.key]  # changed file, or it failed before: computed again
                     if unit.key in done:
                         records.extend(done[unit.key])
+                        if prep.warnings or (journal is not None and journal.unit_warnings.get(unit.key)):
+                            self.video_warnings.append(self._warning_row(unit, prep, journal))
                         needs_set = any(
                             isinstance(s.metric, SetMetric) for s in self.slots if s.failure is None
                         )
@@ -447,28 +523,34 @@ class Engine:
                         if prep.error:
                             self.errors.append(
                                 {
+                                    "_unit": unit.key,
                                     "video_id": unit.entry.id if unit.side == "generated" else None,
                                     "side": unit.side,
                                     "path": str(unit.path),
                                     "error": prep.error,
                                 }
                             )
+                        if prep.warnings:
+                            self.video_warnings.append(self._warning_row(unit, prep, None))
                         records.extend(recs)
                         if journal is not None:
-                            journal.append(unit.key, recs, prep.error, unit.side, str(unit.path))
+                            journal.append(
+                                unit.key,
+                                recs,
+                                prep.error,
+                                unit.side,
+                                str(unit.path),
+                                sha=prep.video_sha,
+                                warning=prep.warning,
+                            )
                     prep.clip = None
                     i += 1
                     if self.progress:
                         self.progress(i, total)
-            # errors recorded in earlier (resumed) parts of the run
-            if journal is not None:
-                for k, err in journal.unit_errors.items():
-                    if (
-                        k in done
-                        and err is not None
-                        and not any(e["path"] == err["path"] for e in self.errors)
-                    ):
-                        self.errors.append(err)
+            order = {u.key: i for i, u in enumerate(units)}
+            self.errors.sort(key=lambda e: order.get(e.get("_unit", ""), -1))
+            for e in self.errors:
+                e.pop("_unit", None)
             aggregates = self._aggregate(records, cache)
         except BaseException:
             if journal is not None:
@@ -485,6 +567,7 @@ class Engine:
             entries=list(self.dataset.entries),
             provenance=json_safe(provenance),
             errors=self.errors,
+            video_warnings=self.video_warnings,
             dataset_name=self.dataset.name,
             hints=dict(self.dataset.hints),
         )
@@ -501,12 +584,17 @@ class Engine:
             prov = self._metric_provenance(slot)
             if slot.failure is not None or slot.metric is None:
                 for e in self.dataset.entries:
-                    records.append(VideoRecord(e.id, slot.name, spec.primary.name, None, slot.failure))
+                    err = slot.failure
+                    if e.id in self.no_prompt.get(
+                        slot.name, ()
+                    ):  # say it now, not after the weights are fixed
+                        err = f"{err}; and {_no_prompt_message(e.id, slot.name)}"
+                    records.append(VideoRecord(e.id, slot.name, spec.primary.name, None, err))
                 out[slot.name] = MetricAggregate(
                     slot.name,
                     spec.family,
                     spec.level,
-                    spec.backbone,
+                    self._backbone(slot),
                     {o.name: OutputValue(None, 0, o.higher_is_better) for o in spec.outputs},
                     n_videos=n_entries,
                     n_errors=n_entries,
@@ -533,7 +621,7 @@ class Engine:
                     slot.name,
                     spec.family,
                     spec.level,
-                    spec.backbone,
+                    self._backbone(slot),
                     outputs,
                     n_videos=n_entries,
                     n_errors=len(failed),
@@ -547,6 +635,13 @@ class Engine:
                 out[slot.name] = agg
                 records.extend(self._set_diagnostics(slot, cache))
         return out
+
+    @staticmethod
+    def _backbone(slot: _MetricSlot) -> str:
+        """The backbone this run used: a metric's ``backbone`` option (e.g. fid on efficientnet_lite0)
+        wins over the catalogue's default."""
+        chosen = slot.metric.options.get("backbone") if slot.metric is not None else None
+        return chosen if isinstance(chosen, str) and chosen else str(slot.spec.backbone)
 
     def _add_ci(self, ov: OutputValue, vals: list[float]) -> None:
         if self.config.bootstrap <= 0 or len(vals) < 2:
@@ -581,6 +676,13 @@ class Engine:
             log.debug("%s compute failed:\n%s", slot.name, traceback.format_exc())
             values, error = {}, f"{slot.name} failed: {type(exc).__name__}: {exc}"
         self.timings[f"metric:{slot.name}"] += time.perf_counter() - t0
+        if error is not None and failed:
+            n_real = sum(1 for v in failed if v.startswith("real:"))
+            n_gen = len(failed) - n_real
+            lost = ", ".join(
+                f"{n} {side} video(s)" for n, side in ((n_gen, "generated"), (n_real, "real")) if n
+            )
+            error += f" ({lost} could not be used: see their errors in per_video.csv)"
         warnings.extend(values.pop("warnings", []) if values else [])
         extra: dict[str, Any] = {
             k: values.pop(k) for k in ("n_real", "n_generated") if values and k in values
@@ -597,7 +699,7 @@ class Engine:
             slot.name,
             spec.family,
             spec.level,
-            spec.backbone,
+            self._backbone(slot),
             outputs,
             n_videos=n_entries,
             n_errors=len(failed),
@@ -666,8 +768,20 @@ class Engine:
             self.timings[f"bootstrap:{slot.name}"] += time.perf_counter() - t0
         ov = agg.outputs[agg.primary]
         if ci.low is not None:
-            ov.ci_low, ov.ci_high = ci.low, ci.high
+            low, high = ci.low, ci.high
+            # the centred interval (2 v - q) can leave the metric's range (a distance below 0): clip it
+            lo_lim, hi_lim = slot.spec.primary.range
+            clipped = (lo_lim is not None and low < lo_lim) or (
+                hi_lim is not None and high is not None and high > hi_lim
+            )
+            if lo_lim is not None:
+                low, high = max(low, lo_lim), None if high is None else max(high, lo_lim)
+            if hi_lim is not None:
+                low, high = min(low, hi_lim), None if high is None else min(high, hi_lim)
+            ov.ci_low, ov.ci_high = low, high
             ov.ci_method = f"bootstrap-{ci.method} over videos on both sides ({n} resamples, cached features)"
+            if clipped:
+                ov.ci_method += f", clipped to the metric's range {list(slot.spec.primary.range)}"
 
     def _set_diagnostics(self, slot: _MetricSlot, cache: FeatureCache) -> list[VideoRecord]:
         """Per-video diagnostics of a set metric, from cached features (no re-decoding)."""
@@ -733,6 +847,13 @@ class Engine:
             "resumed": self.config.resume,
             "timings_seconds": {k: round(v, 4) for k, v in sorted(self.timings.items())},
         }
+
+
+def _no_prompt_message(entry_id: str, metric: str) -> str:
+    return (
+        f"entry '{entry_id}' has no prompt; {metric} needs one — add it to the dataset (prompt_gt in the "
+        "annotation JSON, the prompt column of a manifest, or --prompts FILE for folders)"
+    )
 
 
 def _chunks(it: Iterator[_Prepared], n: int) -> Iterator[list[_Prepared]]:

@@ -59,18 +59,19 @@ class FeatureCache:
     def _path(self, key: str) -> Path:
         return self.dir / key[:2] / f"{key}.npy"
 
-    def get(self, key: str) -> np.ndarray | None:
+    def get(self, key: str, count: bool = True) -> np.ndarray | None:
+        """The stored array, or None. ``count=False``: a side lookup that the hit/miss counts skip."""
         p = self._path(key)
         if not p.exists():
-            self.misses += 1
+            self.misses += count
             return None
         try:
             arr = np.load(p, allow_pickle=False)
         except (OSError, ValueError):
             p.unlink(missing_ok=True)  # corrupt entry: drop it and recompute
-            self.misses += 1
+            self.misses += count
             return None
-        self.hits += 1
+        self.hits += count
         return arr
 
     def put(self, key: str, arr: np.ndarray) -> None:

@@ -28,6 +28,7 @@ BASE_COLUMNS: tuple[str, ...] = (
     "output",
     "value",
     "error",
+    "warning",
     "generated",
     "real",
     "prompt",
@@ -151,10 +152,17 @@ def _entries(df: pd.DataFrame, run_dir: Path) -> list[Entry]:
 
 
 def _records(df: pd.DataFrame) -> list[VideoRecord]:
-    cols = [df[c].tolist() if c in df.columns else [None] * len(df) for c in BASE_COLUMNS[:5]]
+    cols = [df[c].tolist() if c in df.columns else [None] * len(df) for c in BASE_COLUMNS[:6]]
     return [
-        VideoRecord(str(v), str(m), str(o), _opt_float(val), None if _missing(err) else str(err))
-        for v, m, o, val, err in zip(*cols, strict=True)
+        VideoRecord(
+            str(v),
+            str(m),
+            str(o),
+            _opt_float(val),
+            None if _missing(err) else str(err),
+            None if _missing(warn) else str(warn),
+        )
+        for v, m, o, val, err, warn in zip(*cols, strict=True)
     ]
 
 
@@ -196,6 +204,7 @@ def load_run(path: str | Path) -> Results:
         entries=_entries(df, run_dir),
         provenance=dict(data.get("provenance") or {}),
         errors=list(data.get("errors") or []),
+        video_warnings=list(data.get("video_warnings") or []),
         dataset_name=str(data.get("dataset") or ""),
         hints=dict(data.get("hints") or {}),
     )

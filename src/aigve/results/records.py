@@ -74,6 +74,14 @@ class MetricAggregate:
         }
 
 
+def text_safe(v: Any) -> Any:
+    """Strings that UTF-8 can hold: file names that are not valid UTF-8 reach Python with lone surrogates
+    (``\udcff``); they are kept as that escape text instead of failing every writer."""
+    if isinstance(v, str):
+        return v.encode("utf-8", "backslashreplace").decode("utf-8")
+    return v
+
+
 def finite_mean(values: list[float]) -> float | None:
     vals = [v for v in values if v is not None and math.isfinite(v)]
     return float(sum(vals) / len(vals)) if vals else None
@@ -88,6 +96,7 @@ class Results:
     entries: list[Entry]
     provenance: dict[str, Any]
     errors: list[dict[str, Any]]
+    video_warnings: list[dict[str, Any]] = field(default_factory=list)
     dataset_name: str = ""
     hints: dict[str, Any] = field(default_factory=dict)
 
@@ -122,12 +131,15 @@ class Results:
                 for k, v in e.extra.items():
                     if k not in row:
                         row[k] = v
-            rows.append(row)
-        cols = ["video_id", "metric", "output", "value", "error", "generated", "real", "prompt"]
+            rows.append({k: text_safe(v) for k, v in row.items()})
+        cols = ["video_id", "metric", "output", "value", "error", "warning", "generated", "real", "prompt"]
         df = pd.DataFrame(rows)
         if df.empty:
             return pd.DataFrame(columns=cols)
-        return df[[c for c in cols if c in df.columns] + [c for c in df.columns if c not in cols]]
+        for c in cols:  # a fixed set of columns, whatever the records are (e.g. only real-side errors)
+            if c not in df.columns:
+                df[c] = None
+        return df[cols + [c for c in df.columns if c not in cols]]
 
     def wide(self) -> pd.DataFrame:
         """Per-video table with one column per metric output (primary outputs named by metric)."""
@@ -147,5 +159,6 @@ class Results:
             "n_videos": len(self.entries),
             "n_failed_videos": len(self.failed_videos),
             "errors": self.errors,
+            "video_warnings": self.video_warnings,
             "provenance": self.provenance,
         }

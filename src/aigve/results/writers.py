@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from aigve.results.records import Results
+from aigve.results.records import Results, text_safe
 
 
 def json_safe(obj: Any) -> Any:
@@ -33,7 +33,7 @@ def json_safe(obj: Any) -> Any:
 def atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
+    with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as f:
         f.write(text)
     os.replace(tmp, path)
 
@@ -137,6 +137,7 @@ def group_table(results: Results, by: str) -> pd.DataFrame | None:
 def print_summary(results: Results, console: Any = None) -> None:
     """A short summary table on the terminal (rich)."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = console or Console(width=max(120, Console().width))
@@ -162,5 +163,16 @@ def print_summary(results: Results, console: Any = None) -> None:
     failed = results.failed_videos
     if failed or results.errors:
         console.print(f"[yellow]{len(failed)} video(s) had errors; see per_video.csv (error column)[/yellow]")
-        for e in results.errors[:5]:
-            console.print(f"  [red]{e['error']}[/red]")
+        messages = list(dict.fromkeys([e["error"] for e in results.errors] + [r.error for r in results.records if r.error]))
+        for m in messages[:5]:
+            console.print(f"  [red]{escape(text_safe(m))}[/red]")
+        if len(messages) > 5:
+            console.print(f"  … and {len(messages) - 5} more")
+    if results.video_warnings:
+        console.print(
+            f"[yellow]{len(results.video_warnings)} video(s) were scored despite a decoding problem "
+            "(e.g. truncated: only the frames before the damage count); see per_video.csv (warning column)"
+            "[/yellow]"
+        )
+        for w in results.video_warnings[:5]:
+            console.print(f"  [yellow]{escape(text_safe(str(w['warning'])))}[/yellow]")
