@@ -202,3 +202,45 @@ def test_checkpoint_flag_reaches_the_metric(folder: Path, tmp_path: Path, monkey
     assert code == 3  # every video failed this metric, each recorded with the reason
     rows = pd.read_csv(out / "per_video.csv")
     assert len(rows) == 3 and rows["error"].str.contains("my_UGC_BVQA.pth", regex=False).all()
+
+
+@pytest.mark.parametrize(
+    "flag", [("--batch-size", "0"), ("--num-workers", "-1"), ("--bootstrap", "-5"), ("--set-bootstrap", "-1")]
+)
+def test_out_of_range_run_options_are_usage_errors(
+    flag: tuple[str, str], folder: Path, tmp_path: Path
+) -> None:
+    argv = ["run", "--generated", str(folder), "--metrics", "flicker", *flag, "--out", str(tmp_path / "o")]
+    assert main(argv) == 2
+    assert not (tmp_path / "o" / "results.json").exists()
+
+
+def test_python_dash_m_and_api_video_dir(folder: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from aigve import evaluate
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "aigve", "--version"],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(REPO / "src")},
+    )
+    assert proc.returncode == 0 and proc.stdout.startswith("aigve ")
+    ann = tmp_path / "ann.json"
+    rows = [{"prompt_gt": "p", "video_path_pd": f"v{i}.mp4"} for i in range(3)]
+    ann.write_text(json.dumps({"metainfo": {}, "data_list": rows}))
+    res = evaluate(ann, ["flicker"], video_dir=folder, bootstrap=0, report=False)
+    assert res.exit_code == 0 and res.aggregates["flicker"].outputs["flicker"].n == 3
+
+
+def test_prepare_compute_takes_no_report(make_video, tmp_path: Path) -> None:
+    for i in range(2):
+        make_video(f"mixed/{i}_synthetic.mp4", smooth_clip(8, seed=i))
+        make_video(f"mixed/{i}.mp4", smooth_clip(8, seed=10 + i))
+    out = tmp_path / "res"
+    argv = ["prepare", "--input-dir", str(tmp_path / "mixed"), "--out-json", str(tmp_path / "a.json")]
+    argv += ["--compute", "--metrics", "flicker"]
+    assert main([*argv, "--out", str(out), "--no-report", "--quiet"]) == 0
+    assert (out / "results.json").exists() and not (out / "report.html").exists()

@@ -36,21 +36,38 @@ def evaluate(
     seed: int = 0,
     progress: ProgressFn | None = None,
     report: bool = True,
+    video_dir: str | Path | None = None,
+    prompts: str | Path | None = None,
 ) -> Results:
     """Evaluate a dataset (a ``Dataset``, a built-in name, an annotation JSON, a manifest or a folder).
 
     Returns ``Results``: ``results.aggregates`` (per-metric values with provenance) and
     ``results.per_video`` (a pandas DataFrame, one row per video x metric output). With
     ``out_dir`` the result files are written there too (and the run can be resumed), plus
-    ``report.html`` when ``report`` is true and the ``report`` extra is installed.
+    ``report.html`` when ``report`` is true and the ``report`` extra is installed. ``video_dir`` and
+    ``prompts`` apply when ``dataset`` is a path (as ``--video-dir`` / ``--prompts`` do on the CLI).
 
     >>> from aigve import evaluate  # doctest: +SKIP
     >>> res = evaluate("demo", suite="offline")  # doctest: +SKIP
     >>> res.value("flicker")  # doctest: +SKIP
     """
     from aigve.data.dataset import load_dataset
+    from aigve.errors import UsageError
 
-    ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
+    for name, value, least in (
+        ("batch_size", batch_size, 1),
+        ("num_workers", num_workers, 0),
+        ("bootstrap", bootstrap, 0),
+        ("set_bootstrap", set_bootstrap, 0),
+    ):
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            raise UsageError(f"{name} must be an integer >= {least} (got {value!r})")
+    if isinstance(dataset, Dataset):
+        if video_dir is not None or prompts is not None:
+            raise UsageError("video_dir / prompts apply to a dataset given by path, not to a Dataset object")
+        ds = dataset
+    else:
+        ds = load_dataset(dataset, video_dir=video_dir, prompts=prompts)
     if isinstance(metrics, str):
         metrics = [m.strip() for m in metrics.split(",") if m.strip()]
     names = select_metrics(metrics, categories, suite)

@@ -595,6 +595,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--compute", action="store_true", help="run the evaluation on the prepared dataset")
     pr.add_argument("--out", help="results directory for --compute")
     pr.add_argument("--quiet", action="store_true")
+    pr.add_argument("--no-report", dest="no_report", action="store_true", help="do not write report.html")
     _add_run_options(pr)
     pr.set_defaults(func=cmd_prepare)
 

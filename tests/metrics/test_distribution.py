@@ -216,6 +216,18 @@ def test_missing_real_videos_is_a_clear_metric_error(ref: Reference, sets: Datas
     assert "real videos" in (res.aggregates["fid"].error or "")
 
 
+def test_all_real_videos_unreadable_says_so(ref: Reference, sets: Dataset, tmp_path: Path) -> None:
+    bad = tmp_path / "real_broken.mp4"
+    bad.write_text("not a video")
+    ds = Dataset("g", [Entry(id=e.id, generated=e.generated, real=bad) for e in sets.entries])
+    res = evaluate(ds, ["fid"], metric_options={"fid": _opts(ref)}, cache_dir=tmp_path / "c", bootstrap=0)
+    err = res.aggregates["fid"].error or ""
+    assert "readable real videos" in err and "1 real video(s) could not be used" in err
+    df = res.per_video
+    assert {"generated", "real", "prompt", "warning"} <= set(df.columns)
+    assert df["error"].str.contains("real_broken.mp4", regex=False).any()
+
+
 # ------------------------------------------------------------------ real weights on real video
 def _toy_frames(toy_dir: Path, n_videos: int, n_frames: int) -> list[np.ndarray]:
     vids = sorted((toy_dir / "evaluate").glob("*.mp4"))[:n_videos]
@@ -240,6 +252,7 @@ def test_efficientnet_fid_toy_vs_itself_and_monotone_in_distortion(toy_dir: Path
     )
     assert abs(res.value("fid")) < 1e-6
     assert any("not comparable" in w for w in res.aggregates["fid"].warnings)
+    assert res.aggregates["fid"].backbone == "efficientnet_lite0"  # the backbone used, not the default
 
     ext = build_extractor("efficientnet_lite0", batch_size=16)
     ext.ensure_loaded()

@@ -212,7 +212,8 @@ class FID(_FrameSetMetric):
             raise MetricInputError("FID needs at least 2 generated frames")
         if r is None or r.n < 2:
             raise MetricInputError(
-                "FID needs real videos: give the dataset real videos (video_path_gt / --real DIR) or --real-stats"
+                "FID needs at least 2 real frames: give the dataset readable real videos "
+                "(video_path_gt / --real DIR) or reference statistics (--real-stats FILE)"
             )
         warnings = self._backbone_warnings()
         for side, st in (("generated", g), ("real", r)):
