@@ -1,12 +1,12 @@
 # aigve — CPU image. `docker run IMAGE` starts the server; `docker run IMAGE <command> ...` runs the CLI.
-# Build:  docker build -t aigve:cpu .            (weights: --build-arg AIGVE_WEIGHTS="fid fvd niqe")
+# Build:  docker build -t aigve:cpu .            (weights: --build-arg AIGVE_WEIGHTS="fid fvd")
 # Run:    docker run -e AIGVE_API_TOKEN=... -p 127.0.0.1:2200:2200 -v aigve-state:/var/lib/aigve \
 #                    -v "$PWD/data:/data:ro" aigve:cpu
 FROM python:3.11.11-slim-bookworm
 
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 # metric or weight names for `aigve weights fetch` (hash-checked; --strict refuses unpinned files)
-ARG AIGVE_WEIGHTS="fid fvd niqe"
+ARG AIGVE_WEIGHTS="fid fvd"
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -75,3 +75,24 @@ def test_compose_and_dockerignore() -> None:
         assert "AIGVE_API_TOKEN" in svc["environment"]
     ignore = (REPO / ".dockerignore").read_text().split()
     assert ignore[ignore.index("*")] == "*" and "!src/" in ignore
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.name)
+def test_default_weights_resolve(path: Path) -> None:
+    """`aigve weights fetch $AIGVE_WEIGHTS --strict` must not stop on an unknown name: each default
+    name is a registry entry or a metric that declares weights (niqe, say, declares none)."""
+    from aigve.backbones.weights import weight_names
+    from aigve.metrics.catalog import all_specs
+
+    args = [r for w, r in _instructions(path) if w == "ARG" and r.startswith("AIGVE_WEIGHTS=")]
+    assert len(args) == 1, args
+    names = args[0].split("=", 1)[1].strip('"').split()
+    assert names
+    registry = set(weight_names())
+    metrics = {s.name: s.weights for s in all_specs()}
+    for name in names:
+        if name in registry:
+            continue
+        assert name in metrics, f"{path.name}: {name!r} is neither a weights entry nor a metric"
+        assert metrics[name], f"{path.name}: metric {name!r} needs no weights; drop it"
+        assert set(metrics[name]) <= registry, (name, metrics[name])
