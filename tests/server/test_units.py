@@ -145,6 +145,44 @@ def test_redactor() -> None:
     assert r.text("https://example.org/a/b") == "https://example.org/a/b"  # URLs are not paths
 
 
+def test_redactor_keeps_folders_after_a_tag_but_not_unknown_ones() -> None:
+    r = Redactor([("/srv/w", "<server weights cache>/")])
+    assert r.text("put it at /srv/w/hf/openai--clip@abc/model.bin") == (
+        "put it at <server weights cache>/hf/openai--clip@abc/model.bin"
+    )
+    assert r.text("in /srv/w") == "in <server weights cache>"
+    # an unknown absolute folder after ordinary text still goes
+    assert r.text("see /opt/secret/x.pth and /srv/w/y.pth") == "see x.pth and <server weights cache>/y.pth"
+
+
+def test_missing_weights_message_says_where_on_the_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fix in "put it at <folder>/<file>" is the folder: it must survive redaction as a
+    placeholder, while no absolute server path reaches the client."""
+    from aigve.backbones import weights as W
+    from aigve.server.datasets import WEIGHTS_CACHE_TAG, WEIGHTS_DIR_TAG, redactor
+
+    cache = tmp_path / "home" / ".cache" / "aigve"
+    wdir = tmp_path / "opt" / "weights"
+    monkeypatch.setenv("AIGVE_CACHE_DIR", str(cache))
+    monkeypatch.setenv("AIGVE_WEIGHTS_DIR", str(wdir))
+    monkeypatch.setenv("AIGVE_OFFLINE", "1")
+    (v,) = W.verify(["fid_inception"])
+    assert v.status == "missing" and str(cache / "weights") in v.message  # precondition
+    fname = W.get_weight_spec("fid_inception").filename
+    state = tmp_path / "state"
+    msg = redactor(ServerSettings(state_dir=state, no_auth=True).finalize()).text(v.message)
+    assert f"{WEIGHTS_CACHE_TAG}/{fname}" in msg, msg
+    assert f"{WEIGHTS_DIR_TAG}/{fname}" in msg, msg
+    assert str(tmp_path) not in msg and "/home/" not in msg and "/opt/" not in msg, msg
+    # a weights cache inside the server's state folder (the Docker layout) reads the same
+    monkeypatch.setenv("AIGVE_CACHE_DIR", str(state / "cache"))
+    (v,) = W.verify(["fid_inception"])
+    msg = redactor(ServerSettings(state_dir=state, no_auth=True).finalize()).text(v.message)
+    assert f"{WEIGHTS_CACHE_TAG}/{fname}" in msg and str(tmp_path) not in msg, msg
+
+
 def test_settings_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AIGVE_API_TOKEN", raising=False)
     with pytest.raises(UsageError, match="AIGVE_API_TOKEN"):

@@ -13,6 +13,7 @@ A job names its data in one of two ways (``params["dataset"]``):
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,13 +27,26 @@ from aigve.server.settings import ServerSettings
 _ID_DIRS = re.compile(r"(?:upload|job):[0-9a-f]{32}/(?:videos/|out/)?")
 
 
+#: what the weights folders read as in messages to clients ("put it at <server weights cache>/x.pth")
+WEIGHTS_CACHE_TAG = "<server weights cache>"
+WEIGHTS_DIR_TAG = "<server $AIGVE_WEIGHTS_DIR>"
+
+
 def redactor(settings: ServerSettings) -> Redactor:
     """What the API applies to every message and result it returns: upload and job folders vanish
-    (file names stay), data roots become ``data:``, other server folders a short tag or nothing."""
+    (file names stay), data roots become ``data:``, the weights folders (``$AIGVE_CACHE_DIR/weights``,
+    ``$AIGVE_WEIGHTS_DIR``) a ``<server …>`` placeholder, so a "put the
+    file at …" message still says where; other server folders a short tag or nothing."""
+    from aigve.backbones import weights as W
+
     pairs: list[tuple[Path | str, str]] = [
         (settings.uploads_dir, "upload:"),
         (settings.jobs_dir, "job:"),
+        (W.cache_dir(), f"{WEIGHTS_CACHE_TAG}/"),
     ]
+    env_weights = os.environ.get(W.ENV_WEIGHTS_DIR)
+    if env_weights:
+        pairs.append((Path(env_weights).expanduser(), f"{WEIGHTS_DIR_TAG}/"))
     if settings.cache_dir is not None:
         pairs.append((settings.cache_dir, "cache:"))
     pairs.append((settings.state_dir, "server:"))

@@ -203,7 +203,9 @@ class Redactor:
     """Removes server folders from text shown to clients.
 
     Known folders become short tags (a data root -> ``data:``, a job folder -> nothing, the state
-    folder -> ``server:``); any other absolute directory prefix is dropped (file names are kept).
+    folder -> ``server:``, the weights cache -> ``<server weights cache>``), so a message still says
+    where on the server a file belongs; what follows a tag stays (it is relative to that folder). Any
+    other absolute directory prefix is dropped (file names are kept).
     """
 
     def __init__(
@@ -219,6 +221,7 @@ class Redactor:
                 pairs.append((s + "/", tag))
                 pairs.append((s, tag.rstrip("/") or "."))
         self._pairs = sorted(pairs, key=lambda t: len(t[0]), reverse=True)
+        self._tags = tuple(sorted({t for _, t in pairs if t and t != "."}, key=len, reverse=True))
 
     def text(self, s: str) -> str:
         for src, dst in self._pairs:
@@ -226,7 +229,12 @@ class Redactor:
         for pat, dst in self._patterns:
             s = pat.sub(dst, s)
         s = _TRACE.sub("(details in the server log)", s)
-        return _ABS_PATH.sub("", s)
+
+        def drop(m: re.Match[str]) -> str:
+            # "<server weights cache>/hf/x/": the folders after a tag are relative to it, keep them
+            return m.group(0) if self._tags and s.endswith(self._tags, 0, m.start()) else ""
+
+        return _ABS_PATH.sub(drop, s)
 
     def deep(self, obj: Any) -> Any:
         if isinstance(obj, str):
