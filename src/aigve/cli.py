@@ -128,6 +128,12 @@ def _merge_run_options(args: argparse.Namespace) -> dict[str, Any]:
                 if not isinstance(v, dict):
                     raise UsageError(f"--config {args.config}: options of metric '{k}' must be a mapping")
                 metric_options[k] = dict(v)
+                try:  # checked here so the message names the file (constructing a metric loads no model)
+                    from aigve.metrics.catalog import get_metric_class
+
+                    get_metric_class(k)(**metric_options[k])
+                except UsageError as exc:
+                    raise UsageError(f"--config {args.config}: {exc}") from None
     elif isinstance(cm, str):
         conf["metrics"] = _csv(cm)
     if isinstance(conf.get("categories"), str):
@@ -170,7 +176,7 @@ CHECKPOINT_FLAGS: dict[str, tuple[str, str]] = {
 FVD_MODEL_REFUSED = (
     "--fvd-model: the original toolkit's FVD loaded hassony2/kinetics_i3d_pytorch's model_rgb.pth, a "
     "different I3D implementation from the one that defines FVD; aigve's `fvd` uses the StyleGAN-V/TATS "
-    "I3D that cd-fvd uses (`aigve weights list fvd` says where its file goes), or "
+    "I3D that cd-fvd uses (`aigve weights list fvd` says where its file goes), or pass "
     "--metric-option fvd.weights=PATH for a copy of i3d_pretrained_400.pt"
 )
 
@@ -467,11 +473,11 @@ def cmd_check(args: argparse.Namespace) -> int:
             t.add_row(
                 Path(r.path).name,
                 "yes" if r.ok else "NO",
-                str(r.frames),
-                f"{r.fps or 0:.3g}",
-                f"{r.width}x{r.height}",
-                str(r.codec),
-                f"{r.duration or 0:.2f}s",
+                "—" if r.frames is None else str(r.frames),
+                "—" if not r.fps else f"{r.fps:.3g}",
+                "—" if r.width is None or r.height is None else f"{r.width}x{r.height}",
+                r.codec or "—",
+                "—" if r.duration is None else f"{r.duration:.2f}s",
                 "; ".join(r.problems),
             )
         Console().print(t)
@@ -483,7 +489,11 @@ def cmd_weights(args: argparse.Namespace) -> int:
     from aigve.backbones import weights as W
 
     if args.action == "list":
-        rows = W.list_weights()
+        wanted = _expand_weight_names(args.names) if args.names else None
+        rows = W.list_weights(wanted)
+        for r in rows:  # where a missing file goes
+            if not r.get("present"):
+                r["destination"] = str(W.cache_dir() / str(r["filename"]))
         if args.json:
             print(json.dumps(rows, indent=2, default=str))
         else:
@@ -499,7 +509,7 @@ def cmd_weights(args: argparse.Namespace) -> int:
                     str(r.get("filename")),
                     str(r.get("size") or "?"),
                     str(r.get("hash_kind")),
-                    str(r.get("where") or ("yes" if r.get("present") else "no")),
+                    str(r.get("where") or f"no — put it at {r['destination']}"),
                 )
             Console().print(t)
         return EXIT_OK
@@ -507,6 +517,8 @@ def cmd_weights(args: argparse.Namespace) -> int:
     if not names:
         raise UsageError(f"aigve weights {args.action} needs one or more names (see `aigve weights list`)")
     names = _expand_weight_names(names)
+    if not names:
+        return EXIT_OK  # only metrics that need no weights
     if args.action == "fetch":
         hub = [n for n in names if W.get_weight_spec(n).hf_repo]
         ok = True
@@ -546,16 +558,24 @@ def cmd_weights(args: argparse.Namespace) -> int:
 
 
 def _expand_weight_names(names: list[str]) -> list[str]:
-    """Accept metric names too: `aigve weights fetch clipsim` fetches what clipsim needs."""
+    """Accept metric names too: `aigve weights fetch clipsim` fetches what clipsim needs (its declared
+    weights, else the registry entries used by it, e.g. niqe's parameter file); a metric that needs no
+    weights at all (flicker, motion) is skipped with a note."""
+    from aigve.backbones import weights as W
     from aigve.metrics.catalog import all_specs
 
     specs = {s.name: s for s in all_specs()}
+    known = set(W.weight_names())
     out: list[str] = []
     for n in names:
-        if n in specs and specs[n].weights:
-            out.extend(specs[n].weights)
+        if n in known or n not in specs:
+            out.append(n)  # a weights name, or unknown: the registry says which names exist
+            continue
+        ws = list(specs[n].weights) or [w for w in W.weight_names() if n in W.get_weight_spec(w).used_by]
+        if ws:
+            out.extend(ws)
         else:
-            out.append(n)
+            log.info("%s: needs no weights", n)
     return list(dict.fromkeys(out))
 
 

@@ -137,6 +137,7 @@ class Engine:
                 continue
             opts = dict(self.config.metric_options.get(name, {}))
             metric = cls(**opts)  # UsageError for bad options propagates: exit code 2
+            metric.run_window = self.config.window.to_dict()
             slot = _MetricSlot(metric, name, None)
             slot.requests = [self._effective(metric, r) for r in metric.requests()]
             self.slots.append(slot)

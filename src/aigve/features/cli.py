@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from aigve.errors import UsageError
+from aigve.errors import AigveError, UsageError
 
 
 def compute_reference_stats(
@@ -54,13 +54,13 @@ def compute_reference_stats(
     engine = Engine(reals, cfg)
     engine.run()
     slot = engine.slots[0]
-    if slot.failure:
-        raise UsageError(f"could not compute {metric} features: {slot.failure}")
+    if slot.failure:  # missing weights or extra: a failure of the run (exit 3), not of the command line
+        raise AigveError(f"could not compute {metric} features: {slot.failure}")
     m = slot.metric
     assert isinstance(m, SetMetric)
     if engine.errors:
         bad = "; ".join(e["error"] for e in engine.errors[:3])
-        raise UsageError(f"{len(engine.errors)} reference video(s) failed ({bad}); fix or remove them first")
+        raise AigveError(f"{len(engine.errors)} reference video(s) failed ({bad}); fix or remove them first")
     return m.save_real_stats(out)  # type: ignore[attr-defined]
 
 
@@ -89,7 +89,7 @@ def add_commands(sub: Any) -> None:
     p = sub.add_parser("stats", help="reference statistics for FID/FVD (`aigve stats compute`)")
     p.add_argument("action", choices=["compute"])
     p.add_argument("dataset", help="the real videos: a dataset name, annotation JSON, manifest or folder")
-    p.add_argument("--metric", required=True, help="fid or fvd")
+    p.add_argument("--metric", required=True, help="fid, fvd or fvd_videomae")
     p.add_argument("--out", required=True, help="output .npz")
     p.add_argument("--metric-option", action="append", metavar="NAME.KEY=VALUE")
     p.add_argument("--max-len", dest="max_len", type=int)

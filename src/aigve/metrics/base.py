@@ -155,12 +155,16 @@ class Metric(ABC):
         defaults = dict(self.spec.options)
         unknown = set(options) - set(defaults) - {"weights", "batch_size"}
         if unknown:
+            known = set(defaults) | ({"weights"} if self.spec.weights else set())
             raise UsageError(
                 f"metric '{self.spec.name}' has no option(s) {sorted(unknown)}; "
-                f"known: {sorted(set(defaults) | {'weights'})}"
+                + (f"known: {sorted(known)}" if known else "it takes no options")
             )
         defaults.update(options)
         self.options: dict[str, Any] = defaults
+        #: the run's decode window (``Window.to_dict()``), set by the engine before ``bind``; metrics
+        #: whose reference statistics depend on it record and check it
+        self.run_window: dict[str, Any] | None = None
 
     @property
     def name(self) -> str:

@@ -119,6 +119,7 @@ class _FrameSetMetric(SetMetric):
             "extractor_options": dict(self._options()),
             "frames_per_video": int(self.options["frames"]),
             "sampling": self.sampler().id,
+            "decode_window": self.run_window,  # frames beyond it are never seen (short clips are padded)
         }
 
     def _backbone_warnings(self) -> list[str]:
@@ -172,7 +173,14 @@ class FID(_FrameSetMetric):
         p = self.protocol()
         return {
             k: p[k]
-            for k in ("backbone", "weights_sha256", "extractor_options", "frames_per_video", "sampling")
+            for k in (
+                "backbone",
+                "weights_sha256",
+                "extractor_options",
+                "frames_per_video",
+                "sampling",
+                "decode_window",
+            )
         }
 
     def bind(self, identities: Mapping[str, Mapping[str, Any]]) -> None:
@@ -370,6 +378,10 @@ class KID(_FrameSetMetric):
         assert isinstance(other, KID)
         for s in self.feats:
             self.feats[s].extend(other.feats[s])
+
+    # resampling with replacement repeats videos, and a repeated sample paired with itself inside a set
+    # adds k(x, x) to the "unbiased" MMD²: the resamples are biased upward, so centre on the estimate
+    bootstrap_method = "centered"
 
     def value_from_features(self, real: np.ndarray, generated: np.ndarray) -> float | None:
         from aigve.metrics.functional.kid import kid

@@ -271,6 +271,7 @@ class FVD(SetMetric):
             "stride": self.stride,
             "resolution": self.resolution,
             "sampler": self.sampler.id,
+            "decode_window": self.run_window,
         }
 
     def real_stats(self) -> GaussianStats:

@@ -234,6 +234,7 @@ class FVDVideoMAE(FVD):
             "stride": self.stride,
             "resolution": self.resolution,
             "sampler": self.sampler.id,
+            "decode_window": self.run_window,
         }
 
     def save_real_stats(self, path: str | os.PathLike[str]) -> Path:

@@ -1,0 +1,56 @@
+"""``aigve stats compute`` end to end: the file records the decode window, a run with another window refuses
+it, the same window accepts it; missing weights are a failure (exit 3), not a usage error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from aigve.cli import main
+from tests.conftest import smooth_clip
+
+EFF = ["--metric-option", "fid.backbone=efficientnet_lite0", "--metric-option", "fid.frames=4"]
+
+
+@pytest.fixture
+def folders(make_video, tmp_path: Path) -> tuple[Path, Path]:
+    for i in range(3):
+        make_video(f"real/r{i}.mp4", smooth_clip(12, h=48, w=48, seed=i))
+        make_video(f"gen/g{i}.mp4", smooth_clip(12, h=48, w=48, seed=10 + i))
+    return tmp_path / "real", tmp_path / "gen"
+
+
+def test_reference_stats_record_and_check_the_decode_window(
+    folders: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real, gen = folders
+    npz = tmp_path / "real.npz"
+    assert (
+        main(["stats", "compute", str(real), "--metric", "fid", *EFF, "--max-len", "6", "--out", str(npz)])
+        == 0
+    )
+    run = [
+        "run",
+        "--generated",
+        str(gen),
+        "--metrics",
+        "fid",
+        *EFF,
+        "--real-stats",
+        str(npz),
+        "--quiet",
+        "--no-report",
+    ]
+    assert main([*run, "--out", str(tmp_path / "o1")]) == 2  # all frames vs the first 6: refused
+    assert "decode_window" in capsys.readouterr().err.replace("\n", "")
+    assert main([*run, "--max-len", "6", "--out", str(tmp_path / "o2")]) == 0
+
+
+def test_missing_weights_is_a_failure_not_a_usage_error(
+    folders: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIGVE_OFFLINE", "1")
+    monkeypatch.delenv("AIGVE_WEIGHTS_DIR", raising=False)
+    real, _ = folders
+    assert main(["stats", "compute", str(real), "--metric", "fid", "--out", str(tmp_path / "x.npz")]) == 3
