@@ -9,13 +9,16 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from tests.server.conftest import ServerProc, reference_flicker, toy_dir_or_none, wait_job, write_clip
+from tests.server.conftest import REPO, ServerProc, reference_flicker, toy_dir_or_none, wait_job, write_clip
 
 
 def _flicker_by_id(rows: list[dict]) -> dict[str, float]:
@@ -208,3 +211,26 @@ def test_workers_were_never_replaced(server: ServerProc) -> None:
     with server.client() as c:
         jobs = c.get("/v1/jobs", params={"limit": 500}).json()["jobs"]
     assert jobs and all(j["attempts"] <= 1 for j in jobs)
+
+
+@pytest.mark.parametrize("level", ["INFO", "DEBUG"])
+def test_client_command_logs_http_requests_only_at_debug(server: ServerProc, level: str) -> None:
+    """`aigve client` talks to the server (its health line is printed), then stops on the missing
+    dataset flags; httpx's per-request INFO line appears only with --log-level DEBUG."""
+    env = {
+        **os.environ,
+        "AIGVE_API_TOKEN": server.token or "",
+        "PYTHONPATH": str(REPO / "src"),
+        "COLUMNS": "200",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "aigve.cli", "--log-level", level, "client", "--base-url", server.url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr  # usage error: no --upload-dir/--input-dir
+    assert f"server {server.url}: aigve" in proc.stdout  # a request was made
+    assert "--upload-dir" in proc.stderr
+    assert ("HTTP Request" in proc.stderr) is (level == "DEBUG"), proc.stderr

@@ -4,6 +4,7 @@ compat field mapping, settings rules."""
 from __future__ import annotations
 
 import base64
+import re
 import threading
 from pathlib import Path
 
@@ -181,6 +182,89 @@ def test_missing_weights_message_says_where_on_the_server(
     (v,) = W.verify(["fid_inception"])
     msg = redactor(ServerSettings(state_dir=state, no_auth=True).finalize()).text(v.message)
     assert f"{WEIGHTS_CACHE_TAG}/{fname}" in msg and str(tmp_path) not in msg, msg
+
+
+def _help(command: str) -> str:
+    import argparse
+
+    from aigve.server.cli import add_commands
+
+    parser = argparse.ArgumentParser(prog="aigve")
+    sub = parser.add_subparsers()
+    add_commands(sub)
+    return " ".join(sub.choices[command].format_help().split())
+
+
+def _flag_help(text: str, flag: str) -> str:
+    """The help sentence of one flag in a whitespace-normalised help text."""
+    start = text.index(f" {flag} ")
+    nxt = re.search(r" --[a-z-]+ [A-Z{]", text[start + len(flag) + 2 :])
+    return text[start : start + len(flag) + 2 + (nxt.start() if nxt else len(text))]
+
+
+def test_serve_help_shows_the_defaults_the_server_uses(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from aigve.server.cli import add_commands, settings_from_args
+    from aigve.server.settings import MB, default_state_dir
+
+    text = _help("serve")
+    parser = argparse.ArgumentParser()
+    add_commands(parser.add_subparsers())
+    monkeypatch.delenv("AIGVE_SERVER_DIR", raising=False)
+    monkeypatch.setenv("AIGVE_API_TOKEN", TOKEN)
+    args = parser.parse_args(["serve"])
+    got = settings_from_args(args)
+    ref = ServerSettings().finalize()  # the dataclass defaults
+    shown = {
+        "--port": (args.port, got.port == ref.port == 2200),
+        "--workers": (args.workers, got.workers == ref.workers),
+        "--device": (args.device, got.device == ref.device),
+        "--max-files": (args.max_files, got.max_upload_files == ref.max_upload_files),
+        "--max-file-mb": (f"{args.max_file_mb:g}", got.max_file_bytes == ref.max_file_bytes),
+        "--max-upload-mb": (f"{args.max_upload_mb:g}", got.max_upload_bytes == ref.max_upload_bytes),
+        "--retention-hours": (
+            f"{args.retention_hours:g}",
+            got.retention_seconds == ref.retention_seconds,
+        ),
+        "--bootstrap": (args.bootstrap, got.bootstrap == ref.bootstrap),
+    }
+    for flag, (value, same_as_settings) in shown.items():
+        assert same_as_settings, flag
+        assert f"(default {value}" in _flag_help(text, flag), (flag, _flag_help(text, flag))
+    assert got.max_file_bytes == 2048 * MB
+    assert "~/.local/share/aigve/server" in _flag_help(text, "--state-dir")
+    assert default_state_dir() == Path.home() / ".local" / "share" / "aigve" / "server"
+    assert "$AIGVE_SERVER_DIR" in _flag_help(text, "--state-dir")
+
+
+def test_client_help_shows_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aigve.server.cli import DEFAULT_BASE_URL
+
+    monkeypatch.delenv("AIGVE_API_URL", raising=False)
+    text = _help("client")
+    assert "$AIGVE_API_URL" in _flag_help(text, "--base-url")
+    assert f"else {DEFAULT_BASE_URL}" in _flag_help(text, "--base-url")
+    assert "(default ./results)" in _flag_help(text, "--save-dir")
+
+
+def test_client_quiets_httpx_request_logs() -> None:
+    import logging
+
+    from aigve.server.cli import quiet_http_logs
+
+    loggers = [logging.getLogger(n) for n in ("httpx", "httpcore")]
+    before = [lg.level for lg in loggers]
+    try:
+        for lg in loggers:
+            lg.setLevel(logging.NOTSET)
+        quiet_http_logs("DEBUG")
+        assert all(lg.level == logging.NOTSET for lg in loggers)
+        quiet_http_logs("INFO")
+        assert all(not lg.isEnabledFor(logging.INFO) and lg.isEnabledFor(logging.WARNING) for lg in loggers)
+    finally:
+        for lg, lvl in zip(loggers, before, strict=True):
+            lg.setLevel(lvl)
 
 
 def test_settings_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -10,12 +11,13 @@ from typing import Any
 from aigve.errors import MissingDependencyError, UsageError
 
 EXIT_OK, EXIT_FAILED = 0, 3
+DEFAULT_BASE_URL = "http://localhost:2200"
 
 
 def add_commands(sub: Any) -> None:
     s = sub.add_parser("serve", help="run the REST API server (jobs, uploads, web page)")
     s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    s.add_argument("--port", type=int, default=2200)
+    s.add_argument("--port", type=int, default=2200, help="port to listen on (default %(default)s)")
     s.add_argument(
         "--data-root",
         dest="data_roots",
@@ -25,37 +27,71 @@ def add_commands(sub: Any) -> None:
         help="folder clients may name datasets in (repeatable); without it only uploads are accepted",
     )
     s.add_argument(
-        "--state-dir", dest="state_dir", help="job store, uploads, job folders (default $AIGVE_SERVER_DIR)"
+        "--state-dir",
+        dest="state_dir",
+        help="job store, uploads, job folders, feature cache "
+        "(default $AIGVE_SERVER_DIR, else ~/.local/share/aigve/server)",
     )
-    s.add_argument("--database-url", dest="database_url", help="sqlite:///file (default) or postgresql://...")
+    s.add_argument(
+        "--database-url",
+        dest="database_url",
+        help="job store: sqlite:///FILE or postgresql://... (default sqlite:///<state-dir>/jobs.db)",
+    )
     s.add_argument("--cache-dir", dest="cache_dir", help="shared feature cache (default <state-dir>/cache)")
-    s.add_argument("--workers", type=int, default=1, help="worker processes (each keeps its models loaded)")
-    s.add_argument("--device", default="auto", help="device for jobs: auto, cpu, cuda, cuda:N")
+    s.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes, each keeps its models loaded (default %(default)s)",
+    )
+    s.add_argument(
+        "--device", default="auto", help="device for jobs: auto, cpu, cuda, cuda:N (default %(default)s)"
+    )
     s.add_argument(
         "--token-file", dest="token_file", help="read the API token from this file (else $AIGVE_API_TOKEN)"
     )
     s.add_argument(
         "--no-auth", dest="no_auth", action="store_true", help="no token (only allowed on a loopback host)"
     )
-    s.add_argument("--max-files", dest="max_files", type=int, default=200, help="videos per upload")
-    s.add_argument("--max-file-mb", dest="max_file_mb", type=float, default=2048, help="size of one video")
     s.add_argument(
-        "--max-upload-mb", dest="max_upload_mb", type=float, default=8192, help="size of one request"
+        "--max-files", dest="max_files", type=int, default=200, help="videos per upload (default %(default)s)"
+    )
+    s.add_argument(
+        "--max-file-mb",
+        dest="max_file_mb",
+        type=float,
+        default=2048,
+        help="size of one video in MiB (default %(default)g)",
+    )
+    s.add_argument(
+        "--max-upload-mb",
+        dest="max_upload_mb",
+        type=float,
+        default=8192,
+        help="size of one request in MiB (default %(default)g)",
     )
     s.add_argument(
         "--retention-hours",
         dest="retention_hours",
         type=float,
         default=168,
-        help="keep finished jobs this long",
+        help="keep finished jobs and unused uploads this long (default %(default)g, i.e. 7 days)",
     )
-    s.add_argument("--bootstrap", type=int, default=1000, help="default bootstrap resamples of a job")
+    s.add_argument(
+        "--bootstrap",
+        type=int,
+        default=1000,
+        help="bootstrap resamples of a job that sets none (default %(default)s)",
+    )
     s.add_argument("--stop-after", dest="stop_after", type=float, help=argparse.SUPPRESS)
     s.set_defaults(func=cmd_serve)
 
     c = sub.add_parser("client", help="submit a job to an aigve server and save its results")
     c.add_argument(
-        "--base-url", dest="base_url", default=os.environ.get("AIGVE_API_URL", "http://localhost:2200")
+        "--base-url",
+        dest="base_url",
+        default=os.environ.get("AIGVE_API_URL", DEFAULT_BASE_URL),
+        help=f"the server (default $AIGVE_API_URL, else {DEFAULT_BASE_URL})",
     )
     c.add_argument("--token", help="API token (default $AIGVE_API_TOKEN)")
     c.add_argument("--upload-dir", dest="upload_dir", help="upload the videos of this local folder")
@@ -71,13 +107,39 @@ def add_commands(sub: Any) -> None:
     c.add_argument("--max-seconds", dest="max_seconds", type=float, help="decode at most S seconds per video")
     c.add_argument("--max-len", dest="max_len", type=int, help="decode at most N frames per video")
     c.add_argument("--fps", type=float, help="frame rate to assume where a container declares none")
-    c.add_argument("--generated-suffixes", dest="generated_suffixes", default="synthetic,generated")
+    c.add_argument(
+        "--generated-suffixes",
+        dest="generated_suffixes",
+        default="synthetic,generated",
+        help="file-name tokens of generated videos (default %(default)s)",
+    )
     c.add_argument("--cpu", action="store_true", help="run the job on the CPU")
-    c.add_argument("--save-dir", dest="save_dir", default="./results", help="where to save the result files")
+    c.add_argument(
+        "--save-dir",
+        dest="save_dir",
+        default="./results",
+        help="where to save the result files (default %(default)s)",
+    )
     c.add_argument("--use-cdfvd", dest="use_cdfvd", action="store_true", help="add the content-debiased FVD")
-    c.add_argument("--cdfvd-model", dest="cdfvd_model", choices=["videomae", "i3d"], default="videomae")
-    c.add_argument("--cdfvd-resolution", dest="cdfvd_resolution", type=int)
-    c.add_argument("--cdfvd-sequence-length", dest="cdfvd_sequence_length", type=int)
+    c.add_argument(
+        "--cdfvd-model",
+        dest="cdfvd_model",
+        choices=["videomae", "i3d"],
+        default="videomae",
+        help="feature model of --use-cdfvd (default %(default)s)",
+    )
+    c.add_argument(
+        "--cdfvd-resolution",
+        dest="cdfvd_resolution",
+        type=int,
+        help="frame size for --use-cdfvd (default: the metric's own)",
+    )
+    c.add_argument(
+        "--cdfvd-sequence-length",
+        dest="cdfvd_sequence_length",
+        type=int,
+        help="frames per clip for --use-cdfvd (default: the metric's own)",
+    )
     c.add_argument(
         "--cdfvd-single-flavor",
         dest="cdfvd_single_flavor",
@@ -89,8 +151,12 @@ def add_commands(sub: Any) -> None:
     c.add_argument(
         "--no-help", dest="no_help", action="store_true", help="accepted for compatibility, ignored"
     )
-    c.add_argument("--timeout", type=float, help="give up waiting after this many seconds")
-    c.add_argument("--no-progress", dest="no_progress", action="store_true")
+    c.add_argument(
+        "--timeout",
+        type=float,
+        help="give up waiting after this many seconds (default: wait until the job ends)",
+    )
+    c.add_argument("--no-progress", dest="no_progress", action="store_true", help="no progress bar")
     c.set_defaults(func=cmd_client)
 
 
@@ -144,8 +210,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def quiet_http_logs(log_level: str | None) -> None:
+    """httpx logs every request at INFO; show that only with ``--log-level DEBUG``."""
+    if str(log_level or "").upper() != "DEBUG":
+        for name in ("httpx", "httpcore"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def cmd_client(args: argparse.Namespace) -> int:
     from aigve.client import Client, video_files
+
+    quiet_http_logs(getattr(args, "log_level", None))
 
     metrics = [m.strip() for m in (args.metrics or "").split(",") if m.strip()]
     if args.categories is None:
