@@ -105,20 +105,53 @@ def _specs() -> dict[str, Any]:
         return {}
 
 
-def _protocol(prov: dict[str, Any]) -> str:
-    """Which frames fed the metric, from its provenance (sampler per role, decode window)."""
-    parts = []
-    for role, s in (prov.get("sampling") or {}).items():
-        if not isinstance(s, dict):
-            continue
-        proto = s.get("protocol", "?")
+def _sampler_text(s: Any) -> str:
+    """One sampler as ``protocol(n=.., ...)``: from its dict form or its id string (``uniform,n=16,pad=none``)."""
+    if isinstance(s, dict):
+        proto = str(s.get("protocol", "?"))
         bits = [f"{k}={s[k]}" for k in ("n", "stride", "fps", "seconds") if s.get(k) not in (None, 1) or
                 (k == "stride" and proto == "stride")]  # fmt: skip
-        parts.append(f"{role}: {proto}" + (f"({', '.join(bits)})" if bits else ""))
-    win = prov.get("window") or {}
-    lims = [f"{k}={v}" for k, v in win.items() if v is not None]
-    if lims:
-        parts.append("window " + ", ".join(lims))
+        if s.get("pad") not in (None, "none"):
+            bits.append(f"pad={s['pad']}")
+        return proto + (f"({', '.join(bits)})" if bits else "")
+    if isinstance(s, str) and s:
+        proto, *rest = s.split(",")
+        bits = [b for b in rest if b and b != "pad=none"]
+        return proto + (f"({', '.join(bits)})" if bits else "")
+    return "?" if s is None else str(s)
+
+
+def _protocol(prov: dict[str, Any]) -> str:
+    """Which frames fed the metric, from its provenance: the sampler per role (per-video metrics store
+    ``sampling`` as role -> sampler dict; set metrics such as FID/KID/IS overwrite it with the sampler's
+    id string, and FVD adds ``sampler``/``resolution``), the decode window and any reference statistics.
+    Never raises: an unexpected shape is shown as text rather than losing the report."""
+    if not isinstance(prov, dict):
+        return "—"
+    parts: list[str] = []
+    sampling = prov.get("sampling")
+    if isinstance(sampling, dict):
+        for role, s in sampling.items():
+            parts.append(f"{role}: {_sampler_text(s)}")
+    elif sampling is not None:
+        # one sampler for every role: name the roles from the extractors when they are recorded
+        exts = prov.get("extractors")
+        roles = list(exts) if isinstance(exts, dict) else []
+        parts.append(f"{', '.join(map(str, roles)) or 'frames'}: {_sampler_text(sampling)}")
+    elif prov.get("sampler") is not None:
+        parts.append(f"frames: {_sampler_text(prov.get('sampler'))}")
+    if prov.get("resolution") is not None:
+        parts.append(f"resolution {prov['resolution']}")
+    ref = prov.get("real_stats_file") or prov.get("real_stats")
+    if isinstance(ref, str | Path) and str(ref):
+        parts.append(f"real statistics from {ref}")
+    win = prov.get("window")
+    if isinstance(win, dict):
+        lims = [f"{k}={v}" for k, v in win.items() if v is not None]
+        if lims:
+            parts.append("window " + ", ".join(lims))
+    elif win is not None:
+        parts.append(f"window {win}")
     return "; ".join(parts) or "—"
 
 
@@ -130,9 +163,18 @@ def _range_text(r: Sequence[Any]) -> str:
 
 
 def _group_field(results: Results, by: str | None) -> str | None:
+    """The dataset field to compare within one run: ``by`` when given, else the dataset's
+    ``group_by`` hint or ``model``, but only when the run has successful per-video values to group
+    (a run of set-level metrics only, or where every video failed, has none: no comparison, no warning)."""
     df = results.per_video
     if df.empty:
         return None
+    if not by:
+        from aigve.results.cli import long_table
+
+        df = long_table(results)
+        if df.empty:
+            return None
     cands = [by] if by else [results.hints.get("group_by"), "model"]
     for c in cands:
         if c and c in df.columns and df[c].dropna().astype(str).nunique() >= 2:
