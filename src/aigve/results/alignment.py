@@ -53,6 +53,10 @@ _CHUNK_ELEMENTS = 2_000_000
 # ----------------------------------------------------------------------------------------- loading
 
 
+ID_COLUMNS = ("id", "video_id", "video_path_pd")
+"""Columns tried, in this order, to identify the videos of a human-score file without ``--id-column``."""
+
+
 def _stem(p: Any) -> str:
     return Path(str(p)).stem
 
@@ -66,8 +70,9 @@ def human_scores_from_records(
     """Human-score table (index ``id`` as str, one float column per aspect) from rows.
 
     Id: ``id_column`` if given (a ``video_path_*`` column gives the file stem), else ``id``, else
-    the stem of ``video_path_pd``. Score columns: ``score_columns`` if given, else the AIGVE-Bench
-    aspects present, else every numeric column except the id. 0 -> NaN in AIGVE-Bench aspects.
+    ``video_id`` (aigve's own id column), else the stem of ``video_path_pd``. Score columns:
+    ``score_columns`` if given, else the AIGVE-Bench aspects present, else every numeric column
+    except the id columns. 0 -> NaN in AIGVE-Bench aspects.
     """
     df = pd.DataFrame(list(records)) if not isinstance(records, pd.DataFrame) else records.copy()
     if df.empty:
@@ -82,11 +87,13 @@ def human_scores_from_records(
         ids = df[id_column].map(_stem) if id_column.startswith("video_path") else df[id_column]
     elif "id" in df.columns:
         id_column, ids = "id", df["id"]
+    elif "video_id" in df.columns:
+        id_column, ids = "video_id", df["video_id"]
     elif "video_path_pd" in df.columns:
         id_column, ids = "video_path_pd", df["video_path_pd"].map(_stem)
     else:
         raise DatasetError(
-            f"{source}: no 'id' or 'video_path_pd' field to identify videos; pass --id-column NAME "
+            f"{source}: no 'id', 'video_id' or 'video_path_pd' field to identify videos; pass --id-column NAME "
             f"(columns: {list(df.columns)})"
         )
     ids = ids.map(lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
@@ -101,7 +108,10 @@ def human_scores_from_records(
     else:
         cols = [c for c in AIGVE_ASPECTS if c in df.columns]
         if not cols:
-            num = df.drop(columns=[id_column]).apply(pd.to_numeric, errors="coerce")
+            ids_like = {id_column, *ID_COLUMNS}
+            num = df.drop(columns=[c for c in df.columns if c in ids_like]).apply(
+                pd.to_numeric, errors="coerce"
+            )
             cols = [c for c in num.columns if num[c].notna().any() and not str(c).startswith("video_path")]
     if not cols:
         raise DatasetError(f"{source}: no numeric score columns found besides the id {id_column!r}")

@@ -211,18 +211,43 @@ def _group_frames(
     if by is None:
         return {label: f for (label, _), f in zip(runs, frames, strict=True)}, directions, notes
     groups: dict[str, list[pd.DataFrame]] = {}
-    for (label, _), f in zip(runs, frames, strict=True):
+    for (label, res), f in zip(runs, frames, strict=True):
         if by not in f.columns or f[by].isna().all():
-            raise DatasetError(
-                f"run '{label}' has no dataset field {by!r} to group by (fields: "
-                f"{[c for c in f.columns if c not in ('metric', 'output', 'value', 'error')]}); "
-                "pass --by with one of them, or compare whole runs without --by"
-            )
+            raise DatasetError(_no_group_message(label, res, f, by))
         f = f[f[by].notna()]
         for val, g in f.groupby(by, sort=True):
             name = str(val) if len(runs) == 1 else f"{label}:{val}"
             groups.setdefault(name, []).append(g)
     return {k: pd.concat(v, ignore_index=True) for k, v in groups.items()}, directions, notes
+
+
+def _no_group_message(label: str, res: Results, table: pd.DataFrame, by: str) -> str:
+    """Why run ``label`` cannot be grouped by ``by``: the field is missing or empty, or it exists but
+    no row has a successful per-video value to group (every video failed, or only set-level metrics)."""
+    raw = res.per_video
+    meta = ("metric", "output", "value", "error")
+    fields = [c for c in (raw.columns if not raw.empty else table.columns) if c not in meta]
+    has_field = by in raw.columns and raw[by].notna().any()
+    if not has_field:
+        return (
+            f"run '{label}' has no dataset field {by!r} to group by (fields: {fields}); "
+            "pass --by with one of them, or compare whole runs without --by"
+        )
+    set_only = sorted(n for n, a in res.aggregates.items() if a.level == "set")
+    video = sorted(n for n, a in res.aggregates.items() if a.level != "set")
+    if not video and set_only:
+        why = (
+            f"its metrics ({', '.join(set_only)}) are set-level, one value for the whole run with no "
+            "per-video values to group; compare whole runs without --by"
+        )
+    elif "error" in raw.columns and raw["error"].notna().any():
+        why = (
+            "every per-video value failed or is not finite (see the 'error' column of per_video.csv); "
+            "fix those errors and re-run (aigve run --resume), or compare whole runs without --by"
+        )
+    else:
+        why = "no finite per-video values to group; compare whole runs without --by"
+    return f"run '{label}' has no successful rows for the dataset field {by!r} to group by: {why}"
 
 
 def _resolve_key(key: str, by: str | None, frames: Sequence[pd.DataFrame]) -> str:
@@ -362,8 +387,8 @@ def run_comparison(
 def _human_for_run(path: str | Path, id_column: str | None, run_ids: pd.Index) -> pd.DataFrame:
     """Human scores from a file, keyed so that they match the run's video ids.
 
-    With ``--id-column`` that column is used. Otherwise ``id`` and the stem of ``video_path_pd``
-    are both tried and the one matching more of the run's videos wins: AIGVE-Bench's ``id`` is a
+    With ``--id-column`` that column is used. Otherwise ``id``, ``video_id`` (aigve's own id column)
+    and the stem of ``video_path_pd`` are each tried and the one matching most of the run's videos wins: AIGVE-Bench's ``id`` is a
     prompt id shared by its five generators (duplicated), while the run's entry ids are the video
     file stems.
     """
@@ -373,7 +398,7 @@ def _human_for_run(path: str | Path, id_column: str | None, run_ids: pd.Index) -
         return load_human_scores(path, id_column)
     best: tuple[int, pd.DataFrame] | None = None
     first_err: DatasetError | None = None
-    for col in (None, "video_path_pd"):
+    for col in (None, "video_id", "video_path_pd"):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
