@@ -10,8 +10,8 @@ sensitive to other jobs sharing the machine. The two are interleaved per repeat 
 first) so drift in machine load hits both alike; best-of, median and the median per-repeat paired
 ratio are reported.
 
-    PYTHONPATH=src .venv/bin/python benchmarks/bench_decode.py            # toy set if present
-    PYTHONPATH=src .venv/bin/python benchmarks/bench_decode.py --generated --clips 8
+    PYTHONPATH=src:. .venv/bin/python benchmarks/bench_decode.py            # toy set if present
+    PYTHONPATH=src:. .venv/bin/python benchmarks/bench_decode.py --generated --clips 8
 
 Writes a markdown snippet (command + table) to ``benchmarks/results_decode.md``.
 """
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         "ours": "aigve decode_video",
         "iter": f"aigve iter_decoded, {args.workers} workers",
     }
-    cmd = "PYTHONPATH=src .venv/bin/python benchmarks/bench_decode.py" + (
+    cmd = "PYTHONPATH=src:. .venv/bin/python benchmarks/bench_decode.py" + (
         " " + " ".join(argv if argv is not None else sys.argv[1:]) if (argv or sys.argv[1:]) else ""
     )
     lines = [

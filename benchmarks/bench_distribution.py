@@ -1,6 +1,6 @@
 """FID + KID + IS in one aigve run vs torchmetrics computing them separately, same feature module.
 
-    python benchmarks/bench_distribution.py [--videos 12] [--frames 8] [--size 128]
+    PYTHONPATH=src:. .venv/bin/python benchmarks/bench_distribution.py [--videos 12] [--frames 8] [--size 128]
 
 Both sides use the same FID Inception network with the same weights (seeded random weights saved to
 a file: the released checkpoint cannot be downloaded here — timing does not depend on the values),
@@ -133,7 +133,7 @@ def main() -> None:
         [
             "## FID + KID + IS: one aigve run vs torchmetrics separately (`benchmarks/bench_distribution.py`)",
             "",
-            f"Command: `python benchmarks/bench_distribution.py --videos {a.videos} --frames {a.frames} --size {a.size}`",
+            f"Command: `PYTHONPATH=src:. .venv/bin/python benchmarks/bench_distribution.py --videos {a.videos} --frames {a.frames} --size {a.size}`",
             f"({a.videos} generated + {a.videos} real clips, {a.frames} frames each at {a.size}px; same FID Inception"
             " network and weights on both sides; decoding included; CPU, 2 threads; median of"
             f" {a.repeats})",

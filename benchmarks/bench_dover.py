@@ -11,7 +11,7 @@ With ``DOVER_REF_DIR`` pointing to a checkout of the authors' code (VQAssessment
 ``einops`` importable), their ``DOVER`` model runs on the same views, alternating with ours (A B A B) so
 background load hits both; the report gives medians and the ratio ours / theirs.
 
-    PYTHONPATH=src .venv/bin/python benchmarks/bench_dover.py --videos 1 --repeats 1
+    PYTHONPATH=src:. .venv/bin/python benchmarks/bench_dover.py --videos 1 --repeats 1
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Engine overhead: pure backbone forward time vs an end-to-end aigve run on the same videos.
 
-    python benchmarks/bench_engine.py [--videos 24] [--frames 32] [--size 256] [--out benchmarks/results_engine.md]
+    PYTHONPATH=src:. .venv/bin/python benchmarks/bench_engine.py [--videos 24] [--frames 32] [--size 256] [--out benchmarks/results_engine.md]
 
 Peer: the backbone itself (EfficientNet-Lite0, the ``frame_consistency`` metric's extractor) called
 directly on frames that were decoded beforehand (decode not timed). The end-to-end run decodes,
@@ -72,7 +72,7 @@ def main() -> None:
     lines = [
         "## Engine overhead (`benchmarks/bench_engine.py`)",
         "",
-        f"Command: `python benchmarks/bench_engine.py --videos {a.videos} --frames {a.frames} --size {a.size}`",
+        f"Command: `PYTHONPATH=src:. .venv/bin/python benchmarks/bench_engine.py --videos {a.videos} --frames {a.frames} --size {a.size}`",
         f"({a.videos} H.264 clips, {a.frames} frames of {a.size}x{a.size}; metric `frame_consistency`; CPU, 2 threads;"
         f" median of {a.repeats})",
         "",

@@ -3,7 +3,7 @@
 Also measures how well covariances from streaming sums match ``np.cov`` (with and without the shift
 ``GaussianStats`` uses). Writes a markdown snippet with the command and the table.
 
-    PYTHONPATH=src python benchmarks/bench_frechet.py [--repeats 3] [--threads N] [--out benchmarks/results_frechet.md]
+    PYTHONPATH=src:. .venv/bin/python benchmarks/bench_frechet.py [--repeats 3] [--threads N] [--out benchmarks/results_frechet.md]
 
 ``--threads N`` caps the BLAS/LAPACK threads of both implementations (set before numpy is imported);
 on a shared, oversubscribed machine 1 thread gives steadier numbers. Needs ``pytorch-fid==0.3.0``.
@@ -105,7 +105,7 @@ def main() -> None:
     cov_rows = cov_from_sums_errors(np.random.default_rng(1), d)
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    cmd = "PYTHONPATH=src python benchmarks/bench_frechet.py " + " ".join(sys.argv[1:])
+    cmd = "PYTHONPATH=src:. .venv/bin/python benchmarks/bench_frechet.py " + " ".join(sys.argv[1:])
     lines = [
         "# Fréchet distance benchmark",
         "",

@@ -14,7 +14,7 @@ Timed per side, end to end from the video files:
 Repeats alternate the two sides (A B A B ...) so background load hits both; the report gives the
 median of each side and the ratio aigve / cd-fvd.
 
-    PYTHONPATH=src .venv/bin/python benchmarks/bench_fvd.py --n 16 --repeats 2
+    PYTHONPATH=src:. .venv/bin/python benchmarks/bench_fvd.py --n 16 --repeats 2
 """
 
 from __future__ import annotations

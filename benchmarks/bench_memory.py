@@ -1,6 +1,6 @@
 """Peak memory of a run at 100 vs 1000 videos (small clips): the engine's memory must stay flat.
 
-    python benchmarks/bench_memory.py [--small 100] [--large 1000]
+    PYTHONPATH=src:. .venv/bin/python benchmarks/bench_memory.py [--small 100] [--large 1000]
 
 Each size runs in a fresh subprocess (`flicker` + `fid` on EfficientNet-Lite0, one frame per video
 for FID, no cache); the peak resident set size of that process is reported. FID keeps float64
@@ -60,7 +60,7 @@ def main() -> None:
         [
             "## Peak memory vs number of videos (`benchmarks/bench_memory.py`)",
             "",
-            f"Command: `python benchmarks/bench_memory.py --small {a.small} --large {a.large}`",
+            f"Command: `PYTHONPATH=src:. .venv/bin/python benchmarks/bench_memory.py --small {a.small} --large {a.large}`",
             "(`flicker` + `fid` on EfficientNet-Lite0, 4-frame 32x32 clips, fresh process per size, no cache)",
             "",
             "| videos | peak RSS (MiB) | RSS before the run (MiB) |",

@@ -3,32 +3,36 @@
 Real checkpoints cannot be downloaded here, so the networks carry seeded random weights of the released
 layouts (same shapes, same FLOPs). Command::
 
-    PYTHONPATH=src:. python benchmarks/bench_nn_vqa.py [VIDEO ...]   # default: first toy video
+    PYTHONPATH=src:. .venv/bin/python benchmarks/bench_nn_vqa.py [VIDEO ...] [--threads N]  # default: first toy video
 
 Result in benchmarks/results_nn_vqa.md.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import torch
-
-from aigve.backbones.nets.simplevqa import SimpleVQANet
-from aigve.backbones.nets.slowfast import SlowFastR50
-from aigve.backbones.registry import build_extractor
-from aigve.metrics.catalog import get_metric_class
-from aigve.types import Entry
-from aigve.video.decode import decode_video
-from aigve.video.sampling import Window
-from tests.backbones.test_slowfast import seeded_state
+TOY_DIR = Path(__file__).resolve().parents[1] / ".." / "shared/data/aigve_toy"
 
 
-def main(videos: list[Path]) -> None:
+def bench(videos: list[Path]) -> None:
+    """Print one table row per video: decode, spatial network, SlowFast and head seconds."""
+    import torch
+
+    from aigve.backbones.nets.simplevqa import SimpleVQANet
+    from aigve.backbones.nets.slowfast import SlowFastR50
+    from aigve.backbones.registry import build_extractor
+    from aigve.metrics.catalog import get_metric_class
+    from aigve.types import Entry
+    from aigve.video.decode import decode_video
+    from aigve.video.sampling import Window
+    from tests.backbones.test_slowfast import seeded_state  # needs the repo root on PYTHONPATH
+
     tmp = Path(tempfile.mkdtemp())
     os.environ.setdefault("AIGVE_CACHE_DIR", str(tmp / "cache"))
     svqa, sf = tmp / "UGC_BVQA_model.pth", tmp / "SLOWFAST_8x8_R50.pyth"
@@ -59,13 +63,33 @@ def main(videos: list[Path]) -> None:
         )
 
 
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run the benchmark (no arguments: the first AIGVE toy video)."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "videos",
+        nargs="*",
+        type=Path,
+        help="videos to time (default: the first .mp4 of $AIGVE_TOY_DIR, else ../shared/data/aigve_toy)",
+    )
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own)")
+    args = ap.parse_args(argv)
+    videos = list(args.videos)
+    if not videos:
+        toy = Path(os.environ.get("AIGVE_TOY_DIR", TOY_DIR))
+        videos = sorted(toy.rglob("*.mp4"))[:1]
+        if not videos:
+            ap.error(f"no videos given and no .mp4 under {toy}: pass VIDEO paths or set AIGVE_TOY_DIR")
+    missing = [v for v in videos if not v.is_file()]
+    if missing:
+        ap.error(f"video not found: {missing[0]}")
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    bench(videos)
+    return 0
+
+
 if __name__ == "__main__":
-    args = [Path(a) for a in sys.argv[1:]]
-    if not args:
-        toy = Path(
-            os.environ.get(
-                "AIGVE_TOY_DIR", Path(__file__).resolve().parents[1] / ".." / "shared/data/aigve_toy"
-            )
-        )
-        args = sorted(toy.rglob("*.mp4"))[:1]
-    main(args)
+    sys.exit(main())
