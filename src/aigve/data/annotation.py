@@ -11,6 +11,9 @@
 - ``prompt_gt`` is optional (null or missing = no prompt).
 - Entry id: the entry's ``id`` field (string or integer) when present, else the generated file's stem;
   a stem already used by an earlier entry becomes ``<stem>__<index>`` (index in ``data_list``).
+- ``data_list`` must not be empty, and one generated video (same resolved path) is listed once unless
+  every entry listing it has its own ``id``.
+- The file is UTF-8, with or without a byte-order mark.
 - Every other field of an entry goes to ``Entry.extra`` unchanged (model, category, human scores...).
 - Extension: ``metainfo["extra_reals"]`` may list real videos (relative to the video folder) not paired to any
   entry; they become ``Dataset.extra_reals`` (used by set-level metrics).
@@ -25,7 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from aigve.data.dataset import Dataset, assign_ids, join_path
+from aigve.data.dataset import Dataset, assign_ids, check_unique_paths, join_path
 from aigve.errors import DatasetError
 from aigve.types import Entry
 
@@ -43,9 +46,10 @@ def default_video_dir(json_path: str | Path) -> Path:
 
 
 def load_json(path: Path, what: str = "annotation file") -> Any:
-    """Parse a JSON file; ``DatasetError`` with line/column on a syntax error."""
+    """Parse a UTF-8 JSON file (a leading byte-order mark is allowed); ``DatasetError`` with line/column
+    on a syntax error."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise DatasetError(f"{path}: {what} not found — check the path") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -112,6 +116,11 @@ def parse_annotation(
         raise DatasetError(
             f"{path}: 'metainfo' must be an object, got {_type_name(metainfo)} — use {{...}} or remove it"
         )
+    if not data_list:
+        raise DatasetError(
+            f"{path}: 'data_list' has no entries, so there is nothing to evaluate — add entries "
+            '{"prompt_gt": ..., "video_path_pd": ..., "video_path_gt": ...} to it, or pass the right file'
+        )
     metainfo = dict(metainfo)
     base = Path(video_dir).absolute() if video_dir is not None else default_video_dir(path)
 
@@ -165,6 +174,13 @@ def parse_annotation(
         stems.append(Path(pd).stem)
         rows.append((join_path(base, pd), join_path(base, gt) if gt else None, prompt, extra))
 
+    check_unique_paths(
+        [g for g, _, _, _ in rows],
+        [f"data_list[{i}]" for i in range(len(rows))],
+        str(path),
+        "remove the repeated entry",
+        explicit if id_field is not None else None,
+    )
     ids = assign_ids(explicit, stems, str(path))
     entries = [
         Entry(id=eid, generated=g, real=r, prompt=p, extra=x)
@@ -273,6 +289,11 @@ def write_annotation(
         raise DatasetError(
             f"{json_path}: cannot write the annotation: {exc} — keep extra fields JSON-like"
         ) from None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # file names with undecodable bytes (lone surrogates): \u escapes read back to the same path
+        text = json.dumps(obj, indent=2, ensure_ascii=True, default=_json_default)
     fd, tmp = tempfile.mkstemp(prefix=f".{json_path.name}.", suffix=".tmp", dir=json_path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +33,17 @@ def extension_rank(path: str | Path) -> int:
 
 
 def list_videos(folder: str | Path) -> list[Path]:
-    """Video files directly inside ``folder`` (not recursive, hidden files skipped), sorted by name."""
+    """Entries directly inside ``folder`` whose names end in a video extension (not recursive, hidden
+    names skipped), sorted by name.
+
+    Entries that are not regular files (a directory named ``x.mp4``, a broken or looping symbolic link)
+    are kept on purpose: the engine then records a per-video error for them instead of the video
+    silently vanishing from the dataset.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise DatasetError(f"{folder}: not a folder — pass a directory that contains the videos")
-    found = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and is_video(p)]
+    found = [p for p in folder.iterdir() if not p.name.startswith(".") and is_video(p)]
     return sorted(found, key=lambda p: p.name)
 
 
@@ -47,6 +53,51 @@ def join_path(base: Path | None, rel: str | Path) -> Path:
     if not p.is_absolute() and base is not None:
         p = base / p
     return Path(os.path.normpath(p.absolute()))
+
+
+def text_name(name: str) -> str:
+    """``name`` as valid Unicode text, for ids and labels derived from file names.
+
+    Python represents undecodable bytes of a file name with lone surrogates (``b"\\xff"`` ->
+    ``"\\udcff"``), which cannot be written as UTF-8. Such bytes become a visible ``\\xff`` escape;
+    text that is already valid is returned unchanged. Only ids use this: paths keep the real name.
+    """
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = os.fsencode(name)
+    except UnicodeEncodeError:  # lone surrogates that are not surrogate escapes (e.g. from JSON)
+        return name.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def check_unique_paths(
+    paths: Sequence[Path],
+    labels: Sequence[str],
+    where: str,
+    fix: str,
+    explicit: Sequence[str | None] | None = None,
+) -> None:
+    """``DatasetError`` when one generated video is listed twice (it would be scored and counted twice
+    in the aggregates); the message names both entries (``labels``) and the path.
+
+    Two rows that both carry an explicit id (``explicit[i]`` not ``None``; explicit ids are unique) are
+    a deliberate listing, e.g. one video scored against two prompts, and are allowed.
+    """
+    first: dict[Path, int] = {}
+    for i, p in enumerate(paths):
+        j = first.setdefault(p, i)
+        if j == i:
+            continue
+        if explicit is not None and explicit[i] is not None and explicit[j] is not None:
+            continue
+        raise DatasetError(
+            f"{where}: {labels[j]} and {labels[i]} list the same generated video {p} — {fix}, so it is "
+            "scored and counted once (to list it twice on purpose, give both entries distinct 'id's)"
+        )
 
 
 def duplicate_ids(ids: Iterable[str]) -> list[str]:
@@ -64,7 +115,8 @@ def duplicate_ids(ids: Iterable[str]) -> list[str]:
 class Dataset:
     """A set of entries to evaluate.
 
-    - ``entries``: generated videos (with optional real counterpart and prompt); ids are unique.
+    - ``entries``: generated videos (with optional real counterpart and prompt); ids are unique and
+      valid text (an id holding undecodable file-name bytes is escaped with ``text_name``).
     - ``root``: the folder paths were resolved against (``None`` if none applies).
     - ``metainfo``: free-form description carried into the results (the AIGVE JSON's ``metainfo``).
     - ``extra_reals``: real videos not paired to any entry; set-level metrics (FID, FVD, ...) use them
@@ -82,7 +134,10 @@ class Dataset:
     hints: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.entries = list(self.entries)
+        self.entries = [
+            e if text_name(e.id) == e.id else replace(e, id=text_name(e.id)) for e in self.entries
+        ]
+        self.name = text_name(self.name)
         self.extra_reals = [Path(p) for p in self.extra_reals]
         dups = duplicate_ids([e.id for e in self.entries])
         if dups:
@@ -191,7 +246,7 @@ def assign_ids(explicit: Sequence[str | None], stems: Sequence[str], where: str)
     Explicit ids must be unique (``DatasetError`` naming the duplicates and their entry indices).
     A stem-derived id that is already taken (by an explicit id or an earlier entry) becomes
     ``<stem>__<index>`` (``index`` = the entry's position in the source), so the result is
-    deterministic and traceable to the source row.
+    deterministic and traceable to the source row. Stems pass through ``text_name`` (valid text).
     """
     given = [e for e in explicit if e is not None]
     dups = duplicate_ids(given)
@@ -202,7 +257,8 @@ def assign_ids(explicit: Sequence[str | None], stems: Sequence[str], where: str)
         raise DatasetError(f"{where}: duplicate entry ids: {detail} — make every 'id' unique")
     taken = set(given)
     out: list[str] = []
-    for i, (exp, stem) in enumerate(zip(explicit, stems, strict=True)):
+    for i, (exp, raw_stem) in enumerate(zip(explicit, stems, strict=True)):
+        stem = text_name(raw_stem)
         if exp is not None:
             out.append(exp)
             continue

@@ -2,7 +2,8 @@
 
 ``from_folders(generated_dir, real_dir)``: every video in ``generated_dir`` (extensions in
 ``VIDEO_EXTENSIONS``, case-insensitive, not recursive) is an entry whose id is its stem (the file name when
-two generated files share a stem). A real video in ``real_dir`` pairs with it when its stem equals the
+two generated files share a stem; undecodable file-name bytes are escaped, see ``text_name``). Entries
+that are not regular files (directories, broken symbolic links) are kept so the run reports them. A real video in ``real_dir`` pairs with it when its stem equals the
 generated stem, or the generated stem without its suffix token (``4056_synthetic`` -> ``4056``, see
 ``aigve.data.pairing``), case-insensitively. Real videos that pair with nothing become ``extra_reals``.
 When ``real_dir`` is the same folder as ``generated_dir``, the folder is split by the pairing rule.
@@ -22,16 +23,19 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 from aigve.data.annotation import load_json
-from aigve.data.dataset import VIDEO_EXTENSIONS, Dataset, extension_rank, list_videos
+from aigve.data.dataset import VIDEO_EXTENSIONS, Dataset, extension_rank, list_videos, text_name
 from aigve.data.pairing import DEFAULT_SUFFIXES, scan_and_pair, split_generated
 from aigve.errors import DatasetError
 from aigve.types import Entry
 
 PromptTable = dict[str, str] | list[str]
+
+log = logging.getLogger(__name__)
 
 
 def read_prompts(path: str | Path) -> PromptTable:
@@ -159,7 +163,8 @@ def match_prompts(
 
 def apply_prompts(dataset: Dataset, prompts: str | Path) -> Dataset:
     """A copy of ``dataset`` whose prompts come from a prompts file (entries the file does not name keep
-    their prompt)."""
+    their prompt). Logs a warning when some entries end up without a prompt (metrics that need one
+    then report those videos; the others are unaffected)."""
     table = read_prompts(prompts)
     aliases = [
         [e.id, e.generated.name, e.generated.stem]
@@ -171,6 +176,17 @@ def apply_prompts(dataset: Dataset, prompts: str | Path) -> Dataset:
         dataclasses.replace(e, prompt=p) if p is not None else e
         for e, p in zip(dataset.entries, found, strict=True)
     ]
+    unprompted = [e.id for e in entries if not e.prompt]
+    if unprompted:
+        shown = ", ".join(unprompted[:5]) + (", ..." if len(unprompted) > 5 else "")
+        log.warning(
+            "%s: %d of %d videos have no prompt in this prompts file (e.g. %s); metrics that need a prompt "
+            "will report an error for them — add their ids or file names to the prompts file",
+            prompts,
+            len(unprompted),
+            len(entries),
+            shown,
+        )
     return dataclasses.replace(
         dataset, entries=entries, metainfo={**dataset.metainfo, "prompts_file": str(prompts)}
     )
@@ -226,10 +242,10 @@ def from_folders(
     clash = {s for s in stems if stems.count(s) > 1}
     entries = [
         Entry(
-            id=g.name if g.stem in clash else g.stem,
+            id=text_name(g.name if g.stem in clash else g.stem),
             generated=g,
             real=r,
-            extra={"pair_key": key} if key != g.stem else {},
+            extra={"pair_key": text_name(key)} if key != g.stem else {},
         )
         for g, r, key in rows
     ]

@@ -6,6 +6,8 @@ the manifest's folder (or ``video_dir``). Empty CSV cells mean "absent" (CSV val
 types). Ids default to the generated file's stem, made unique as in ``aigve.data.annotation``.
 
 A row with ``generated`` empty but ``real`` set adds an unpaired real video (``Dataset.extra_reals``).
+A manifest needs at least one generated video, and lists each generated video (resolved path) once unless
+every row listing it has its own ``id``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from aigve.data.dataset import Dataset, assign_ids, join_path
+from aigve.data.dataset import Dataset, assign_ids, check_unique_paths, join_path
 from aigve.errors import DatasetError
 from aigve.types import Entry
 
@@ -82,6 +84,7 @@ def read_manifest(path: str | Path, video_dir: str | Path | None = None) -> Data
     base = Path(video_dir).absolute() if video_dir is not None else path.absolute().parent
     explicit: list[str | None] = []
     stems: list[str] = []
+    wheres: list[str] = []
     built: list[tuple[Path, Path | None, str | None, dict[str, Any]]] = []
     extra_reals: list[Path] = []
     for where, row in rows:
@@ -106,12 +109,14 @@ def read_manifest(path: str | Path, video_dir: str | Path | None = None) -> Data
             )
         explicit.append(str(rid) if rid is not None and str(rid).strip() else None)
         stems.append(Path(gen).stem)
+        wheres.append(where)
         extra = {k: v for k, v in row.items() if k not in KNOWN_COLUMNS and k and v is not None}
         built.append(
             (join_path(base, gen), join_path(base, real) if real else None, row.get("prompt"), extra)
         )
     if not built:
         raise DatasetError(f"{path}: the manifest has no rows with a 'generated' video — add at least one")
+    check_unique_paths([g for g, _, _, _ in built], wheres, str(path), "remove the repeated row", explicit)
     ids = assign_ids(explicit, stems, str(path))
     entries = [
         Entry(id=i, generated=g, real=r, prompt=p, extra=x)

@@ -75,6 +75,12 @@ class PairReport:
     ignored: list[Path] = field(default_factory=list)  # non-video files
 
     @property
+    def not_files(self) -> list[Path]:
+        """Kept video-named entries that are not regular files (directories, broken or looping links)."""
+        kept = [p.generated for p in self.pairs] + [p.real for p in self.pairs] + self.no_gt + self.no_gen
+        return sorted((p for p in kept if not p.is_file()), key=lambda p: p.name)
+
+    @property
     def generated(self) -> list[tuple[str, Path, Path | None]]:
         """Every kept generated video as ``(key, generated, real-or-None)``, sorted by file name."""
         rows: list[tuple[str, Path, Path | None]] = [(p.key, p.generated, p.real) for p in self.pairs]
@@ -103,6 +109,15 @@ class PairReport:
             )
         if self.ignored:
             lines.append(f"  non-video files ignored: {len(self.ignored)}")
+        bad = self.not_files
+        if bad:
+            lines.append(
+                f"  not regular files (kept; an evaluation reports each as an error): {len(bad)}"
+                " — replace them with the video files"
+            )
+            for p in bad[:20]:
+                kind = "directory" if p.is_dir() else "broken or looping symbolic link"
+                lines.append(f"    {kind}: {p.name}")
         return "\n".join(lines)
 
 
@@ -156,9 +171,14 @@ def pair_files(
 
 
 def scan_and_pair(input_dir: str | Path, generated_suffixes: Sequence[str] = DEFAULT_SUFFIXES) -> PairReport:
-    """Scan ``input_dir`` (not recursive, hidden files skipped) and pair its videos by name."""
+    """Scan ``input_dir`` (not recursive, hidden names skipped) and pair its videos by name.
+
+    Entries named like videos that are not regular files (a directory ``x.mp4``, a broken or looping
+    symbolic link) are paired like the others, so an evaluation reports them per video instead of
+    dropping them; ``PairReport.not_files`` lists them. Other sub-folders are not looked at.
+    """
     input_dir = Path(input_dir)
     if not input_dir.is_dir():
         raise UsageError(f"{input_dir}: not a folder — pass the folder holding the generated and real videos")
-    files = [p for p in input_dir.iterdir() if p.is_file() and not p.name.startswith(".")]
+    files = [p for p in input_dir.iterdir() if not p.name.startswith(".") and (is_video(p) or p.is_file())]
     return pair_files(files, generated_suffixes, input_dir.absolute())

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aigve.data.annotation import read_annotation, write_annotation
-from aigve.data.dataset import Dataset
+from aigve.data.dataset import Dataset, text_name
 from aigve.data.folders import match_prompts, read_prompts
 from aigve.data.pairing import DEFAULT_SUFFIXES, PairReport, scan_and_pair
 from aigve.errors import DatasetError, UsageError
@@ -46,7 +46,10 @@ def _entries_from_report(
         found = match_prompts(
             table, [[k, g.name, g.stem] for k, g, _ in rows], [g.name for _, g, _ in rows], prompts
         )
-    entries = [Entry(id=k, generated=g, real=r, prompt=p) for (k, g, r), p in zip(rows, found, strict=True)]
+    entries = [
+        Entry(id=text_name(k), generated=g, real=r, prompt=p)
+        for (k, g, r), p in zip(rows, found, strict=True)
+    ]
     extra = list(report.no_gen) if include_unpaired else []
     return entries, extra
 
@@ -56,7 +59,11 @@ def _is_nonempty_dir(p: Path) -> bool:
 
 
 def _place(src: Path, dst: Path, link: bool) -> Path:
-    if link:
+    if not src.is_file():
+        # a directory or a broken/looping link named like a video: link to it as it is, so evaluating
+        # the staged set reports the same problem for this video (copying would fail or hide it)
+        os.symlink(src.absolute(), dst)
+    elif link:
         os.symlink(src.resolve(), dst)
     else:
         shutil.copy2(src, dst)
