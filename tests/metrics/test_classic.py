@@ -145,6 +145,27 @@ def test_niqe_small_frames_raise_metric_input_error() -> None:
         build_extractor("niqe_features").extract(small)
 
 
+def test_motion_small_frames_raise_metric_input_error() -> None:
+    """8x8 frames: OpenCV's DIS would fail with its own multi-line message (or crash on e.g. 11x40); the
+    extractor raises our per-video error instead, naming the requirement and the fix."""
+    tiny = np.random.default_rng(0).integers(0, 255, (3, 8, 8, 3), dtype=np.uint8)
+    with pytest.raises(MetricInputError) as exc:
+        _feats(Motion(), tiny)
+    msg = str(exc.value)
+    assert "both sides >= 16 px" in msg and "motion.resize=16" in msg and not msg.endswith("\n")
+    # the fixes the message names do work
+    assert np.isfinite(_score(Motion(resize=16), tiny)["motion"])
+    assert np.isfinite(_score(Motion(method="farneback"), tiny)["motion"])
+
+
+def test_niqe_small_frame_message_names_the_limit_and_fix() -> None:
+    small = np.zeros((1, 193, 400, 3), dtype=np.uint8)
+    with pytest.raises(MetricInputError) as exc:
+        build_extractor("niqe_features").extract(small)
+    msg = str(exc.value)
+    assert "at least 194x194" in msg and "400x193" in msg and "leave 'niqe' out" in msg
+
+
 def test_niqe_batch_size_independent() -> None:
     frames = _texture_clip(t=9, dx=5)
     frames[4] = 255 - frames[4]  # vary content across the batch boundaries

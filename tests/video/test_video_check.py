@@ -10,11 +10,16 @@ from aigve.video import PROBLEM_SEVERITY, check_many, check_video
 from tests.video.video_media import Media, toy_dir
 
 
+def _without_small(codes: list[str]) -> list[str]:
+    """Problem codes other than small_frames (most test clips are below NIQE's 194-px minimum)."""
+    return [c for c in codes if c != "small_frames"]
+
+
 def test_good_clip(media: Media) -> None:
-    path = media.clip(t=20, h=64, w=48, fps=8)
+    path = media.clip(t=20, h=200, w=208, fps=8)  # large enough for every metric's size limit
     r = check_video(path)
     assert r.readable and r.ok
-    assert (r.frames, r.fps, r.width, r.height, r.codec) == (20, 8.0, 48, 64, "h264")
+    assert (r.frames, r.fps, r.width, r.height, r.codec) == (20, 8.0, 208, 200, "h264")
     assert r.duration == pytest.approx(2.5)
     assert r.size_bytes == path.stat().st_size
     assert r.declared_frames == 20
@@ -32,13 +37,13 @@ def test_to_dict_is_json_ready(media: Media) -> None:
 
 def test_odd_dimensions_is_a_warning(media: Media) -> None:
     r = check_video(media.clip("odd.mp4", t=4, h=17, w=33, codec="mpeg4"))
-    assert r.codes == ["odd_dimensions"] and "33x17" in r.problems[0]
+    assert _without_small(r.codes) == ["odd_dimensions"] and "33x17" in r.problems[0]
     assert r.ok
 
 
 def test_single_frame(media: Media) -> None:
     r = check_video(media.clip("one.mp4", t=1))
-    assert r.codes == ["single_frame"] and r.ok and r.frames == 1
+    assert _without_small(r.codes) == ["single_frame"] and r.ok and r.frames == 1
 
 
 def test_variable_frame_rate(media: Media) -> None:
@@ -96,7 +101,7 @@ def test_check_many_order_and_workers(media: Media) -> None:
     assert [r.path for r in serial] == [str(p) for p in paths]
     assert [r.to_dict() for r in check_many(paths, 2)] == [r.to_dict() for r in serial]
     assert [r.ok for r in serial] == [True, False, True]
-    assert [r.codes for r in serial] == [[], ["unreadable"], ["odd_dimensions"]]
+    assert [_without_small(r.codes) for r in serial] == [[], ["unreadable"], ["odd_dimensions"]]
     assert all(code in PROBLEM_SEVERITY for r in serial for code in r.codes)
 
 

@@ -18,7 +18,7 @@ from aigve.errors import DecodeError, UsageError
 from aigve.video.decode import _scan
 from aigve.video.sampling import Window
 
-__all__ = ["PROBLEM_SEVERITY", "CheckReport", "check_many", "check_video"]
+__all__ = ["PROBLEM_SEVERITY", "CheckReport", "check_many", "check_video", "frame_size_limits"]
 
 Severity = Literal["error", "warning"]
 
@@ -32,7 +32,40 @@ PROBLEM_SEVERITY: dict[str, Severity] = {
     "single_frame": "warning",  # only one frame: temporal metrics are undefined
     "variable_frame_rate": "warning",  # frame intervals differ (time-based sampling uses timestamps)
     "rotation": "warning",  # display rotation that is not a multiple of 90 degrees (not applied)
+    "small_frames": "warning",  # frames smaller than some metrics accept (those metrics fail for it)
 }
+
+
+def frame_size_limits() -> dict[str, tuple[int, str]]:
+    """Smallest frame side (pixels, both sides) some offline metrics accept: ``{metric: (min_side, how)}``.
+
+    Taken from the metrics' own checks: ``motion`` (DIS optical flow at native size:
+    ``aigve.metrics.functional.temporal.FLOW_MIN_SIDE``) and ``niqe``
+    (``aigve.metrics.functional.niqe.MIN_SIDE``).
+    """
+    from aigve.metrics.functional.niqe import MIN_SIDE as NIQE_MIN_SIDE
+    from aigve.metrics.functional.temporal import FLOW_MIN_SIDE
+
+    return {
+        "motion": (FLOW_MIN_SIDE["dis"], "DIS optical flow; its option resize lifts the limit"),
+        "niqe": (NIQE_MIN_SIDE, "2x2 patches of 96 px"),
+    }
+
+
+def _small_frames_problem(width: int, height: int) -> str | None:
+    """``small_frames`` problem for ``width x height`` frames, naming each metric they are too small for."""
+    if width <= 0 or height <= 0:
+        return None
+    short = min(width, height)
+    hits = [(m, need, how) for m, (need, how) in frame_size_limits().items() if short < need]
+    if not hits:
+        return None
+    parts = "; ".join(f"{m} needs both sides >= {need} px ({how})" for m, need, how in hits)
+    return (
+        f"small_frames: {width}x{height} px is too small for {', '.join(m for m, _, _ in hits)}: {parts}; "
+        "these metrics will report an error for this video (the others are unaffected) — use a "
+        "higher-resolution video or leave them out"
+    )
 
 
 @dataclass
@@ -139,6 +172,9 @@ def check_video(path: str | Path, *, thread_type: str = "AUTO") -> CheckReport:
             f"odd_dimensions: {info.width}x{info.height} (fine for decoding; some encoders and models "
             "need even sizes)"
         )
+    small = _small_frames_problem(info.width, info.height) if scan.count > 0 else None
+    if small is not None:
+        problems.append(small)
     if scan.count == 1:
         problems.append("single_frame: the video has 1 frame; temporal metrics are undefined for it")
     vfr = _vfr_problem(scan.times, scan.time_base)

@@ -24,7 +24,9 @@ Decisions (see also the docstrings below):
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
+import os
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -87,8 +89,36 @@ def _ffmpeg_message(exc: BaseException) -> str:
     return str(msg).strip().rstrip(".")
 
 
+def _link_problem(path: Path) -> str | None:
+    """Why ``path`` is a symbolic link that leads nowhere (broken or looping), else ``None``."""
+    if not path.is_symlink():
+        return None
+    try:
+        os.stat(path)
+        return None
+    except OSError as exc:
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = "?"
+        if exc.errno == errno.ELOOP:
+            why = "the links lead back to themselves (a loop)"
+        elif exc.errno == errno.ENOENT:
+            why = "its target does not exist"
+        else:
+            why = _ffmpeg_message(exc)
+        return f"broken or looping symbolic link (-> {target}): {why}"
+
+
 def _check_file(path: Path) -> int:
     """Reject missing, non-regular and empty files before FFmpeg sees them; returns the size."""
+    link = _link_problem(path)
+    if link is not None:
+        raise DecodeError(
+            path,
+            link,
+            "point the link at the real video file (ln -sfn <video> <link>), or replace the link with the file",
+        )
     if not path.exists():
         raise DecodeError(
             path, "file not found", "check the path (relative paths are resolved against the dataset root)"
@@ -150,6 +180,27 @@ def _describe_streams(container: Any) -> str:
     return ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
 
 
+# FFmpeg demuxers that read single still images (``<kind>_pipe`` for each image format, e.g. png_pipe,
+# jpeg_pipe, bmp_pipe, tiff_pipe, webp_pipe, are picked by content whatever the file is called).
+_IMAGE_DEMUXERS: frozenset[str] = frozenset({"image2", "image2pipe"})
+# Codec names to show as the image kind (FFmpeg decodes JPEG stills with its mjpeg decoder).
+_IMAGE_KIND: dict[str, str] = {"mjpeg": "jpeg", "jpegls": "jpeg-ls", "jpeg2000": "jpeg 2000"}
+
+
+def _image_kind(container: Any, stream: Any) -> str | None:
+    """The image format (``"png"``, ``"jpeg"``, ...) when FFmpeg opened ``container`` as a still image
+    (an image demuxer), else ``None``. Decided by the demuxer, not the codec: a real MJPEG AVI or a PNG
+    track inside MOV/MKV is a video and is accepted."""
+    names = set((getattr(container.format, "name", "") or "").split(","))
+    pipes = {n for n in names if n.endswith("_pipe")}
+    if not pipes and not names & _IMAGE_DEMUXERS:
+        return None
+    codec = getattr(stream.codec_context, "name", None) if stream is not None else None
+    if codec:
+        return _IMAGE_KIND.get(codec, codec)
+    return min(pipes)[: -len("_pipe")] if pipes else "image"
+
+
 def _open(path: Path) -> tuple[Any, Any]:
     """Open ``path`` and return ``(container, video_stream)``; the caller closes the container."""
     _check_file(path)
@@ -158,6 +209,16 @@ def _open(path: Path) -> tuple[Any, Any]:
     except _AV_ERRORS as exc:
         raise _open_failure(path, exc) from None
     stream = _video_stream(container)
+    kind = _image_kind(container, stream)
+    if kind is not None:
+        container.close()
+        raise DecodeError(
+            path,
+            f"is an image ({kind}), not a video"
+            + (f", although its name ends in {path.suffix}" if path.suffix else ""),
+            "point at the video file itself; to evaluate a still image, encode it as a video first "
+            "(e.g. ffmpeg -loop 1 -i image -t 2 -pix_fmt yuv420p video.mp4)",
+        )
     if stream is None:
         found = _describe_streams(container)
         container.close()

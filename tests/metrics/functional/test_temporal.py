@@ -12,9 +12,11 @@ import math
 import numpy as np
 import pytest
 
-from aigve.errors import UsageError
+from aigve.errors import MetricInputError, UsageError
 from aigve.metrics.functional.temporal import (
+    FLOW_MIN_SIDE,
     check_flow_options,
+    check_flow_size,
     flicker_scores,
     motion_scores,
     pair_absdiff,
@@ -138,3 +140,41 @@ def test_flow_option_validation() -> None:
     for method, resize in [("raft", None), ("dis", 8), ("dis", 12.5), ("dis", True)]:
         with pytest.raises(UsageError):
             check_flow_options(method, resize)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------------------ small frames
+@pytest.mark.parametrize(("h", "w"), [(8, 8), (11, 40), (8, 200), (15, 64), (40, 7)])
+def test_dis_rejects_frames_too_small_before_opencv(h: int, w: int) -> None:
+    """OpenCV's DIS errors out, crashes the process (11x40, 15x64) or returns NaN flow (8x200) on these
+    sizes; the check must run first and give our error instead."""
+    frames = np.random.default_rng(0).integers(0, 255, (3, h, w, 3), dtype=np.uint8)
+    with pytest.raises(MetricInputError) as exc:
+        pair_flow_magnitude(frames, "dis")
+    msg = str(exc.value)
+    assert f"{w}x{h} px" in msg and "both sides >= 16 px" in msg
+    assert "motion.resize=16" in msg and "farneback" in msg and "leave 'motion' out" in msg
+    assert msg == msg.strip()  # one clean line: no trailing newline as OpenCV's messages have
+    assert "OpenCV" not in msg
+
+
+@pytest.mark.parametrize(("h", "w"), [(16, 16), (16, 300), (300, 16)])
+def test_dis_at_the_limit_gives_finite_flow(h: int, w: int) -> None:
+    frames = translated(1, t=3, h=h, w=w)
+    mags = pair_flow_magnitude(frames, "dis")
+    assert mags.shape == (2, 2) and np.all(np.isfinite(mags))
+
+
+def test_small_frames_work_with_resize_or_farneback() -> None:
+    frames = np.random.default_rng(1).integers(0, 255, (3, 8, 8, 3), dtype=np.uint8)
+    assert np.all(np.isfinite(pair_flow_magnitude(frames, "dis", resize=16)))
+    assert np.all(np.isfinite(pair_flow_magnitude(frames, "farneback")))
+    assert FLOW_MIN_SIDE["farneback"] == 1
+
+
+def test_check_flow_size_uses_the_computed_size() -> None:
+    check_flow_size(8, 8, "dis", resize=16)  # flow computed on 16x16: fine
+    check_flow_size(1, 1, "farneback")
+    with pytest.raises(MetricInputError, match="12x15 px"):
+        check_flow_size(15, 12, "dis")
+    with pytest.raises(UsageError):
+        check_flow_size(64, 64, "raft")

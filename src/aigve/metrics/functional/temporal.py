@@ -30,10 +30,16 @@ from typing import Literal
 
 import numpy as np
 
-from aigve.errors import UsageError
+from aigve.errors import MetricInputError, UsageError
 
 FlowMethod = Literal["dis", "farneback"]
 FLOW_METHODS: tuple[str, ...] = ("dis", "farneback")
+# Smallest frame side (pixels, at the size the flow is computed) each method handles. OpenCV's DIS (preset
+# MEDIUM) refuses frames with a side under 8 px or both sides under 12 px, and (measured with OpenCV 5.0 on
+# every size up to 69x139 and on strips up to 4000 px long) crashes the process (segfault) or returns
+# non-finite flow when the height is under 16 px and the width much larger (e.g. 11x40, 8x200); 16 px on
+# both sides was safe at every size tried. Farneback handled every size down to 1x1.
+FLOW_MIN_SIDE: dict[str, int] = {"dis": 16, "farneback": 1}
 FARNEBACK_PARAMS: dict[str, float | int] = {
     "pyr_scale": 0.5,
     "levels": 3,
@@ -90,6 +96,23 @@ def check_flow_options(method: str, resize: int | None) -> None:
         raise UsageError(f"motion: resize must be an integer short side >= 16 pixels or None, got {resize!r}")
 
 
+def check_flow_size(height: int, width: int, method: str = "dis", resize: int | None = None) -> None:
+    """Raise ``MetricInputError`` when ``height x width`` frames are too small for ``method`` at the size the
+    flow is computed (after ``resize``); see ``FLOW_MIN_SIDE``. Checked before OpenCV runs, which would
+    otherwise fail with its own message or crash."""
+    check_flow_options(method, resize)
+    need = FLOW_MIN_SIDE[method]
+    rh, rw = _resized_size(height, width, resize)
+    if min(rh, rw) >= need:
+        return
+    raise MetricInputError(
+        f"motion: frames of {rw}x{rh} px are too small for '{method}' optical flow, which needs "
+        f"both sides >= {need} px: set the motion option resize to {need} or more (e.g. --metric-option "
+        f"motion.resize={need}) to compute the flow on upscaled frames, use motion.method=farneback, or "
+        "leave 'motion' out for this video"
+    )
+
+
 def _resized_size(h: int, w: int, short: int | None) -> tuple[int, int]:
     if short is None or min(h, w) == short:
         return h, w
@@ -119,7 +142,8 @@ def _flow_fn(method: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
 
 def pair_flow_magnitude(frames: np.ndarray, method: str = "dis", resize: int | None = None) -> np.ndarray:
     """Per consecutive pair: ``[mean flow magnitude in original pixels/frame, same / frame diagonal]``
-    -> float64 ``[T-1, 2]`` (``[0, 2]`` for a single frame)."""
+    -> float64 ``[T-1, 2]`` (``[0, 2]`` for a single frame). Frames below ``FLOW_MIN_SIDE[method]`` (after
+    ``resize``) raise ``MetricInputError``."""
     import cv2
 
     check_flow_options(method, resize)
@@ -127,6 +151,7 @@ def pair_flow_magnitude(frames: np.ndarray, method: str = "dis", resize: int | N
     t, h, w = f.shape[:3]
     if t < 2:
         return np.zeros((0, 2), dtype=np.float64)
+    check_flow_size(h, w, method, resize)
     rh, rw = _resized_size(h, w, resize)
     sx, sy = w / rw, h / rh  # flow vectors back to original pixels
     diag = math.hypot(h, w)
