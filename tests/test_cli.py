@@ -277,3 +277,13 @@ def test_check_table_shows_dashes_for_unknown_fields(
     assert main(["check", str(bad)]) == 3
     out = capsys.readouterr().out
     assert "None" not in out and "bad.mp4" in out
+
+
+def test_frames_too_small_for_a_metric_name_the_video(folder: Path, tmp_path: Path) -> None:
+    """NIQE needs 194x194 frames: the per-video error names the file (the extractor only sees frames)."""
+    out = tmp_path / "o"
+    assert main(["run", "--generated", str(folder), "--metrics", "niqe", "--out", str(out), "--quiet"]) == 3
+    rows = pd.read_csv(out / "per_video.csv")
+    assert len(rows) == 3
+    for _, r in rows.iterrows():
+        assert r["error"].startswith(str(folder / f"{r['video_id']}.mp4")) and "194" in r["error"]

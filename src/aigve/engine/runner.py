@@ -300,8 +300,8 @@ class Engine:
             t0 = time.perf_counter()
             try:
                 arr = np.asarray(ext.extract(sub.frames, sub.fps))
-            except AigveError as exc:
-                errs[key] = str(exc)
+            except AigveError as exc:  # e.g. frames too small for the network: say which video
+                errs[key] = _with_path(str(exc), prep.unit.path)
                 continue
             except Exception as exc:
                 log.debug(
@@ -379,7 +379,7 @@ class Engine:
                     try:
                         values = metric.score(unit.entry, feats)
                     except AigveError as exc:
-                        err = str(exc)
+                        err = _with_path(str(exc), unit.path)
                     except Exception as exc:
                         log.debug("%s failed on %s:\n%s", slot.name, unit.path, traceback.format_exc())
                         err = f"{slot.name} failed on {unit.path}: {type(exc).__name__}: {exc}"
@@ -404,7 +404,7 @@ class Engine:
                     try:
                         metric.update(unit.entry, unit.side, feats)
                     except AigveError as exc:
-                        err = str(exc)
+                        err = _with_path(str(exc), unit.path)
                     except Exception as exc:
                         err = f"{slot.name} failed on {unit.path}: {type(exc).__name__}: {exc}"
                 if err is not None and not replay_only:
@@ -848,6 +848,11 @@ class Engine:
             "resumed": self.config.resume,
             "timings_seconds": {k: round(v, 4) for k, v in sorted(self.timings.items())},
         }
+
+
+def _with_path(message: str, path: Path) -> str:
+    """A per-video error names its video (metric/extractor errors often know only the frames)."""
+    return message if str(path) in message else f"{path}: {message}"
 
 
 def _no_prompt_message(entry_id: str, metric: str) -> str:

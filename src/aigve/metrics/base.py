@@ -23,7 +23,7 @@ import numpy as np
 
 from aigve.errors import UsageError
 from aigve.types import Entry, Side
-from aigve.video.sampling import Sampler
+from aigve.video.sampling import Sampler, Window
 
 FAMILIES: tuple[str, ...] = (
     "distribution_based",
@@ -162,9 +162,9 @@ class Metric(ABC):
             )
         defaults.update(options)
         self.options: dict[str, Any] = defaults
-        #: the run's decode window (``Window.to_dict()``), set by the engine before ``bind``; metrics
-        #: whose reference statistics depend on it record and check it
-        self.run_window: dict[str, Any] | None = None
+        #: the run's decode window (``Window.to_dict()``), set by the engine before ``bind`` (a metric used
+        #: on its own sees whole videos); metrics whose reference statistics depend on it record and check it
+        self.run_window: dict[str, Any] = Window().to_dict()
 
     @property
     def name(self) -> str:
