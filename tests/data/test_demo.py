@@ -128,7 +128,10 @@ def test_distortions_have_the_stated_effect(demo_root: Path, scene: str) -> None
 
     frozen = _frames(v / f"{scene}_frozen.mp4")[0].astype(np.float64)
     assert np.abs(frozen - r[0]).mean() < 2.0  # every frame is the first real frame
-    assert np.abs(np.diff(frozen, axis=0)).max() <= 4  # up to coding noise
+    # consecutive frames differ only by coding noise: x264 refines a static picture a little in the frames
+    # after a key frame (measured: mean |diff| <= 0.08, 99.9th percentile <= 3, max <= 10 grey levels)
+    d = np.abs(np.diff(frozen, axis=0))
+    assert d.mean() < 0.25 and np.percentile(d, 99.9) <= 4 and d.max() <= 12
 
     shuffled = _frames(v / f"{scene}_shuffled.mp4")[0].astype(np.float64)
     # each shuffled frame is (up to coding noise) one of the real frames, and the order is permuted

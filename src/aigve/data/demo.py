@@ -33,7 +33,7 @@ from aigve.data.annotation import read_annotation, write_annotation
 from aigve.data.dataset import Dataset
 from aigve.types import Entry
 
-DEMO_VERSION = 1
+DEMO_VERSION = 2  # 2: encoded without x264's macroblock tree (reproducible bytes)
 DEMO_SEED = 20240611
 SIZE = 256
 NUM_FRAMES = 32

@@ -31,8 +31,16 @@ def write_video(
         stream.width = int(frames.shape[2])
         stream.height = int(frames.shape[1])
         stream.pix_fmt = pix_fmt
-        if crf is not None and codec in ("libx264", "libx265"):
-            stream.options = {"crf": str(crf)}
+        if codec in ("libx264", "libx265"):
+            # reproducible bytes (the demo dataset and the test fixtures depend on it): x264's macroblock
+            # tree gave different encodings of identical frames from run to run on a loaded machine (about
+            # half of the demo regenerations); without it, and with one thread, 13 of 13 were identical
+            opts = {"threads": "1"}
+            if codec == "libx264":
+                opts["x264-params"] = "mbtree=0"
+            if crf is not None:
+                opts["crf"] = str(crf)
+            stream.options = opts
         for img in frames:
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
             for packet in stream.encode(frame):
