@@ -610,7 +610,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--stage-dataset", dest="stage_dataset", help="build DST/evaluate + DST/annotations/evaluate.json"
     )
     pr.add_argument("--link", action="store_true", help="symlink instead of copying when staging")
-    pr.add_argument("--overwrite", action="store_true", help="allow staging into a non-empty directory")
+    pr.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --out-json file or stage into a non-empty --stage-dataset folder",
+    )
     pr.add_argument("--generated-suffixes", dest="generated_suffixes", default="synthetic,generated")
     pr.add_argument("--compute", action="store_true", help="run the evaluation on the prepared dataset")
     pr.add_argument("--out", help="results directory for --compute")

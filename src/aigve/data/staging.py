@@ -90,7 +90,7 @@ def stage_dataset(
     if _is_nonempty_dir(dst):
         if not overwrite:
             raise UsageError(
-                f"{dst}: stage folder exists and is not empty — choose a new folder or pass overwrite"
+                f"{dst}: stage folder exists and is not empty — choose a new folder or pass --overwrite (overwrite=True in Python)"
             )
         if (dst / STAGE_VIDEOS).is_symlink() or (dst / STAGE_VIDEOS).is_file():
             (dst / STAGE_VIDEOS).unlink()
@@ -186,7 +186,9 @@ def prepare(
     report = scan_and_pair(input_dir, generated_suffixes)
     out = PrepareReport(pairing=report, linked=link)
     if out_json is not None and Path(out_json).exists() and not overwrite:
-        raise UsageError(f"{out_json}: already exists — choose another path or pass overwrite")
+        raise UsageError(
+            f"{out_json}: already exists — choose another path or pass --overwrite (overwrite=True in Python)"
+        )
     if stage is not None:
         out.dataset = stage_dataset(
             report, stage, link, prompts=prompts, overwrite=overwrite, include_unpaired=include_unpaired
