@@ -77,6 +77,8 @@ class Clip:
     def select(self, rows: list[int] | tuple[int, ...]) -> Clip:
         """A clip made of the given rows of this one (rows may repeat, e.g. for padding)."""
         rows = list(rows)
+        if rows == list(range(len(self.frames))):  # every frame in order: no copy of a possibly huge clip
+            return self
         return Clip(self.frames[rows], self.fps, tuple(self.indices[r] for r in rows), self.info)
 
 

@@ -171,3 +171,43 @@ def test_small_frames_problem(tmp_path: Path, h: int, w: int, metrics: list[str]
 
 def test_unreadable_file_has_no_small_frames_problem(media: Media) -> None:
     assert check_video(media.empty()).codes == ["unreadable"]
+
+
+def test_frame_store_grows_truncates_and_returns_tight_arrays() -> None:
+    from aigve.video.decode import _FrameStore
+
+    st = _FrameStore(2)  # the container under-declared its length
+    frames = [np.full((4, 6, 3), i, np.uint8) for i in range(7)]
+    for f in frames:
+        st.append(f)
+    assert len(st) == 7 and st[0].shape == (4, 6, 3) and int(st[-1][0, 0, 0]) == 6
+    np.testing.assert_array_equal(st.array(), np.stack(frames))
+    st.truncate(2)  # out-of-order tail dropped after damage
+    out = st.array()
+    np.testing.assert_array_equal(out, np.stack(frames[:2]))
+    assert out.base is None or out.base.shape[0] == 2  # a tight copy, not a view of the big buffer
+
+
+def test_out_of_memory_while_decoding_names_the_fix(make_video, monkeypatch: pytest.MonkeyPatch) -> None:
+    import aigve.video.decode as dec
+    from aigve.errors import DecodeError
+    from tests.conftest import smooth_clip
+
+    path = make_video("big.mp4", smooth_clip(6))
+
+    def no_memory(self, frame):  # noqa: ANN001, ANN202
+        raise MemoryError
+
+    monkeypatch.setattr(dec._FrameStore, "append", no_memory)
+    with pytest.raises(DecodeError, match="out of memory.*--max-seconds"):
+        dec.decode_video(path)
+
+
+def test_selecting_every_frame_does_not_copy_the_clip(make_video) -> None:
+    from aigve.video.decode import decode_video
+    from tests.conftest import smooth_clip
+
+    clip = decode_video(make_video("c.mp4", smooth_clip(5)))
+    assert clip.select(range(5)) is clip
+    sub = clip.select([0, 0, 4])
+    assert sub.frames.shape[0] == 3 and sub.indices == (0, 0, 4)

@@ -432,7 +432,7 @@ class Engine:
             it = iter(units)
             for u in it:
                 pending.append(pool.submit(self._prepare, u, cache, u.key in force))
-                if len(pending) >= 2 * nw:
+                if len(pending) >= nw:  # at most nw decoded clips wait in memory besides the current one
                     break
             for u in it:
                 yield pending.pop(0).result()

@@ -7,6 +7,7 @@ atomic (temp file + rename), so a killed run never leaves a half-written entry b
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+TMP_PREFIX = ".put-"  # temporary files of unfinished writes (a killed run can leave one behind)
 
 
 def default_cache_dir() -> Path:
@@ -67,24 +70,76 @@ class FeatureCache:
             return None
         try:
             arr = np.load(p, allow_pickle=False)
-        except (OSError, ValueError):
+        except (OSError, ValueError, EOFError):  # EOFError: an empty file (e.g. a write lost in a crash)
             p.unlink(missing_ok=True)  # corrupt entry: drop it and recompute
             self.misses += count
             return None
         self.hits += count
+        if count:
+            with contextlib.suppress(OSError):  # "last used" for `aigve cache prune --older-than`
+                os.utime(p)
         return arr
 
     def put(self, key: str, arr: np.ndarray) -> None:
         p = self._path(key)
         p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=p.parent, suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=TMP_PREFIX, suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
                 np.save(f, np.ascontiguousarray(arr), allow_pickle=False)
+                f.flush()
+                os.fsync(f.fileno())  # on disk before the journal (fsynced too) can call the video done
             os.replace(tmp, p)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+    def stats(self, stale_after: float = 3600.0) -> dict[str, Any]:
+        """Entries and bytes under ``features/``, plus leftover temporary files older than ``stale_after`` s."""
+        import time
+
+        entries = size = stale = stale_bytes = 0
+        now = time.time()
+        for p in self.dir.rglob("*") if self.dir.is_dir() else ():
+            if not p.is_file():
+                continue
+            st = p.stat()
+            if p.name.startswith(TMP_PREFIX):
+                if now - st.st_mtime > stale_after:
+                    stale += 1
+                    stale_bytes += st.st_size
+            elif p.suffix == ".npy":
+                entries += 1
+                size += st.st_size
+        return {
+            "root": str(self.root),
+            "entries": entries,
+            "bytes": size,
+            "stale_tmp_files": stale,
+            "stale_tmp_bytes": stale_bytes,
+        }
+
+    def prune(self, older_than_days: float | None = None, stale_after: float = 3600.0) -> tuple[int, int]:
+        """Remove entries not written or read for ``older_than_days`` (all entries when None) and stale
+        temporary files; returns (files removed, bytes freed). Reads refresh an entry's time."""
+        import time
+
+        now = time.time()
+        removed = freed = 0
+        for p in list(self.dir.rglob("*")) if self.dir.is_dir() else []:
+            if not p.is_file():
+                continue
+            st = p.stat()
+            age = now - st.st_mtime
+            if p.name.startswith(TMP_PREFIX):
+                drop = age > stale_after
+            else:
+                drop = older_than_days is None or age > older_than_days * 86400.0
+            if drop:
+                p.unlink(missing_ok=True)
+                removed += 1
+                freed += st.st_size
+        return removed, freed
 
     def close(self) -> None:
         if self._tmp:

@@ -315,12 +315,60 @@ def probe_video(path: str | Path) -> VideoInfo:
 # --------------------------------------------------------------------------------------------
 # decoding
 # --------------------------------------------------------------------------------------------
+class _FrameStore:
+    """The decoded RGB frames in one preallocated ``[capacity, H, W, 3]`` array (grown if the container
+    under-declared its length): the clip is held once, not as a list of frames plus a stacked copy."""
+
+    def __init__(self, capacity_hint: int | None) -> None:
+        self._hint = max(1, capacity_hint or 64)
+        self._buf: np.ndarray | None = None
+        self._n = 0
+
+    def append(self, frame: np.ndarray) -> None:
+        if self._buf is None:
+            try:
+                self._buf = np.empty((self._hint, *frame.shape), dtype=frame.dtype)
+            except MemoryError:  # a container declaring far more frames than memory allows: grow instead
+                self._buf = np.empty((64, *frame.shape), dtype=frame.dtype)
+        elif self._n == len(self._buf):
+            grown = np.empty((max(self._n + 1, int(self._n * 1.5)), *self._buf.shape[1:]), self._buf.dtype)
+            grown[: self._n] = self._buf
+            self._buf = grown
+        self._buf[self._n] = frame
+        self._n += 1
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        assert self._buf is not None and -self._n <= i < self._n
+        return self._buf[i % self._n]
+
+    def truncate(self, n: int) -> None:
+        self._n = min(self._n, n)
+
+    def array(self) -> np.ndarray:
+        """``[T, H, W, 3]``; a view when the estimate was close, else a tight copy (frees the rest)."""
+        assert self._buf is not None and self._n > 0
+        if self._n >= 0.75 * len(self._buf):
+            return self._buf[: self._n]
+        return self._buf[: self._n].copy()
+
+
+def _capacity_hint(container_frames: int | None, window: Window, fps: float | None) -> int | None:
+    """How many frames the window will keep, as far as the container tells (None: unknown)."""
+    bounds = [b for b in (container_frames, window.max_len) if b]
+    if window.max_seconds is not None and fps:
+        bounds.append(int(window.max_seconds * fps) + 2)
+    return min(bounds) if bounds else None
+
+
 @dataclass
 class _Scan:
     """What one pass over a video found (shared by ``decode_video`` and ``check_video``)."""
 
     info: VideoInfo
-    frames: list[np.ndarray] = field(default_factory=list)  # empty when not converting
+    frames: _FrameStore = field(default_factory=lambda: _FrameStore(None))  # empty when not converting
     count: int = 0
     times: list[float | None] = field(default_factory=list)  # seconds since the first frame
     time_base: float | None = None
@@ -381,7 +429,7 @@ def _drop_out_of_order_tail(scan: _Scan, max_reorder: int = 16) -> int:
             keep = j + 1
             dropped = scan.count - keep
             del scan.times[keep:]
-            del scan.frames[keep:]
+            scan.frames.truncate(keep)
             scan.count = keep
             return dropped
     return 0
@@ -404,6 +452,7 @@ def _scan(
         fps = window.effective_fps(fields["fps"])
         warnings: list[str] = []
         scan = _Scan(info=VideoInfo(**fields))
+        scan.frames = _FrameStore(_capacity_hint(fields.get("container_frames"), window, fps))
         with contextlib.suppress(*_AV_ERRORS):  # some codecs refuse threading options
             stream.thread_type = thread_type
         tb = stream.time_base
@@ -439,12 +488,26 @@ def _scan(
                         scan.stopped_by_window = True
                         break
                 if convert:
-                    scan.frames.append(frame.to_ndarray(format="rgb24"))
+                    try:
+                        scan.frames.append(frame.to_ndarray(format="rgb24"))
+                    except MemoryError:
+                        raise DecodeError(
+                            path,
+                            f"out of memory after decoding {scan.count} frames "
+                            f"({frame.width}x{frame.height}; every decoded frame is held in memory)",
+                            "decode fewer frames: --max-seconds S or --max-len N",
+                        ) from None
                 scan.times.append(None if t is None else float(t))
                 scan.count += 1
                 if max_len is not None and scan.count >= max_len:
                     scan.stopped_by_window = True
                     break
+        except av.error.MemoryError:  # FFmpeg itself out of memory: not damage in the file
+            raise DecodeError(
+                path,
+                f"FFmpeg ran out of memory after {scan.count} frames",
+                "decode fewer frames: --max-seconds S or --max-len N",
+            ) from None
         except _AV_ERRORS as exc:
             scan.error = f"{type(exc).__name__}: {_ffmpeg_message(exc)}"
         finally:
@@ -513,7 +576,7 @@ def decode_video(
         info = _with_warning(
             info, f"fps: the container declares no frame rate; estimated {fps:.3f} from timestamps"
         )
-    frames = np.stack(scan.frames)
+    frames = scan.frames.array()
     if scan.rotation_k:
         frames = np.ascontiguousarray(np.rot90(frames, k=scan.rotation_k, axes=(1, 2)))
     return Clip(frames=frames, fps=float(fps), indices=tuple(range(scan.count)), info=info)
