@@ -196,3 +196,10 @@ def test_aigve_client_command(server: ServerProc, tmp_path: Path) -> None:
     (row,) = saved["video_results"]
     assert row["video_id"] == "5_synthetic" and row["video_path_gt"] == "5.mp4"
     assert row["flicker"] == pytest.approx(reference_flicker(paths[1]), rel=1e-9)
+
+
+def test_run_naming_lightvqa_plus_says_why_it_is_unavailable(server: ServerProc) -> None:
+    with server.client() as c:
+        r = c.post("/run", json={"input_dir": "paired", "metrics": "lightvqa+", "compute": True})
+    assert r.status_code == 422
+    assert "Light-VQA+" in r.text and "not published" in r.text
