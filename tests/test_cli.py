@@ -287,3 +287,54 @@ def test_frames_too_small_for_a_metric_name_the_video(folder: Path, tmp_path: Pa
     assert len(rows) == 3
     for _, r in rows.iterrows():
         assert r["error"].startswith(str(folder / f"{r['video_id']}.mp4")) and "194" in r["error"]
+
+
+def test_command_line_selection_replaces_the_config_files(folder: Path, tmp_path: Path) -> None:
+    from aigve.cli import _merge_run_options, build_parser
+
+    cfg = tmp_path / "fid.yaml"
+    cfg.write_text("metrics:\n  fid:\n    backbone: efficientnet_lite0\n  motion:\n    method: farneback\n")
+
+    def opts(*argv: str) -> dict:
+        return _merge_run_options(
+            build_parser().parse_args(["run", "x", "--out", "o", "--config", str(cfg), *argv])
+        )
+
+    o = opts("--metrics", "flicker,motion")
+    assert o["metrics"] == ["flicker", "motion"] and o["metric_options"] == {
+        "motion": {"method": "farneback"}
+    }
+    o = opts("--suite", "offline")
+    assert "metrics" not in o and o["suite"] == "offline" and "fid" not in o["metric_options"]
+    o = opts()  # no selection on the command line: the file's stands
+    assert o["metrics"] == ["fid", "motion"] and set(o["metric_options"]) == {"fid", "motion"}
+    out = tmp_path / "run"
+    argv = [
+        "run",
+        "--generated",
+        str(folder),
+        "--config",
+        str(cfg),
+        "--metrics",
+        "flicker",
+        "--out",
+        str(out),
+    ]
+    assert main([*argv, "--quiet"]) == 0
+
+
+def test_result_files_get_the_usual_permissions(folder: Path, tmp_path: Path) -> None:
+    """Written through a temporary file and a rename, yet readable like any file the user creates."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        out = tmp_path / "o"
+        assert (
+            main(["run", "--generated", str(folder), "--metrics", "flicker", "--out", str(out), "--quiet"])
+            == 0
+        )
+    finally:
+        os.umask(old)
+    for name in ("results.json", "per_video.csv", "flicker_results.json", "report.html"):
+        assert (out / name).stat().st_mode & 0o777 == 0o644, name

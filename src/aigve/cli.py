@@ -139,6 +139,12 @@ def _merge_run_options(args: argparse.Namespace) -> dict[str, Any]:
     if isinstance(conf.get("categories"), str):
         conf["categories"] = _csv(conf["categories"])
     opts.update(conf)
+    cli_selects = (
+        args.metrics is not None or args.categories is not None or bool(getattr(args, "suite", None))
+    )
+    if cli_selects:  # a selection on the command line replaces the file's whole selection
+        for key in ("metrics", "categories", "suite"):
+            opts.pop(key, None)
     for key in known:
         val = getattr(args, key, None)
         if val is not None and val is not False:
@@ -147,6 +153,17 @@ def _merge_run_options(args: argparse.Namespace) -> dict[str, Any]:
         opts["metrics"] = _csv(args.metrics)
     if args.categories is not None:
         opts["categories"] = _csv(args.categories)
+    if cli_selects and metric_options:  # the file's options for metrics no longer selected do not apply
+        from aigve.metrics.catalog import select_metrics
+
+        chosen = set(
+            select_metrics(opts.get("metrics") or None, opts.get("categories") or None, opts.get("suite"))
+        )
+        for name in [n for n in metric_options if n not in chosen]:
+            log.info(
+                "--config %s: options for %s ignored (not selected on the command line)", args.config, name
+            )
+            del metric_options[name]
     for name, kv in parse_metric_options(args.metric_option).items():
         metric_options.setdefault(name, {}).update(kv)
     _apply_cdfvd_flags(args, opts, metric_options)

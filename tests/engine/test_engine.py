@@ -492,3 +492,13 @@ def test_writers_survive_file_names_that_are_not_utf8(tmp_path: Path) -> None:
     back = load_run(tmp_path / "out")
     assert back.records[0].video_id == "bad\\udcffname.mp4" and back.records[0].value == 1.0
     assert back.records[0].warning == "bad\\udcffname.mp4: truncated"
+
+
+def test_set_metric_without_a_ci_says_why(
+    dataset: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(SetMean, "value_from_features", lambda self, r, g: float(abs(g.mean() - r.mean())))
+    res = run(dataset, tmp_path, ["test_setmean"], set_bootstrap=20)  # one real video shared by all entries
+    agg = res.aggregates["test_setmean"]
+    assert agg.outputs["test_setmean"].ci_low is None
+    assert any("no confidence interval" in w and "1 real" in w for w in agg.warnings)

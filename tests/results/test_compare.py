@@ -254,3 +254,10 @@ def test_writers_roundtrip(tmp_path: Path) -> None:
     assert md.read_text().startswith("| model |")
     with pytest.raises(UsageError, match="xlsx"):
         write_table(df, tmp_path / "lb.xlsx")
+
+
+def test_markdown_separator_cells_are_valid_for_one_character_columns() -> None:
+    md = to_markdown(pd.DataFrame({"n": [5, 7], "m": ["a", "b"]}))
+    sep = md.splitlines()[1]
+    cells = [c.strip() for c in sep.strip("|").split("|")]
+    assert cells == ["--:", "---"]  # GitHub needs 3+ characters per separator cell

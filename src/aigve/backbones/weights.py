@@ -47,6 +47,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
 from aigve.errors import UsageError, WeightsError
+from aigve.fsutil import as_if_opened
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -363,6 +364,7 @@ def _load_json(path: Path) -> dict[str, Any]:
 def _write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    as_if_opened(fd)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=1, sort_keys=True)
@@ -716,6 +718,7 @@ def _download_one(
         hashers["md5"] = hashlib.md5(usedforsecurity=False)
     request = urllib.request.Request(url, headers={"User-Agent": f"aigve/{version}"})
     fd, tmp_name = tempfile.mkstemp(prefix=f".{spec.filename}.", suffix=".part", dir=dest_dir)
+    as_if_opened(fd)
     tmp = Path(tmp_name)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response, os.fdopen(fd, "wb") as out:

@@ -30,6 +30,7 @@ from typing import Any
 
 from aigve.data.dataset import Dataset, assign_ids, check_unique_paths, join_path
 from aigve.errors import DatasetError
+from aigve.fsutil import as_if_opened
 from aigve.types import Entry
 
 RESERVED_KEYS: tuple[str, ...] = ("id", "prompt_gt", "video_path_pd", "video_path_gt")
@@ -295,6 +296,7 @@ def write_annotation(
         # file names with undecodable bytes (lone surrogates): \u escapes read back to the same path
         text = json.dumps(obj, indent=2, ensure_ascii=True, default=_json_default)
     fd, tmp = tempfile.mkstemp(prefix=f".{json_path.name}.", suffix=".tmp", dir=json_path.parent)
+    as_if_opened(fd)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text + "\n")

@@ -32,6 +32,7 @@ from aigve.data.annotation import read_annotation
 from aigve.data.dataset import Dataset
 from aigve.errors import DatasetError
 from aigve.features.cache import file_sha256 as sha256_file
+from aigve.fsutil import as_if_opened
 
 TOY_REPO = "ShaneXiangH/AIGVE_Tool"
 TOY_COMMIT = "8916406b8783030c1e7145279eebdc4cf29264c4"
@@ -120,6 +121,7 @@ def verify_toy_dir(root: str | Path, files: Mapping[str, str] = TOY_FILES) -> Pa
 def _download(url: str, dest: Path, want: str, timeout: float) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name[:40]}.", suffix=".part", dir=dest.parent)
+    as_if_opened(fd)
     tmp = Path(tmp_name)
     try:
         h = hashlib.sha256()

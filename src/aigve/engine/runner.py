@@ -747,7 +747,12 @@ class Engine:
             return
         real, gen = self._cached_side(slot, "real", cache), self._cached_side(slot, "generated", cache)
         if len(real) < 2 or len(gen) < 2:
-            return  # e.g. real statistics from a file: no real videos to resample
+            if metric.options.get("real_stats"):
+                why = "the real side is reference statistics (--real-stats), whose videos cannot be resampled"
+            else:
+                why = f"it needs at least 2 videos on each side ({len(real)} real, {len(gen)} generated)"
+            agg.warnings.append(f"no confidence interval: {why}")
+            return
         try:
             from aigve.results.stats import bootstrap_set_metric
         except ImportError:

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from aigve.fsutil import as_if_opened
+
 TMP_PREFIX = ".put-"  # temporary files of unfinished writes (a killed run can leave one behind)
 
 
@@ -84,6 +86,7 @@ class FeatureCache:
         p = self._path(key)
         p.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=TMP_PREFIX, suffix=".tmp")
+        as_if_opened(fd)
         try:
             with os.fdopen(fd, "wb") as f:
                 np.save(f, np.ascontiguousarray(arr), allow_pickle=False)

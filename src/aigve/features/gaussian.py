@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from aigve.errors import UsageError
+from aigve.fsutil import as_if_opened
 
 FORMAT = "aigve.gaussian_stats"
 FORMAT_VERSION = 1
@@ -158,6 +159,7 @@ class GaussianStats:
         meta_json = json.dumps(_normalise_meta(meta or {}), sort_keys=True)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
+        as_if_opened(fd)
         try:
             with os.fdopen(fd, "wb") as fh:
                 np.savez(
