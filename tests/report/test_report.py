@@ -174,3 +174,51 @@ def test_report_in_headless_chromium(report: Path, tmp_path: Path) -> None:
     artifacts = Path(os.environ.get("AIGVE_TEST_ARTIFACTS", REPO / "results" / "test-artifacts"))
     artifacts.mkdir(parents=True, exist_ok=True)
     shutil.copy(shot, artifacts / "report.png")
+
+
+def test_report_names_videos_scored_despite_a_decoding_problem(
+    run: tuple[object, Path], tmp_path: Path
+) -> None:
+    _, run_dir = run
+    res = load_run(run_dir)
+    res.video_warnings = [
+        {
+            "video_id": res.entries[0].id,
+            "side": "generated",
+            "path": "x.mp4",
+            "warning": "x.mp4: truncated: <b>",
+        }
+    ]
+    html = build_report([("r", res)], tmp_path / "w.html", ReportOptions(bootstrap=0)).read_text(
+        encoding="utf-8"
+    )
+    assert "1 video(s) scored despite a decoding problem; x.mp4: truncated: &lt;b&gt;" in html
+
+
+def test_server_report_shows_metric_and_video_warnings() -> None:
+    from aigve.server.report import render_report
+
+    results = {
+        "dataset": "d",
+        "n_videos": 1,
+        "metrics": {
+            "fid": {
+                "backbone": "efficientnet_lite0",
+                "warnings": ["fid computed on efficientnet_lite0 features, not comparable"],
+                "outputs": {"fid": {"value": 3.0, "n": 1, "higher_is_better": False}},
+            }
+        },
+        "video_warnings": [{"video_id": "v", "warning": "v.mp4: truncated: decoding stopped after 2 frames"}],
+    }
+    rows = [
+        {
+            "video_id": "v",
+            "metric": "flicker",
+            "output": "flicker",
+            "value": 1.0,
+            "warning": "v.mp4: truncated",
+        }
+    ]
+    html = render_report("job1", results, rows)
+    assert "not comparable" in html and "backbone: efficientnet_lite0" in html
+    assert html.count("truncated") == 2 and "<th>warning</th>" in html

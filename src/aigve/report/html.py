@@ -598,6 +598,8 @@ def render_report(
             version=str(r.provenance.get("aigve_version", "")),
             errors=r.errors[:20],
             n_errors=len(r.errors),
+            video_warnings=r.video_warnings[:20],
+            n_video_warnings=len(r.video_warnings),
         )
         for label, r in runs
     ]

@@ -26,7 +26,7 @@ _CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2rem;color:#1d2330}
 h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem}
 table{border-collapse:collapse;margin:.5rem 0}th,td{border:1px solid #ccd;padding:.25rem .6rem;text-align:left}
-th{background:#eef1f7}td.num{text-align:right;font-variant-numeric:tabular-nums}.err{color:#a11}
+th{background:#eef1f7}td.num{text-align:right;font-variant-numeric:tabular-nums}.err{color:#a11}.warn{color:#8a5a00}
 """
 
 
@@ -56,18 +56,35 @@ def render_report(job_id: str, results: dict[str, Any], rows: list[dict[str, Any
             parts.append(
                 f"<tr><td>{escape(name)}</td><td colspan='6' class='err'>{escape(str(agg['error']))}</td></tr>"
             )
+        for w in agg.get("warnings") or []:  # e.g. a stand-in backbone: the number is not the standard one
+            parts.append(
+                f"<tr><td>{escape(name)}</td><td colspan='6' class='warn'>⚠ {escape(str(w))}</td></tr>"
+            )
+        if agg.get("backbone"):
+            parts.append(
+                f"<tr><td>{escape(name)}</td><td colspan='6'>backbone: {escape(str(agg['backbone']))}</td></tr>"
+            )
     parts.append("</tbody></table>")
     parts.append(
         "<h2>Per video</h2><table id='per-video'><thead><tr><th>video</th><th>metric</th><th>output</th>"
-        "<th>value</th><th>error</th></tr></thead><tbody>"
+        "<th>value</th><th>error</th><th>warning</th></tr></thead><tbody>"
     )
     for r in rows:
         parts.append(
             f"<tr><td>{escape(str(r.get('video_id')))}</td><td>{escape(str(r.get('metric')))}</td>"
             f"<td>{escape(str(r.get('output')))}</td><td class='num'>{_fmt(r.get('value'))}</td>"
-            f"<td class='err'>{escape(str(r.get('error') or ''))}</td></tr>"
+            f"<td class='err'>{escape(str(r.get('error') or ''))}</td>"
+            f"<td class='warn'>{escape(str(r.get('warning') or ''))}</td></tr>"
         )
     parts.append("</tbody></table>")
+    video_warnings = results.get("video_warnings") or []
+    if video_warnings:
+        parts.append("<h2>Videos scored despite a decoding problem</h2><ul>")
+        parts.extend(
+            f"<li class='warn'>{escape(str(w.get('warning') if isinstance(w, dict) else w))}</li>"
+            for w in video_warnings
+        )
+        parts.append("</ul>")
     errors = results.get("errors") or []
     if errors:
         parts.append("<h2>Errors</h2><ul>")
