@@ -131,3 +131,14 @@ def test_human_scores_id_column_order(tmp_path: Path) -> None:
     pd.DataFrame({"name": ["a"], "q": [1]}).to_csv(p, index=False)
     with pytest.raises(DatasetError, match="no 'id', 'video_id' or 'video_path_pd'"):
         load_human_scores(p)
+
+
+def test_correlate_names_ignored_numeric_columns_and_takes_score_columns(tmp_path: Path) -> None:
+    from aigve.results.alignment import human_scores_from_records
+
+    rows = [{"video_id": f"v{i}", "quality": float(i), "consistency": float(5 - i)} for i in range(5)]
+    with pytest.warns(UserWarning, match=r"numeric columns \['quality'\] are ignored .*--score-columns"):
+        h = human_scores_from_records(rows)
+    assert list(h.columns) == ["consistency"]
+    h = human_scores_from_records(rows, score_columns=["quality", "consistency"])
+    assert list(h.columns) == ["quality", "consistency"] and h.loc["v3", "quality"] == 3.0

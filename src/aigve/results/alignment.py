@@ -107,6 +107,17 @@ def human_scores_from_records(
         cols = list(score_columns)
     else:
         cols = [c for c in AIGVE_ASPECTS if c in df.columns]
+        if cols:  # say which other numeric columns are not taken, and how to take them
+            ids_like = {id_column, *ID_COLUMNS}
+            rest = [c for c in df.columns if c not in cols and c not in ids_like and not str(c).startswith("video_path")]
+            numeric = [c for c in rest if pd.to_numeric(df[c], errors="coerce").notna().any()]
+            if numeric:
+                warnings.warn(
+                    f"{source}: using the AIGVE-Bench aspect columns {cols}; numeric columns {numeric} are "
+                    "ignored — pass --score-columns to choose the score columns",
+                    UserWarning,
+                    stacklevel=2,
+                )
         if not cols:
             ids_like = {id_column, *ID_COLUMNS}
             num = df.drop(columns=[c for c in df.columns if c in ids_like]).apply(

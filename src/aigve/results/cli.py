@@ -384,7 +384,9 @@ def run_comparison(
 # ------------------------------------------------------------------------------ alignment
 
 
-def _human_for_run(path: str | Path, id_column: str | None, run_ids: pd.Index) -> pd.DataFrame:
+def _human_for_run(
+    path: str | Path, id_column: str | None, run_ids: pd.Index, score_columns: Sequence[str] | None = None
+) -> pd.DataFrame:
     """Human scores from a file, keyed so that they match the run's video ids.
 
     With ``--id-column`` that column is used. Otherwise ``id``, ``video_id`` (aigve's own id column)
@@ -395,24 +397,25 @@ def _human_for_run(path: str | Path, id_column: str | None, run_ids: pd.Index) -
     from aigve.results.alignment import load_human_scores
 
     if id_column:
-        return load_human_scores(path, id_column)
+        return load_human_scores(path, id_column, score_columns)
     best: tuple[int, pd.DataFrame] | None = None
+    best_col: str | None = None
     first_err: DatasetError | None = None
     for col in (None, "video_id", "video_path_pd"):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                h = load_human_scores(path, col)
+                h = load_human_scores(path, col, score_columns)
         except DatasetError as exc:
             first_err = first_err or exc
             continue
         overlap = len(h.index.map(str).intersection(run_ids))
         if best is None or overlap > best[0]:
-            best = (overlap, h)
+            best, best_col = (overlap, h), col
     if best is None:
         assert first_err is not None
         raise first_err
-    return best[1]
+    return load_human_scores(path, best_col, score_columns)  # again, with its warnings shown
 
 
 def run_alignment(
@@ -423,6 +426,7 @@ def run_alignment(
     seed: int = 0,
     folds: int = 5,
     all_outputs: bool = True,
+    score_columns: Sequence[str] | None = None,
 ) -> Any:
     """:func:`aigve.results.alignment.alignment_report` of a run against human scores.
 
@@ -440,7 +444,7 @@ def run_alignment(
     elif isinstance(human, pd.DataFrame):
         h = human
     else:
-        h = _human_for_run(human, id_column, mt.index)
+        h = _human_for_run(human, id_column, mt.index, score_columns)
     directions = directions_for(results)
     folds = max(2, min(folds, len(mt.index.intersection(h.index.map(str))) // 2 or 2))
     with warnings.catch_warnings():
@@ -493,7 +497,13 @@ def cmd_correlate(args: argparse.Namespace) -> int:
 
     results = load_run(args.run)
     rep = run_alignment(
-        results, args.human, args.id_column, n_resamples=args.bootstrap, seed=args.seed, folds=args.folds
+        results,
+        args.human,
+        args.id_column,
+        n_resamples=args.bootstrap,
+        seed=args.seed,
+        folds=args.folds,
+        score_columns=[c.strip() for c in args.score_columns.split(",") if c.strip()] if args.score_columns else None,
     )
     out = Path(args.out) if args.out else Path(args.run)
     paths = rep.write(out)
@@ -559,6 +569,12 @@ def add_commands(sub: Any) -> None:
     r.add_argument("run", metavar="RUN", help="output directory of `aigve run`")
     r.add_argument("--human", help="human-score file (default: scores carried in the dataset's fields)")
     r.add_argument("--id-column", dest="id_column", help="the human file's column naming each video")
+    r.add_argument(
+        "--score-columns",
+        dest="score_columns",
+        help="comma-separated human score columns (default: the AIGVE-Bench aspects present, else every "
+        "numeric column)",
+    )
     r.add_argument("--out", help="directory for alignment.csv/.md and the heatmap (default: RUN)")
     r.add_argument("--bootstrap", type=positive_int, default=1000, help="bootstrap resamples (default 1000)")
     r.add_argument("--folds", type=positive_int, default=5, help="cross-validation folds of the fusion")
