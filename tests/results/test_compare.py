@@ -261,3 +261,18 @@ def test_markdown_separator_cells_are_valid_for_one_character_columns() -> None:
     sep = md.splitlines()[1]
     cells = [c.strip() for c in sep.strip("|").split("|")]
     assert cells == ["--:", "---"]  # GitHub needs 3+ characters per separator cell
+
+
+def test_mean_rank_uses_only_metrics_every_model_has() -> None:
+    """A run with extra metrics must not climb the leaderboard by winning on metrics others lack."""
+    df = pd.DataFrame(
+        {
+            "model": ["a", "b", "a", "a", "a"],
+            "metric": ["shared", "shared", "only_a1", "only_a2", "only_a3"],
+            "value": [1.0, 2.0, 5.0, 5.0, 5.0],
+        }
+    )
+    lb = leaderboard(df, {"shared": True, "only_a1": True, "only_a2": True, "only_a3": True})
+    wide = leaderboard_wide(lb).set_index("model")
+    assert wide.loc["b", "mean_rank"] == 1 and wide.loc["a", "mean_rank"] == 2  # b is better on "shared"
+    assert (wide["ranked_on"] == 1).all()

@@ -377,7 +377,8 @@ def leaderboard(
 
 def leaderboard_wide(lb: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     """Display form of :func:`leaderboard`: one row per model, one ``mean [low, high]`` cell per
-    metric (arrow marks the direction), plus ``mean_rank`` over the ranked metrics."""
+    metric (arrow marks the direction), plus ``mean_rank`` over the metrics every model was ranked on
+    (``ranked_on`` says how many; all ranked metrics when the models share none)."""
     cells = {}
     for _, r in lb.iterrows():
         if r["mean"] is None or pd.isna(r["mean"]):
@@ -400,8 +401,15 @@ def leaderboard_wide(lb: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
         },  # fmt: skip
         index=pd.Index(models, name="model"),
     )
-    mean_rank = lb.dropna(subset=["rank"]).groupby("model")["rank"].mean()
+    ranked = lb.dropna(subset=["rank"])
+    # rank only on metrics every model has: a model must not win on metrics the others were not run with
+    per_metric = ranked.groupby("metric")["model"].nunique()
+    common = [m for m in metrics if per_metric.get(m, 0) == len(models)]
+    if common:
+        ranked = ranked[ranked["metric"].isin(common)]
+    mean_rank = ranked.groupby("model")["rank"].mean()
     wide["mean_rank"] = [round(float(mean_rank[m]), 2) if m in mean_rank.index else None for m in models]
+    wide["ranked_on"] = len(common) if common else int(per_metric.size)
     return wide.sort_values("mean_rank", na_position="last").reset_index()
 
 
