@@ -490,8 +490,8 @@ def test_writers_survive_file_names_that_are_not_utf8(tmp_path: Path) -> None:
     res = Results({"m": agg}, [VideoRecord(name, "m", "m", 1.0, None, f"{name}: truncated")], [e], {}, [])
     write_results(res, tmp_path / "out")
     back = load_run(tmp_path / "out")
-    assert back.records[0].video_id == "bad\\udcffname.mp4" and back.records[0].value == 1.0
-    assert back.records[0].warning == "bad\\udcffname.mp4: truncated"
+    assert back.records[0].video_id == "bad\\xffname.mp4" and back.records[0].value == 1.0
+    assert back.records[0].warning == "bad\\xffname.mp4: truncated"
 
 
 def test_set_metric_without_a_ci_says_why(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from aigve.errors import DatasetError
+from aigve.fsutil import text_name
 from aigve.types import Entry
 
 # Extensions recognised as videos when scanning folders (compared case-insensitively).
@@ -53,25 +54,6 @@ def join_path(base: Path | None, rel: str | Path) -> Path:
     if not p.is_absolute() and base is not None:
         p = base / p
     return Path(os.path.normpath(p.absolute()))
-
-
-def text_name(name: str) -> str:
-    """``name`` as valid Unicode text, for ids and labels derived from file names.
-
-    Python represents undecodable bytes of a file name with lone surrogates (``b"\\xff"`` ->
-    ``"\\udcff"``), which cannot be written as UTF-8. Such bytes become a visible ``\\xff`` escape;
-    text that is already valid is returned unchanged. Only ids use this: paths keep the real name.
-    """
-    try:
-        name.encode("utf-8")
-        return name
-    except UnicodeEncodeError:
-        pass
-    try:
-        raw = os.fsencode(name)
-    except UnicodeEncodeError:  # lone surrogates that are not surrogate escapes (e.g. from JSON)
-        return name.encode("utf-8", "backslashreplace").decode("utf-8")
-    return raw.decode("utf-8", "backslashreplace")
 
 
 def check_unique_paths(

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from aigve.fsutil import text_name
 from aigve.types import Entry, VideoRecord
 
 
@@ -75,11 +76,9 @@ class MetricAggregate:
 
 
 def text_safe(v: Any) -> Any:
-    """Strings that UTF-8 can hold: file names that are not valid UTF-8 reach Python with lone surrogates
-    (``\udcff``); they are kept as that escape text instead of failing every writer."""
-    if isinstance(v, str):
-        return v.encode("utf-8", "backslashreplace").decode("utf-8")
-    return v
+    """Strings as valid UTF-8 text (:func:`aigve.fsutil.text_name`, the escape the dataset's ids use);
+    other values unchanged."""
+    return text_name(v) if isinstance(v, str) else v
 
 
 def finite_mean(values: list[float]) -> float | None:
