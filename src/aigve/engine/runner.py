@@ -253,12 +253,12 @@ class Engine:
 
     def _prepare(self, unit: _Unit, cache: FeatureCache, force_decode: bool = False) -> _Prepared:
         """Worker-thread part: hash, cache lookups, and one decode if anything is missing."""
-        from aigve.video.decode import _check_file, decode_video
+        from aigve.video.decode import check_file, decode_video
 
         prep = _Prepared(unit)
         path = Path(unit.path)
         try:
-            _check_file(path)  # missing, directory, empty: named before anything opens the file
+            check_file(path)  # missing, directory, empty: named before anything opens the file
             prep.video_sha = self._video_sha(path)
             missing = False
             for key, req in self._requests_for(unit.side).items():

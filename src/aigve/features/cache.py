@@ -13,6 +13,8 @@ import json
 import os
 import shutil
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -97,51 +99,40 @@ class FeatureCache:
             Path(tmp).unlink(missing_ok=True)
             raise
 
-    def stats(self, stale_after: float = 3600.0) -> dict[str, Any]:
-        """Entries and bytes under ``features/``, plus leftover temporary files older than ``stale_after`` s."""
-        import time
-
-        entries = size = stale = stale_bytes = 0
+    def _files(self, stale_after: float) -> Iterator[tuple[Path, int, float, str]]:
+        """Every file under ``features/``: (path, size, age in seconds, kind) with kind ``entry``, ``stale``
+        (a temporary file older than ``stale_after`` s, left by a killed write) or ``writing``."""
         now = time.time()
-        for p in self.dir.rglob("*") if self.dir.is_dir() else ():
-            if not p.is_file():
-                continue
-            st = p.stat()
-            if p.name.startswith(TMP_PREFIX):
-                if now - st.st_mtime > stale_after:
-                    stale += 1
-                    stale_bytes += st.st_size
-            elif p.suffix == ".npy":
-                entries += 1
-                size += st.st_size
-        return {
-            "root": str(self.root),
-            "entries": entries,
-            "bytes": size,
-            "stale_tmp_files": stale,
-            "stale_tmp_bytes": stale_bytes,
-        }
-
-    def prune(self, older_than_days: float | None = None, stale_after: float = 3600.0) -> tuple[int, int]:
-        """Remove entries not written or read for ``older_than_days`` (all entries when None) and stale
-        temporary files; returns (files removed, bytes freed). Reads refresh an entry's time."""
-        import time
-
-        now = time.time()
-        removed = freed = 0
         for p in list(self.dir.rglob("*")) if self.dir.is_dir() else []:
             if not p.is_file():
                 continue
             st = p.stat()
             age = now - st.st_mtime
-            if p.name.startswith(TMP_PREFIX):
-                drop = age > stale_after
+            if not p.name.startswith(TMP_PREFIX):
+                yield p, st.st_size, age, "entry"
             else:
-                drop = older_than_days is None or age > older_than_days * 86400.0
-            if drop:
+                yield p, st.st_size, age, "stale" if age > stale_after else "writing"
+
+    def stats(self, stale_after: float = 3600.0) -> dict[str, Any]:
+        """Entries and bytes under ``features/``, plus leftover temporary files older than ``stale_after`` s."""
+        counts = {"entries": 0, "bytes": 0, "stale_tmp_files": 0, "stale_tmp_bytes": 0}
+        for _, size, _, kind in self._files(stale_after):
+            if kind in ("entry", "stale"):
+                n, b = ("entries", "bytes") if kind == "entry" else ("stale_tmp_files", "stale_tmp_bytes")
+                counts[n] += 1
+                counts[b] += size
+        return {"root": str(self.root), **counts}
+
+    def prune(self, older_than_days: float | None = None, stale_after: float = 3600.0) -> tuple[int, int]:
+        """Remove entries not written or read for ``older_than_days`` (all entries when None) and stale
+        temporary files; returns (files removed, bytes freed). Reads refresh an entry's time."""
+        removed = freed = 0
+        for p, size, age, kind in self._files(stale_after):
+            old = older_than_days is None or age > older_than_days * 86400.0
+            if kind == "stale" or (kind == "entry" and old):
                 p.unlink(missing_ok=True)
                 removed += 1
-                freed += st.st_size
+                freed += size
         return removed, freed
 
     def close(self) -> None:

@@ -110,7 +110,7 @@ def _link_problem(path: Path) -> str | None:
         return f"broken or looping symbolic link (-> {target}): {why}"
 
 
-def _check_file(path: Path) -> int:
+def check_file(path: Path) -> int:
     """Reject missing, non-regular and empty files before FFmpeg sees them; returns the size."""
     link = _link_problem(path)
     if link is not None:
@@ -203,7 +203,7 @@ def _image_kind(container: Any, stream: Any) -> str | None:
 
 def _open(path: Path) -> tuple[Any, Any]:
     """Open ``path`` and return ``(container, video_stream)``; the caller closes the container."""
-    _check_file(path)
+    check_file(path)
     try:
         container = av.open(str(path), mode="r", metadata_errors="ignore")
     except _AV_ERRORS as exc:
