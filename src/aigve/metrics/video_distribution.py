@@ -33,7 +33,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -59,12 +59,12 @@ def biased_cov(stats: GaussianStats) -> np.ndarray:
     return stats.cov * ((stats.n - 1) / stats.n)
 
 
-def fvd_from_stats(gen: GaussianStats, real: GaussianStats) -> float:
+def fvd_from_stats(gen: GaussianStats, real: GaussianStats, name: str = "fvd") -> float:
     """FVD of two feature sets' statistics (biased covariances, as StyleGAN-V and cd-fvd)."""
     for side, s in (("generated", gen), ("real", real)):
         if s.n < 2:
             raise MetricInputError(
-                f"fvd needs features of at least 2 {side} videos, got {s.n}: add videos "
+                f"{name} needs features of at least 2 {side} videos, got {s.n}: add videos "
                 "(and at least 2048 per side for a comparable number)"
             )
     return frechet_distance(gen.mean, biased_cov(gen), real.mean, biased_cov(real))
@@ -101,6 +101,13 @@ class FVD(SetMetric):
         options={"frames": 16, "stride": 1, "resolution": 224, "real_stats": None},
     )
     real_stats_supported = True
+    # what tells the FVD variants apart (FVDVideoMAE overrides these, the rest is shared)
+    label: ClassVar[str] = "FVD"
+    extractor: ClassVar[str] = I3D_EXTRACTOR
+    extractor_version: ClassVar[str] = I3D_EXTRACTOR_VERSION
+    weights_name: ClassVar[str] = I3D_WEIGHTS
+    feature_layer: ClassVar[str] = FEATURE_LAYER
+    preprocess: ClassVar[str] = "bilinear resize (align_corners=False, no antialias), 2*x/255-1"
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -114,6 +121,7 @@ class FVD(SetMetric):
         self.frames: int = self.options["frames"]
         self.stride: int = self.options["stride"]
         self.resolution: int = self.options["resolution"]
+        self.dim: int = FEATURE_DIM
         self.gen = GaussianStats(FEATURE_DIM)
         self.real = GaussianStats(FEATURE_DIM)
         self.real_stats_path: str | None = None
@@ -191,6 +199,10 @@ class FVD(SetMetric):
             self._sha = resolve_weights(I3D_WEIGHTS, explicit_path=self.options.get("weights")).sha256
         return self._sha
 
+    def _variant_meta(self) -> dict[str, Any]:
+        """Settings of a variant that change its features (VideoMAE: the network config)."""
+        return {}
+
     def protocol(self) -> dict[str, Any]:
         """The manifest recorded with each score."""
         try:
@@ -198,11 +210,12 @@ class FVD(SetMetric):
         except WeightsError:
             sha = None
         return {
-            "backbone": I3D_EXTRACTOR,
-            "weights": I3D_WEIGHTS,
+            "backbone": self.extractor,
+            "weights": self.weights_name,
             "weights_sha256": sha,
-            "feature_layer": FEATURE_LAYER,
-            "feature_dim": FEATURE_DIM,
+            **self._variant_meta(),
+            "feature_layer": self.feature_layer,
+            "feature_dim": self.dim,
             "frames": self.frames,
             "stride": self.stride,
             "resolution": self.resolution,
@@ -211,7 +224,7 @@ class FVD(SetMetric):
                 "last frame repeated when the video is shorter; one clip per video"
             ),
             "sampler": self.sampler.id,
-            "preprocess": "bilinear resize (align_corners=False, no antialias), 2*x/255-1",
+            "preprocess": self.preprocess,
             "covariance": "biased (divided by n), as StyleGAN-V / cd-fvd",
             "resampling": "none (each video counted once)",
             "n_real": self.real.n,
@@ -221,28 +234,24 @@ class FVD(SetMetric):
 
     def warnings(self) -> list[str]:
         out = []
-        small = [
-            f"{s}={n}" for s, n in (("n_generated", self.gen.n), ("n_real", self.real.n)) if n < RELIABLE_N
-        ]
+        sizes = (("n_generated", self.gen.n), ("n_real", self.real.n))
+        small = [f"{s}={n}" for s, n in sizes if n < RELIABLE_N]
         if small:
             out.append(
-                f"FVD from fewer than {RELIABLE_N} videos per set ({', '.join(small)}) is biased upward and "
-                "not comparable to published numbers; compare models only at equal set sizes"
+                f"{self.label} from fewer than {RELIABLE_N} videos per set ({', '.join(small)}) is biased "
+                "upward and not comparable to published numbers; compare models only at equal set sizes"
             )
-        few = [
-            f"{s}={n}" for s, n in (("n_generated", self.gen.n), ("n_real", self.real.n)) if n <= FEATURE_DIM
-        ]
+        few = [f"{s}={n}" for s, n in sizes if n <= self.dim]
         if few:
             out.append(
-                f"few samples relative to the feature dimension ({', '.join(few)} <= {FEATURE_DIM}): the "
-                "covariance is rank-deficient and the FVD is unreliable"
+                f"few samples relative to the feature dimension ({', '.join(few)} <= {self.dim}): the "
+                f"covariance is rank-deficient and the {self.label} is unreliable"
             )
         return out
 
     def compute(self) -> dict[str, Any]:
-        value = fvd_from_stats(self.gen, self.real)
         return {
-            "fvd": value,
+            self.spec.name: fvd_from_stats(self.gen, self.real, self.spec.name),
             "n_real": self.real.n,
             "n_generated": self.gen.n,
             "warnings": self.warnings(),
@@ -260,13 +269,14 @@ class FVD(SetMetric):
     def real_stats_meta(self) -> dict[str, Any]:
         """Every setting that changes the real statistics (stored with them, checked on load)."""
         return {
-            "metric": "fvd",
-            "backbone": I3D_EXTRACTOR,
-            "extractor_version": I3D_EXTRACTOR_VERSION,
-            "weights": I3D_WEIGHTS,
+            "metric": self.spec.name,
+            "backbone": self.extractor,
+            "extractor_version": self.extractor_version,
+            "weights": self.weights_name,
             "weights_sha256": self.weights_sha256(),
-            "feature_layer": FEATURE_LAYER,
-            "feature_dim": FEATURE_DIM,
+            **self._variant_meta(),
+            "feature_layer": self.feature_layer,
+            "feature_dim": self.dim,
             "frames": self.frames,
             "stride": self.stride,
             "resolution": self.resolution,
@@ -280,17 +290,18 @@ class FVD(SetMetric):
 
     def save_real_stats(self, path: str | os.PathLike[str]) -> Path:
         """Write the real set's statistics with :meth:`real_stats_meta` (for ``aigve stats compute``)."""
+        name = self.spec.name
         if self.real.n < 2:
             raise UsageError(
-                f"fvd: cannot save reference statistics of {self.real.n} real videos (need >= 2)"
+                f"{name}: cannot save reference statistics of {self.real.n} real videos (need >= 2)"
             )
         return self.real.save(path, meta={**self.real_stats_meta(), "n": self.real.n})
 
     def load_real_stats(self, path: str | os.PathLike[str]) -> None:
         """Use reference statistics instead of real videos; refuses files made with other settings."""
         stats = GaussianStats.load(path, expect_meta=self.real_stats_meta())
-        if stats.dim != FEATURE_DIM:
-            raise UsageError(f"{path}: statistics of dim {stats.dim}, fvd needs {FEATURE_DIM}")
+        if stats.dim != self.dim:
+            raise UsageError(f"{path}: statistics of dim {stats.dim}, {self.spec.name} needs {self.dim}")
         self.real = stats
         self.real_stats_path = str(path)
 

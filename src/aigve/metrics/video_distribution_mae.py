@@ -31,9 +31,7 @@ geometry; it exists for tests, its numbers mean nothing.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,7 +40,7 @@ from aigve.errors import MetricInputError, UsageError, WeightsError
 from aigve.features.gaussian import GaussianStats
 from aigve.metrics.base import FeatureRequest, MetricSpec, OutputSpec, SetMetric
 from aigve.metrics.catalog import register_metric
-from aigve.metrics.video_distribution import FVD, RELIABLE_N, fvd_from_stats
+from aigve.metrics.video_distribution import FVD
 from aigve.types import Side
 
 MAE_EXTRACTOR = "videomae_v2"
@@ -89,6 +87,12 @@ class FVDVideoMAE(FVD):
         options={"frames": 16, "stride": 1, "resolution": 224, "real_stats": None, "config": DEFAULT_CONFIG},
     )
     real_stats_supported = True
+    label = "FVD (VideoMAE-v2)"
+    extractor = MAE_EXTRACTOR
+    extractor_version = MAE_EXTRACTOR_VERSION
+    weights_name = MAE_WEIGHTS
+    feature_layer = FEATURE_LAYER
+    preprocess = "x/255 in [0,1] (no mean/std), bilinear resize (align_corners=False, no antialias)"
 
     def __init__(self, **options: Any) -> None:
         # FVD.__init__ checks I3D's limits (>= 9 frames, >= 193 px): validate this network's instead
@@ -157,98 +161,5 @@ class FVDVideoMAE(FVD):
             self._sha = resolve_weights(MAE_WEIGHTS, explicit_path=explicit, download=False).sha256
         return self._sha
 
-    def protocol(self) -> dict[str, Any]:
-        """The manifest recorded with each score."""
-        try:
-            sha: str | None = self.weights_sha256()
-        except WeightsError:
-            sha = None
-        return {
-            "backbone": MAE_EXTRACTOR,
-            "weights": MAE_WEIGHTS,
-            "weights_sha256": sha,
-            "config": self.config,
-            "feature_layer": FEATURE_LAYER,
-            "feature_dim": self.dim,
-            "frames": self.frames,
-            "stride": self.stride,
-            "resolution": self.resolution,
-            "clip": (
-                f"deterministic: first {self.frames} frames taking every {self.stride}-th, "
-                "last frame repeated when the video is shorter; one clip per video"
-            ),
-            "sampler": self.sampler.id,
-            "preprocess": "x/255 in [0,1] (no mean/std), bilinear resize (align_corners=False, no antialias)",
-            "covariance": "biased (divided by n), as StyleGAN-V / cd-fvd",
-            "resampling": "none (each video counted once)",
-            "n_real": self.real.n,
-            "n_generated": self.gen.n,
-            "real_stats": self.real_stats_path,
-        }
-
-    def warnings(self) -> list[str]:
-        out = []
-        sizes = (("n_generated", self.gen.n), ("n_real", self.real.n))
-        small = [f"{s}={n}" for s, n in sizes if n < RELIABLE_N]
-        if small:
-            out.append(
-                f"FVD (VideoMAE-v2) from fewer than {RELIABLE_N} videos per set ({', '.join(small)}) is biased "
-                "upward and not comparable to published numbers; compare models only at equal set sizes"
-            )
-        few = [f"{s}={n}" for s, n in sizes if n <= self.dim]
-        if few:
-            out.append(
-                f"few samples relative to the feature dimension ({', '.join(few)} <= {self.dim}): the "
-                "covariance is rank-deficient and the FVD is unreliable"
-            )
-        return out
-
-    def compute(self) -> dict[str, Any]:
-        for side, s in (("generated", self.gen), ("real", self.real)):
-            if s.n < 2:
-                raise MetricInputError(
-                    f"fvd_videomae needs features of at least 2 {side} videos, got {s.n}: add videos "
-                    "(and at least 2048 per side for a comparable number)"
-                )
-        return {
-            "fvd_videomae": fvd_from_stats(self.gen, self.real),
-            "n_real": self.real.n,
-            "n_generated": self.gen.n,
-            "warnings": self.warnings(),
-            "protocol": self.protocol(),
-        }
-
-    # -- reference statistics --------------------------------------------------------------
-    def real_stats_meta(self) -> dict[str, Any]:
-        """Every setting that changes the real statistics (stored with them, checked on load)."""
-        return {
-            "metric": "fvd_videomae",
-            "backbone": MAE_EXTRACTOR,
-            "extractor_version": MAE_EXTRACTOR_VERSION,
-            "weights": MAE_WEIGHTS,
-            "weights_sha256": self.weights_sha256(),
-            "config": self.config,
-            "feature_layer": FEATURE_LAYER,
-            "feature_dim": self.dim,
-            "frames": self.frames,
-            "stride": self.stride,
-            "resolution": self.resolution,
-            "sampler": self.sampler.id,
-            "decode_window": self.run_window,
-        }
-
-    def save_real_stats(self, path: str | os.PathLike[str]) -> Path:
-        """Write the real set's statistics with :meth:`real_stats_meta` (for ``aigve stats compute``)."""
-        if self.real.n < 2:
-            raise UsageError(
-                f"fvd_videomae: cannot save reference statistics of {self.real.n} real videos (need >= 2)"
-            )
-        return self.real.save(path, meta={**self.real_stats_meta(), "n": self.real.n})
-
-    def load_real_stats(self, path: str | os.PathLike[str]) -> None:
-        """Use reference statistics instead of real videos; refuses files made with other settings."""
-        stats = GaussianStats.load(path, expect_meta=self.real_stats_meta())
-        if stats.dim != self.dim:
-            raise UsageError(f"{path}: statistics of dim {stats.dim}, fvd_videomae needs {self.dim}")
-        self.real = stats
-        self.real_stats_path = str(path)
+    def _variant_meta(self) -> dict[str, Any]:
+        return {"config": self.config}
