@@ -3,8 +3,9 @@
 The peer decodes the same files the same way (first video stream, ``thread_type="AUTO"``,
 ``frame.to_ndarray(format="rgb24")`` per frame into a list) with nothing else around it; ours
 additionally validates the file, tracks timestamps and the window, checks for truncation and
-stacks the frames into one ``[T, H, W, 3]`` array (``to_ndarray`` returns views of PyAV's
-buffers, so that stack is the only copy; the "peer + np.stack" row shows what it costs alone).
+writes the frames into one preallocated ``[T, H, W, 3]`` array (the "peer + np.stack" row shows what
+gathering the frames into one array costs in the plain pattern; peak memory is in
+``bench_decode_memory.py``).
 CPU time (``time.process_time``, all threads) is reported beside wall time because it is far less
 sensitive to other jobs sharing the machine. The two are interleaved per repeat (alternating who goes
 first) so drift in machine load hits both alike; best-of, median and the median per-repeat paired
