@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from aigve.api import evaluate
-from aigve.backbones.nets.inception_fid import FIDInceptionV3
+from aigve.backbones.nets.fid_inception import FIDInceptionV3
 from aigve.data.dataset import Dataset
 from aigve.types import Entry
 from aigve.video.decode import decode_video

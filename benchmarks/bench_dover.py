@@ -75,7 +75,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=1)
     args = ap.parse_args()
 
-    from aigve.backbones.dover_views import ViewConfig, sample_views
+    from aigve.backbones.dover import ViewConfig, sample_views
     from aigve.backbones.nets.dover import DOVERNet
     from aigve.video.decode import decode_video
     from aigve.video.sampling import Window

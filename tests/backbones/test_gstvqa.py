@@ -1,5 +1,5 @@
 """GSTVQA port: the temporal network (``aigve.backbones.nets.gstvqa``) and the VGG16 mean/std extractor
-(``aigve.backbones.vgg_multilayer``).
+(``aigve.backbones.vgg16_meanstd``).
 
 Golden files (port-drift checks, not references computed by us and copied back):
 
@@ -25,7 +25,7 @@ import pytest
 import torch
 
 from aigve.backbones.nets.gstvqa import FEATURE_DIM, INPUT_DIM, MIN_FRAMES, GSTVQANet, pyramid_pool
-from aigve.backbones.vgg_multilayer import (
+from aigve.backbones.vgg16_meanstd import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     OUTPUT_DIM,

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from aigve.backbones.inception import (
+from aigve.backbones.fid_inception import (
     LOGITS_SLICE,
     OUTPUT_DIMS,
     POOL_SLICE,
@@ -29,7 +29,7 @@ from aigve.backbones.inception import (
     load_fid_inception,
     split_features,
 )
-from aigve.backbones.nets.inception_fid import FIDInceptionV3
+from aigve.backbones.nets.fid_inception import FIDInceptionV3
 from aigve.backbones.registry import build_extractor, get_extractor_class, known_extractors
 from aigve.errors import UsageError, WeightsError
 

@@ -239,8 +239,8 @@ def test_efficientnet_fid_toy_vs_itself_and_monotone_in_distortion(toy_dir: Path
     import cv2
 
     from aigve.backbones.registry import build_extractor
-    from aigve.features.gaussian import GaussianStats
     from aigve.metrics.functional.frechet import frechet_from_stats
+    from aigve.metrics.functional.gaussian import GaussianStats
 
     res = evaluate(
         str(toy_dir / "annotations" / "evaluate.json"),

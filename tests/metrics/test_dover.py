@@ -29,10 +29,10 @@ import numpy as np
 import pytest
 import torch
 
-from aigve.backbones.dover_views import DoverExtractor, ViewConfig, sample_views, temporal_indices
+from aigve.backbones.dover import DoverExtractor, ViewConfig, sample_views, temporal_indices
 from aigve.backbones.nets.dover import WINDOW, DOVERNet, _relative_index
 from aigve.errors import MetricInputError, UsageError
-from aigve.metrics.dover import Dover, dover_scores
+from aigve.metrics.vqa import Dover, dover_scores
 from aigve.types import Entry
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "dover_views.npz"

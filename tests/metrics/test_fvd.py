@@ -17,8 +17,8 @@ import pytest
 import torch
 
 from aigve.errors import MetricInputError, UsageError
-from aigve.features.gaussian import GaussianStats
 from aigve.metrics.catalog import get_metric_class
+from aigve.metrics.functional.gaussian import GaussianStats
 from aigve.metrics.video_distribution import FVD, biased_cov, fvd_from_stats
 from aigve.types import Entry
 

@@ -27,7 +27,7 @@ from aigve.backbones.nets.videomae import CONFIGS, random_state_dict
 from aigve.backbones.videomae import WEIGHTS_FILE, VideoMAEv2Extractor
 from aigve.errors import MetricInputError, UsageError
 from aigve.metrics.catalog import get_metric_class
-from aigve.metrics.video_distribution_mae import CONFIG_SIZES, FVDVideoMAE
+from aigve.metrics.video_distribution import CONFIG_SIZES, FVDVideoMAE
 from aigve.types import Entry
 
 cdfvd_fvd = pytest.importorskip("cdfvd.fvd")

@@ -15,7 +15,7 @@ import pytest
 from aigve.backbones.nets.gstvqa import FEATURE_DIM, KONVID_SCALE, MIN_FRAMES
 from aigve.errors import MetricInputError, UsageError, WeightsError
 from aigve.metrics.catalog import get_metric_class
-from aigve.metrics.nn_video import GSTVQA, gstvqa_raw_scores, prepare_sequence
+from aigve.metrics.vqa import GSTVQA, gstvqa_raw_scores, prepare_sequence
 from aigve.types import Entry
 from tests.backbones.test_gstvqa import (
     _extractor,

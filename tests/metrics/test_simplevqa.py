@@ -25,7 +25,7 @@ import torch
 from aigve.backbones.nets.simplevqa import SimpleVQAHead, SimpleVQANet, strip_data_parallel
 from aigve.backbones.nets.slowfast import SlowFastR50
 from aigve.backbones.registry import build_extractor
-from aigve.backbones.vqa_features import (
+from aigve.backbones.simplevqa import (
     clip_rows,
     key_frame_rows,
     preprocess_motion,
@@ -33,7 +33,7 @@ from aigve.backbones.vqa_features import (
 )
 from aigve.errors import MetricInputError, UsageError, WeightsError
 from aigve.metrics.catalog import get_metric_class
-from aigve.metrics.nn_vqa import pad_seconds, simplevqa_score
+from aigve.metrics.vqa import pad_seconds, simplevqa_score
 from aigve.types import Entry
 from tests.backbones.test_slowfast import seeded_state
 

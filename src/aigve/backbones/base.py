@@ -1,17 +1,26 @@
-"""The feature-extractor contract every backbone (neural or classic) follows.
+"""The two kinds of backbone every model (neural or classic) is one of.
 
-An extractor turns the sampled frames of one video into a 2-D float array ``[K, D]``:
-``kind="frames"`` gives one row per input frame (K = T), ``kind="clip"`` gives rows per clip
-(e.g. one I3D feature per 16-frame window), ``kind="pairs"`` one row per consecutive frame pair.
-Extractors are built once per run by the engine, shared by every metric that names them, and their
-``identity()`` (name, options, weights hash, version) is part of the feature cache key and the
-provenance of every score computed from them.
+- An **extractor** turns the sampled frames of one video into a 2-D float array ``[K, D]``:
+  ``kind="frames"`` gives one row per input frame (K = T), ``kind="clip"`` gives rows per clip (e.g. one
+  I3D feature per 16-frame window), ``kind="pairs"`` one row per consecutive frame pair.
+- A **scorer** (``kind="scorer"``) is a model stage that reads one video's sampled frames *or another
+  backbone's features of them* (``input="features"``, naming that extractor in :meth:`Scorer.upstream`)
+  together with the entry's texts (its prompt; for judges, the questions they derive from it), and gives a
+  2-D float array ``[K, len(columns)]``: CLIP/BLIP image-text scores, a VQA model's quality head, a
+  vision-language judge. Scorers are batched across videos (``score`` takes several at once).
+
+Backbones are built once per run by the engine, shared by every metric that names them, and their
+``identity()`` (name, options, weights hash, version) is part of the cache key and the provenance of every
+score computed from them. A scorer's cache key adds its upstream extractor's identity and a hash of every
+text it read, so a changed prompt recomputes only that video. Metrics never load models: they ask for a
+backbone's output by name (``FeatureRequest``) and reduce it.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -20,19 +29,22 @@ import torch
 from aigve.device import resolve_device
 
 ExtractorKind = Literal["frames", "clip", "pairs"]
+BackboneKind = Literal["frames", "clip", "pairs", "scorer"]
 
 
-class Extractor(ABC):
-    """Base class; subclasses set ``name``/``kind``/``version`` and implement ``extract``.
+class Backbone(ABC):
+    """What every backbone shares: device, batch size, options, one-time loading and an identity.
 
-    ``load()`` is called once before the first ``extract``: heavy imports and weight loading go
-    there (not in ``__init__``) so that listing metrics stays cheap.
+    ``load()`` is called once before the first use: heavy imports and weight loading go there (not in
+    ``__init__``) so that listing metrics stays cheap.
     """
 
     name: ClassVar[str]
-    kind: ClassVar[ExtractorKind] = "frames"
+    kind: ClassVar[BackboneKind] = "frames"
     version: ClassVar[str] = "1"
     extra: ClassVar[str | None] = None  # pip extra providing its dependencies
+    #: smallest frame side (pixels) the backbone handles; ``aigve check`` reports frames below it
+    min_side: ClassVar[int] = 1
 
     def __init__(
         self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
@@ -58,13 +70,19 @@ class Extractor(ABC):
         return None
 
     def identity(self) -> dict[str, Any]:
-        """Everything that changes the features: part of the cache key and the provenance."""
+        """Everything that changes the output: part of the cache key and the provenance."""
         return {
             "extractor": self.name,
             "version": self.version,
             "options": {k: self.options[k] for k in sorted(self.options)},
             "weights_sha256": self.weights_sha256(),
         }
+
+
+class Extractor(Backbone):
+    """Frames -> features. Subclasses set ``name``/``kind``/``version`` and implement ``extract``."""
+
+    kind: ClassVar[BackboneKind] = "frames"
 
     # -- work ------------------------------------------------------------------------------
     @abstractmethod
@@ -101,14 +119,50 @@ def extract_stacked_by_shape(
     return out
 
 
-class TextExtractor(ABC):
-    """Encodes prompts (for vision-language metrics). Same lifecycle as ``Extractor``."""
+@dataclass(frozen=True)
+class ScorerInput:
+    """One video's input to a scorer: ``data`` is uint8 frames ``[T, H, W, 3]`` (``input="frames"``) or the
+    upstream extractor's ``[K, D]`` features of them (``input="features"``); ``texts`` maps each text the
+    scorer declares (e.g. ``"prompt"``) to the entry's value."""
 
-    name: ClassVar[str]
-    version: ClassVar[str] = "1"
+    video_id: str
+    data: np.ndarray
+    fps: float | None = None
+    texts: Mapping[str, str] = field(default_factory=dict)
 
-    def identity(self) -> dict[str, Any]:
-        return {"text_extractor": self.name, "version": self.version}
+
+class Scorer(Backbone):
+    """A model stage on (frames or upstream features, texts) of one video -> ``[K, len(columns)]`` floats.
+
+    Subclasses set ``name``/``version``, ``input``, ``texts`` (the entry texts they read), ``columns`` (what
+    each output column means) and implement :meth:`score`, batched across videos. For ``input="features"``
+    :meth:`upstream` names the extractor (and its options) whose output is read; the engine computes that
+    once for every metric that wants it and calls :meth:`bind_upstream` with the built extractor, so a
+    scorer can reuse the model the extractor loaded (one CLIP in memory for images and prompts).
+    """
+
+    kind: ClassVar[BackboneKind] = "scorer"
+    input: ClassVar[Literal["frames", "features"]] = "frames"
+    texts: ClassVar[tuple[str, ...]] = ()
+    columns: ClassVar[tuple[str, ...]] = ()
+
+    def upstream(self) -> tuple[str, dict[str, Any]] | None:
+        """``(extractor name, extractor options)`` whose features this scorer reads (``input="features"``)."""
+        return None
+
+    def bind_upstream(self, extractor: Extractor) -> None:
+        """Called by the engine before ``load`` with the built upstream extractor (default: ignored)."""
+        self.upstream_extractor = extractor
 
     @abstractmethod
-    def encode(self, texts: list[str]) -> np.ndarray: ...
+    def score(self, items: Sequence[ScorerInput]) -> list[np.ndarray]:
+        """One ``[K, len(columns)]`` float array per item, in order; must equal scoring each item alone."""
+
+    def column(self, out: np.ndarray, name: str) -> np.ndarray:
+        """The column called ``name`` of one ``score`` output (metrics read outputs by name)."""
+        return np.asarray(out)[:, self.columns.index(name)]
+
+
+def column(out: np.ndarray, columns: Sequence[str], name: str) -> np.ndarray:
+    """Column ``name`` of a scorer output whose columns are ``columns`` (for metrics, which see arrays)."""
+    return np.asarray(out)[:, list(columns).index(name)]

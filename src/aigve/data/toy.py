@@ -30,8 +30,8 @@ from pathlib import Path
 
 from aigve.data.annotation import read_annotation
 from aigve.data.dataset import Dataset
+from aigve.engine.cache import file_sha256 as sha256_file
 from aigve.errors import DatasetError
-from aigve.features.cache import file_sha256 as sha256_file
 from aigve.fsutil import as_if_opened
 
 TOY_REPO = "ShaneXiangH/AIGVE_Tool"

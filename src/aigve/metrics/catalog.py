@@ -23,14 +23,10 @@ _LOADED = False
 # modules that define built-in metrics; each imports only light dependencies at import time
 BUILTIN_MODULES: tuple[str, ...] = (
     "aigve.metrics.classic",
-    "aigve.metrics.consistency",
-    "aigve.metrics.distribution",
-    "aigve.metrics.dover",
+    "aigve.metrics.frame_distribution",
     "aigve.metrics.video_distribution",
-    "aigve.metrics.video_distribution_mae",
     "aigve.metrics.vl_similarity",
-    "aigve.metrics.nn_video",
-    "aigve.metrics.nn_vqa",
+    "aigve.metrics.vqa",
 )
 
 # metrics users ask for by name that cannot be provided, and why (a named error beats "unknown metric")

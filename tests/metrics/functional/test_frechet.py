@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from aigve.errors import UsageError
-from aigve.features.gaussian import GaussianStats
 from aigve.metrics.functional.frechet import frechet_distance, frechet_from_stats, trace_sqrt_product
+from aigve.metrics.functional.gaussian import GaussianStats
 
 fid_score = pytest.importorskip("pytorch_fid.fid_score", reason="pytorch-fid==0.3.0 is the reference")
 # pytorch-fid 0.3.0 passes scipy's deprecated sqrtm(disp=False)

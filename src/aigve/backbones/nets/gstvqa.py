@@ -8,7 +8,7 @@ they load with ``strict=True``. Checked against the authors' class with the same
 (tests/backbones/test_gstvqa.py keeps golden outputs of their code).
 
 Input per frame: VGG16 multi-stage features, ``mean ‖ std`` = 1472 + 1472 = 2944 values
-(:mod:`aigve.backbones.vgg_multilayer`). The network:
+(:mod:`aigve.backbones.vgg16_meanstd`). The network:
 
 1. *channel attention* on the std half: ``std * sigmoid(MLP(mean_var))``, where ``mean_var`` is the
    per-channel standard deviation over time (population std) of the mean half (1472 -> 320 -> 1472 MLP);

@@ -35,7 +35,7 @@ from aigve.device import resolve_device
 from aigve.errors import UsageError
 
 if TYPE_CHECKING:
-    from aigve.features.gaussian import GaussianStats
+    from aigve.metrics.functional.gaussian import GaussianStats
 
 ArrayLike = np.ndarray | torch.Tensor
 

@@ -19,7 +19,7 @@ from scipy.spatial.distance import cosine as scipy_cosine_distance
 
 from aigve.errors import MetricInputError
 from aigve.metrics.catalog import get_metric_class
-from aigve.metrics.consistency import FrameConsistency, frame_consistency_scores
+from aigve.metrics.classic import FrameConsistency, frame_consistency_scores
 from aigve.metrics.functional.similarity import consecutive_cosine, cosine_similarity_rows
 from aigve.types import Entry
 

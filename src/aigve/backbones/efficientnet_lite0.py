@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from aigve.backbones.base import Extractor
-from aigve.backbones.nets.efficientnet_lite import INPUT_MEAN, INPUT_SIZE, INPUT_STD, EfficientNetLite0
+from aigve.backbones.nets.efficientnet_lite0 import INPUT_MEAN, INPUT_SIZE, INPUT_STD, EfficientNetLite0
 from aigve.backbones.registry import register_extractor
 from aigve.backbones.weights import load_state_dict, resolve_weights
 from aigve.errors import UsageError, WeightsError

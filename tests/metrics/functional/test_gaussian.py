@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from aigve.errors import UsageError
-from aigve.features.gaussian import GaussianStats
+from aigve.metrics.functional.gaussian import GaussianStats
 
 
 def relu_features(rng: np.random.Generator, n: int, d: int, offset: float = 0.0) -> np.ndarray:

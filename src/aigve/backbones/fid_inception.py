@@ -1,6 +1,6 @@
 """``fid_inception``: per-frame FID Inception-v3 features, shared by FID, KID and IS (one forward per frame).
 
-Network: :class:`aigve.backbones.nets.inception_fid.FIDInceptionV3` with pytorch-fid's released weights
+Network: :class:`aigve.backbones.nets.fid_inception.FIDInceptionV3` with pytorch-fid's released weights
 ``pt_inception-2015-12-05-6726825d.pth`` (registry name ``fid_inception``; torch-fidelity's
 ``weights-inception-2015-12-05-6726825d.pth`` is the same file). Checked against pytorch-fid 0.3.0's
 ``InceptionV3([3], resize_input=True, normalize_input=True, use_fid_inception=True)`` and torch-fidelity
@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 from aigve.backbones.base import Extractor
-from aigve.backbones.nets.inception_fid import (
+from aigve.backbones.nets.fid_inception import (
     INPUT_SIZE,
     NUM_CLASSES,
     POOL_DIM,

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from aigve.cli import main
-from aigve.features.cache import TMP_PREFIX, FeatureCache
+from aigve.engine.cache import TMP_PREFIX, FeatureCache
 
 
 def test_empty_or_cut_entries_are_dropped_and_recomputed(tmp_path: Path) -> None:

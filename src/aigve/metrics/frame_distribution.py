@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 
 from aigve.errors import MetricInputError, UsageError
-from aigve.features.gaussian import GaussianStats
 from aigve.metrics.base import FeatureRequest, MetricSpec, OutputSpec, SetMetric
 from aigve.metrics.catalog import register_metric
+from aigve.metrics.functional.gaussian import GaussianStats
 from aigve.types import Entry, Side
 from aigve.video.sampling import Sampler
 
