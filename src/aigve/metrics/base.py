@@ -180,8 +180,20 @@ class Metric(ABC):
         self.identities = {k: dict(v) for k, v in identities.items()}
 
     def extractor_options(self) -> dict[str, Any]:
-        """Options passed to this metric's extractor (e.g. an explicit ``weights`` path)."""
+        """Options passed to this metric's backbones (e.g. an explicit ``weights`` path)."""
         return {"weights": self.options["weights"]} if self.options.get("weights") else {}
+
+    def effective_requests(self) -> list[FeatureRequest]:
+        """``requests()`` with :meth:`extractor_options` merged into each request's options: exactly what the
+        engine builds and caches (two requests with equal keys share one computation)."""
+        out = []
+        for req in self.requests():
+            opts = dict(req.options)
+            opts.update(self.extractor_options())
+            out.append(
+                FeatureRequest(req.role, req.extractor, req.sampler, req.side, tuple(sorted(opts.items())))
+            )
+        return out
 
     def provenance(self) -> dict[str, Any]:
         """What the score means: options and samplers (the engine adds extractor identities)."""
