@@ -222,12 +222,23 @@ class FVD(SetMetric):
 
     # -- results ---------------------------------------------------------------------------
     def weights_sha256(self) -> str | None:
-        """sha256 of the I3D weights this run uses (resolved like the extractor; cached digest)."""
+        """sha256 of the I3D weights this run uses: the bound extractor's (the engine loaded it), else resolved
+        like the extractor would (cached digest; never downloads)."""
+        if self._sha is None:
+            self._sha = self._bound_sha()
         if self._sha is None:
             from aigve.backbones.weights import resolve_weights
 
-            self._sha = resolve_weights(I3D_WEIGHTS, explicit_path=self.options.get("weights")).sha256
+            explicit = self.options.get("weights")
+            self._sha = resolve_weights(I3D_WEIGHTS, explicit_path=explicit, download=False).sha256
         return self._sha
+
+    def _bound_sha(self) -> str | None:
+        """The weights sha256 of the extractor the engine bound to this metric (None before ``bind``)."""
+        for ident in getattr(self, "identities", {}).values():
+            if ident.get("weights_sha256"):
+                return str(ident["weights_sha256"])
+        return None
 
     def _variant_meta(self) -> dict[str, Any]:
         """Settings of a variant that change its features (VideoMAE: the network config)."""
@@ -479,6 +490,8 @@ class FVDVideoMAE(FVD):
     # -- results ---------------------------------------------------------------------------
     def weights_sha256(self) -> str | None:
         """sha256 of the weights this run uses (from the extractor when bound; never downloads)."""
+        if self._sha is None:
+            self._sha = self._bound_sha()
         if self._sha is None:
             from aigve.backbones.weights import resolve_weights
 
