@@ -68,7 +68,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from aigve.errors import MetricInputError, UsageError, WeightsError
-from aigve.metrics.base import FeatureRequest, MetricSpec, OutputSpec, SetMetric
+from aigve.metrics.base import FeatureRequest, MetricSpec, OutputSpec, ReferenceStats, SetMetric
 from aigve.metrics.catalog import register_metric
 from aigve.metrics.functional.frechet import frechet_distance
 from aigve.metrics.functional.gaussian import GaussianStats
@@ -101,7 +101,7 @@ def fvd_from_stats(gen: GaussianStats, real: GaussianStats, name: str = "fvd") -
 
 
 @register_metric
-class FVD(SetMetric):
+class FVD(SetMetric, ReferenceStats):
     """Fréchet Video Distance on I3D (Kinetics-400) logits; see the module docstring for the protocol."""
 
     spec = MetricSpec(
@@ -130,7 +130,6 @@ class FVD(SetMetric):
         weights=(I3D_WEIGHTS,),
         options={"frames": 16, "stride": 1, "resolution": 224, "real_stats": None},
     )
-    real_stats_supported = True
     # what tells the FVD variants apart (FVDVideoMAE overrides these, the rest is shared)
     label: ClassVar[str] = "FVD"
     extractor: ClassVar[str] = I3D_EXTRACTOR
@@ -424,7 +423,6 @@ class FVDVideoMAE(FVD):
         weights=(MAE_WEIGHTS,),
         options={"frames": 16, "stride": 1, "resolution": 224, "real_stats": None, "config": DEFAULT_CONFIG},
     )
-    real_stats_supported = True
     label = "FVD (VideoMAE-v2)"
     extractor = MAE_EXTRACTOR
     extractor_version = MAE_EXTRACTOR_VERSION
