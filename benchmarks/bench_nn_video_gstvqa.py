@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aigve.metrics.vqa import gstvqa_raw_scores
+from aigve.backbones.gstvqa import gstvqa_raw_scores
 from aigve.video.decode import decode_video
 from tests.backbones.test_gstvqa import _extractor, seeded_clip, seeded_net
 

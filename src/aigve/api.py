@@ -125,9 +125,10 @@ def _write_report(results: Results, out_dir: Path) -> None:
 def _assign_real_stats(value: str, names: list[str], metric_options: dict[str, dict[str, Any]]) -> None:
     """``--real-stats [NAME=]PATH``: reference statistics for the one set metric that takes them."""
     from aigve.errors import UsageError
+    from aigve.metrics.base import supports_reference_stats
     from aigve.metrics.catalog import get_metric_class
 
-    takers = [n for n in names if getattr(get_metric_class(n), "real_stats_supported", False)]
+    takers = [n for n in names if supports_reference_stats(get_metric_class(n))]
     if "=" in value and not Path(value).exists():
         name, path = value.split("=", 1)
         if name not in takers:

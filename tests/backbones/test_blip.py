@@ -20,9 +20,10 @@ import torch
 pytest.importorskip("transformers")
 
 from aigve.backbones.blip import BlipExtractor  # noqa: E402
-from aigve.errors import MetricInputError, UsageError, WeightsError  # noqa: E402
+from aigve.errors import UsageError, WeightsError  # noqa: E402
 from aigve.metrics.vl_similarity import BlipSim  # noqa: E402
 from aigve.types import Entry  # noqa: E402
+from tests.backbones.staged import build_scorer, staged_score  # noqa: E402
 from tests.backbones.vl_tiny import make_tiny_blip, random_frames  # noqa: E402
 
 PROMPTS = ["a red car on the mat", "Größe: ein 猫, ça va?", " ".join(["the cat sat on the mat"] * 12)]
@@ -90,12 +91,12 @@ def test_blipsim_matches_transformers_retrieval(
 ) -> None:
     ref_itc, ref_itm = _ref_scores(reference, frames, prompt)
     itc_metric = BlipSim(weights=str(blip_dir))
-    itc_out = itc_metric.score(
-        _entry(prompt), {"blip_image": BlipExtractor(**itc_metric.extractor_options()).extract(frames)}
+    itc_out = staged_score(
+        itc_metric, _entry(prompt), BlipExtractor(**itc_metric.extractor_options()).extract(frames)
     )
     itm_metric = BlipSim(weights=str(blip_dir), itm=True)
     feats = BlipExtractor(**itm_metric.extractor_options()).extract(frames)
-    itm_out = itm_metric.score(_entry(prompt), {"blip_image": feats})
+    itm_out = staged_score(itm_metric, _entry(prompt), feats)
     assert itc_out["blip_itc_cosine"] == pytest.approx(float(ref_itc.mean()), abs=1e-5)
     assert "blip_itm_probability" not in itc_out  # null unless itm=true
     assert itm_out["blip_itc_cosine"] == pytest.approx(float(ref_itc.mean()), abs=1e-5)
@@ -129,6 +130,5 @@ def test_errors(blip_dir: Path) -> None:
         BlipExtractor().load()  # nothing in the isolated cache
     with pytest.raises(UsageError, match="head must be"):
         BlipExtractor(head="both")
-    metric = BlipSim(weights=str(blip_dir))
-    with pytest.raises(MetricInputError, match="has no prompt"):
-        metric.score(_entry(None), {"blip_image": np.ones((2, 16), np.float32)})
+    with pytest.raises(UsageError, match="head must be"):
+        build_scorer(BlipSim(weights=str(blip_dir)), head="both")

@@ -29,11 +29,17 @@ import torch
 
 pytest.importorskip("transformers")
 
-from aigve.backbones.clip import ClipExtractor, hf_snapshot_dir, model_spec  # noqa: E402
+from aigve.backbones.clip import (  # noqa: E402
+    ClipExtractor,
+    hf_snapshot_dir,
+    image_text_cosine,  # noqa: E402
+    model_spec,
+)
 from aigve.backbones.weights import get_weight_spec  # noqa: E402
 from aigve.errors import UsageError, WeightsError  # noqa: E402
-from aigve.metrics.vl_similarity import ClipSim, PickScore, image_text_cosine  # noqa: E402
+from aigve.metrics.vl_similarity import ClipSim, PickScore  # noqa: E402
 from aigve.types import Entry  # noqa: E402
+from tests.backbones.staged import build_scorer, staged_score  # noqa: E402
 from tests.backbones.vl_tiny import (  # noqa: E402
     make_clip_processor,
     make_tiny_clip,
@@ -153,8 +159,8 @@ def test_clipsim_matches_torchmetrics(
 ) -> None:
     model, proc = reference
     metric = ClipSim(weights=str(clip_dir))
-    feats = {"clip_image": ClipExtractor(**metric.extractor_options()).extract(frames)}
-    out = metric.score(_entry(prompt), feats)
+    feats = ClipExtractor(**metric.extractor_options()).extract(frames)
+    out = staged_score(metric, _entry(prompt), feats)
     per_frame = [_torchmetrics_clipscore(model, proc, frames[i : i + 1], prompt) for i in range(len(frames))]
     # Hessel's per-image clamp, averaged over frames
     assert out["clipscore"] == pytest.approx(float(np.mean(per_frame)), rel=1e-5, abs=1e-5)
@@ -170,9 +176,9 @@ def test_clipsim_matches_torchmetrics(
 def test_clipsim_frames_with_negative_cosine_use_the_per_frame_clamp(clip_dir: Path) -> None:
     """A frame set mixing signs: clipscore = mean(100 max(cos, 0)) != 100 max(mean cos, 0)."""
     metric = ClipSim(weights=str(clip_dir))
-    txt = metric.model().encode_text([PROMPT])[0][0]
+    txt = build_scorer(metric).handle.encode_text([PROMPT])[0][0]
     img = np.stack([txt, -txt, 0.5 * txt]).astype(np.float32)  # cos = 1, -1, 1
-    out = metric.score(_entry(), {"clip_image": img})
+    out = staged_score(metric, _entry(), img)
     assert out["clip_cosine"] == pytest.approx(1 / 3, abs=1e-6)
     assert out["clipscore"] == pytest.approx(200 / 3, abs=1e-4)
 
@@ -181,7 +187,7 @@ def test_long_prompt_is_truncated_with_a_flag(clip_dir: Path, frames: np.ndarray
     model, proc = reference
     metric = ClipSim(weights=str(clip_dir))
     img = ClipExtractor(**metric.extractor_options()).extract(frames)
-    out = metric.score(_entry(LONG_PROMPT), {"clip_image": img})
+    out = staged_score(metric, _entry(LONG_PROMPT), img)
     assert out["prompt_truncated"] == 1.0
     tok = proc.tokenizer([LONG_PROMPT], truncation=True, max_length=77, return_tensors="pt")
     assert tok["input_ids"].shape[1] == 77 and int(tok["input_ids"][0, -1]) == proc.tokenizer.eos_token_id
@@ -189,13 +195,13 @@ def test_long_prompt_is_truncated_with_a_flag(clip_dir: Path, frames: np.ndarray
         t = _pooled(model.get_text_features(**tok))[0].numpy()
     assert out["clip_cosine"] == pytest.approx(float(image_text_cosine(img, t).mean()), abs=1e-5)
     # a prompt of exactly the context length is not flagged
-    short = metric.model()
+    short = build_scorer(metric).handle
     n = len(proc.tokenizer(PROMPT)["input_ids"])
     assert not short.encode_text([PROMPT])[1][0] and n < 77
 
 
 def test_each_prompt_is_encoded_once(clip_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    m = ClipSim(weights=str(clip_dir)).model()
+    m = build_scorer(ClipSim(weights=str(clip_dir))).handle
     calls: list[str] = []
     real = m._encode_one
     monkeypatch.setattr(m, "_encode_one", lambda t: calls.append(t) or real(t))
@@ -205,13 +211,17 @@ def test_each_prompt_is_encoded_once(clip_dir: Path, monkeypatch: pytest.MonkeyP
     assert calls == [prompt]
 
 
-def test_missing_prompt_is_an_input_error(clip_dir: Path) -> None:
-    from aigve.errors import MetricInputError
+def test_clipsim_reads_the_clip_text_scorer_on_the_clip_features(clip_dir: Path) -> None:
+    """clipsim and pickscore ask for the clip_text scorer, whose upstream is the clip extractor with the same
+    options cliptemp asks for: one image forward pass serves all three (the engine shares equal keys)."""
+    from aigve.metrics.vl_similarity import ClipTemp
 
-    metric = ClipSim(weights=str(clip_dir))
-    for p in (None, "", "   "):
-        with pytest.raises(MetricInputError, match="has no prompt"):
-            metric.score(_entry(p), {"clip_image": np.ones((2, 16), np.float32)})
+    (sim,) = ClipSim(weights=str(clip_dir)).effective_requests()
+    (temp,) = ClipTemp(weights=str(clip_dir)).effective_requests()
+    scorer = build_scorer(ClipSim(weights=str(clip_dir)))
+    up_name, up_opts = scorer.upstream()
+    assert sim.extractor == "clip_text" and temp.extractor == "clip" == up_name
+    assert tuple(sorted(up_opts.items())) == temp.options
 
 
 # -- pickscore vs the model card ------------------------------------------------------------------------
@@ -232,7 +242,7 @@ def test_pickscore_matches_model_card(
     model_dir, proc_dir = pickscore_dirs
     metric = PickScore(weights=str(model_dir), processor=str(proc_dir))
     img = ClipExtractor(**metric.extractor_options()).extract(frames)
-    out = metric.score(_entry(prompt), {"clip_image": img})
+    out = staged_score(metric, _entry(prompt), img)
 
     processor = AutoProcessor.from_pretrained(str(proc_dir), local_files_only=True, backend="pil")
     model = AutoModel.from_pretrained(str(model_dir), local_files_only=True).eval()
@@ -264,7 +274,7 @@ def test_open_clip_model_matches_open_clip(tmp_path: Path, frames: np.ndarray) -
     metric = ClipSim(model="open_clip:tiny", weights=str(d))
     ext = ClipExtractor(**metric.extractor_options())
     img = ext.extract(frames)
-    out = metric.score(_entry(UNICODE_PROMPT), {"clip_image": img})
+    out = staged_score(metric, _entry(UNICODE_PROMPT), img)
 
     model, _, preprocess = open_clip.create_model_and_transforms(f"local-dir:{d}")
     tokenizer = open_clip.get_tokenizer(f"local-dir:{d}")
@@ -276,7 +286,7 @@ def test_open_clip_model_matches_open_clip(tmp_path: Path, frames: np.ndarray) -
     ri = ref_img / ref_img.norm(dim=-1, keepdim=True)
     rt = ref_txt / ref_txt.norm(dim=-1, keepdim=True)
     assert out["clip_cosine"] == pytest.approx(float((ri @ rt.T).mean()), abs=1e-5)
-    assert ClipSim(model="open_clip:tiny", weights=str(d)).model().logit_scale == pytest.approx(
+    assert build_scorer(ClipSim(model="open_clip:tiny", weights=str(d))).handle.logit_scale == pytest.approx(
         float(model.logit_scale.exp()), rel=1e-6
     )
 

@@ -12,11 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from aigve.backbones.gstvqa import gstvqa_raw_scores, prepare_sequence
 from aigve.backbones.nets.gstvqa import FEATURE_DIM, KONVID_SCALE, MIN_FRAMES
 from aigve.errors import MetricInputError, UsageError, WeightsError
 from aigve.metrics.catalog import get_metric_class
-from aigve.metrics.vqa import GSTVQA, gstvqa_raw_scores, prepare_sequence
+from aigve.metrics.vqa import GSTVQA
 from aigve.types import Entry
+from tests.backbones.staged import build_scorer, staged_score
 from tests.backbones.test_gstvqa import (
     _extractor,
     _their_pipeline_ours,
@@ -28,10 +30,20 @@ from tests.backbones.test_gstvqa import (
 ENTRY = Entry(id="v", generated=Path("v.mp4"))
 
 
-def _metric(**opts) -> GSTVQA:
-    m = GSTVQA(**opts)
-    m.set_network(seeded_net(), "seeded")
-    return m
+class _Seeded:
+    """A gstvqa metric whose scorer runs the seeded network (as the engine would build it)."""
+
+    def __init__(self, **opts) -> None:
+        self.metric = GSTVQA(**opts)
+        self.scorer = build_scorer(self.metric)
+        self.scorer.set_network(seeded_net(), "seeded")
+
+    def score(self, entry: Entry, feats: dict) -> dict[str, float]:
+        return staged_score(self.metric, entry, feats["frames"], scorer=self.scorer)
+
+
+def _metric(**opts) -> _Seeded:
+    return _Seeded(**opts)
 
 
 def test_prepare_sequence_follows_the_authors_test_dataset() -> None:
@@ -114,9 +126,14 @@ def test_catalogue_row_and_options() -> None:
 
     assert set(spec.weights) <= set(weight_names())
     m = cls(weights="/x/gst.pth", vgg_weights="/x/vgg.pth", tap="pool", resize=256, protocol="uniform", n=32)
-    assert m.extractor_options() == {"weights": "/x/vgg.pth", "tap": "pool", "resize": 256}
+    # the gstvqa scorer gets its checkpoint; the vgg16_meanstd extractor it reads gets the VGG options
+    assert build_scorer(m).upstream() == (
+        "vgg16_meanstd",
+        {"weights": "/x/vgg.pth", "tap": "pool", "resize": 256},
+    )
+    assert m.extractor_options()["weights"] == "/x/gst.pth"
     req = m.requests()[0]
-    assert req.extractor == "vgg16_meanstd" and req.sampler.protocol == "uniform" and req.sampler.n == 32
+    assert req.extractor == "gstvqa" and req.sampler.protocol == "uniform" and req.sampler.n == 32
     with pytest.raises(UsageError):
         cls(pad="black")
     with pytest.raises(UsageError):
@@ -131,16 +148,13 @@ def test_missing_checkpoint_fails_each_video_with_the_fix(
     monkeypatch.setenv("AIGVE_OFFLINE", "1")
     monkeypatch.setenv("AIGVE_CACHE_DIR", str(tmp_path))
     monkeypatch.delenv("AIGVE_WEIGHTS_DIR", raising=False)
-    m = GSTVQA()
-    f = seeded_features(30, 5)
-    for _ in range(2):  # the second video gets the same message (not re-resolved)
-        with pytest.raises(WeightsError) as exc:
-            m.score(ENTRY, {"frames": f})
-        msg = str(exc.value)
-        assert "training-all-data-GSTVQA-konvid-EXP0-best" in msg and "put it at" in msg
-        assert "gstvqa.weights=PATH" in msg
+    with pytest.raises(WeightsError) as exc:
+        build_scorer(GSTVQA()).ensure_loaded()  # the engine loads it once; its error fails every video
+    msg = str(exc.value)
+    assert "training-all-data-GSTVQA-konvid-EXP0-best" in msg and "put it at" in msg
+    assert "gstvqa.weights=PATH" in msg
     with pytest.raises(WeightsError, match="does not exist"):
-        GSTVQA(weights=str(tmp_path / "nope")).score(ENTRY, {"frames": f})
+        build_scorer(GSTVQA(weights=str(tmp_path / "nope"))).ensure_loaded()
 
 
 def test_engine_run_continues_when_weights_are_missing(

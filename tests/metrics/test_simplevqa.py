@@ -28,13 +28,15 @@ from aigve.backbones.registry import build_extractor
 from aigve.backbones.simplevqa import (
     clip_rows,
     key_frame_rows,
+    pad_seconds,
     preprocess_motion,
     preprocess_spatial,
+    simplevqa_score,
 )
 from aigve.errors import MetricInputError, UsageError, WeightsError
 from aigve.metrics.catalog import get_metric_class
-from aigve.metrics.vqa import pad_seconds, simplevqa_score
 from aigve.types import Entry
+from tests.backbones.staged import build_scorer, staged_score
 from tests.backbones.test_slowfast import seeded_state
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "simplevqa_net.npz"
@@ -241,16 +243,16 @@ def test_metric_spec_options_and_inputs() -> None:
     assert spec.family == "nn_based_video" and spec.extra == "nnvqa" and spec.inputs == ("generated",)
     assert spec.primary.higher_is_better is True
     m = cls(weights="/x/UGC_BVQA_model.pth", slowfast_weights="/x/SLOWFAST_8x8_R50.pyth")
-    reqs = {r.role: r for r in m.requests()}
-    assert reqs["spatial"].extractor == "simplevqa_spatial" and dict(reqs["spatial"].options) == {
-        "weights": "/x/UGC_BVQA_model.pth"
-    }
-    assert dict(reqs["motion"].options) == {"weights": "/x/SLOWFAST_8x8_R50.pyth"}
-    assert m.extractor_options() == {}
+    scorer = build_scorer(m)
+    ups = scorer.upstreams()
+    assert ups["spatial"] == ("simplevqa_spatial", {"weights": "/x/UGC_BVQA_model.pth"})
+    assert ups["motion"] == ("slowfast_r50", {"weights": "/x/SLOWFAST_8x8_R50.pyth"})
     with pytest.raises(UsageError):
         cls(min_seconds=0)
     with pytest.raises(MetricInputError):
-        m.score(Entry("v", Path("v.mp4")), {"spatial": np.zeros((2, 7168)), "motion": np.zeros((3, 2304))})
+        staged_score(
+            m, Entry("v", Path("v.mp4")), None, spatial=np.zeros((2, 7168)), motion=np.zeros((3, 2304))
+        )
 
 
 def test_metric_uses_checkpoint_head(weight_files: dict[str, str]) -> None:
@@ -260,7 +262,7 @@ def test_metric_uses_checkpoint_head(weight_files: dict[str, str]) -> None:
         rng.standard_normal((3, 7168)).astype(np.float32),
         rng.standard_normal((3, 2304)).astype(np.float32),
     )
-    got = m.score(Entry("v", Path("v.mp4")), {"spatial": s, "motion": mo})["simplevqa"]
+    got = staged_score(m, Entry("v", Path("v.mp4")), None, spatial=s, motion=mo)["simplevqa"]
     net = SimpleVQANet().double().eval()
     net.load_state_dict(strip_data_parallel(torch.load(weight_files["simplevqa"])), strict=True)
     with torch.inference_mode():

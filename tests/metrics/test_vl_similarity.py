@@ -34,6 +34,7 @@ from aigve.metrics.vl_similarity import ClipSim, ClipTemp, frame_sampler  # noqa
 from aigve.results.writers import write_results  # noqa: E402
 from aigve.types import Entry  # noqa: E402
 from aigve.video.sampling import Sampler  # noqa: E402
+from tests.backbones.staged import staged_score  # noqa: E402
 from tests.backbones.vl_tiny import make_tiny_clip  # noqa: E402
 from tests.conftest import smooth_clip, toy_dir_or_none  # noqa: E402
 
@@ -78,7 +79,16 @@ def test_frame_sampling_option() -> None:
     assert ClipSim().requests()[0].sampler == Sampler("uniform", n=16)  # the default
     assert ClipSim(num_frames="all").requests()[0].sampler == Sampler("all")  # the original's choice
     assert frame_sampler(4) == Sampler("uniform", n=4)
-    assert ClipSim().requests()[0].key == ClipTemp().requests()[0].key  # shared by default
+    # clipsim's clip_text scorer reads the same clip image features as cliptemp (shared by default)
+    from aigve.backbones.clip import ClipTextScorer
+
+    (sim,), (temp,) = ClipSim().effective_requests(), ClipTemp().effective_requests()
+    up_name, up_opts = ClipTextScorer(**dict(sim.options)).upstream()
+    assert (up_name, tuple(sorted(up_opts.items())), sim.sampler) == (
+        temp.extractor,
+        temp.options,
+        temp.sampler,
+    )
 
 
 def test_engine_shares_one_forward_pass_and_writes_results(
@@ -121,7 +131,7 @@ def test_engine_shares_one_forward_pass_and_writes_results(
     for e in (entries[0], entries[2]):
         clip = decode_video(e.generated)
         f = ext.extract(clip.frames[Sampler("uniform", n=6).select(clip.num_frames)])
-        direct = ClipSim(**opts).score(e, {"clip_image": f})
+        direct = staged_score(ClipSim(**opts), e, f)
         assert recs[(e.id, "clipsim", "clip_cosine")].value == pytest.approx(direct["clip_cosine"], abs=1e-9)
         assert recs[(e.id, "clipsim", "clipscore")].value == pytest.approx(direct["clipscore"], abs=1e-9)
         assert recs[(e.id, "cliptemp", "cliptemp")].value == pytest.approx(
@@ -139,11 +149,58 @@ def test_engine_shares_one_forward_pass_and_writes_results(
     assert rows["c"]["prompt_gt"] == "ein Hund 🐕"
 
 
-def test_model_handle_is_shared_with_the_engine(clip_dir: Path) -> None:
-    opts = ClipSim(weights=str(clip_dir)).extractor_options()
-    ext = ClipExtractor(**opts)
-    ext.ensure_loaded()
-    assert clip_mod.get_clip_model(opts) is ext.handle
+def test_one_model_load_serves_images_and_prompts_and_a_rerun_does_no_model_work(
+    clip_dir: Path, videos: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine hands the clip_text scorer the built clip extractor: CLIP is loaded once for both sides;
+    with a feature cache, a rerun encodes no image and no prompt, and a changed prompt re-scores only that
+    video (from its cached image embeddings: no image forward pass)."""
+    loads: list[str] = []
+    real_load = clip_mod.load_clip_model
+    monkeypatch.setattr(clip_mod, "load_clip_model", lambda *a, **k: loads.append("x") or real_load(*a, **k))
+    images: list[int] = []
+    real_extract = ClipExtractor.extract
+    monkeypatch.setattr(
+        ClipExtractor,
+        "extract",
+        lambda self, f, fps=None: images.append(len(f)) or real_extract(self, f, fps),
+    )
+    texts: list[str] = []
+    real_encode = clip_mod.ClipModel._encode_one
+    monkeypatch.setattr(
+        clip_mod.ClipModel, "_encode_one", lambda self, t: texts.append(t) or real_encode(self, t)
+    )
+    opts = {"weights": str(clip_dir), "num_frames": 4}
+
+    def run(prompts: list[str]):
+        entries = [Entry(f"v{i}", v, prompt=p) for i, (v, p) in enumerate(zip(videos, prompts, strict=True))]
+        cfg = RunConfig(
+            metrics=["clipsim", "pickscore", "cliptemp"],
+            metric_options={
+                "clipsim": opts,
+                "cliptemp": opts,
+                "pickscore": {**opts, "model": "clip_vit_b32"},
+            },
+            bootstrap=0,
+            progress=False,
+            cache_dir=tmp_path / "cache",
+        )
+        return Engine(Dataset("t", entries), cfg).run()
+
+    first = run(["a cat", "a dog", "a cat"])
+    assert len(loads) == 1 and images == [4, 4, 4] and sorted(texts) == ["a cat", "a dog"]
+    loads.clear(), images.clear(), texts.clear()
+    again = run(["a cat", "a dog", "a cat"])
+    assert images == [] and texts == []
+    assert [(r.video_id, r.output, r.value) for r in again.records] == [
+        (r.video_id, r.output, r.value) for r in first.records
+    ]
+    changed = run(["a cat", "a bird", "a cat"])
+    assert images == [] and texts == ["a bird"]
+    val = {(r.video_id, r.metric, r.output): r.value for r in changed.records}
+    old = {(r.video_id, r.metric, r.output): r.value for r in first.records}
+    assert val[("v0", "clipsim", "clip_cosine")] == old[("v0", "clipsim", "clip_cosine")]
+    assert val[("v1", "cliptemp", "cliptemp")] == old[("v1", "cliptemp", "cliptemp")]
 
 
 def _interleave(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -129,6 +129,8 @@ class ScorerInput:
     data: np.ndarray
     fps: float | None = None
     texts: Mapping[str, str] = field(default_factory=dict)
+    #: every upstream's features by input name (:meth:`Scorer.upstreams`); ``data`` is the first one's
+    features: Mapping[str, np.ndarray] = field(default_factory=dict)
 
 
 class Scorer(Backbone):
@@ -150,9 +152,17 @@ class Scorer(Backbone):
         """``(extractor name, extractor options)`` whose features this scorer reads (``input="features"``)."""
         return None
 
-    def bind_upstream(self, extractor: Extractor) -> None:
-        """Called by the engine before ``load`` with the built upstream extractor (default: ignored)."""
-        self.upstream_extractor = extractor
+    def upstreams(self) -> dict[str, tuple[str, dict[str, Any]]]:
+        """Input name -> ``(extractor name, options)`` for scorers that read several extractors' features
+        (SimpleVQA's head reads the spatial and the motion branch); default: :meth:`upstream` as ``"features"``."""
+        up = self.upstream()
+        return {"features": up} if up is not None else {}
+
+    def bind_upstream(self, extractor: Extractor, input_name: str = "features") -> None:
+        """Called by the engine before ``load`` with each built upstream extractor (default: kept)."""
+        self.upstream_extractors = {**getattr(self, "upstream_extractors", {}), input_name: extractor}
+        if input_name == next(iter(self.upstreams()), input_name):
+            self.upstream_extractor = extractor
 
     @abstractmethod
     def score(self, items: Sequence[ScorerInput]) -> list[np.ndarray]:

@@ -12,6 +12,10 @@ BLIP scores an image-text pair two ways (transformers' ``BlipForImageTextRetriev
   ~1.7 MB per frame in the feature cache); :meth:`BlipModel.itm_probability` reshapes it and runs the text
   encoder per frame and prompt. ITC can be computed from the same tokens (:meth:`BlipModel.project_cls`).
 
+The prompt side is the ``blip_text`` scorer: it reads the ``blip`` extractor's features of the sampled frames
+and the entry's prompt and gives per frame the ITC cosine and (``head="itm"``) the ITM probability, with the
+same loaded model (the engine hands the scorer the built extractor).
+
 Inputs follow transformers' processor exactly (the ids include ``[CLS]`` for ITM too, as in
 ``BlipForImageTextRetrieval``). Prompts longer than the text encoder's positions are truncated (flagged).
 Weights: the ``blip_itm_base_coco`` registry entry's hub snapshot (see :mod:`aigve.backbones.clip`).
@@ -28,13 +32,12 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import torch
 
-from aigve.backbones.base import Extractor
+from aigve.backbones.base import Extractor, Scorer, ScorerInput
 from aigve.backbones.clip import (
     HF_PROCESSOR_FILES,
     HF_WEIGHT_FILES,
-    _remember,
+    image_text_cosine,
     import_transformers,
-    live_extractor,
     resolve_hf_dir,
 )
 from aigve.backbones.registry import register_extractor
@@ -145,13 +148,6 @@ def load_blip_model(
     return BlipModel(net.to(dev).eval(), proc, dev), rd.sha256, list(rd.warnings)
 
 
-def get_blip_model(options: dict[str, Any], device: str | torch.device | None = None) -> BlipModel:
-    """The :class:`BlipModel` behind the ``blip`` extractor with these options."""
-    ext = live_extractor(EXTRACTOR_NAME, options, device)
-    assert isinstance(ext, BlipExtractor)
-    return ext.handle
-
-
 @register_extractor
 class BlipExtractor(Extractor):
     """Per-frame BLIP image features: ``head="itc"`` -> ``[T, 256]``, ``head="itm"`` -> ``[T, N*D]``.
@@ -188,7 +184,6 @@ class BlipExtractor(Extractor):
             log.warning("%s", w)
         self._handle, self._sha = handle, sha
         self._loaded = True
-        _remember(self)
 
     @property
     def handle(self) -> BlipModel:
@@ -211,3 +206,76 @@ class BlipExtractor(Extractor):
             return h.project_cls(tokens).float().cpu().numpy()
 
         return self.batched(np.asarray(frames), run)
+
+
+BLIP_TEXT_COLUMNS = ("itc_cosine", "itm_probability", "truncated")
+
+
+@register_extractor
+class BlipTextScorer(Scorer):
+    """Per frame ``[T, 3]`` float64: ``itc_cosine``, ``itm_probability`` (NaN unless ``head="itm"``) and
+    ``truncated`` (1 when the prompt was cut to the text encoder's positions). Reads the ``blip`` extractor's
+    features (same options): projected CLS features for ITC, every vision token for ITM (ITC is then
+    projected from the CLS token, exactly as ``BlipForImageTextRetrieval`` does)."""
+
+    name: ClassVar[str] = "blip_text"
+    version: ClassVar[str] = "1"
+    extra: ClassVar[str | None] = "vlsim"
+    input: ClassVar[Literal["frames", "features"]] = "features"
+    texts: ClassVar[tuple[str, ...]] = ("prompt",)
+    columns: ClassVar[tuple[str, ...]] = BLIP_TEXT_COLUMNS
+
+    def __init__(
+        self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
+    ) -> None:
+        self._extractor: BlipExtractor | None = None
+        super().__init__(device, batch_size, **options)
+        BlipExtractor(device, batch_size, **options)  # validates the options (nothing is loaded)
+        self.options.setdefault("head", "itc")
+
+    def upstream(self) -> tuple[str, dict[str, Any]]:
+        return EXTRACTOR_NAME, dict(self.options)
+
+    def bind_upstream(self, extractor: Extractor, input_name: str = "features") -> None:
+        super().bind_upstream(extractor, input_name)
+        if not isinstance(extractor, BlipExtractor):
+            raise TypeError(f"blip_text reads the blip extractor, got {type(extractor).__name__}")
+        self._extractor = extractor
+
+    def load(self) -> None:
+        if self._extractor is None:  # used on its own: build the image side it reads
+            self._extractor = BlipExtractor(self.device, self.batch_size, **self.options)
+        self._extractor.ensure_loaded()
+        self._loaded = True
+
+    @property
+    def handle(self) -> BlipModel:
+        self.ensure_loaded()
+        assert self._extractor is not None
+        return self._extractor.handle
+
+    def weights_sha256(self) -> str | None:
+        self.ensure_loaded()
+        assert self._extractor is not None
+        return self._extractor.weights_sha256()
+
+    def score(self, items: Sequence[ScorerInput]) -> list[np.ndarray]:
+        m = self.handle
+        itm = self.options["head"] == "itm"
+        out = []
+        for it in items:
+            prompt = it.texts["prompt"]
+            f = np.asarray(it.data)
+            txt, trunc = m.itc_text([prompt])
+            if itm:
+                tokens = torch.from_numpy(np.ascontiguousarray(f, dtype=np.float32))
+                tokens = tokens.reshape(f.shape[0], m.num_tokens, m.hidden).to(m.device)
+                img = m.project_cls(tokens).float().cpu().numpy()
+                prob, _ = m.itm_probability(f, prompt)
+            else:
+                img, prob = f, np.full(f.shape[0], np.nan)
+            cos = image_text_cosine(img, txt[0])
+            out.append(
+                np.stack([cos, np.asarray(prob, dtype=np.float64), np.full_like(cos, float(trunc[0]))], 1)
+            )
+        return out

@@ -6,8 +6,10 @@ image embeddings (``visual_projection(pooled)`` for transformers, ``encode_image
 ``logit_scale`` needs nothing else. Because ``clipsim`` and ``cliptemp`` ask for the same extractor, options
 and sampler, the engine runs one image forward pass per frame for both.
 
-Prompts are encoded by the same loaded model through :func:`get_clip_model` (a live-model table keyed by the
-extractor options), each distinct prompt once per model (an in-memory cache on the model handle).
+Prompts are scored by the ``clip_text`` scorer: it reads the ``clip`` extractor's image embeddings of the
+sampled frames (the engine computes them once for every metric) and the entry's prompt, encodes the prompt
+with the *same loaded model* (the engine hands it the built extractor), each distinct prompt once per model,
+and returns per frame the cosine, ``exp(logit_scale) * cosine`` and whether the prompt was truncated.
 
 Models (``model`` option; registry names of :mod:`aigve.backbones.weights`, or their hub ids):
 
@@ -52,8 +54,8 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import torch
 
-from aigve.backbones.base import Extractor
-from aigve.backbones.registry import build_extractor, register_extractor
+from aigve.backbones.base import Extractor, Scorer, ScorerInput
+from aigve.backbones.registry import register_extractor
 from aigve.backbones.weights import WeightSpec, cache_dir, file_sha256, get_weight_spec
 from aigve.errors import MissingDependencyError, UsageError, WeightsError
 
@@ -445,38 +447,15 @@ def _load_open_clip(
 # --------------------------------------------------------------------------------------------
 # the extractor
 # --------------------------------------------------------------------------------------------
-_LIVE: dict[tuple[str, tuple[tuple[str, Any], ...]], Extractor] = {}
-_LIVE_LOCK = threading.Lock()
+def normalize_rows(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    """L2-normalise the rows of ``[N, D]`` in float64 (a zero row stays zero)."""
+    x = np.asarray(x, dtype=np.float64)
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), eps)
 
 
-def _live_key(name: str, options: dict[str, Any]) -> tuple[str, tuple[tuple[str, Any], ...]]:
-    return name, tuple(sorted((k, str(v)) for k, v in options.items()))
-
-
-def live_extractor(name: str, options: dict[str, Any], device: str | torch.device | None = None) -> Any:
-    """The loaded extractor ``name`` with ``options`` (the engine's instance), or a new one on ``device``.
-
-    Metrics use this to reach the text side of the model whose image embeddings they received.
-    """
-    key = _live_key(name, options)
-    with _LIVE_LOCK:
-        ext = _LIVE.get(key)
-    if ext is None:
-        ext = build_extractor(name, device=device or "cpu", **options)
-    ext.ensure_loaded()
-    return ext
-
-
-def _remember(ext: Extractor) -> None:
-    with _LIVE_LOCK:
-        _LIVE[_live_key(ext.name, ext.options)] = ext
-
-
-def get_clip_model(options: dict[str, Any], device: str | torch.device | None = None) -> ClipModel:
-    """The :class:`ClipModel` behind the ``clip`` extractor with these options."""
-    ext = live_extractor(EXTRACTOR_NAME, options, device)
-    assert isinstance(ext, ClipExtractor)
-    return ext.handle
+def image_text_cosine(image_emb: np.ndarray, text_emb: np.ndarray) -> np.ndarray:
+    """``[T, D]`` image embeddings and one ``[D]`` text embedding -> ``[T]`` float64 cosines."""
+    return normalize_rows(image_emb) @ normalize_rows(np.asarray(text_emb).reshape(1, -1))[0]
 
 
 @register_extractor
@@ -520,7 +499,6 @@ class ClipExtractor(Extractor):
             log.warning("%s", w)
         self._handle, self._sha = handle, sha
         self._loaded = True
-        _remember(self)
 
     @property
     def handle(self) -> ClipModel:
@@ -536,3 +514,73 @@ class ClipExtractor(Extractor):
         """uint8 ``[T, H, W, 3]`` -> float32 ``[T, D]`` projected image embeddings (not normalised)."""
         h = self.handle
         return self.batched(np.asarray(frames), h.encode_images)
+
+
+CLIP_TEXT_COLUMNS = ("cosine", "scaled_cosine", "truncated")
+_CLIP_OPTIONS = ("model", "weights", "processor", "image_backend")
+
+
+@register_extractor
+class ClipTextScorer(Scorer):
+    """Image-text scores of the sampled frames with the entry's prompt, per frame ``[T, 3]`` float64:
+    ``cosine`` = cos(image, text), ``scaled_cosine`` = ``exp(logit_scale) * cosine`` (PickScore's score),
+    ``truncated`` = 1 when the prompt was longer than the text context and was truncated (same in every row).
+
+    Reads the ``clip`` extractor's embeddings (same options) and encodes the prompt with that extractor's
+    loaded model. Options: as the ``clip`` extractor.
+    """
+
+    name: ClassVar[str] = "clip_text"
+    version: ClassVar[str] = "1"
+    extra: ClassVar[str | None] = "vlsim"
+    input: ClassVar[Literal["frames", "features"]] = "features"
+    texts: ClassVar[tuple[str, ...]] = ("prompt",)
+    columns: ClassVar[tuple[str, ...]] = CLIP_TEXT_COLUMNS
+
+    def __init__(
+        self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
+    ) -> None:
+        unknown = set(options) - set(_CLIP_OPTIONS)
+        if unknown:
+            raise UsageError(
+                f"clip_text scorer: unknown option(s) {sorted(unknown)}; known: {list(_CLIP_OPTIONS)}"
+            )
+        options.setdefault("model", DEFAULT_MODEL)
+        super().__init__(device, batch_size, **options)
+        self._extractor: ClipExtractor | None = None
+
+    def upstream(self) -> tuple[str, dict[str, Any]]:
+        return EXTRACTOR_NAME, dict(self.options)
+
+    def bind_upstream(self, extractor: Extractor, input_name: str = "features") -> None:
+        super().bind_upstream(extractor, input_name)
+        if not isinstance(extractor, ClipExtractor):
+            raise TypeError(f"clip_text reads the clip extractor, got {type(extractor).__name__}")
+        self._extractor = extractor
+
+    def load(self) -> None:
+        if self._extractor is None:  # used on its own: build the image side it reads
+            self._extractor = ClipExtractor(self.device, self.batch_size, **self.options)
+        self._extractor.ensure_loaded()
+        self._loaded = True
+
+    @property
+    def handle(self) -> ClipModel:
+        self.ensure_loaded()
+        assert self._extractor is not None
+        return self._extractor.handle
+
+    def weights_sha256(self) -> str | None:
+        self.ensure_loaded()
+        assert self._extractor is not None
+        return self._extractor.weights_sha256()
+
+    def score(self, items: Sequence[ScorerInput]) -> list[np.ndarray]:
+        h = self.handle
+        txt, trunc = h.encode_text([it.texts["prompt"] for it in items]) if items else (None, [])
+        scale = h.logit_scale
+        out = []
+        for i, it in enumerate(items):
+            cos = image_text_cosine(it.data, txt[i])
+            out.append(np.stack([cos, scale * cos, np.full_like(cos, float(trunc[i]))], axis=1))
+        return out

@@ -36,19 +36,19 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from aigve.backbones.base import Extractor
+from aigve.backbones.base import Extractor, Scorer, ScorerInput
 from aigve.backbones.nets.simplevqa import SimpleVQAHead, SimpleVQANet, head_state, strip_data_parallel
 from aigve.backbones.nets.slowfast import SlowFastR50
 from aigve.backbones.registry import register_extractor
 from aigve.backbones.weights import load_state_dict, resolve_weights
-from aigve.errors import UsageError, WeightsError
+from aigve.errors import MetricInputError, UsageError, WeightsError
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,7 @@ SPATIAL_RESIZE = 520
 SPATIAL_CROP = 448
 MOTION_SIZE = 224
 CLIP_FRAMES = 32
+SIMPLEVQA_WINDOW = 8  # seconds: the model's window; shorter videos repeat their last second
 
 
 # ------------------------------------------------------------------------------------------------
@@ -167,47 +168,56 @@ def _check_frames(name: str, frames: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------
 # checkpoints
 # ------------------------------------------------------------------------------------------------
-_HEADS: dict[str, dict[str, torch.Tensor]] = {}  # SimpleVQA sha256 -> quality head tensors (CPU)
-_HEADS_LOCK = threading.Lock()
-
-
 def load_simplevqa_checkpoint(
     explicit_path: str | os.PathLike[str] | None = None,
 ) -> tuple[dict[str, Any], str]:
     """Resolve (registry ``simplevqa_ugc``), read and un-``DataParallel`` ``UGC_BVQA_model.pth``.
 
-    Returns ``(state_dict, sha256)``; the quality head is remembered by sha256 for :func:`simplevqa_head`.
-    ``WeightsError`` (naming the file, where to get it and where to put it) when it is absent.
+    Returns ``(state_dict, sha256)``. ``WeightsError`` (naming the file, where to get it and where to put
+    it) when it is absent.
     """
     resolved = resolve_weights(SIMPLEVQA_WEIGHTS, explicit_path=explicit_path)
     for warning in resolved.warnings:
         log.warning("%s", warning)
-    state = strip_data_parallel(load_state_dict(resolved.path, key="auto"))
-    with _HEADS_LOCK:
-        _HEADS[resolved.sha256] = {k: v.detach().cpu() for k, v in head_state(state).items()}
-    return state, resolved.sha256
+    return strip_data_parallel(load_state_dict(resolved.path, key="auto")), resolved.sha256
 
 
-def simplevqa_head(
-    explicit_path: str | os.PathLike[str] | None = None, sha256: str | None = None
-) -> tuple[SimpleVQAHead, str]:
-    """The checkpoint's quality head on CPU (float64), reusing the tensors the spatial extractor loaded when
-    ``sha256`` (its identity's ``weights_sha256``) is known, else reading the checkpoint."""
-    with _HEADS_LOCK:
-        tensors = _HEADS.get(sha256) if sha256 else None
-    if tensors is None:
-        state, sha256 = load_simplevqa_checkpoint(explicit_path)
-        tensors = head_state(state)
+def build_simplevqa_head(tensors: dict[str, torch.Tensor], source: str) -> SimpleVQAHead:
+    """The quality head (``quality.*`` tensors of the checkpoint) on CPU in float64."""
     head = SimpleVQAHead()
     try:
-        head.load_state_dict(tensors, strict=True)
+        head.load_state_dict({k: v.detach().cpu() for k, v in tensors.items()}, strict=True)
     except RuntimeError as exc:
         raise WeightsError(
-            f"{explicit_path or SIMPLEVQA_WEIGHTS}: no SimpleVQA quality head in the checkpoint ({exc}) — "
-            "pass UGC_BVQA_model.pth"
+            f"{source}: no SimpleVQA quality head in the checkpoint ({exc}) — pass UGC_BVQA_model.pth"
         ) from exc
-    assert sha256 is not None
-    return head.double().eval(), sha256
+    return head.double().eval()
+
+
+def pad_seconds(rows: np.ndarray, min_rows: int) -> np.ndarray:
+    """Repeat the last row until there are ``min_rows`` rows (no-op when there are enough)."""
+    rows = np.asarray(rows)
+    if rows.shape[0] >= min_rows:
+        return rows
+    return np.concatenate([rows, np.repeat(rows[-1:], min_rows - rows.shape[0], axis=0)], axis=0)
+
+
+def simplevqa_score(
+    spatial: np.ndarray, motion: np.ndarray, head: torch.nn.Module, min_seconds: int = SIMPLEVQA_WINDOW
+) -> float:
+    """Mean over seconds of ``head(spatial_i, motion_i)`` after padding both to ``min_seconds`` rows.
+
+    ``spatial`` ``[n, 7168]`` and ``motion`` ``[n, 2304]`` must have one row per second each; the head runs
+    in its own dtype on CPU.
+    """
+    if spatial.shape[0] != motion.shape[0]:
+        raise ValueError(f"spatial ({spatial.shape[0]}) and motion ({motion.shape[0]}) rows differ")
+    s = pad_seconds(spatial, min_seconds)
+    m = pad_seconds(motion, min_seconds)
+    p = next(head.parameters())
+    with torch.inference_mode():
+        q = head(torch.from_numpy(s).to(p), torch.from_numpy(m).to(p))
+    return float(q.double().mean())
 
 
 def _strict_load(model: torch.nn.Module, state: dict[str, Any], what: str, src: str) -> None:
@@ -360,3 +370,83 @@ class SlowFastMotionExtractor(_VQAExtractor):
             batch = x[idx].permute(0, 2, 1, 3, 4)  # [B, 3, 32, 224, 224]
             slow, fast = self.model.pooled(*SlowFastR50.pathways(batch))
             return torch.cat([slow, fast], 1).float().cpu().numpy()
+
+
+@register_extractor
+class SimpleVQAHeadScorer(Scorer):
+    """SimpleVQA's quality head on a video's per-second spatial and motion features -> ``[1, 1]`` (the mean
+    over seconds after padding to ``min_seconds`` rows; LSVQ MOS/20 scale).
+
+    Reads two extractors: ``simplevqa_spatial`` (option ``weights``, the checkpoint that also holds the
+    head) and ``slowfast_r50`` (option ``slowfast_weights``). The head's tensors are taken from the spatial
+    extractor the engine built (one read of the checkpoint), or read from the checkpoint when used alone.
+    """
+
+    name: ClassVar[str] = "simplevqa_head"
+    version: ClassVar[str] = "1"
+    extra: ClassVar[str | None] = "nnvqa"
+    input: ClassVar[Literal["frames", "features"]] = "features"
+    columns: ClassVar[tuple[str, ...]] = ("quality",)
+
+    def __init__(
+        self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
+    ) -> None:
+        known = {"weights", "slowfast_weights", "min_seconds"}
+        unknown = set(options) - known
+        if unknown:
+            raise UsageError(f"simplevqa_head: unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
+        options.setdefault("min_seconds", SIMPLEVQA_WINDOW)
+        ms = options["min_seconds"]
+        if not isinstance(ms, int) or isinstance(ms, bool) or ms < 1:
+            raise UsageError(f"simplevqa: min_seconds must be an integer >= 1, got {ms!r}")
+        super().__init__(device, batch_size, **options)
+        self._head: SimpleVQAHead | None = None
+        self._sha: str | None = None
+
+    def upstreams(self) -> dict[str, tuple[str, dict[str, Any]]]:
+        sp = {"weights": str(self.options["weights"])} if self.options.get("weights") else {}
+        mo = (
+            {"weights": str(self.options["slowfast_weights"])} if self.options.get("slowfast_weights") else {}
+        )
+        return {"spatial": ("simplevqa_spatial", sp), "motion": ("slowfast_r50", mo)}
+
+    def upstream(self) -> tuple[str, dict[str, Any]]:
+        return self.upstreams()["spatial"]
+
+    def load(self) -> None:
+        if self._head is not None:
+            return
+        spatial = getattr(self, "upstream_extractors", {}).get("spatial")
+        source = str(self.options.get("weights") or SIMPLEVQA_WEIGHTS)
+        if isinstance(spatial, SimpleVQASpatialExtractor):
+            spatial.ensure_loaded()
+            assert spatial.model is not None
+            tensors, sha = head_state(spatial.model.state_dict()), spatial.weights_sha256()
+        else:
+            state, sha = load_simplevqa_checkpoint(self.options.get("weights"))
+            tensors = head_state(state)
+        self._head, self._sha = build_simplevqa_head(tensors, source), sha
+        self._loaded = True
+
+    def weights_sha256(self) -> str | None:
+        self.ensure_loaded()
+        return self._sha
+
+    def score(self, items: Sequence[ScorerInput]) -> list[np.ndarray]:
+        pairs = []
+        for it in items:
+            s = np.asarray(it.features["spatial"], dtype=np.float32)
+            m = np.asarray(it.features["motion"], dtype=np.float32)
+            if s.ndim != 2 or m.ndim != 2 or s.shape[0] < 1 or s.shape[0] != m.shape[0]:
+                raise MetricInputError(
+                    f"simplevqa got {s.shape} spatial and {m.shape} motion features; they need one row per "
+                    "second each — clear the feature cache (--cache-dir) if it holds stale entries"
+                )
+            pairs.append((s, m))
+        self.ensure_loaded()
+        assert self._head is not None
+        out = []
+        for s, m in pairs:
+            q = simplevqa_score(s, m, self._head, int(self.options["min_seconds"]))
+            out.append(np.array([[q]], dtype=np.float64))
+        return out

@@ -31,12 +31,12 @@ def compute_reference_stats(
     from aigve.data.dataset import Dataset, load_dataset
     from aigve.engine.cache import default_cache_dir
     from aigve.engine.runner import Engine, RunConfig
-    from aigve.metrics.base import SetMetric
+    from aigve.metrics.base import ReferenceStats, SetMetric, supports_reference_stats
     from aigve.metrics.catalog import get_metric_class
     from aigve.video.sampling import Window
 
     cls = get_metric_class(metric)
-    if not getattr(cls, "real_stats_supported", False):
+    if not supports_reference_stats(cls):
         raise UsageError(f"metric '{metric}' does not use reference statistics")
     ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
     videos = ds.real_paths() if ds.has_reals else ds.generated_paths()
@@ -61,7 +61,8 @@ def compute_reference_stats(
     if engine.errors:
         bad = "; ".join(e["error"] for e in engine.errors[:3])
         raise AigveError(f"{len(engine.errors)} reference video(s) failed ({bad}); fix or remove them first")
-    return m.save_real_stats(out)  # type: ignore[attr-defined]
+    assert isinstance(m, ReferenceStats)
+    return m.save_real_stats(out)
 
 
 def cmd_stats(args: argparse.Namespace) -> int:

@@ -14,9 +14,11 @@ features to every metric that asked for them.
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -150,6 +152,8 @@ class Metric(ABC):
     """Base of all metrics. Subclasses set ``spec`` and implement ``requests``."""
 
     spec: ClassVar[MetricSpec]
+    #: True for metrics that implement :class:`ReferenceStats` (``--real-stats``)
+    real_stats_supported: ClassVar[bool] = False
 
     def __init__(self, **options: Any) -> None:
         defaults = dict(self.spec.options)
@@ -180,8 +184,20 @@ class Metric(ABC):
         self.identities = {k: dict(v) for k, v in identities.items()}
 
     def extractor_options(self) -> dict[str, Any]:
-        """Options passed to this metric's extractor (e.g. an explicit ``weights`` path)."""
+        """Options passed to this metric's backbones (e.g. an explicit ``weights`` path)."""
         return {"weights": self.options["weights"]} if self.options.get("weights") else {}
+
+    def effective_requests(self) -> list[FeatureRequest]:
+        """``requests()`` with :meth:`extractor_options` merged into each request's options: exactly what the
+        engine builds and caches (two requests with equal keys share one computation)."""
+        out = []
+        for req in self.requests():
+            opts = dict(req.options)
+            opts.update(self.extractor_options())
+            out.append(
+                FeatureRequest(req.role, req.extractor, req.sampler, req.side, tuple(sorted(opts.items())))
+            )
+        return out
 
     def provenance(self) -> dict[str, Any]:
         """What the score means: options and samplers (the engine adds extractor identities)."""
@@ -230,3 +246,33 @@ class SetMetric(Metric):
     def reset(self) -> None:
         """Drop the accumulated state (fresh instance semantics)."""
         self.__init__(**self.options)  # type: ignore[misc]
+
+
+class ReferenceStats(ABC):
+    """A set metric that can read the real side from reference statistics instead of real videos.
+
+    The metric's ``real_stats`` option names a file written by :meth:`save_real_stats` (``aigve stats
+    compute``); :meth:`real_stats_meta` lists every setting that changes those statistics (backbone, weights
+    sha256, layer, sampling, decode window, ...): stored in the file and compared on :meth:`load_real_stats`,
+    which refuses a file made with other settings (``UsageError`` naming the differing keys).
+    """
+
+    real_stats_supported: ClassVar[bool] = True
+
+    @abstractmethod
+    def real_stats_meta(self) -> dict[str, Any]:
+        """Every setting that changes the real statistics (stored with them, checked on load)."""
+
+    @abstractmethod
+    def save_real_stats(self, path: str | os.PathLike[str]) -> Path:
+        """Write the accumulated real statistics with :meth:`real_stats_meta`; returns the path written."""
+
+    @abstractmethod
+    def load_real_stats(self, path: str | os.PathLike[str]) -> None:
+        """Use the statistics in ``path`` as the real side (refused when made with other settings)."""
+
+
+def supports_reference_stats(metric: type[Metric] | Metric) -> bool:
+    """Does this metric take ``--real-stats`` reference statistics?"""
+    cls = metric if isinstance(metric, type) else type(metric)
+    return issubclass(cls, ReferenceStats)

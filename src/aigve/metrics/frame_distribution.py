@@ -19,6 +19,7 @@ need the features themselves (``O(N·D)``), as their estimators resample or spli
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from aigve.errors import MetricInputError, UsageError
-from aigve.metrics.base import FeatureRequest, MetricSpec, OutputSpec, SetMetric
+from aigve.metrics.base import FeatureRequest, MetricSpec, OutputSpec, ReferenceStats, SetMetric
 from aigve.metrics.catalog import register_metric
 from aigve.metrics.functional.gaussian import GaussianStats
 from aigve.types import Entry, Side
@@ -70,9 +71,7 @@ COMMON_OPTIONS: dict[str, Any] = {
 
 
 class _FrameSetMetric(SetMetric):
-    """Shared plumbing: backbone choice, per-video frame sampler, real-statistics file."""
-
-    real_stats_supported = False
+    """Shared plumbing: backbone choice, per-video frame sampler."""
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -136,7 +135,7 @@ class _FrameSetMetric(SetMetric):
 
 
 @register_metric
-class FID(_FrameSetMetric):
+class FID(_FrameSetMetric, ReferenceStats):
     """Fréchet distance between the Gaussians fitted to real and generated frame features."""
 
     spec = MetricSpec(
@@ -152,7 +151,6 @@ class FID(_FrameSetMetric):
         weights=("fid_inception",),
         options={**COMMON_OPTIONS, "real_stats": None},
     )
-    real_stats_supported = True
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -168,7 +166,7 @@ class FID(_FrameSetMetric):
             )
         return reqs
 
-    def stats_meta(self) -> dict[str, Any]:
+    def real_stats_meta(self) -> dict[str, Any]:
         """Every setting that changes the number: stored with reference statistics and checked on load."""
         p = self.protocol()
         return {
@@ -187,8 +185,11 @@ class FID(_FrameSetMetric):
         super().bind(identities)
         path = self.options.get("real_stats")
         if path:
-            self.stats["real"] = GaussianStats.load(Path(path), expect_meta=self.stats_meta())
-            self._real_from_file = True
+            self.load_real_stats(path)
+
+    def load_real_stats(self, path: str | os.PathLike[str]) -> None:
+        self.stats["real"] = GaussianStats.load(Path(path), expect_meta=self.real_stats_meta())
+        self._real_from_file = True
 
     def update(self, entry: Entry, side: Side, feats: Mapping[str, np.ndarray]) -> None:
         x = self._rows(feats["gen" if side == "generated" else "real"], self.backbone.pool)
@@ -262,11 +263,11 @@ class FID(_FrameSetMetric):
         g = GaussianStats.from_features(self._rows(generated, self.backbone.pool))
         return frechet_from_stats(r, g)
 
-    def save_real_stats(self, path: str | Path) -> Path:
+    def save_real_stats(self, path: str | os.PathLike[str]) -> Path:
         r = self.stats["real"]
         if r is None:
             raise MetricInputError("no real features were accumulated; nothing to save")
-        return r.save(path, meta=self.stats_meta())
+        return r.save(path, meta=self.real_stats_meta())
 
 
 @register_metric

@@ -68,7 +68,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from aigve.errors import MetricInputError, UsageError, WeightsError
-from aigve.metrics.base import FeatureRequest, MetricSpec, OutputSpec, SetMetric
+from aigve.metrics.base import FeatureRequest, MetricSpec, OutputSpec, ReferenceStats, SetMetric
 from aigve.metrics.catalog import register_metric
 from aigve.metrics.functional.frechet import frechet_distance
 from aigve.metrics.functional.gaussian import GaussianStats
@@ -101,7 +101,7 @@ def fvd_from_stats(gen: GaussianStats, real: GaussianStats, name: str = "fvd") -
 
 
 @register_metric
-class FVD(SetMetric):
+class FVD(SetMetric, ReferenceStats):
     """Fréchet Video Distance on I3D (Kinetics-400) logits; see the module docstring for the protocol."""
 
     spec = MetricSpec(
@@ -130,7 +130,6 @@ class FVD(SetMetric):
         weights=(I3D_WEIGHTS,),
         options={"frames": 16, "stride": 1, "resolution": 224, "real_stats": None},
     )
-    real_stats_supported = True
     # what tells the FVD variants apart (FVDVideoMAE overrides these, the rest is shared)
     label: ClassVar[str] = "FVD"
     extractor: ClassVar[str] = I3D_EXTRACTOR
@@ -222,12 +221,23 @@ class FVD(SetMetric):
 
     # -- results ---------------------------------------------------------------------------
     def weights_sha256(self) -> str | None:
-        """sha256 of the I3D weights this run uses (resolved like the extractor; cached digest)."""
+        """sha256 of the I3D weights this run uses: the bound extractor's (the engine loaded it), else resolved
+        like the extractor would (cached digest; never downloads)."""
+        if self._sha is None:
+            self._sha = self._bound_sha()
         if self._sha is None:
             from aigve.backbones.weights import resolve_weights
 
-            self._sha = resolve_weights(I3D_WEIGHTS, explicit_path=self.options.get("weights")).sha256
+            explicit = self.options.get("weights")
+            self._sha = resolve_weights(I3D_WEIGHTS, explicit_path=explicit, download=False).sha256
         return self._sha
+
+    def _bound_sha(self) -> str | None:
+        """The weights sha256 of the extractor the engine bound to this metric (None before ``bind``)."""
+        for ident in getattr(self, "identities", {}).values():
+            if ident.get("weights_sha256"):
+                return str(ident["weights_sha256"])
+        return None
 
     def _variant_meta(self) -> dict[str, Any]:
         """Settings of a variant that change its features (VideoMAE: the network config)."""
@@ -413,7 +423,6 @@ class FVDVideoMAE(FVD):
         weights=(MAE_WEIGHTS,),
         options={"frames": 16, "stride": 1, "resolution": 224, "real_stats": None, "config": DEFAULT_CONFIG},
     )
-    real_stats_supported = True
     label = "FVD (VideoMAE-v2)"
     extractor = MAE_EXTRACTOR
     extractor_version = MAE_EXTRACTOR_VERSION
@@ -479,6 +488,8 @@ class FVDVideoMAE(FVD):
     # -- results ---------------------------------------------------------------------------
     def weights_sha256(self) -> str | None:
         """sha256 of the weights this run uses (from the extractor when bound; never downloads)."""
+        if self._sha is None:
+            self._sha = self._bound_sha()
         if self._sha is None:
             from aigve.backbones.weights import resolve_weights
 

@@ -2,9 +2,13 @@
 
 All four score the frames picked by one sampler: ``num_frames=16`` frames spread uniformly over the decoded
 window by default (``Sampler("uniform", n)``: every frame when the video has fewer); ``num_frames="all"``
-(or 0) uses every frame, as the original AIGVE toolkit did. ``clipsim`` and ``cliptemp`` with the same
-``model``/``weights``/``num_frames`` share one feature request, so one CLIP image forward pass per frame
-serves both. Each distinct prompt is encoded once per model.
+(or 0) uses every frame, as the original AIGVE toolkit did. ``cliptemp`` reads the ``clip`` extractor's image
+embeddings; ``clipsim`` and ``pickscore`` read the ``clip_text`` scorer (:mod:`aigve.backbones.clip`), whose
+input is those same embeddings plus the prompt, so with equal ``model``/``weights``/``num_frames`` one CLIP
+image forward pass per frame serves all three, and one loaded model encodes images and prompts (each
+distinct prompt once). ``blipsim`` reads the ``blip_text`` scorer on the ``blip`` extractor's features. The
+scorers' outputs are cached with a hash of the prompt: a rerun does no model work, a changed prompt
+re-scores only that video.
 
 Per video (mean over the sampled frames):
 
@@ -31,6 +35,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from aigve.backbones.base import column
+from aigve.backbones.blip import BLIP_TEXT_COLUMNS
+from aigve.backbones.clip import CLIP_TEXT_COLUMNS
 from aigve.errors import MetricInputError, UsageError
 from aigve.metrics.base import FeatureRequest, MetricSpec, OutputSpec, VideoMetric
 from aigve.metrics.catalog import register_metric
@@ -41,8 +48,9 @@ from aigve.video.sampling import Sampler
 log = logging.getLogger(__name__)
 
 
-CLIP_ROLE = "clip_image"
-BLIP_ROLE = "blip_image"
+CLIP_ROLE = "clip_image"  # the clip extractor's image embeddings (cliptemp)
+CLIP_TEXT_ROLE = "clip_text"  # the clip_text scorer's per-frame image-text scores (clipsim, pickscore)
+BLIP_TEXT_ROLE = "blip_text"  # the blip_text scorer's per-frame scores (blipsim)
 DEFAULT_NUM_FRAMES = 16
 TRUNCATED = OutputSpec(
     "prompt_truncated",
@@ -69,30 +77,10 @@ def frame_sampler(num_frames: Any) -> Sampler:
     return Sampler("uniform", n=n)
 
 
-def normalize_rows(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-    """L2-normalise the rows of ``[N, D]`` in float64 (a zero row stays zero)."""
-    x = np.asarray(x, dtype=np.float64)
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), eps)
-
-
-def image_text_cosine(image_emb: np.ndarray, text_emb: np.ndarray) -> np.ndarray:
-    """``[T, D]`` image embeddings and one ``[D]`` text embedding -> ``[T]`` float64 cosines."""
-    return normalize_rows(image_emb) @ normalize_rows(np.asarray(text_emb).reshape(1, -1))[0]
-
-
 def clipsim_scores(cos: np.ndarray) -> dict[str, float]:
     """Per-frame cosines -> ``{"clip_cosine": mean cos, "clipscore": mean 100 * max(cos, 0)}``."""
     c = np.asarray(cos, dtype=np.float64)
     return {"clip_cosine": float(c.mean()), "clipscore": float((100.0 * np.maximum(c, 0.0)).mean())}
-
-
-def _prompt(entry: Entry, metric: str) -> str:
-    p = entry.prompt
-    if p is None or not p.strip():
-        raise MetricInputError(
-            f"entry '{entry.id}' ({entry.generated}) has no prompt; {metric} needs one (prompt_gt in the annotation)"
-        )
-    return p
 
 
 def _frames(
@@ -108,9 +96,11 @@ def _frames(
     return f
 
 
-def _warn_truncated(entry: Entry, metric: str, truncated: bool, ctx: int) -> float:
+def _warn_truncated(entry: Entry, metric: str, truncated: bool) -> float:
     if truncated:
-        log.warning("%s: prompt of entry '%s' is longer than %d tokens; truncated", metric, entry.id, ctx)
+        log.warning(
+            "%s: prompt of entry '%s' is longer than the text encoder's context; truncated", metric, entry.id
+        )
     return 1.0 if truncated else 0.0
 
 
@@ -123,6 +113,12 @@ class _ClipBase(VideoMetric):
     def requests(self) -> list[FeatureRequest]:
         return [FeatureRequest(CLIP_ROLE, "clip", self.sampler(), "generated")]
 
+    def _text_scores(self, feats: Mapping[str, np.ndarray], entry: Entry) -> tuple[np.ndarray, float]:
+        """The clip_text scorer's ``[T, 3]`` output and the prompt-truncated flag (logged when set)."""
+        out = _frames(feats, CLIP_TEXT_ROLE, entry, self.name)
+        truncated = bool(column(out, CLIP_TEXT_COLUMNS, "truncated")[0])
+        return out, _warn_truncated(entry, self.name, truncated)
+
     def extractor_options(self) -> dict[str, Any]:
         opts: dict[str, Any] = {
             "model": self.options["model"],
@@ -133,10 +129,13 @@ class _ClipBase(VideoMetric):
                 opts[k] = str(self.options[k])
         return opts
 
-    def model(self) -> Any:
-        from aigve.backbones.clip import get_clip_model
 
-        return get_clip_model(self.extractor_options())
+class _ClipTextBase(_ClipBase):
+    """CLIP metrics that read the prompt: they ask for the ``clip_text`` scorer (which reads the same
+    ``clip`` image embeddings that ``cliptemp`` asks for, so one image forward pass serves all)."""
+
+    def requests(self) -> list[FeatureRequest]:
+        return [FeatureRequest(CLIP_TEXT_ROLE, "clip_text", self.sampler(), "generated")]
 
 
 _CLIP_OPTIONS = {
@@ -148,7 +147,7 @@ _CLIP_OPTIONS = {
 
 
 @register_metric
-class ClipSim(_ClipBase):
+class ClipSim(_ClipTextBase):
     """CLIP image-text similarity per video: mean raw cosine and CLIPScore over the sampled frames."""
 
     spec: ClassVar[MetricSpec] = MetricSpec(
@@ -177,12 +176,9 @@ class ClipSim(_ClipBase):
     )
 
     def score(self, entry: Entry, feats: Mapping[str, np.ndarray]) -> dict[str, float]:
-        prompt = _prompt(entry, self.name)
-        img = _frames(feats, CLIP_ROLE, entry, self.name)
-        m = self.model()
-        txt, trunc = m.encode_text([prompt])
-        out = clipsim_scores(image_text_cosine(img, txt[0]))
-        out["prompt_truncated"] = _warn_truncated(entry, self.name, trunc[0], m.context_length)
+        scores, truncated = self._text_scores(feats, entry)
+        out = clipsim_scores(column(scores, CLIP_TEXT_COLUMNS, "cosine"))
+        out["prompt_truncated"] = truncated
         return out
 
 
@@ -215,7 +211,7 @@ class ClipTemp(_ClipBase):
 
 
 @register_metric
-class PickScore(_ClipBase):
+class PickScore(_ClipTextBase):
     """PickScore_v1: ``exp(logit_scale) * cos`` per frame, averaged; plus the plain cosine."""
 
     spec: ClassVar[MetricSpec] = MetricSpec(
@@ -241,15 +237,11 @@ class PickScore(_ClipBase):
     )
 
     def score(self, entry: Entry, feats: Mapping[str, np.ndarray]) -> dict[str, float]:
-        prompt = _prompt(entry, self.name)
-        img = _frames(feats, CLIP_ROLE, entry, self.name)
-        m = self.model()
-        txt, trunc = m.encode_text([prompt])
-        cos = image_text_cosine(img, txt[0])
+        scores, truncated = self._text_scores(feats, entry)
         return {
-            "pickscore": float((m.logit_scale * cos).mean()),
-            "pickscore_cosine": float(cos.mean()),
-            "prompt_truncated": _warn_truncated(entry, self.name, trunc[0], m.context_length),
+            "pickscore": float(column(scores, CLIP_TEXT_COLUMNS, "scaled_cosine").mean()),
+            "pickscore_cosine": float(column(scores, CLIP_TEXT_COLUMNS, "cosine").mean()),
+            "prompt_truncated": truncated,
         }
 
 
@@ -283,7 +275,8 @@ class BlipSim(VideoMetric):
     )
 
     def requests(self) -> list[FeatureRequest]:
-        return [FeatureRequest(BLIP_ROLE, "blip", frame_sampler(self.options.get("num_frames")), "generated")]
+        sampler = frame_sampler(self.options.get("num_frames"))
+        return [FeatureRequest(BLIP_TEXT_ROLE, "blip_text", sampler, "generated")]
 
     def extractor_options(self) -> dict[str, Any]:
         opts: dict[str, Any] = {
@@ -295,23 +288,11 @@ class BlipSim(VideoMetric):
         return opts
 
     def score(self, entry: Entry, feats: Mapping[str, np.ndarray]) -> dict[str, float]:
-        import torch
-
-        from aigve.backbones.blip import get_blip_model
-
-        prompt = _prompt(entry, self.name)
-        f = _frames(feats, BLIP_ROLE, entry, self.name)
-        m = get_blip_model(self.extractor_options())
-        txt, trunc = m.itc_text([prompt])
+        scores = _frames(feats, BLIP_TEXT_ROLE, entry, self.name)
         out: dict[str, float] = {}
         if self.options.get("itm"):
-            tokens = torch.from_numpy(np.ascontiguousarray(f, dtype=np.float32))
-            tokens = tokens.reshape(f.shape[0], m.num_tokens, m.hidden).to(m.device)
-            img = m.project_cls(tokens).float().cpu().numpy()
-            prob, _ = m.itm_probability(f, prompt)
-            out["blip_itm_probability"] = float(prob.mean())
-        else:
-            img = f
-        out["blip_itc_cosine"] = float(image_text_cosine(img, txt[0]).mean())
-        out["prompt_truncated"] = _warn_truncated(entry, self.name, trunc[0], m.max_length)
+            out["blip_itm_probability"] = float(column(scores, BLIP_TEXT_COLUMNS, "itm_probability").mean())
+        out["blip_itc_cosine"] = float(column(scores, BLIP_TEXT_COLUMNS, "itc_cosine").mean())
+        truncated = bool(column(scores, BLIP_TEXT_COLUMNS, "truncated")[0])
+        out["prompt_truncated"] = _warn_truncated(entry, self.name, truncated)
         return out

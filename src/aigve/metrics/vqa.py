@@ -22,10 +22,11 @@ higher frame rate would); ``"none"`` fails such videos with a ``MetricInputError
 computed on the real frames, before padding. The original AIGVE port padded with black frames instead.
 
 Design note: the VGG features are the expensive part and are cached by the engine (extractor
-``vgg16_meanstd``); the 0.5 M-parameter temporal head runs inside the metric (on CPU by default, option
-``device``), so a different ``weights`` file re-scores without recomputing features. The head is loaded on
-first use; a missing checkpoint raises ``WeightsError`` (naming the file and where to put it) for every
-video, and the run goes on.
+``vgg16_meanstd``); the 0.5 M-parameter temporal network is the ``gstvqa`` scorer
+(:mod:`aigve.backbones.gstvqa`), which reads those features and whose output is cached too, so a different
+``weights`` file re-scores without recomputing features. It runs on the run's ``--device``. A missing
+checkpoint is a ``WeightsError`` (naming the file and where to put it) recorded for every video; the run
+goes on.
 
 No-reference neural video quality: ``simplevqa``.
 
@@ -73,15 +74,15 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, Literal
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import numpy as np
-import torch
 
-from aigve.backbones.nets.gstvqa import FEATURE_DIM, INPUT_DIM, KONVID_SCALE, MAX_LEN, MIN_FRAMES, GSTVQANet
-from aigve.device import resolve_device
-from aigve.errors import MetricInputError, UsageError, WeightsError
+from aigve.backbones.gstvqa import EXTRACTOR, GSTVQA_WEIGHTS, PAD_MODES, VGG_WEIGHTS
+from aigve.backbones.nets.gstvqa import KONVID_SCALE, MAX_LEN, MIN_FRAMES
+from aigve.backbones.simplevqa import SIMPLEVQA_WINDOW
+from aigve.errors import MetricInputError, UsageError
 from aigve.metrics.base import FeatureRequest, MetricSpec, OutputSpec, VideoMetric
 from aigve.metrics.catalog import register_metric
 from aigve.types import Entry
@@ -89,101 +90,8 @@ from aigve.video.sampling import ALL_FRAMES, Sampler
 
 log = logging.getLogger(__name__)
 
-GSTVQA_WEIGHTS = "gstvqa_konvid"
-VGG_WEIGHTS = "tv_vgg16"
-EXTRACTOR = "vgg16_meanstd"
+SCORER = "gstvqa"  # the GSTVQA temporal network (aigve.backbones.gstvqa) on vgg16_meanstd features
 GSTVQA_ROLE = "frames"
-PadMode = Literal["repeat_last", "stretch", "none"]
-PAD_MODES: tuple[str, ...] = ("repeat_last", "stretch", "none")
-
-
-def prepare_sequence(
-    features: np.ndarray, max_len: int = MAX_LEN, pad: PadMode = "repeat_last"
-) -> tuple[np.ndarray, np.ndarray]:
-    """``[T, 2944]`` frame features -> (network input ``[L, 2944]`` float32, ``mean_var`` ``[1472]`` float32).
-
-    ``mean_var`` = population std over all ``T`` rows of the mean half (the authors' ``np.std(means, 0)``);
-    the input keeps the first ``max_len`` rows, then is padded to 29 rows by ``pad`` when shorter.
-    """
-    f = np.asarray(features)
-    if f.ndim != 2 or f.shape[1] != INPUT_DIM:
-        raise ValueError(f"GSTVQA needs [T, {INPUT_DIM}] features (vgg16_meanstd), got shape {f.shape}")
-    if f.shape[0] == 0:
-        raise ValueError("GSTVQA needs at least one frame")
-    if pad not in PAD_MODES:
-        raise UsageError(f"gstvqa: pad must be one of {PAD_MODES}, got {pad!r}")
-    if max_len < MIN_FRAMES:
-        raise UsageError(f"gstvqa: max_len must be >= {MIN_FRAMES}, got {max_len}")
-    mean_var = f[:, :FEATURE_DIM].astype(np.float64).std(axis=0).astype(np.float32)
-    seq = f[:max_len].astype(np.float32)
-    n = seq.shape[0]
-    if n < MIN_FRAMES:
-        if pad == "none":
-            raise ValueError(f"GSTVQA needs at least {MIN_FRAMES} frames, got {n}")
-        if pad == "repeat_last":
-            rows = list(range(n)) + [n - 1] * (MIN_FRAMES - n)
-        else:  # stretch
-            rows = [int(i * n // MIN_FRAMES) for i in range(MIN_FRAMES)]
-        seq = seq[rows]
-    return np.ascontiguousarray(seq), mean_var
-
-
-def gstvqa_raw_scores(
-    net: GSTVQANet,
-    sequences: Sequence[np.ndarray],
-    *,
-    max_len: int = MAX_LEN,
-    pad: PadMode = "repeat_last",
-    batch_size: int = 8,
-    device: str | torch.device | None = "cpu",
-) -> np.ndarray:
-    """Network outputs (label scale ``MOS / max(MOS)``) for several videos' ``[T, 2944]`` features.
-
-    Videos are zero-padded to a common length inside a batch; the GRU is causal, so the result does not
-    depend on ``batch_size`` (up to float rounding).
-    """
-    dev = resolve_device(device)
-    prepared = [prepare_sequence(s, max_len, pad) for s in sequences]
-    out: list[np.ndarray] = []
-    net = net.to(dev).eval()
-    with torch.inference_mode():
-        for i in range(0, len(prepared), max(1, int(batch_size))):
-            group = prepared[i : i + max(1, int(batch_size))]
-            longest = max(seq.shape[0] for seq, _ in group)
-            x = torch.zeros(len(group), longest, INPUT_DIM, dtype=torch.float32)
-            for j, (seq, _) in enumerate(group):
-                x[j, : seq.shape[0]] = torch.from_numpy(seq)
-            lengths = torch.tensor([seq.shape[0] for seq, _ in group])
-            mv = torch.from_numpy(np.stack([m for _, m in group]))
-            out.append(net(x.to(dev), lengths, mv.to(dev)).double().cpu().numpy())
-    return np.concatenate(out) if out else np.zeros(0)
-
-
-def load_gstvqa_net(
-    explicit_path: str | None = None, weights_name: str = GSTVQA_WEIGHTS
-) -> tuple[GSTVQANet, str, str]:
-    """Resolve, hash-check and strictly load a GSTVQA checkpoint. Returns ``(net, sha256, path)``.
-
-    Raises ``WeightsError`` naming the file and where to put it when it is missing or not a GSTVQA state dict.
-    """
-    from aigve.backbones.weights import load_state_dict, resolve_weights
-
-    try:
-        resolved = resolve_weights(weights_name, explicit_path=explicit_path)
-    except WeightsError as exc:
-        raise WeightsError(f"gstvqa needs the GSTVQA checkpoint: {exc}") from exc
-    for warning in resolved.warnings:
-        log.warning("%s", warning)
-    state = load_state_dict(resolved.path)
-    net = GSTVQANet()
-    try:
-        net.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise WeightsError(
-            f"{resolved.path}: not a GSTVQA checkpoint ({str(exc).splitlines()[0]}) — pass "
-            f"training-all-data-GSTVQA-konvid-EXP0-best (--metric-option gstvqa.weights=PATH)"
-        ) from exc
-    return net.eval(), str(resolved.sha256), str(resolved.path)
 
 
 @register_metric
@@ -230,7 +138,6 @@ class GSTVQA(VideoMetric):
             "mos_scale": KONVID_SCALE,
             "tap": "relu",
             "resize": None,
-            "device": "cpu",
         },
     )
 
@@ -242,98 +149,34 @@ class GSTVQA(VideoMetric):
         if int(o["max_len"]) < MIN_FRAMES:
             raise UsageError(f"gstvqa: max_len must be >= {MIN_FRAMES}, got {o['max_len']}")
         self.sampler = Sampler(o["protocol"], n=o["n"], fps=o["fps"])  # UsageError on bad combinations
-        self._net: GSTVQANet | None = None
-        self._head: dict[str, Any] = {}
-        self._error: str | None = None
 
     def requests(self) -> list[FeatureRequest]:
-        return [FeatureRequest(GSTVQA_ROLE, EXTRACTOR, self.sampler, "generated")]
+        return [FeatureRequest(GSTVQA_ROLE, SCORER, self.sampler, "generated")]
 
     def extractor_options(self) -> dict[str, Any]:
-        opts: dict[str, Any] = {}
+        """The ``gstvqa`` scorer's options: its checkpoint and sequence policy, and the VGG extractor's."""
+        opts: dict[str, Any] = {"max_len": int(self.options["max_len"]), "pad": self.options["pad"]}
+        if self.options.get("weights"):
+            opts["weights"] = str(self.options["weights"])
         if self.options.get("vgg_weights"):
-            opts["weights"] = str(self.options["vgg_weights"])
+            opts["vgg_weights"] = str(self.options["vgg_weights"])
         if self.options.get("tap") not in (None, "relu"):
             opts["tap"] = self.options["tap"]
         if self.options.get("resize") is not None:
             opts["resize"] = int(self.options["resize"])
         return opts
 
-    def set_network(self, net: GSTVQANet, sha256: str, path: str = "<in memory>") -> None:
-        """Use an already built network (tests, or a checkpoint loaded by the caller)."""
-        self._net = net.eval().to(resolve_device(self.options["device"]))
-        self._head = {"weights": GSTVQA_WEIGHTS, "sha256": sha256, "file": path}
-        self._error = None
-
-    def _network(self) -> GSTVQANet:
-        if self._net is None:
-            if self._error is not None:  # do not retry a missing file (or a download) for every video
-                raise WeightsError(self._error)
-            try:
-                net, sha, path = load_gstvqa_net(self.options.get("weights"))
-            except WeightsError as exc:
-                self._error = str(exc)
-                raise
-            self.set_network(net, sha, path)
-        assert self._net is not None
-        return self._net
-
     def provenance(self) -> dict[str, Any]:
         prov = super().provenance()
-        prov["head"] = dict(self._head) or {"weights": GSTVQA_WEIGHTS, "loaded": False}
         prov["padding"] = self.options["pad"]
         return prov
 
     def score(self, entry: Entry, feats: Mapping[str, np.ndarray]) -> dict[str, float]:
-        f = np.asarray(feats[GSTVQA_ROLE])
-        n = f.shape[0] if f.ndim == 2 else 0
-        if n < MIN_FRAMES and self.options["pad"] == "none":
-            raise MetricInputError(
-                f"{entry.generated}: gstvqa needs at least {MIN_FRAMES} frames, got {n} — use "
-                f"--metric-option gstvqa.pad=repeat_last (or stretch), or a longer video"
-            )
-        net = self._network()
-        raw = float(
-            gstvqa_raw_scores(
-                net,
-                [f],
-                max_len=int(self.options["max_len"]),
-                pad=self.options["pad"],
-                device=self.options["device"],
-            )[0]
-        )
+        raw = float(np.asarray(feats[GSTVQA_ROLE]).reshape(-1)[0])
         return {"gstvqa": float(self.options["mos_scale"]) * raw, "gstvqa_raw": raw}
 
 
-SPATIAL_ROLE = "spatial"
-MOTION_ROLE = "motion"
-SIMPLEVQA_WINDOW = 8
-
-
-def pad_seconds(rows: np.ndarray, min_rows: int) -> np.ndarray:
-    """Repeat the last row until there are ``min_rows`` rows (no-op when there are enough)."""
-    rows = np.asarray(rows)
-    if rows.shape[0] >= min_rows:
-        return rows
-    return np.concatenate([rows, np.repeat(rows[-1:], min_rows - rows.shape[0], axis=0)], axis=0)
-
-
-def simplevqa_score(
-    spatial: np.ndarray, motion: np.ndarray, head: torch.nn.Module, min_seconds: int = SIMPLEVQA_WINDOW
-) -> float:
-    """Mean over seconds of ``head(spatial_i, motion_i)`` after padding both to ``min_seconds`` rows.
-
-    ``spatial`` ``[n, 7168]`` and ``motion`` ``[n, 2304]`` must have one row per second each; the head runs
-    in its own dtype on CPU.
-    """
-    if spatial.shape[0] != motion.shape[0]:
-        raise ValueError(f"spatial ({spatial.shape[0]}) and motion ({motion.shape[0]}) rows differ")
-    s = pad_seconds(spatial, min_seconds)
-    m = pad_seconds(motion, min_seconds)
-    p = next(head.parameters())
-    with torch.inference_mode():
-        q = head(torch.from_numpy(s).to(p), torch.from_numpy(m).to(p))
-    return float(q.double().mean())
+SIMPLEVQA_ROLE = "quality"
 
 
 @register_metric
@@ -372,46 +215,20 @@ class SimpleVQA(VideoMetric):
         ms = self.options["min_seconds"]
         if not isinstance(ms, int) or isinstance(ms, bool) or ms < 1:
             raise UsageError(f"simplevqa: min_seconds must be an integer >= 1, got {ms!r}")
-        self._head: torch.nn.Module | None = None
-        self._spatial_sha: str | None = None
 
     def requests(self) -> list[FeatureRequest]:
-        sp = (("weights", str(self.options["weights"])),) if self.options.get("weights") else ()
-        mo = (
-            (("weights", str(self.options["slowfast_weights"])),)
-            if self.options.get("slowfast_weights")
-            else ()
-        )
-        return [
-            FeatureRequest(SPATIAL_ROLE, "simplevqa_spatial", ALL_FRAMES, "generated", sp),
-            FeatureRequest(MOTION_ROLE, "slowfast_r50", ALL_FRAMES, "generated", mo),
-        ]
+        return [FeatureRequest(SIMPLEVQA_ROLE, "simplevqa_head", ALL_FRAMES, "generated")]
 
     def extractor_options(self) -> dict[str, Any]:
-        # each request carries its own weights option (set in requests())
-        return {}
-
-    def bind(self, identities: Mapping[str, Mapping[str, Any]]) -> None:
-        super().bind(identities)
-        self._spatial_sha = identities.get(SPATIAL_ROLE, {}).get("weights_sha256")
-
-    def head(self) -> torch.nn.Module:
-        """The checkpoint's quality head (shared with the loaded spatial extractor when possible)."""
-        if self._head is None:
-            from aigve.backbones.simplevqa import simplevqa_head
-
-            self._head, _ = simplevqa_head(self.options.get("weights"), self._spatial_sha)
-        return self._head
+        """The ``simplevqa_head`` scorer's options (its two upstream extractors' weights and the padding)."""
+        opts: dict[str, Any] = {"min_seconds": self.options["min_seconds"]}
+        for k in ("weights", "slowfast_weights"):
+            if self.options.get(k):
+                opts[k] = str(self.options[k])
+        return opts
 
     def score(self, entry: Entry, feats: Mapping[str, np.ndarray]) -> dict[str, float]:
-        s = np.asarray(feats[SPATIAL_ROLE], dtype=np.float32)
-        m = np.asarray(feats[MOTION_ROLE], dtype=np.float32)
-        if s.ndim != 2 or m.ndim != 2 or s.shape[0] < 1 or s.shape[0] != m.shape[0]:
-            raise MetricInputError(
-                f"{entry.generated}: simplevqa got {s.shape} spatial and {m.shape} motion features; they need "
-                f"one row per second each — clear the feature cache (--cache-dir) if it holds stale entries"
-            )
-        return {"simplevqa": simplevqa_score(s, m, self.head(), int(self.options["min_seconds"]))}
+        return {"simplevqa": float(np.asarray(feats[SIMPLEVQA_ROLE]).reshape(-1)[0])}
 
 
 DOVER_ROLE = "dover"
