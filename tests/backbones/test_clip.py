@@ -30,10 +30,10 @@ import torch
 pytest.importorskip("transformers")
 
 from aigve.backbones.clip import ClipExtractor, hf_snapshot_dir, model_spec  # noqa: E402
-from aigve.backbones.weights import get_weight_spec  # noqa: E402
 from aigve.errors import UsageError, WeightsError  # noqa: E402
 from aigve.metrics.vl_similarity import ClipSim, PickScore, image_text_cosine  # noqa: E402
 from aigve.types import Entry  # noqa: E402
+from aigve.weights import get_weight_spec  # noqa: E402
 from tests.backbones.vl_tiny import (  # noqa: E402
     make_clip_processor,
     make_tiny_clip,

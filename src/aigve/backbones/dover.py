@@ -240,7 +240,7 @@ def load_dover(explicit_path: str | os.PathLike[str] | None = None) -> tuple[DOV
 
     Returns ``(model in eval mode on CPU, sha256 of the file)``; ``WeightsError`` naming the file and the
     fix when it is missing, unreadable or not a DOVER checkpoint."""
-    from aigve.backbones import weights as registry
+    from aigve import weights as registry
 
     try:
         resolved = registry.resolve_weights(WEIGHTS_NAME, explicit_path=explicit_path)

@@ -31,8 +31,8 @@ import torch.nn.functional as F
 from aigve.backbones.base import Extractor
 from aigve.backbones.nets.efficientnet_lite0 import INPUT_MEAN, INPUT_SIZE, INPUT_STD, EfficientNetLite0
 from aigve.backbones.registry import register_extractor
-from aigve.backbones.weights import load_state_dict, resolve_weights
 from aigve.errors import UsageError, WeightsError
+from aigve.weights import load_state_dict, resolve_weights
 
 WEIGHTS_NAME = "efficientnet_lite0"  # weights-registry entry (file efficientnet-lite0-57934424.pth)
 PREPROCESS_ID = "tf-center-crop-bicubic-aa"

@@ -55,7 +55,7 @@ from aigve.backbones.registry import register_extractor
 from aigve.errors import UsageError, WeightsError
 
 if TYPE_CHECKING:
-    from aigve.backbones.weights import ResolvedWeights
+    from aigve.weights import ResolvedWeights
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def resolve_fid_weights(explicit_path: str | os.PathLike[str] | None = None) -> 
     Returns the registry's ``ResolvedWeights`` (``.path``, ``.sha256``, ``.warnings``). A missing file
     raises ``WeightsError`` naming the file, where to put it and ``aigve weights fetch fid_inception``.
     """
-    from aigve.backbones import weights as registry
+    from aigve import weights as registry
 
     try:
         resolved = registry.resolve_weights(WEIGHTS_NAME, explicit_path=explicit_path)
@@ -124,7 +124,7 @@ def resolve_fid_weights(explicit_path: str | os.PathLike[str] | None = None) -> 
 
 def build_fid_inception(path: str | os.PathLike[str]) -> FIDInceptionV3:
     """Read a state dict file (``torch.load(weights_only=True)``) into the network, strictly; eval mode, CPU."""
-    from aigve.backbones import weights as registry
+    from aigve import weights as registry
 
     state = registry.load_state_dict(path)
     with torch.device("meta"):  # no random init of 24M parameters that are overwritten right away

@@ -61,7 +61,7 @@ def load_i3d(explicit_path: str | os.PathLike[str] | None = None) -> tuple[Incep
     Returns ``(model in eval mode on CPU, sha256 of the file)``. Raises ``WeightsError`` naming the
     file and the fix when it is missing, unreadable or does not fit the network.
     """
-    from aigve.backbones import weights as registry
+    from aigve import weights as registry
 
     try:
         resolved = registry.resolve_weights(WEIGHTS_NAME, explicit_path=explicit_path)

@@ -47,8 +47,8 @@ from aigve.backbones.base import Extractor
 from aigve.backbones.nets.simplevqa import SimpleVQAHead, SimpleVQANet, head_state, strip_data_parallel
 from aigve.backbones.nets.slowfast import SlowFastR50
 from aigve.backbones.registry import register_extractor
-from aigve.backbones.weights import load_state_dict, resolve_weights
 from aigve.errors import UsageError, WeightsError
+from aigve.weights import load_state_dict, resolve_weights
 
 log = logging.getLogger(__name__)
 

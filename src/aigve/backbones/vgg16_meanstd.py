@@ -42,7 +42,7 @@ from aigve.backbones.registry import register_extractor
 from aigve.errors import UsageError, WeightsError
 
 if TYPE_CHECKING:
-    from aigve.backbones.weights import ResolvedWeights
+    from aigve.weights import ResolvedWeights
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ def multistage_mean_std(features: nn.Sequential, x: torch.Tensor, tap: Tap = "re
 def resolve_vgg16_weights(explicit_path: str | os.PathLike[str] | None = None) -> ResolvedWeights:
     """Find and hash-check ``vgg16-397923af.pth`` (registry name ``tv_vgg16``); ``WeightsError`` names the
     file and where to put it."""
-    from aigve.backbones import weights as registry
+    from aigve import weights as registry
 
     try:
         resolved = registry.resolve_weights(WEIGHTS_NAME, explicit_path=explicit_path)
@@ -187,7 +187,7 @@ class VGG16MeanStdExtractor(Extractor):
     def load(self) -> None:
         if self.model is not None:
             return
-        from aigve.backbones.weights import load_state_dict
+        from aigve.weights import load_state_dict
 
         resolved = resolve_vgg16_weights(self.weights_path)
         state = load_state_dict(resolved.path)

@@ -57,7 +57,7 @@ def load_videomae(
     Returns ``(model in eval mode on CPU, sha256 of the file)``. Raises ``WeightsError`` naming the
     file and the fix when it is missing, unreadable or does not fit the network of ``config``.
     """
-    from aigve.backbones import weights as registry
+    from aigve import weights as registry
 
     cfg = _config(config)
     if config != DEFAULT_CONFIG and explicit_path is None:

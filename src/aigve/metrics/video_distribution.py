@@ -224,7 +224,7 @@ class FVD(SetMetric):
     def weights_sha256(self) -> str | None:
         """sha256 of the I3D weights this run uses (resolved like the extractor; cached digest)."""
         if self._sha is None:
-            from aigve.backbones.weights import resolve_weights
+            from aigve.weights import resolve_weights
 
             self._sha = resolve_weights(I3D_WEIGHTS, explicit_path=self.options.get("weights")).sha256
         return self._sha
@@ -480,7 +480,7 @@ class FVDVideoMAE(FVD):
     def weights_sha256(self) -> str | None:
         """sha256 of the weights this run uses (from the extractor when bound; never downloads)."""
         if self._sha is None:
-            from aigve.backbones.weights import resolve_weights
+            from aigve.weights import resolve_weights
 
             explicit = self.options.get("weights")
             if self.config != DEFAULT_CONFIG and not explicit:

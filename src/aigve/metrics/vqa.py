@@ -166,7 +166,7 @@ def load_gstvqa_net(
 
     Raises ``WeightsError`` naming the file and where to put it when it is missing or not a GSTVQA state dict.
     """
-    from aigve.backbones.weights import load_state_dict, resolve_weights
+    from aigve.weights import load_state_dict, resolve_weights
 
     try:
         resolved = resolve_weights(weights_name, explicit_path=explicit_path)
