@@ -47,8 +47,8 @@ from aigve.backbones.base import Extractor
 from aigve.backbones.nets.simplevqa import SimpleVQAHead, SimpleVQANet, head_state, strip_data_parallel
 from aigve.backbones.nets.slowfast import SlowFastR50
 from aigve.backbones.registry import register_extractor
-from aigve.errors import UsageError, WeightsError
-from aigve.weights import load_state_dict, resolve_weights
+from aigve.errors import UsageError
+from aigve.weights import load_into
 
 log = logging.getLogger(__name__)
 
@@ -171,21 +171,28 @@ _HEADS: dict[str, dict[str, torch.Tensor]] = {}  # SimpleVQA sha256 -> quality h
 _HEADS_LOCK = threading.Lock()
 
 
-def load_simplevqa_checkpoint(
-    explicit_path: str | os.PathLike[str] | None = None,
-) -> tuple[dict[str, Any], str]:
-    """Resolve (registry ``simplevqa_ugc``), read and un-``DataParallel`` ``UGC_BVQA_model.pth``.
-
-    Returns ``(state_dict, sha256)``; the quality head is remembered by sha256 for :func:`simplevqa_head`.
-    ``WeightsError`` (naming the file, where to get it and where to put it) when it is absent.
-    """
-    resolved = resolve_weights(SIMPLEVQA_WEIGHTS, explicit_path=explicit_path)
-    for warning in resolved.warnings:
-        log.warning("%s", warning)
-    state = strip_data_parallel(load_state_dict(resolved.path, key="auto"))
+def _remember_head(sha256: str, module: torch.nn.Module) -> None:
     with _HEADS_LOCK:
-        _HEADS[resolved.sha256] = {k: v.detach().cpu() for k, v in head_state(state).items()}
-    return state, resolved.sha256
+        _HEADS[sha256] = {k: v.detach().cpu().clone() for k, v in head_state(module.state_dict()).items()}
+
+
+def load_simplevqa_net(explicit_path: str | os.PathLike[str] | None = None) -> tuple[SimpleVQANet, str]:
+    """Resolve (registry ``simplevqa_ugc``), un-``DataParallel`` and strictly load ``UGC_BVQA_model.pth``.
+
+    Returns ``(network in eval mode on CPU, sha256)``; the quality head is remembered by sha256 for
+    :func:`simplevqa_head`. ``WeightsError`` (naming the file, where to get it and where to put it) when it is
+    absent or not a SimpleVQA checkpoint.
+    """
+    loaded = load_into(
+        SimpleVQANet,
+        SIMPLEVQA_WEIGHTS,
+        explicit_path,
+        key="auto",
+        transform_state=lambda state, _: strip_data_parallel(state),
+        what="a SimpleVQA (UGC_BVQA_model.pth) checkpoint",
+    )
+    _remember_head(loaded.sha256, loaded.module)
+    return loaded.module, loaded.sha256
 
 
 def simplevqa_head(
@@ -196,26 +203,20 @@ def simplevqa_head(
     with _HEADS_LOCK:
         tensors = _HEADS.get(sha256) if sha256 else None
     if tensors is None:
-        state, sha256 = load_simplevqa_checkpoint(explicit_path)
-        tensors = head_state(state)
+        loaded = load_into(
+            SimpleVQAHead,
+            SIMPLEVQA_WEIGHTS,
+            explicit_path,
+            key="auto",
+            transform_state=lambda state, _: head_state(strip_data_parallel(state)),
+            what="a SimpleVQA checkpoint with its quality head",
+        )
+        _remember_head(loaded.sha256, loaded.module)
+        return loaded.module.double().eval(), loaded.sha256
     head = SimpleVQAHead()
-    try:
-        head.load_state_dict(tensors, strict=True)
-    except RuntimeError as exc:
-        raise WeightsError(
-            f"{explicit_path or SIMPLEVQA_WEIGHTS}: no SimpleVQA quality head in the checkpoint ({exc}) — "
-            "pass UGC_BVQA_model.pth"
-        ) from exc
+    head.load_state_dict(tensors, strict=True)  # the tensors of a network that loaded strictly
     assert sha256 is not None
     return head.double().eval(), sha256
-
-
-def _strict_load(model: torch.nn.Module, state: dict[str, Any], what: str, src: str) -> None:
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0]
-        raise WeightsError(f"{src}: not a {what} checkpoint ({first}) — pass the right file") from exc
 
 
 # ------------------------------------------------------------------------------------------------
@@ -263,10 +264,8 @@ class SimpleVQASpatialExtractor(_VQAExtractor):
     def load(self) -> None:
         if self.model is not None:
             return
-        state, digest = load_simplevqa_checkpoint(self.weights_path)
-        model = SimpleVQANet()
-        _strict_load(model, state, "SimpleVQA (UGC_BVQA_model.pth)", self.weights_path or SIMPLEVQA_WEIGHTS)
-        self.model = model.eval().to(self.device)
+        model, digest = load_simplevqa_net(self.weights_path)
+        self.model = model.to(self.device)
         self._sha256 = digest
         self._loaded = True
 
@@ -315,19 +314,20 @@ class SlowFastMotionExtractor(_VQAExtractor):
     def load(self) -> None:
         if self.model is not None:
             return
-        try:
-            resolved = resolve_weights(SLOWFAST_WEIGHTS, explicit_path=self.weights_path)
-        except WeightsError as exc:
-            raise WeightsError(
-                f"{exc} (for SimpleVQA the SlowFast file is passed as --metric-option simplevqa.slowfast_weights=PATH)"
-            ) from exc
-        for warning in resolved.warnings:
-            log.warning("%s", warning)
-        state = load_state_dict(resolved.path, key="auto")
-        model = SlowFastR50()
-        _strict_load(model, state, "SlowFast 8x8 R50 (SLOWFAST_8x8_R50.pyth)", str(resolved.path))
-        self.model = model.eval().to(self.device)
-        self._sha256 = resolved.sha256
+        option = (
+            "for SimpleVQA the SlowFast file is passed as --metric-option simplevqa.slowfast_weights=PATH"
+        )
+        loaded = load_into(
+            SlowFastR50,
+            SLOWFAST_WEIGHTS,
+            self.weights_path,
+            key="auto",
+            what="a SlowFast 8x8 R50 (SLOWFAST_8x8_R50.pyth) checkpoint",
+            fix=f"pass SLOWFAST_8x8_R50.pyth ({option})",
+            note=option,
+        )
+        self.model = loaded.module.to(self.device)
+        self._sha256 = loaded.sha256
         self._loaded = True
 
     def identity(self) -> dict[str, Any]:

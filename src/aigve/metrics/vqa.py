@@ -79,6 +79,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import torch
 
+from aigve.backbones.gstvqa import load_gstvqa_net
 from aigve.backbones.nets.gstvqa import FEATURE_DIM, INPUT_DIM, KONVID_SCALE, MAX_LEN, MIN_FRAMES, GSTVQANet
 from aigve.device import resolve_device
 from aigve.errors import MetricInputError, UsageError, WeightsError
@@ -157,33 +158,6 @@ def gstvqa_raw_scores(
             mv = torch.from_numpy(np.stack([m for _, m in group]))
             out.append(net(x.to(dev), lengths, mv.to(dev)).double().cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0)
-
-
-def load_gstvqa_net(
-    explicit_path: str | None = None, weights_name: str = GSTVQA_WEIGHTS
-) -> tuple[GSTVQANet, str, str]:
-    """Resolve, hash-check and strictly load a GSTVQA checkpoint. Returns ``(net, sha256, path)``.
-
-    Raises ``WeightsError`` naming the file and where to put it when it is missing or not a GSTVQA state dict.
-    """
-    from aigve.weights import load_state_dict, resolve_weights
-
-    try:
-        resolved = resolve_weights(weights_name, explicit_path=explicit_path)
-    except WeightsError as exc:
-        raise WeightsError(f"gstvqa needs the GSTVQA checkpoint: {exc}") from exc
-    for warning in resolved.warnings:
-        log.warning("%s", warning)
-    state = load_state_dict(resolved.path)
-    net = GSTVQANet()
-    try:
-        net.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise WeightsError(
-            f"{resolved.path}: not a GSTVQA checkpoint ({str(exc).splitlines()[0]}) — pass "
-            f"training-all-data-GSTVQA-konvid-EXP0-best (--metric-option gstvqa.weights=PATH)"
-        ) from exc
-    return net.eval(), str(resolved.sha256), str(resolved.path)
 
 
 @register_metric
