@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from aigve import paths
 from aigve.data.dataset import Dataset
-from aigve.engine.cache import default_cache_dir
 from aigve.engine.runner import Engine, ProgressFn, RunConfig
 from aigve.metrics.catalog import select_metrics
 from aigve.results.records import Results
@@ -72,7 +72,7 @@ def evaluate(
         metrics = [m.strip() for m in metrics.split(",") if m.strip()]
     names = select_metrics(metrics, categories, suite)
     if use_cache:
-        cdir: Path | None = Path(cache_dir) if cache_dir else default_cache_dir()
+        cdir: Path | None = Path(cache_dir) if cache_dir else paths.cache_dir()
     else:
         cdir = None
     config = RunConfig(

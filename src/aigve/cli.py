@@ -503,7 +503,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------- weights
 def cmd_weights(args: argparse.Namespace) -> int:
-    from aigve.backbones import weights as W
+    from aigve import weights as W
 
     if args.action == "list":
         wanted = _expand_weight_names(args.names) if args.names else None
@@ -578,7 +578,7 @@ def _expand_weight_names(names: list[str]) -> list[str]:
     """Accept metric names too: `aigve weights fetch clipsim` fetches what clipsim needs (its declared
     weights, else the registry entries used by it, e.g. niqe's parameter file); a metric that needs no
     weights at all (flicker, motion) is skipped with a note."""
-    from aigve.backbones import weights as W
+    from aigve import weights as W
     from aigve.metrics.catalog import all_specs
 
     specs = {s.name: s for s in all_specs()}
@@ -600,9 +600,10 @@ def cmd_cache(args: argparse.Namespace) -> int:
     """Feature cache housekeeping: ``info`` (entries, bytes, leftovers of killed writes), ``prune
     --older-than DAYS`` (entries unused that long, plus leftovers), ``clear`` (everything). Model weights
     live under ``<cache>/weights`` and are never touched here."""
-    from aigve.engine.cache import FeatureCache, default_cache_dir
+    from aigve import paths
+    from aigve.engine.cache import FeatureCache
 
-    root = Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir()
+    root = Path(args.cache_dir).expanduser() if args.cache_dir else paths.cache_dir()
     cache = FeatureCache(root)
     if args.action == "prune" and args.older_than is None:
         raise UsageError("aigve cache prune needs --older-than DAYS (or use `aigve cache clear`)")

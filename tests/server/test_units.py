@@ -161,7 +161,7 @@ def test_missing_weights_message_says_where_on_the_server(
 ) -> None:
     """The fix in "put it at <folder>/<file>" is the folder: it must survive redaction as a
     placeholder, while no absolute server path reaches the client."""
-    from aigve.backbones import weights as W
+    from aigve import weights as W
     from aigve.server.datasets import WEIGHTS_CACHE_TAG, WEIGHTS_DIR_TAG, redactor
 
     cache = tmp_path / "home" / ".cache" / "aigve"

@@ -11,7 +11,7 @@ sampled frames (the engine computes them once for every metric) and the entry's 
 with the *same loaded model* (the engine hands it the built extractor), each distinct prompt once per model,
 and returns per frame the cosine, ``exp(logit_scale) * cosine`` and whether the prompt was truncated.
 
-Models (``model`` option; registry names of :mod:`aigve.backbones.weights`, or their hub ids):
+Models (``model`` option; registry names of :mod:`aigve.weights`, or their hub ids):
 
 ========================  ===========  =====================================================================
 name                      backend      files
@@ -56,8 +56,8 @@ import torch
 
 from aigve.backbones.base import Extractor, Scorer, ScorerInput
 from aigve.backbones.registry import register_extractor
-from aigve.backbones.weights import WeightSpec, cache_dir, file_sha256, get_weight_spec
 from aigve.errors import MissingDependencyError, UsageError, WeightsError
+from aigve.weights import WeightSpec, cache_dir, cached_sha256, get_weight_spec
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +186,7 @@ def resolve_hf_dir(
     warnings: list[str] = []
     reg_file = where / registry_file_name(spec)
     if reg_file.is_file():
-        sha = file_sha256(reg_file)
+        sha = cached_sha256(reg_file)
         if spec.hash_kind == "sha256" and spec.hash_value and sha != spec.hash_value.lower():
             msg = f"{reg_file}: sha256 {sha} differs from the registry's {spec.hash_value} ({spec.name})"
             if source == "cache":
@@ -198,7 +198,7 @@ def resolve_hf_dir(
             )
         return ResolvedDir(where, sha, tuple(warnings))
     found = next((where / f for f in HF_WEIGHT_FILES if (where / f).is_file()), None)
-    sha = file_sha256(found) if found is not None else file_sha256(where)
+    sha = cached_sha256(found) if found is not None else cached_sha256(where)
     warnings.append(
         f"{where}: no {registry_file_name(spec)} (the registry's file for {spec.name}); "
         f"{found.name if found else 'the directory'} used as given, sha256 {sha} not checked"
@@ -402,7 +402,7 @@ def _load_open_clip(
         import open_clip
     except ImportError as e:
         raise MissingDependencyError(f"CLIP model '{ms.name}'", "vlsim", "open_clip") from e
-    from aigve.backbones.weights import resolve_weights
+    from aigve.weights import resolve_weights
 
     warnings: list[str] = []
     if weights is not None and Path(weights).is_dir():
@@ -414,7 +414,7 @@ def _load_open_clip(
             )
         name, pretrained = f"local-dir:{d}", None
         ckpt = next((p for p in sorted(d.iterdir()) if p.suffix in (".bin", ".safetensors", ".pth")), None)
-        sha = file_sha256(ckpt) if ckpt else None
+        sha = cached_sha256(ckpt) if ckpt else None
     elif ms.weights is not None:
         r = resolve_weights(ms.weights, explicit_path=weights, download=False)
         warnings += r.warnings
@@ -430,7 +430,7 @@ def _load_open_clip(
             raise WeightsError(
                 f"{p}: OpenCLIP checkpoint not found; fix --metric-option clipsim.weights=PATH"
             )
-        name, pretrained, sha = str(ms.arch), str(p), file_sha256(p)
+        name, pretrained, sha = str(ms.arch), str(p), cached_sha256(p)
     try:
         net, _, preprocess = open_clip.create_model_and_transforms(
             name, pretrained=pretrained, device=dev, load_weights=True

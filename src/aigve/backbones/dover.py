@@ -45,7 +45,6 @@ them.
 
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Literal
@@ -57,9 +56,8 @@ import torch.nn.functional as F
 from aigve.backbones.base import Extractor
 from aigve.backbones.nets.dover import DOVERNet
 from aigve.backbones.registry import register_extractor
-from aigve.errors import MetricInputError, UsageError, WeightsError
-
-log = logging.getLogger(__name__)
+from aigve.errors import MetricInputError, UsageError
+from aigve.weights import load_into
 
 WEIGHTS_NAME = "dover"
 WEIGHTS_FILE = "DOVER.pth"
@@ -240,33 +238,19 @@ def load_dover(explicit_path: str | os.PathLike[str] | None = None) -> tuple[DOV
 
     Returns ``(model in eval mode on CPU, sha256 of the file)``; ``WeightsError`` naming the file and the
     fix when it is missing, unreadable or not a DOVER checkpoint."""
-    from aigve.backbones import weights as registry
-
-    try:
-        resolved = registry.resolve_weights(WEIGHTS_NAME, explicit_path=explicit_path)
-    except WeightsError as exc:
-        msg = str(exc)
-        if explicit_path is None and "github.com/QualityAssessment" not in msg:
-            msg += (
-                f" ({WEIGHTS_FILE} is the authors' release: "
-                "https://github.com/QualityAssessment/DOVER/releases/download/v0.1.0/DOVER.pth)"
-            )
-        raise WeightsError(msg) from exc
-    for warning in resolved.warnings:
-        log.warning("%s", warning)
-    state = registry.load_state_dict(resolved.path, key="auto")
-    with torch.device("meta"):
-        model = DOVERNet()
-    try:
-        model.load_state_dict(state, strict=True, assign=True)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise WeightsError(
-            f"{resolved.path}: not a DOVER checkpoint in the layout of the authors' DOVER.pth ({first}) — pass "
-            f"{WEIGHTS_FILE} from https://github.com/QualityAssessment/DOVER/releases (DOVER-Mobile is a "
+    loaded = load_into(
+        DOVERNet,
+        WEIGHTS_NAME,
+        explicit_path,
+        key="auto",
+        meta=True,
+        what="a DOVER checkpoint in the layout of the authors' DOVER.pth",
+        fix=(
+            f"pass {WEIGHTS_FILE} from https://github.com/QualityAssessment/DOVER/releases (DOVER-Mobile is a "
             f"different network and is not supported)"
-        ) from exc
-    return model.eval(), resolved.sha256
+        ),
+    )
+    return loaded.module, loaded.sha256
 
 
 @register_extractor

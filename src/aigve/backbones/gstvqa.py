@@ -12,6 +12,7 @@ scored one at a time, so a score never depends on which videos share a batch.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
@@ -22,7 +23,8 @@ from aigve.backbones.base import Scorer, ScorerInput
 from aigve.backbones.nets.gstvqa import FEATURE_DIM, INPUT_DIM, MAX_LEN, MIN_FRAMES, GSTVQANet
 from aigve.backbones.registry import register_extractor
 from aigve.device import resolve_device
-from aigve.errors import MetricInputError, UsageError, WeightsError
+from aigve.errors import MetricInputError, UsageError
+from aigve.weights import load_into
 
 log = logging.getLogger(__name__)
 
@@ -96,30 +98,21 @@ def gstvqa_raw_scores(
 
 
 def load_gstvqa_net(
-    explicit_path: str | None = None, weights_name: str = GSTVQA_WEIGHTS
+    explicit_path: str | os.PathLike[str] | None = None, weights_name: str = GSTVQA_WEIGHTS
 ) -> tuple[GSTVQANet, str, str]:
-    """Resolve, hash-check and strictly load a GSTVQA checkpoint. Returns ``(net, sha256, path)``.
+    """Resolve, hash-check and strictly load a GSTVQA checkpoint (through :func:`aigve.weights.load_into`).
+    Returns ``(net, sha256, path)``.
 
     Raises ``WeightsError`` naming the file and where to put it when it is missing or not a GSTVQA state dict.
     """
-    from aigve.backbones.weights import load_state_dict, resolve_weights
-
-    try:
-        resolved = resolve_weights(weights_name, explicit_path=explicit_path)
-    except WeightsError as exc:
-        raise WeightsError(f"gstvqa needs the GSTVQA checkpoint: {exc}") from exc
-    for warning in resolved.warnings:
-        log.warning("%s", warning)
-    state = load_state_dict(resolved.path)
-    net = GSTVQANet()
-    try:
-        net.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise WeightsError(
-            f"{resolved.path}: not a GSTVQA checkpoint ({str(exc).splitlines()[0]}) — pass "
-            f"training-all-data-GSTVQA-konvid-EXP0-best (--metric-option gstvqa.weights=PATH)"
-        ) from exc
-    return net.eval(), str(resolved.sha256), str(resolved.path)
+    loaded = load_into(
+        GSTVQANet,
+        weights_name,
+        explicit_path,
+        context="gstvqa needs the GSTVQA checkpoint",
+        what="a GSTVQA checkpoint",
+    )
+    return loaded.module.eval(), loaded.sha256, str(loaded.path)
 
 
 @register_extractor

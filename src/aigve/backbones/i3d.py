@@ -23,7 +23,6 @@ Options: ``resolution`` (224), ``layer``, ``impl`` (``"fused"``/``"reference"``)
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any, ClassVar
 
@@ -42,9 +41,8 @@ from aigve.backbones.nets.i3d import (
     fill_missing_bn_counters,
 )
 from aigve.backbones.registry import register_extractor
-from aigve.errors import UsageError, WeightsError
-
-log = logging.getLogger(__name__)
+from aigve.errors import UsageError
+from aigve.weights import load_into
 
 WEIGHTS_NAME = "i3d_tats"
 WEIGHTS_FILE = "i3d_pretrained_400.pt"
@@ -61,32 +59,15 @@ def load_i3d(explicit_path: str | os.PathLike[str] | None = None) -> tuple[Incep
     Returns ``(model in eval mode on CPU, sha256 of the file)``. Raises ``WeightsError`` naming the
     file and the fix when it is missing, unreadable or does not fit the network.
     """
-    from aigve.backbones import weights as registry
-
-    try:
-        resolved = registry.resolve_weights(WEIGHTS_NAME, explicit_path=explicit_path)
-    except WeightsError as exc:
-        msg = str(exc)
-        if "aigve weights fetch" not in msg and explicit_path is None:
-            msg += (
-                f" (on a machine with internet access `aigve weights fetch {WEIGHTS_NAME}` downloads "
-                f"{WEIGHTS_FILE} into the cache)"
-            )
-        raise WeightsError(msg) from exc
-    for warning in resolved.warnings:
-        log.warning("%s", warning)
-    state = registry.load_state_dict(resolved.path)
-    with torch.device("meta"):  # no random init of 12M parameters that are overwritten right away
-        model = InceptionI3d()
-    try:
-        model.load_state_dict(fill_missing_bn_counters(state, model), strict=True, assign=True)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise WeightsError(
-            f"{resolved.path}: not a Kinetics-400 I3D checkpoint in the pytorch-i3d/TATS layout ({first}) — "
-            f"pass {WEIGHTS_FILE} (`aigve weights fetch {WEIGHTS_NAME}`)"
-        ) from exc
-    return model.eval(), resolved.sha256
+    loaded = load_into(
+        InceptionI3d,
+        WEIGHTS_NAME,
+        explicit_path,
+        meta=True,  # no random init of 12M parameters that are overwritten right away
+        transform_state=fill_missing_bn_counters,
+        what="a Kinetics-400 I3D checkpoint in the pytorch-i3d/TATS layout",
+    )
+    return loaded.module, loaded.sha256
 
 
 def preprocess(videos: np.ndarray, resolution: int = 224, device: torch.device | None = None) -> torch.Tensor:

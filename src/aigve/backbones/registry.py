@@ -28,7 +28,7 @@ _ELSEWHERE: dict[str, str] = {
     "niqe_features": f"{_PACKAGE}.classic",
     "slowfast_r50": f"{_PACKAGE}.simplevqa",  # SimpleVQA's motion branch
 }
-_NOT_BACKBONES = {"base", "registry", "weights"}  # helper modules of this package
+_NOT_BACKBONES = {"base", "registry"}  # helper modules of this package
 
 
 def register_extractor(cls: type[Backbone]) -> type[Backbone]:

@@ -47,8 +47,8 @@ from aigve.backbones.base import Extractor, Scorer, ScorerInput
 from aigve.backbones.nets.simplevqa import SimpleVQAHead, SimpleVQANet, head_state, strip_data_parallel
 from aigve.backbones.nets.slowfast import SlowFastR50
 from aigve.backbones.registry import register_extractor
-from aigve.backbones.weights import load_state_dict, resolve_weights
-from aigve.errors import MetricInputError, UsageError, WeightsError
+from aigve.errors import MetricInputError, UsageError
+from aigve.weights import load_into
 
 log = logging.getLogger(__name__)
 
@@ -168,29 +168,40 @@ def _check_frames(name: str, frames: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------
 # checkpoints
 # ------------------------------------------------------------------------------------------------
-def load_simplevqa_checkpoint(
-    explicit_path: str | os.PathLike[str] | None = None,
-) -> tuple[dict[str, Any], str]:
-    """Resolve (registry ``simplevqa_ugc``), read and un-``DataParallel`` ``UGC_BVQA_model.pth``.
+def load_simplevqa_net(explicit_path: str | os.PathLike[str] | None = None) -> tuple[SimpleVQANet, str]:
+    """Resolve (registry ``simplevqa_ugc``), un-``DataParallel`` and strictly load ``UGC_BVQA_model.pth``.
 
-    Returns ``(state_dict, sha256)``. ``WeightsError`` (naming the file, where to get it and where to put
-    it) when it is absent.
+    Returns ``(network in eval mode on CPU, sha256)``. ``WeightsError`` (naming the file, where to get it and where to put it) when it is
+    absent or not a SimpleVQA checkpoint.
     """
-    resolved = resolve_weights(SIMPLEVQA_WEIGHTS, explicit_path=explicit_path)
-    for warning in resolved.warnings:
-        log.warning("%s", warning)
-    return strip_data_parallel(load_state_dict(resolved.path, key="auto")), resolved.sha256
+    loaded = load_into(
+        SimpleVQANet,
+        SIMPLEVQA_WEIGHTS,
+        explicit_path,
+        key="auto",
+        transform_state=lambda state, _: strip_data_parallel(state),
+        what="a SimpleVQA (UGC_BVQA_model.pth) checkpoint",
+    )
+    return loaded.module, loaded.sha256
 
 
-def build_simplevqa_head(tensors: dict[str, torch.Tensor], source: str) -> SimpleVQAHead:
-    """The quality head (``quality.*`` tensors of the checkpoint) on CPU in float64."""
+def load_simplevqa_head(explicit_path: str | os.PathLike[str] | None = None) -> tuple[SimpleVQAHead, str]:
+    """Just the quality head of ``UGC_BVQA_model.pth`` (``quality.*``), on CPU in float64, with the sha256."""
+    loaded = load_into(
+        SimpleVQAHead,
+        SIMPLEVQA_WEIGHTS,
+        explicit_path,
+        key="auto",
+        transform_state=lambda state, _: head_state(strip_data_parallel(state)),
+        what="a SimpleVQA checkpoint with its quality head",
+    )
+    return loaded.module.double().eval(), loaded.sha256
+
+
+def head_from_network(net: SimpleVQANet) -> SimpleVQAHead:
+    """The quality head of a loaded SimpleVQA network (its own tensors, copied to CPU), in float64."""
     head = SimpleVQAHead()
-    try:
-        head.load_state_dict({k: v.detach().cpu() for k, v in tensors.items()}, strict=True)
-    except RuntimeError as exc:
-        raise WeightsError(
-            f"{source}: no SimpleVQA quality head in the checkpoint ({exc}) — pass UGC_BVQA_model.pth"
-        ) from exc
+    head.load_state_dict({k: v.detach().cpu() for k, v in head_state(net.state_dict()).items()}, strict=True)
     return head.double().eval()
 
 
@@ -218,14 +229,6 @@ def simplevqa_score(
     with torch.inference_mode():
         q = head(torch.from_numpy(s).to(p), torch.from_numpy(m).to(p))
     return float(q.double().mean())
-
-
-def _strict_load(model: torch.nn.Module, state: dict[str, Any], what: str, src: str) -> None:
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0]
-        raise WeightsError(f"{src}: not a {what} checkpoint ({first}) — pass the right file") from exc
 
 
 # ------------------------------------------------------------------------------------------------
@@ -273,10 +276,8 @@ class SimpleVQASpatialExtractor(_VQAExtractor):
     def load(self) -> None:
         if self.model is not None:
             return
-        state, digest = load_simplevqa_checkpoint(self.weights_path)
-        model = SimpleVQANet()
-        _strict_load(model, state, "SimpleVQA (UGC_BVQA_model.pth)", self.weights_path or SIMPLEVQA_WEIGHTS)
-        self.model = model.eval().to(self.device)
+        model, digest = load_simplevqa_net(self.weights_path)
+        self.model = model.to(self.device)
         self._sha256 = digest
         self._loaded = True
 
@@ -325,19 +326,20 @@ class SlowFastMotionExtractor(_VQAExtractor):
     def load(self) -> None:
         if self.model is not None:
             return
-        try:
-            resolved = resolve_weights(SLOWFAST_WEIGHTS, explicit_path=self.weights_path)
-        except WeightsError as exc:
-            raise WeightsError(
-                f"{exc} (for SimpleVQA the SlowFast file is passed as --metric-option simplevqa.slowfast_weights=PATH)"
-            ) from exc
-        for warning in resolved.warnings:
-            log.warning("%s", warning)
-        state = load_state_dict(resolved.path, key="auto")
-        model = SlowFastR50()
-        _strict_load(model, state, "SlowFast 8x8 R50 (SLOWFAST_8x8_R50.pyth)", str(resolved.path))
-        self.model = model.eval().to(self.device)
-        self._sha256 = resolved.sha256
+        option = (
+            "for SimpleVQA the SlowFast file is passed as --metric-option simplevqa.slowfast_weights=PATH"
+        )
+        loaded = load_into(
+            SlowFastR50,
+            SLOWFAST_WEIGHTS,
+            self.weights_path,
+            key="auto",
+            what="a SlowFast 8x8 R50 (SLOWFAST_8x8_R50.pyth) checkpoint",
+            fix=f"pass SLOWFAST_8x8_R50.pyth ({option})",
+            note=option,
+        )
+        self.model = loaded.module.to(self.device)
+        self._sha256 = loaded.sha256
         self._loaded = True
 
     def identity(self) -> dict[str, Any]:
@@ -417,15 +419,12 @@ class SimpleVQAHeadScorer(Scorer):
         if self._head is not None:
             return
         spatial = getattr(self, "upstream_extractors", {}).get("spatial")
-        source = str(self.options.get("weights") or SIMPLEVQA_WEIGHTS)
-        if isinstance(spatial, SimpleVQASpatialExtractor):
+        if isinstance(spatial, SimpleVQASpatialExtractor):  # the engine's: one read of the checkpoint
             spatial.ensure_loaded()
             assert spatial.model is not None
-            tensors, sha = head_state(spatial.model.state_dict()), spatial.weights_sha256()
+            self._head, self._sha = head_from_network(spatial.model), spatial.weights_sha256()
         else:
-            state, sha = load_simplevqa_checkpoint(self.options.get("weights"))
-            tensors = head_state(state)
-        self._head, self._sha = build_simplevqa_head(tensors, source), sha
+            self._head, self._sha = load_simplevqa_head(self.options.get("weights"))
         self._loaded = True
 
     def weights_sha256(self) -> str | None:

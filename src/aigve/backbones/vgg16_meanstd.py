@@ -28,8 +28,8 @@ fifth stage would have a single position, whose std is undefined); with ``tap="p
 
 from __future__ import annotations
 
-import logging
 import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
@@ -39,14 +39,16 @@ from torch import nn
 
 from aigve.backbones.base import Extractor
 from aigve.backbones.registry import register_extractor
-from aigve.errors import UsageError, WeightsError
+from aigve.errors import UsageError
+from aigve.weights import load_into, resolve_for_backbone
 
 if TYPE_CHECKING:
-    from aigve.backbones.weights import ResolvedWeights
-
-log = logging.getLogger(__name__)
+    from aigve.weights import ResolvedWeights
 
 WEIGHTS_NAME = "tv_vgg16"
+WEIGHTS_FILE = "vgg16-397923af.pth"
+_CONTEXT = "vgg16_meanstd (GSTVQA's frame features) needs VGG16 ImageNet weights"
+_OPTION_NOTE = "for GSTVQA the VGG16 file is passed as --metric-option gstvqa.vgg_weights=PATH"
 PREPROCESS_ID = "vsfa-imagenet-fullres"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -72,24 +74,31 @@ _CLASSIFIER_SHAPES = {
 }
 
 
-def build_vgg16_features(state_dict: dict[str, torch.Tensor] | None = None) -> nn.Sequential:
+def features_state(
+    state_dict: Mapping[str, torch.Tensor], _features: nn.Module | None = None
+) -> dict[str, torch.Tensor]:
+    """A full torchvision VGG16 state dict -> its ``features.*`` entries, prefix dropped.
+
+    The classifier entries must be exactly torchvision's (names and shapes), so the file is checked as a whole
+    VGG16 checkpoint without allocating the unused 120 M-parameter classifier. ``RuntimeError`` otherwise.
+    """
+    rest = {k: tuple(v.shape) for k, v in state_dict.items() if not k.startswith("features.")}
+    if rest != _CLASSIFIER_SHAPES:
+        raise RuntimeError(f"classifier entries differ from torchvision VGG16's: {sorted(rest)[:6]}")
+    return {k[len("features.") :]: v for k, v in state_dict.items() if k.startswith("features.")}
+
+
+def build_vgg16_features(state_dict: Mapping[str, torch.Tensor] | None = None) -> nn.Sequential:
     """torchvision's VGG16 ``features`` module (``make_layers(cfgs["D"])``, the layout of ``vgg16().features``).
 
-    With ``state_dict`` (a full torchvision VGG16 state dict): the ``features.*`` entries load strictly, and
-    the classifier entries must be exactly torchvision's (names and shapes), so the file is checked as a whole
-    VGG16 checkpoint without allocating the unused 120 M-parameter classifier. ``RuntimeError`` otherwise.
+    With ``state_dict`` (a full torchvision VGG16 state dict): the ``features.*`` entries load strictly
+    (see :func:`features_state`); ``RuntimeError`` otherwise.
     """
     from torchvision.models.vgg import cfgs, make_layers
 
     features = make_layers(cfgs["D"], batch_norm=False)
     if state_dict is not None:
-        rest = {k: tuple(v.shape) for k, v in state_dict.items() if not k.startswith("features.")}
-        if rest != _CLASSIFIER_SHAPES:
-            raise RuntimeError(f"classifier entries differ from torchvision VGG16's: {sorted(rest)[:6]}")
-        features.load_state_dict(
-            {k[len("features.") :]: v for k, v in state_dict.items() if k.startswith("features.")},
-            strict=True,
-        )
+        features.load_state_dict(features_state(state_dict), strict=True)
     for m in features.modules():
         if isinstance(m, nn.ReLU):
             m.inplace = False  # the tapped activations must not be overwritten
@@ -133,17 +142,7 @@ def multistage_mean_std(features: nn.Sequential, x: torch.Tensor, tap: Tap = "re
 def resolve_vgg16_weights(explicit_path: str | os.PathLike[str] | None = None) -> ResolvedWeights:
     """Find and hash-check ``vgg16-397923af.pth`` (registry name ``tv_vgg16``); ``WeightsError`` names the
     file and where to put it."""
-    from aigve.backbones import weights as registry
-
-    try:
-        resolved = registry.resolve_weights(WEIGHTS_NAME, explicit_path=explicit_path)
-    except WeightsError as exc:
-        raise WeightsError(
-            f"vgg16_meanstd (GSTVQA's frame features) needs VGG16 ImageNet weights: {exc}"
-        ) from exc
-    for warning in resolved.warnings:
-        log.warning("%s", warning)
-    return resolved
+    return resolve_for_backbone(WEIGHTS_NAME, explicit_path, context=_CONTEXT, note=_OPTION_NOTE)
 
 
 @register_extractor
@@ -187,18 +186,17 @@ class VGG16MeanStdExtractor(Extractor):
     def load(self) -> None:
         if self.model is not None:
             return
-        from aigve.backbones.weights import load_state_dict
-
-        resolved = resolve_vgg16_weights(self.weights_path)
-        state = load_state_dict(resolved.path)
-        try:
-            model = build_vgg16_features(state)
-        except RuntimeError as exc:
-            raise WeightsError(
-                f"{resolved.path}: not a torchvision VGG16 checkpoint ({str(exc).splitlines()[0]}) — pass "
-                f"vgg16-397923af.pth"
-            ) from exc
-        self.set_model(model, str(resolved.sha256))
+        if self._resolved is None:
+            self._resolved = resolve_vgg16_weights(self.weights_path)
+        loaded = load_into(
+            build_vgg16_features,
+            WEIGHTS_NAME,
+            resolved=self._resolved,
+            transform_state=features_state,
+            what="a torchvision VGG16 checkpoint",
+            fix=f"pass {WEIGHTS_FILE} ({_OPTION_NOTE})",
+        )
+        self.set_model(loaded.module, loaded.sha256)
 
     def set_model(self, features: nn.Sequential, sha256: str) -> None:
         """Use an already built VGG16 ``features`` module (tests, or weights loaded by the caller)."""

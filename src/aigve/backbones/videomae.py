@@ -23,7 +23,6 @@ narrow 2-block network with the same geometry, for tests with an explicit random
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any, ClassVar
 
@@ -34,9 +33,8 @@ import torch.nn.functional as F
 from aigve.backbones.base import Extractor, extract_stacked_by_shape
 from aigve.backbones.nets.videomae import CONFIGS, VideoMAEv2ViT
 from aigve.backbones.registry import register_extractor
-from aigve.errors import UsageError, WeightsError
-
-log = logging.getLogger(__name__)
+from aigve.errors import UsageError
+from aigve.weights import fetch_hint, load_into
 
 WEIGHTS_NAME = "videomae_v2_g_ssv2"
 WEIGHTS_FILE = "vit_g_hybrid_pt_1200e_ssv2_ft.pth"
@@ -57,40 +55,27 @@ def load_videomae(
     Returns ``(model in eval mode on CPU, sha256 of the file)``. Raises ``WeightsError`` naming the
     file and the fix when it is missing, unreadable or does not fit the network of ``config``.
     """
-    from aigve.backbones import weights as registry
-
     cfg = _config(config)
     if config != DEFAULT_CONFIG and explicit_path is None:
         raise UsageError(
             f"videomae_v2: config {config!r} has no published weights (it is for tests); pass an explicit "
             "weights=PATH, or use the default config 'vit_g_hybrid'"
         )
-    try:
-        resolved = registry.resolve_weights(WEIGHTS_NAME, explicit_path=explicit_path)
-    except WeightsError as exc:
-        msg = str(exc)
-        if "aigve weights fetch" not in msg and explicit_path is None:
-            msg += (
-                f" (on a machine with internet access `aigve weights fetch {WEIGHTS_NAME}` downloads "
-                f"{WEIGHTS_FILE} (a few GB) into the cache)"
-            )
-        raise WeightsError(msg) from exc
-    for warning in resolved.warnings:
-        log.warning("%s", warning)
-    state = registry.load_state_dict(resolved.path, key="auto")
-    # cd-fvd copies the file's tensors into a float32 model; assign=True would keep e.g. fp16 storage
-    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-    with torch.device("meta"):  # no random init of ~1e9 parameters that are overwritten right away
-        model = VideoMAEv2ViT(cfg)
-    try:
-        model.load_state_dict(state, strict=True, assign=True)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise WeightsError(
-            f"{resolved.path}: not a VideoMAE-v2 checkpoint for config {config!r} ({first}) — pass "
-            f"{WEIGHTS_FILE} (`aigve weights fetch {WEIGHTS_NAME}`), or the config that matches the file"
-        ) from exc
-    return model.eval(), resolved.sha256
+    loaded = load_into(
+        lambda: VideoMAEv2ViT(cfg),
+        WEIGHTS_NAME,
+        explicit_path,
+        key="auto",
+        # cd-fvd copies the file's tensors into a float32 model; assign=True would keep e.g. fp16 storage
+        transform_state=lambda state, _: {
+            k: v.float() if v.is_floating_point() else v for k, v in state.items()
+        },
+        meta=True,  # no random init of ~1e9 parameters that are overwritten right away
+        what=f"a VideoMAE-v2 checkpoint for config {config!r}",
+        fix=f"pass {WEIGHTS_FILE} (`aigve weights fetch {WEIGHTS_NAME}`), or the config that matches the file",
+        missing_hint=fetch_hint(WEIGHTS_NAME, size="a few GB"),
+    )
+    return loaded.module, loaded.sha256
 
 
 def _config(name: str) -> Any:

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from aigve.data.annotation import default_video_dir, read_annotation, write_annotation
-from aigve.data.builtin import builtin_names, default_cache_dir, load_builtin
+from aigve.data.builtin import builtin_names, load_builtin
 from aigve.data.dataset import VIDEO_EXTENSIONS, Dataset, is_video
 from aigve.data.folders import apply_prompts, from_folders, read_prompts
 from aigve.data.load import load_dataset
@@ -26,7 +26,6 @@ __all__ = [
     "PrepareReport",
     "apply_prompts",
     "builtin_names",
-    "default_cache_dir",
     "default_video_dir",
     "from_folders",
     "is_video",

@@ -7,25 +7,18 @@ Cache: ``cache_dir`` argument, else ``$AIGVE_CACHE_DIR``, else ``~/.cache/aigve`
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from aigve import paths
 from aigve.data.dataset import Dataset
 from aigve.errors import UsageError
 
 BUILTIN_NAMES: tuple[str, ...] = ("demo", "toy", "aigve_bench")
-ENV_CACHE = "AIGVE_CACHE_DIR"
-
-
-def default_cache_dir() -> Path:
-    """``$AIGVE_CACHE_DIR`` or ``~/.cache/aigve``."""
-    env = os.environ.get(ENV_CACHE)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "aigve"
 
 
 def datasets_cache_dir(cache_dir: str | Path | None = None) -> Path:
     """The folder built-in datasets are stored in: ``<cache>/datasets``."""
-    base = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    base = Path(cache_dir).expanduser() if cache_dir is not None else paths.cache_dir()
     return base / "datasets"
 
 

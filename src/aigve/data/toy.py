@@ -30,9 +30,9 @@ from pathlib import Path
 
 from aigve.data.annotation import read_annotation
 from aigve.data.dataset import Dataset
-from aigve.engine.cache import file_sha256 as sha256_file
 from aigve.errors import DatasetError
 from aigve.fsutil import as_if_opened
+from aigve.paths import file_sha256
 
 TOY_REPO = "ShaneXiangH/AIGVE_Tool"
 TOY_COMMIT = "8916406b8783030c1e7145279eebdc4cf29264c4"
@@ -98,7 +98,7 @@ def _problems(root: Path, files: Mapping[str, str]) -> dict[str, str]:
         if not p.is_file():
             out[rel] = "missing"
             continue
-        got = sha256_file(p)
+        got = file_sha256(p)
         if got != want:
             out[rel] = f"sha256 mismatch (expected {want}, got {got})"
     return out

@@ -25,19 +25,6 @@ from aigve.fsutil import as_if_opened
 TMP_PREFIX = ".put-"  # temporary files of unfinished writes (a killed run can leave one behind)
 
 
-def default_cache_dir() -> Path:
-    env = os.environ.get("AIGVE_CACHE_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "aigve"
-
-
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def feature_key(
     video_sha256: str, extractor_identity: dict[str, Any], sampler_id: str, window_id: str
 ) -> str:

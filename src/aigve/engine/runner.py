@@ -27,11 +27,12 @@ from aigve.backbones.base import Extractor
 from aigve.backbones.registry import build_extractor
 from aigve.data.dataset import Dataset
 from aigve.device import device_summary, resolve_device
-from aigve.engine.cache import FeatureCache, feature_key, file_sha256
+from aigve.engine.cache import FeatureCache, feature_key
 from aigve.engine.journal import Journal, run_fingerprint
 from aigve.errors import AigveError, MissingDependencyError, UsageError
 from aigve.metrics.base import FeatureRequest, Metric, SetMetric, VideoMetric
 from aigve.metrics.catalog import get_metric_class, missing_modules
+from aigve.paths import file_sha256
 from aigve.results.records import MetricAggregate, OutputValue, Results, finite_mean
 from aigve.results.writers import json_safe
 from aigve.types import Clip, Entry, Side, VideoRecord

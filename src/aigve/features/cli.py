@@ -28,8 +28,8 @@ def compute_reference_stats(
     The videos used are the dataset's real videos when it has any, else its generated ones (a folder
     of real videos loads as "generated"). The file records every setting that changes the number.
     """
+    from aigve import paths
     from aigve.data.dataset import Dataset, load_dataset
-    from aigve.engine.cache import default_cache_dir
     from aigve.engine.runner import Engine, RunConfig
     from aigve.metrics.base import ReferenceStats, SetMetric, supports_reference_stats
     from aigve.metrics.catalog import get_metric_class
@@ -48,7 +48,7 @@ def compute_reference_stats(
         batch_size=batch_size,
         device=device,
         num_workers=num_workers,
-        cache_dir=Path(cache_dir) if cache_dir else default_cache_dir(),
+        cache_dir=Path(cache_dir) if cache_dir else paths.cache_dir(),
         bootstrap=0,
     )
     engine = Engine(reals, cfg)

@@ -135,7 +135,7 @@ def availability(spec: MetricSpec) -> dict[str, Any]:
     weights: dict[str, bool | None] = {}
     if spec.weights:
         try:
-            from aigve.backbones.weights import list_weights
+            from aigve.weights import list_weights
 
             for row in list_weights(spec.weights):
                 weights[row["name"]] = bool(row.get("present"))

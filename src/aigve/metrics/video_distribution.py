@@ -226,7 +226,7 @@ class FVD(SetMetric, ReferenceStats):
         if self._sha is None:
             self._sha = self._bound_sha()
         if self._sha is None:
-            from aigve.backbones.weights import resolve_weights
+            from aigve.weights import resolve_weights
 
             explicit = self.options.get("weights")
             self._sha = resolve_weights(I3D_WEIGHTS, explicit_path=explicit, download=False).sha256
@@ -491,7 +491,7 @@ class FVDVideoMAE(FVD):
         if self._sha is None:
             self._sha = self._bound_sha()
         if self._sha is None:
-            from aigve.backbones.weights import resolve_weights
+            from aigve.weights import resolve_weights
 
             explicit = self.options.get("weights")
             if self.config != DEFAULT_CONFIG and not explicit:

@@ -37,7 +37,7 @@ def redactor(settings: ServerSettings) -> Redactor:
     (file names stay), data roots become ``data:``, the weights folders (``$AIGVE_CACHE_DIR/weights``,
     ``$AIGVE_WEIGHTS_DIR``) a ``<server …>`` placeholder, so a "put the
     file at …" message still says where; other server folders a short tag or nothing."""
-    from aigve.backbones import weights as W
+    from aigve import weights as W
 
     pairs: list[tuple[Path | str, str]] = [
         (settings.uploads_dir, "upload:"),

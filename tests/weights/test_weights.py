@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 import pytest
 import torch
 
-from aigve.backbones import weights as W
+from aigve import weights as W
 from aigve.errors import UsageError, WeightsError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,7 +57,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
     monkeypatch.setenv(W.ENV_WEIGHTS_DIR, str(wdir))
     monkeypatch.delenv(W.ENV_MIRROR, raising=False)
     monkeypatch.delenv(W.ENV_OFFLINE, raising=False)
-    monkeypatch.setattr(W, "_EXTRA", {})
+    monkeypatch.setattr(W.spec, "_EXTRA", {})
     return {"cache": cache_root / "weights", "env": wdir, "tmp": tmp_path}
 
 
@@ -398,14 +398,14 @@ def test_digest_cache_skips_rehash_until_file_changes(
     env: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     f = put(env["tmp"] / "big.bin", DATA)
-    assert W.file_sha256(f) == sha256_of(DATA)
+    assert W.cached_sha256(f) == sha256_of(DATA)
     calls: list[object] = []
-    real = W._compute_digests
-    monkeypatch.setattr(W, "_compute_digests", lambda p, k: calls.append(p) or real(p, k))
-    assert W.file_sha256(f) == sha256_of(DATA) and calls == []
+    real = W.hashing._compute_digests
+    monkeypatch.setattr(W.hashing, "_compute_digests", lambda p, k: calls.append(p) or real(p, k))
+    assert W.cached_sha256(f) == sha256_of(DATA) and calls == []
     f.write_bytes(OTHER)
     os.utime(f, ns=(1, 1))  # mtime and size both change
-    assert W.file_sha256(f) == sha256_of(OTHER) and len(calls) == 1
+    assert W.cached_sha256(f) == sha256_of(OTHER) and len(calls) == 1
 
 
 # ---------------------------------------------------------------------------------------------

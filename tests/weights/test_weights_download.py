@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from aigve.backbones import weights as W
+from aigve import weights as W
 from aigve.errors import WeightsError
 
 DATA = bytes(range(256)) * 300  # 76.8 kB: several read chunks are not needed, one is fine
@@ -63,7 +63,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv(W.ENV_WEIGHTS_DIR, str(tmp_path / "weights-env"))
     monkeypatch.delenv(W.ENV_MIRROR, raising=False)
     monkeypatch.delenv(W.ENV_OFFLINE, raising=False)
-    monkeypatch.setattr(W, "_EXTRA", {})
+    monkeypatch.setattr(W.spec, "_EXTRA", {})
     return tmp_path / "cache" / "weights"
 
 
@@ -207,7 +207,7 @@ def test_download_hashes_while_streaming(env: Path, server: _Server, monkeypatch
     def boom(path: Path, keys: object) -> dict[str, str]:
         raise AssertionError(f"re-read {path}")
 
-    monkeypatch.setattr(W, "_compute_digests", boom)
+    monkeypatch.setattr(W.hashing, "_compute_digests", boom)
     r = W.resolve_weights("dl", urls=[f"{server.base}/w.pth"])
     assert r.sha256 == hashlib.sha256(DATA).hexdigest()
     assert W.resolve_weights("dl").source == "cache"  # digest cache filled from the download

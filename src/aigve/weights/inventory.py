@@ -1,0 +1,240 @@
+"""What the ``aigve weights`` commands report and do, as plain data: :func:`list_weights` (which files are
+present, without hashing), :func:`fetch` (make them available, downloading where needed) and :func:`verify`
+(hash-check what is present, never downloading)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from aigve.errors import UsageError, WeightsError
+from aigve.weights.download import ProgressCallback
+from aigve.weights.hashing import TOFU_WARNING, check_hashes, load_json, lock_check, lock_path
+from aigve.weights.places import cache_dir, env_dir, where_to_put
+from aigve.weights.resolve import resolve_weights
+from aigve.weights.spec import WeightSpec, get_weight_spec, weight_names
+
+
+def _present(spec: WeightSpec) -> tuple[Path | None, str | None]:
+    env = env_dir()
+    if env is not None and (env / spec.filename).exists():
+        return env / spec.filename, "env"
+    if spec.package is not None:
+        located = spec.package.locate()
+        if located is not None:
+            return located, "package"
+    cached = cache_dir() / spec.filename
+    if cached.exists():
+        return cached, "cache"
+    return None, None
+
+
+def list_weights(names: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """One row per checkpoint: name, filename, size, hash kind/value, pinned, present, where, source, ...
+
+    Cheap: looks for files but does not hash them (use :func:`verify` for that).
+    """
+    rows = []
+    for name in names if names is not None else weight_names():
+        spec = get_weight_spec(name)
+        where, source = _present(spec)
+        rows.append(
+            {
+                "name": spec.name,
+                "filename": spec.filename,
+                "size": spec.size,
+                "hash_kind": spec.hash_kind,
+                "hash_value": spec.hash_value,
+                "pinned": spec.pinned,
+                "present": where is not None,
+                "where": str(where) if where else None,
+                "source": source,
+                "manual": spec.manual_download is not None and not spec.urls,
+                "license": spec.license,
+                "used_by": list(spec.used_by),
+                "format": spec.format,
+            }
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """Outcome of fetching one checkpoint."""
+
+    name: str
+    ok: bool
+    path: Path | None = None
+    source: str | None = None
+    sha256: str | None = None
+    warnings: tuple[str, ...] = ()
+    error: str | None = None
+    skipped: bool = False  # not attempted in a fetch-all (manual download / package not installed)
+
+
+def fetch(
+    names: Iterable[str] | None = None,
+    *,
+    strict: bool = False,
+    update_lock: bool = False,
+    force: bool = False,
+    urls: Sequence[str] | None = None,
+    timeout: float = 60.0,
+    progress: ProgressCallback | None = None,
+) -> list[FetchResult]:
+    """Make each checkpoint available locally (download where needed); one result per name.
+
+    ``names=None`` fetches every registered checkpoint that can be downloaded (manual-download and
+    package-only entries are reported, not attempted). Errors are returned, not raised.
+    """
+    explicit = names is not None
+    results = []
+    for name in names if names is not None else weight_names():
+        try:
+            spec = get_weight_spec(name)
+            if not explicit and not spec.urls and (spec.package is None or spec.package.locate() is None):
+                reason = "manual download" if spec.manual_download else "package not installed"
+                results.append(
+                    FetchResult(
+                        name,
+                        False,
+                        error=f"skipped ({reason}); fetch it by name for instructions",
+                        skipped=True,
+                    )
+                )
+                continue
+            r = resolve_weights(
+                name,
+                strict=strict,
+                update_lock=update_lock,
+                urls=urls,
+                timeout=timeout,
+                progress=progress,
+                force_download=force and bool(spec.urls),
+            )
+            results.append(FetchResult(name, True, r.path, r.source, r.sha256, tuple(r.warnings)))
+        except (WeightsError, UsageError) as e:
+            results.append(FetchResult(name, False, error=str(e)))
+    return results
+
+
+VerifyStatus = Literal["ok", "locked", "recorded", "missing", "mismatch", "error"]
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """Outcome of checking one checkpoint present on disk.
+
+    ``status``: ``ok`` (matches the published hash), ``locked`` (unpinned, matches the lock),
+    ``recorded`` (unpinned, recorded now on first use), ``missing``, ``mismatch`` or ``error``.
+    """
+
+    name: str
+    filename: str
+    status: VerifyStatus
+    path: Path | None
+    source: str | None
+    hash_kind: str
+    sha256: str | None
+    message: str
+
+
+def verify(names: Iterable[str] | None = None, *, update_lock: bool = False) -> list[VerifyResult]:
+    """Hash-check the checkpoints that are present (never downloads). One result per name."""
+    out = []
+    for name in names if names is not None else weight_names():
+        spec = get_weight_spec(name)
+        path, source = _present(spec)
+        if path is None:
+            how = spec.manual_download + " Then " if spec.manual_download else ""
+            out.append(
+                VerifyResult(
+                    name,
+                    spec.filename,
+                    "missing",
+                    None,
+                    None,
+                    spec.hash_kind,
+                    None,
+                    f"not present: {how}{where_to_put(spec)}",
+                )
+            )
+            continue
+        try:
+            problems, sha = check_hashes(spec, path)
+            if problems:
+                out.append(
+                    VerifyResult(
+                        name,
+                        spec.filename,
+                        "mismatch",
+                        path,
+                        source,
+                        spec.hash_kind,
+                        sha,
+                        "; ".join(problems),
+                    )
+                )
+                continue
+            if spec.pinned:
+                out.append(
+                    VerifyResult(
+                        name,
+                        spec.filename,
+                        "ok",
+                        path,
+                        source,
+                        spec.hash_kind,
+                        sha,
+                        f"matches the published {spec.hash_kind}",
+                    )
+                )
+                continue
+            had = name in load_json(lock_path())
+            problems, warnings = lock_check(spec, path, sha, update_lock=update_lock, record=True)
+            if problems:
+                out.append(
+                    VerifyResult(
+                        name,
+                        spec.filename,
+                        "mismatch",
+                        path,
+                        source,
+                        spec.hash_kind,
+                        sha,
+                        "; ".join(problems) + " (accept with --update-lock)",
+                    )
+                )
+            elif had and not warnings:
+                out.append(
+                    VerifyResult(
+                        name,
+                        spec.filename,
+                        "locked",
+                        path,
+                        source,
+                        spec.hash_kind,
+                        sha,
+                        f"matches the lock ({TOFU_WARNING})",
+                    )
+                )
+            else:
+                out.append(
+                    VerifyResult(
+                        name,
+                        spec.filename,
+                        "recorded",
+                        path,
+                        source,
+                        spec.hash_kind,
+                        sha,
+                        "; ".join(warnings),
+                    )
+                )
+        except OSError as e:
+            out.append(
+                VerifyResult(name, spec.filename, "error", path, source, spec.hash_kind, None, f"{path}: {e}")
+            )
+    return out
