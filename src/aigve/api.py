@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from aigve.data.dataset import Dataset
+from aigve.engine import Engine, ProgressFn, RunConfig
 from aigve.engine.cache import default_cache_dir
-from aigve.engine.runner import Engine, ProgressFn, RunConfig
 from aigve.metrics.catalog import select_metrics
 from aigve.results.records import Results
 from aigve.video.sampling import Window
