@@ -20,7 +20,7 @@ from aigve.engine.plan import Planner, _MetricSlot, _no_prompt_message
 from aigve.errors import AigveError
 from aigve.metrics.base import SetMetric, VideoMetric
 from aigve.results.records import MetricAggregate, OutputValue, finite_mean
-from aigve.types import Side, VideoRecord
+from aigve.types import Entry, Side, VideoRecord
 
 log = logging.getLogger(__name__)
 
@@ -171,18 +171,18 @@ class Aggregator(Planner):
             return []
         req = reqs[0]
         if side == "generated":
-            paths = [Path(e.generated) for e in self.dataset.entries]
-        else:
-            seen: dict[str, Path] = {}
-            for p in [e.real for e in self.dataset.entries if e.real is not None] + list(
-                self.dataset.extra_reals
-            ):
-                seen.setdefault(str(Path(p).resolve()), Path(p))
+            paths: list[tuple[Path, Entry | None]] = [(Path(e.generated), e) for e in self.dataset.entries]
+        else:  # each real file once, with the entry its unit had (a scorer's texts are part of the key)
+            seen: dict[str, tuple[Path, Entry | None]] = {}
+            for p, e in [(e.real, e) for e in self.dataset.entries if e.real is not None] + [
+                (p, None) for p in self.dataset.extra_reals
+            ]:
+                seen.setdefault(str(Path(p).resolve()), (Path(p), e))
             paths = list(seen.values())
         out = []
-        for p in paths:
+        for p, entry in paths:
             try:
-                arr = cache.get(self._cache_key(self._video_sha(p), req))
+                arr = cache.get(self._cache_key(self._video_sha(p), req, entry))
             except OSError:
                 arr = None
             if arr is not None and len(arr):
@@ -258,7 +258,7 @@ class Aggregator(Planner):
                 continue
             feats = {}
             for r in reqs:
-                arr = cache.get(self._cache_key(sha, r))
+                arr = cache.get(self._cache_key(sha, r, e))
                 if arr is not None:
                     feats[r.role] = arr
             if len(feats) != len(reqs):
@@ -277,9 +277,8 @@ class Aggregator(Planner):
             prov.update(slot.metric.provenance())
         exts = {}
         for r in slot.requests:
-            ext = self.extractors.get(r.extractor_key)
-            if ext is not None:
-                exts[r.role] = {**ext.identity(), "sampler": r.sampler.id, "side": r.side}
+            if r.extractor_key in self.extractors:  # a scorer's identity includes its upstream's
+                exts[r.role] = {**self._identity(r.extractor_key), "sampler": r.sampler.id, "side": r.side}
         prov["extractors"] = exts
         prov["window"] = self.config.window.to_dict()
         return prov

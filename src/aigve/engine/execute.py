@@ -4,6 +4,10 @@
 For each unit the engine looks up every feature it needs in the cache, decodes the video only if
 something is missing, runs each extractor once, and hands the arrays to every metric that asked for
 them. Per-unit outcomes go to an append-only journal, which is what ``--resume`` reads.
+
+Scorers run after the extractors, on a group of consecutive units at once (one batched ``score`` call
+per scorer; one video at a time if the batch fails, so each video gets its own error). Their outputs are
+looked up first: a scorer whose output is cached needs neither its upstream features nor the frames.
 """
 
 from __future__ import annotations
@@ -20,10 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from aigve.backbones.base import Extractor, Scorer, ScorerInput
 from aigve.engine.aggregate import Aggregator
 from aigve.engine.cache import FeatureCache
 from aigve.engine.journal import Journal, run_fingerprint
-from aigve.engine.plan import _no_prompt_message, _Unit, _with_path
+from aigve.engine.plan import _no_prompt_message, _no_text_message, _Unit, _with_path, scorer_texts
 from aigve.errors import AigveError, UsageError
 from aigve.metrics.base import FeatureRequest, SetMetric, VideoMetric
 from aigve.results.records import Results
@@ -44,6 +49,11 @@ class _Prepared:
     error: str | None = None
     decode_seconds: float = 0.0
     warnings: tuple[str, ...] = ()  # decoder warnings (e.g. truncated), also kept in the cache
+    # extractor requests to fill for this unit: the metrics' own, plus the upstream of each scorer to run
+    needed: dict[tuple[Any, ...], FeatureRequest] = field(default_factory=dict)
+    # scorer requests whose output is not cached, with the texts they read
+    to_score: dict[tuple[Any, ...], tuple[FeatureRequest, dict[str, str]]] = field(default_factory=dict)
+    missing_text: dict[tuple[Any, ...], str] = field(default_factory=dict)  # scorer request -> text
 
     @property
     def warning(self) -> str | None:
@@ -66,6 +76,25 @@ class Engine(Aggregator):
             prep.video_sha = self._video_sha(path)
             missing = False
             for key, req in self._requests_for(unit.side).items():
+                scorer = self.extractors[req.extractor_key]
+                if not isinstance(scorer, Scorer):
+                    prep.needed.setdefault(key, req)
+                    continue
+                texts, lacking = scorer_texts(scorer, unit.entry)
+                if lacking is not None:  # that request's error for this unit; the scorer is not called
+                    prep.missing_text[key] = lacking
+                    continue
+                arr = cache.get(self._cache_key(prep.video_sha, req, unit.entry))
+                if arr is not None:
+                    prep.feats[key] = arr
+                    continue
+                prep.to_score[key] = (req, texts)
+                up = self.upstream.get(key)
+                if up is None:
+                    missing = True  # a scorer on frames: decode
+                else:
+                    prep.needed.setdefault(up.key, up)
+            for key, req in prep.needed.items():
                 arr = cache.get(self._cache_key(prep.video_sha, req))
                 if arr is None:
                     missing = True
@@ -92,7 +121,7 @@ class Engine(Aggregator):
         if prep.clip is None:
             return errs
         clip = prep.clip
-        for key, req in self._requests_for(prep.unit.side).items():
+        for key, req in prep.needed.items():
             if key in prep.feats:
                 continue
             rows = req.sampler.select(clip.num_frames, clip.fps)
@@ -101,6 +130,7 @@ class Engine(Aggregator):
                 continue
             sub = clip.select(rows)
             ext = self.extractors[req.extractor_key]
+            assert isinstance(ext, Extractor)
             t0 = time.perf_counter()
             try:
                 arr = np.asarray(ext.extract(sub.frames, sub.fps))
@@ -131,7 +161,7 @@ class Engine(Aggregator):
         for prep in preps:
             if prep.clip is None:
                 continue
-            for key, req in self._requests_for(prep.unit.side).items():
+            for key, req in prep.needed.items():
                 ext = self.extractors[req.extractor_key]
                 if ext.kind != "clip" or key in prep.feats:
                     continue
@@ -142,6 +172,7 @@ class Engine(Aggregator):
             if len(items) < 2:
                 continue  # nothing to batch: the per-unit path handles it
             ext = self.extractors[items[0][1].extractor_key]
+            assert isinstance(ext, Extractor)
             t0 = time.perf_counter()
             try:
                 feats = ext.extract_many([c.frames for _, _, c in items], [c.fps for _, _, c in items])
@@ -154,6 +185,88 @@ class Engine(Aggregator):
                 arr = np.asarray(arr)
                 assert prep.video_sha is not None
                 cache.put(self._cache_key(prep.video_sha, req), arr)
+                prep.feats[req.key] = arr
+
+    def _run_scorers(
+        self, preps: list[_Prepared], errs: list[dict[tuple[Any, ...], str]], cache: FeatureCache
+    ) -> None:
+        """Run each scorer once for a group of units (``errs[i]``: unit ``i``'s per-request errors, which
+        this extends): one batched ``score`` call per scorer; if it raises, one unit at a time, so each
+        video gets its own error. Outputs go to the cache and to the units' arrays."""
+        todo: dict[tuple[Any, ...], list[tuple[_Prepared, FeatureRequest, ScorerInput, dict]]] = defaultdict(
+            list
+        )
+        for prep, perr in zip(preps, errs, strict=True):
+            if prep.error is not None:
+                continue
+            unit = prep.unit
+            for key, (req, texts) in prep.to_score.items():
+                up = self.upstream.get(key)
+                if up is not None:  # the upstream extractor's features of the same frames
+                    if up.key in perr:
+                        perr[key] = perr[up.key]
+                        continue
+                    if up.key not in prep.feats:
+                        perr[key] = f"{unit.path}: features missing for {req.extractor}"
+                        continue
+                    data, fps = prep.feats[up.key], None
+                else:
+                    if prep.clip is None:
+                        perr[key] = f"{unit.path}: frames missing for {req.extractor}"
+                        continue
+                    rows = req.sampler.select(prep.clip.num_frames, prep.clip.fps)
+                    if not rows:
+                        perr[key] = f"{unit.path}: no frames to sample"
+                        continue
+                    sub = prep.clip.select(rows)
+                    data, fps = sub.frames, sub.fps
+                vid = unit.entry.id if unit.side == "generated" else unit.key
+                todo[req.extractor_key].append((prep, req, ScorerInput(vid, data, fps, texts), perr))
+        for ext_key, items in todo.items():
+            scorer = self.extractors[ext_key]
+            assert isinstance(scorer, Scorer)
+            outs: list[Any] | None = None
+            if len(items) > 1:
+                t0 = time.perf_counter()
+                try:
+                    outs = list(scorer.score([inp for _, _, inp, _ in items]))
+                    if len(outs) != len(items):
+                        raise ValueError(f"{len(outs)} outputs for {len(items)} inputs")
+                except Exception as exc:  # one at a time below, which records per-video errors
+                    log.debug("batched %s failed (%s); scoring one video at a time", scorer.name, exc)
+                    outs = None
+                finally:
+                    self.timings[f"score:{scorer.name}"] += time.perf_counter() - t0
+            for i, (prep, req, inp, perr) in enumerate(items):
+                path = prep.unit.path
+                if outs is not None:
+                    out = outs[i]
+                else:
+                    t0 = time.perf_counter()
+                    try:
+                        got = list(scorer.score([inp]))
+                        if len(got) != 1:
+                            raise ValueError(f"{len(got)} outputs for 1 input")
+                        out = got[0]
+                    except AigveError as exc:
+                        perr[req.key] = _with_path(str(exc), path)
+                        continue
+                    except Exception as exc:
+                        log.debug("scorer %s failed on %s:\n%s", scorer.name, path, traceback.format_exc())
+                        perr[req.key] = f"{path}: {scorer.name} failed: {type(exc).__name__}: {exc}"
+                        continue
+                    finally:
+                        self.timings[f"score:{scorer.name}"] += time.perf_counter() - t0
+                arr = np.asarray(out)
+                width = len(scorer.columns)
+                if arr.ndim != 2 or (width and arr.shape[1] != width):
+                    expected = f"[K, {width}] ({', '.join(scorer.columns)})" if width else "[K, D]"
+                    perr[req.key] = (
+                        f"{path}: {scorer.name} returned an array of shape {arr.shape}, expected {expected}"
+                    )
+                    continue
+                assert prep.video_sha is not None
+                cache.put(self._cache_key(prep.video_sha, req, prep.unit.entry), arr)
                 prep.feats[req.key] = arr
 
     def _score_unit(
@@ -170,6 +283,9 @@ class Engine(Aggregator):
                 continue
             metric = slot.metric
             err = prep.error or next((req_errors[r.key] for r in reqs if r.key in req_errors), None)
+            lacking = next((prep.missing_text[r.key] for r in reqs if r.key in prep.missing_text), None)
+            if err is None and lacking is not None:  # a text a scorer reads (the prompt, ...)
+                err = f"{unit.path}: {_no_text_message(unit.entry.id, slot.name, lacking)}"
             feats = {r.role: prep.feats[r.key] for r in reqs if r.key in prep.feats}
             if err is None and len(feats) != len(reqs):
                 err = f"{unit.path}: features missing for {slot.name}"
@@ -275,8 +391,9 @@ class Engine(Aggregator):
             "warning": warning,
         }
 
-    def _has_clip_extractor(self) -> bool:
-        return any(e.kind == "clip" for e in self.extractors.values())
+    def _batches_across_videos(self) -> bool:
+        """Clip extractors and scorers take several videos per call: the run loop groups units for them."""
+        return any(e.kind in ("clip", "scorer") for e in self.extractors.values())
 
     def run(self) -> Results:
         t_start = time.perf_counter()
@@ -302,29 +419,33 @@ class Engine(Aggregator):
         records: list[VideoRecord] = []
         try:
             total = len(units)
-            group = max(1, min(8, self.config.batch_size)) if self._has_clip_extractor() else 1
+            group = max(1, min(8, self.config.batch_size)) if self._batches_across_videos() else 1
             i = 0
+            needs_set = any(isinstance(s.metric, SetMetric) for s in self.slots if s.failure is None)
             for chunk in _chunks(self._iter_prepared(units, cache, set()), group):
                 if len(chunk) > 1:
                     self._extract_group(chunk, cache)
                 for prep in chunk:
-                    self.timings["decode"] += prep.decode_seconds
                     unit = prep.unit
                     if unit.key in done and not self._still_done(unit, prep, done[unit.key], journal):
                         del done[unit.key]  # changed file, or it failed before: computed again
+                # the units whose arrays are used (a journaled one only to replay set metrics): extract
+                # each, then run the scorers on all of them at once
+                work = [p for p in chunk if p.unit.key not in done or needs_set]
+                work_errs = [self._extract(p, cache) for p in work]
+                self._run_scorers(work, work_errs, cache)
+                errs_of = {id(p): e for p, e in zip(work, work_errs, strict=True)}
+                for prep in chunk:
+                    self.timings["decode"] += prep.decode_seconds
+                    unit = prep.unit
                     if unit.key in done:
                         records.extend(done[unit.key])
                         if prep.warnings or (journal is not None and journal.unit_warnings.get(unit.key)):
                             self.video_warnings.append(self._warning_row(unit, prep, journal))
-                        needs_set = any(
-                            isinstance(s.metric, SetMetric) for s in self.slots if s.failure is None
-                        )
                         if needs_set:
-                            errs = self._extract(prep, cache)
-                            self._score_unit(prep, errs, replay_only=True)
+                            self._score_unit(prep, errs_of[id(prep)], replay_only=True)
                     else:
-                        errs = self._extract(prep, cache)
-                        recs = self._score_unit(prep, errs, replay_only=False)
+                        recs = self._score_unit(prep, errs_of[id(prep)], replay_only=False)
                         if prep.error:
                             self.errors.append(
                                 {

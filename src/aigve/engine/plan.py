@@ -5,10 +5,18 @@ distinct real file once, however many entries share it, so the real set counts i
 metric states what it needs as ``FeatureRequest``s; requests with the same key are one computation
 however many metrics share them. Each distinct backbone (name, options) is built and loaded once per
 run; one that fails to load fails the metrics that need it, not the run.
+
+A metric asks for a scorer's output exactly as for an extractor's (``FeatureRequest(role, "<scorer>",
+sampler, side)``); the built class tells them apart. A scorer that reads features (``input="features"``)
+adds an implicit request for its upstream extractor on the same sampler and side, keyed like any other,
+so a metric asking for those features directly shares the one extraction. A scorer's output is cached
+under its identity, its upstream's identity and a hash of the texts it read (the entry's prompt, ...).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 import traceback
@@ -18,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aigve.backbones.base import Extractor
+from aigve.backbones.base import Backbone, Extractor, Scorer
 from aigve.backbones.registry import build_extractor
 from aigve.data.dataset import Dataset
 from aigve.device import resolve_device
@@ -95,8 +103,11 @@ class Planner:
         self.video_warnings: list[dict[str, Any]] = []  # videos scored despite a decoder warning
         self.no_prompt: dict[str, set[str]] = {}  # metric -> entry ids without a prompt
         self.slots: list[_MetricSlot] = []
-        self.extractors: dict[tuple[Any, ...], Extractor] = {}
+        # every backbone built for this run (extractors and scorers), by (name, options)
+        self.extractors: dict[tuple[Any, ...], Backbone] = {}
         self.extractor_failures: dict[tuple[Any, ...], str] = {}
+        self.upstream_of: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # scorer -> its upstream extractor
+        self.upstream: dict[tuple[Any, ...], FeatureRequest] = {}  # scorer request key -> upstream request
         self._sha_memo: dict[str, str] = {}
 
     # ------------------------------------------------------------------ planning
@@ -122,30 +133,15 @@ class Planner:
         return FeatureRequest(req.role, req.extractor, req.sampler, req.side, tuple(sorted(opts.items())))
 
     def _build_extractors(self) -> None:
+        """Build and load every backbone the metrics ask for, each (name, options) once; a scorer reading
+        features also gets its upstream extractor (built once too, and bound to it before it loads)."""
         for slot in self.slots:
             for req in slot.requests:
-                k = req.extractor_key
-                if k in self.extractors or k in self.extractor_failures:
-                    continue
-                try:
-                    ext = build_extractor(
-                        req.extractor,
-                        device=self.device,
-                        batch_size=self.config.batch_size,
-                        **dict(req.options),
-                    )
-                    t0 = time.perf_counter()
-                    ext.ensure_loaded()
-                    self.timings[f"load:{req.extractor}"] += time.perf_counter() - t0
-                    self.extractors[k] = ext
-                except UsageError:
-                    raise
-                except AigveError as exc:
-                    self.extractor_failures[k] = str(exc)
-                except Exception as exc:  # a backbone that fails to load fails its metrics, not the run
-                    log.debug("extractor %s failed to load:\n%s", req.extractor, traceback.format_exc())
-                    self.extractor_failures[k] = (
-                        f"{req.extractor} failed to load: {type(exc).__name__}: {exc}"
+                self._build_backbone(req.extractor, req.options)
+                up_key = self.upstream_of.get(req.extractor_key)
+                if up_key is not None:
+                    self.upstream[req.key] = FeatureRequest(
+                        f"upstream:{req.extractor}", up_key[0], req.sampler, req.side, up_key[1]
                     )
         for slot in self.slots:
             if slot.failure is None:
@@ -155,7 +151,54 @@ class Planner:
                         break
             if slot.failure is None and slot.metric is not None:
                 # UsageError here (e.g. reference statistics made with other settings) stops the run
-                slot.metric.bind({r.role: self.extractors[r.extractor_key].identity() for r in slot.requests})
+                slot.metric.bind({r.role: self._identity(r.extractor_key) for r in slot.requests})
+
+    def _build_backbone(self, name: str, options: tuple[tuple[str, Any], ...]) -> Backbone | None:
+        """The loaded backbone ``(name, options)`` of this run, or None when it failed (the reason is in
+        ``extractor_failures``). An unknown name or bad options (``UsageError``) stop the run."""
+        k = (name, options)
+        if k in self.extractors or k in self.extractor_failures:
+            return self.extractors.get(k)
+        try:
+            ext = build_extractor(
+                name, device=self.device, batch_size=self.config.batch_size, **dict(options)
+            )
+            if isinstance(ext, Scorer) and ext.input == "features":
+                up = ext.upstream()
+                if up is None:
+                    raise AigveError(f"scorer {name} reads features but names no upstream extractor")
+                up_key = (up[0], tuple(sorted(up[1].items())))
+                upstream = self._build_backbone(*up_key)
+                if upstream is None:  # the scorer cannot run without it: same reason
+                    self.extractor_failures[k] = self.extractor_failures[up_key]
+                    return None
+                if not isinstance(upstream, Extractor):
+                    raise AigveError(
+                        f"scorer {name} reads the features of {up[0]}, which is not an extractor"
+                    )
+                self.upstream_of[k] = up_key
+                ext.bind_upstream(upstream)
+            t0 = time.perf_counter()
+            ext.ensure_loaded()
+            self.timings[f"load:{name}"] += time.perf_counter() - t0
+            self.extractors[k] = ext
+            return ext
+        except UsageError:
+            raise
+        except AigveError as exc:
+            self.extractor_failures[k] = str(exc)
+        except Exception as exc:  # a backbone that fails to load fails its metrics, not the run
+            log.debug("extractor %s failed to load:\n%s", name, traceback.format_exc())
+            self.extractor_failures[k] = f"{name} failed to load: {type(exc).__name__}: {exc}"
+        return None
+
+    def _identity(self, extractor_key: tuple[Any, ...]) -> dict[str, Any]:
+        """A built backbone's identity; a scorer's carries its upstream extractor's identity too."""
+        ext = self.extractors[extractor_key]
+        if not isinstance(ext, Scorer):
+            return ext.identity()
+        up_key = self.upstream_of.get(extractor_key)
+        return {**ext.identity(), "upstream": None if up_key is None else self.extractors[up_key].identity()}
 
     def _check_prompts(self) -> None:
         """Entries without a prompt, per metric that needs one: warned about before any work, whether or
@@ -216,9 +259,16 @@ class Planner:
             self._sha_memo[memo] = file_sha256(path)
         return self._sha_memo[memo]
 
-    def _cache_key(self, sha: str, req: FeatureRequest) -> str:
+    def _cache_key(self, sha: str, req: FeatureRequest, entry: Entry | None = None) -> str:
+        """Where ``req``'s array of a video lives in the cache. A scorer's key also holds its upstream's
+        identity and a hash of the texts of ``entry`` it reads, so a changed prompt misses only there."""
         ext = self.extractors[req.extractor_key]
-        return feature_key(sha, ext.identity(), req.sampler.id, self.config.window.id)
+        if not isinstance(ext, Scorer):
+            return feature_key(sha, ext.identity(), req.sampler.id, self.config.window.id)
+        texts, _ = scorer_texts(ext, entry)
+        digest = hashlib.sha256(json.dumps(texts, sort_keys=True).encode()).hexdigest()
+        ident = {**self._identity(req.extractor_key), "texts": digest}
+        return feature_key(sha, ident, req.sampler.id, self.config.window.id)
 
     def _warnings_key(self, sha: str) -> str:
         """Cache key of a video's decoder warnings under this run's window (a cache hit skips decoding)."""
@@ -235,3 +285,27 @@ def _no_prompt_message(entry_id: str, metric: str) -> str:
         f"entry '{entry_id}' has no prompt; {metric} needs one — add it to the dataset (prompt_gt in the "
         "annotation JSON, the prompt column of a manifest, or --prompts FILE for folders)"
     )
+
+
+def _no_text_message(entry_id: str, metric: str, text: str) -> str:
+    """A scorer's text is missing for an entry: the prompt, or another field of the dataset."""
+    if text == "prompt":
+        return _no_prompt_message(entry_id, metric)
+    return (
+        f"entry '{entry_id}' has no {text}; {metric} needs one — add a '{text}' field to the dataset "
+        "(a key of the annotation JSON entries, or a column of the manifest)"
+    )
+
+
+def scorer_texts(scorer: Scorer, entry: Entry | None) -> tuple[dict[str, str], str | None]:
+    """The texts ``scorer`` reads from ``entry`` (``"prompt"``: its prompt; any other name: that field of
+    ``entry.extra``), and the name of the first one that is missing or empty (None when all are there)."""
+    texts: dict[str, str] = {}
+    for name in scorer.texts:
+        if entry is None:
+            return texts, name
+        value = entry.prompt if name == "prompt" else entry.extra.get(name)
+        if value is None or not str(value).strip():
+            return texts, name
+        texts[name] = str(value)
+    return texts, None
