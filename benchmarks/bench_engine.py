@@ -20,7 +20,7 @@ import numpy as np
 
 from aigve.backbones.registry import build_extractor
 from aigve.data.dataset import Dataset
-from aigve.engine.runner import Engine, RunConfig
+from aigve.engine import Engine, RunConfig
 from aigve.types import Entry
 from aigve.video.decode import decode_video
 from aigve.video.encode import write_video

@@ -56,7 +56,7 @@ def decode_first(path: Path, n: int) -> np.ndarray:
 
 def run_aigve(gens: list[Path], reals: list[Path], weights: Path, frames: int) -> tuple[float, float]:
     from aigve.data.dataset import Dataset
-    from aigve.engine.runner import Engine, RunConfig
+    from aigve.engine import Engine, RunConfig
     from aigve.types import Entry
 
     ds = Dataset("bench", [Entry(id=p.stem, generated=p) for p in gens], extra_reals=list(reals))

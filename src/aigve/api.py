@@ -7,7 +7,7 @@ from typing import Any
 
 from aigve import paths
 from aigve.data.dataset import Dataset
-from aigve.engine.runner import Engine, ProgressFn, RunConfig
+from aigve.engine import Engine, ProgressFn, RunConfig
 from aigve.metrics.catalog import select_metrics
 from aigve.results.records import Results
 from aigve.video.sampling import Window

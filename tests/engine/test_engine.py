@@ -17,7 +17,7 @@ import pytest
 from aigve.backbones.base import Extractor
 from aigve.backbones.registry import register_extractor
 from aigve.data.dataset import Dataset
-from aigve.engine.runner import Engine, RunConfig
+from aigve.engine import Engine, RunConfig
 from aigve.errors import UsageError
 from aigve.metrics.base import FeatureRequest, MetricSpec, OutputSpec, SetMetric, VideoMetric
 from aigve.metrics.catalog import register_metric, unregister_metric
@@ -422,18 +422,18 @@ def test_resume_computes_a_metric_that_could_not_run_before(
 ) -> None:
     """A metric whose extra/weights were missing in the first run (metric-level failure) is computed for
     the already-finished videos after the user installs what was missing and resumes."""
-    import aigve.engine.runner as runner_mod
+    import aigve.engine.plan as plan_mod
 
     out = tmp_path / "o"
-    real_missing = runner_mod.missing_modules
+    real_missing = plan_mod.missing_modules
     monkeypatch.setattr(
-        runner_mod,
+        plan_mod,
         "missing_modules",
         lambda spec: ["some_extra_module"] if spec.name == "test_promptlen" else real_missing(spec),
     )
     first = run(dataset, tmp_path, ["test_brightness", "test_promptlen"], out_dir=out)
     assert first.aggregates["test_promptlen"].error and first.exit_code == 3
-    monkeypatch.setattr(runner_mod, "missing_modules", real_missing)
+    monkeypatch.setattr(plan_mod, "missing_modules", real_missing)
     resumed = run(dataset, tmp_path, ["test_brightness", "test_promptlen"], out_dir=out, resume=True)
     assert resumed.exit_code == 0
     assert resumed.value("test_promptlen") == pytest.approx(np.mean([len(e.prompt) for e in dataset.entries]))
@@ -442,11 +442,11 @@ def test_resume_computes_a_metric_that_could_not_run_before(
 def test_missing_prompts_are_named_even_when_the_metric_cannot_run(
     dataset: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import aigve.engine.runner as runner_mod
+    import aigve.engine.plan as plan_mod
 
     e0 = dataset.entries[0]
     ds = Dataset("t", [Entry(id=e0.id, generated=e0.generated, prompt="  "), *dataset.entries[1:]])
-    monkeypatch.setattr(runner_mod, "missing_modules", lambda spec: ["some_extra_module"])
+    monkeypatch.setattr(plan_mod, "missing_modules", lambda spec: ["some_extra_module"])
     with caplog.at_level("WARNING"):
         res = run(ds, tmp_path, ["test_promptlen"])
     assert "test_promptlen needs a prompt for every video; 1 of 4 have none (v0)" in caplog.text

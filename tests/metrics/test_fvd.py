@@ -179,7 +179,7 @@ def _clip(n: int, seed: int, size: tuple[int, int] = (48, 64)) -> np.ndarray:
 
 def test_engine_end_to_end_vs_cdfvd(tmp_path, weights_file) -> None:
     from aigve.data.dataset import Dataset
-    from aigve.engine.runner import Engine, RunConfig
+    from aigve.engine import Engine, RunConfig
     from aigve.video.decode import decode_video
     from aigve.video.encode import write_video
 

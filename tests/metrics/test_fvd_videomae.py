@@ -258,7 +258,7 @@ def test_reference_stats_round_trip_and_mismatch(tmp_path, weights_file) -> None
 # ----------------------------------------------------------------------------------------------
 def test_engine_end_to_end_vs_cdfvd_and_deterministic(tmp_path, state, weights_file) -> None:
     from aigve.data.dataset import Dataset
-    from aigve.engine.runner import Engine, RunConfig
+    from aigve.engine import Engine, RunConfig
     from aigve.video.decode import decode_video
     from aigve.video.encode import write_video
 
@@ -317,7 +317,7 @@ def test_engine_end_to_end_vs_cdfvd_and_deterministic(tmp_path, state, weights_f
 
 def test_engine_missing_weights_names_file_and_place(tmp_path, monkeypatch) -> None:
     from aigve.data.dataset import Dataset
-    from aigve.engine.runner import Engine, RunConfig
+    from aigve.engine import Engine, RunConfig
     from aigve.video.encode import write_video
 
     monkeypatch.setenv("AIGVE_OFFLINE", "1")

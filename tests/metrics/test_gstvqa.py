@@ -161,7 +161,7 @@ def test_engine_run_continues_when_weights_are_missing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from aigve.data.dataset import Dataset
-    from aigve.engine.runner import Engine, RunConfig
+    from aigve.engine import Engine, RunConfig
     from aigve.video.encode import write_video
 
     monkeypatch.setenv("AIGVE_OFFLINE", "1")

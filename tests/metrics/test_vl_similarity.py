@@ -26,7 +26,7 @@ pytest.importorskip("transformers")
 from aigve.backbones import clip as clip_mod  # noqa: E402
 from aigve.backbones.clip import ClipExtractor  # noqa: E402
 from aigve.data.dataset import Dataset  # noqa: E402
-from aigve.engine.runner import Engine, RunConfig  # noqa: E402
+from aigve.engine import Engine, RunConfig  # noqa: E402
 from aigve.metrics.catalog import all_specs, get_metric_class  # noqa: E402
 from aigve.metrics.functional.similarity import consecutive_cosine  # noqa: E402
 from aigve.metrics.vl_similarity import ClipSim, ClipTemp, frame_sampler  # noqa: E402

@@ -131,7 +131,7 @@ def test_report_cli_on_the_set_metric_run(
 
 def _fvd_results(real_stats: str | None) -> Results:
     """A run as the engine records FVD: the metric's own ``provenance()`` + extractors + window, then
-    its ``protocol()`` merged over it (as ``runner._aggregate_set`` does). I3D weights are not
+    its ``protocol()`` merged over it (as ``aggregate._aggregate_set`` does). I3D weights are not
     available here, so the value is made up; only the provenance shape matters."""
     from aigve.metrics.catalog import get_metric_class
 

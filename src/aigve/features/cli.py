@@ -30,7 +30,7 @@ def compute_reference_stats(
     """
     from aigve import paths
     from aigve.data.dataset import Dataset, load_dataset
-    from aigve.engine.runner import Engine, RunConfig
+    from aigve.engine import Engine, RunConfig
     from aigve.metrics.base import ReferenceStats, SetMetric, supports_reference_stats
     from aigve.metrics.catalog import get_metric_class
     from aigve.video.sampling import Window

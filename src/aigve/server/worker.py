@@ -49,9 +49,9 @@ def _install_extractor_pool() -> None:
     a worker the same arguments give back the same (already loaded) instance. Extractors are stateless
     between ``extract`` calls, so sharing them across sequential jobs changes no result.
     """
-    from aigve.engine import runner
+    from aigve.engine import plan
 
-    original = runner.build_extractor
+    original = plan.build_extractor
     if getattr(original, "_aigve_pooled", False):
         return
 
@@ -67,7 +67,7 @@ def _install_extractor_pool() -> None:
         return ext
 
     pooled._aigve_pooled = True  # type: ignore[attr-defined]
-    runner.build_extractor = pooled
+    plan.build_extractor = pooled
 
 
 # ---------------------------------------------------------------------------- one job

@@ -1,0 +1,308 @@
+"""Aggregation after the run loop: per-metric aggregates, per-video CIs, set-level CIs from cached
+features, per-video diagnostics of set metrics, and the provenance of every number."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import traceback
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aigve import __version__
+from aigve.device import device_summary
+from aigve.engine.cache import FeatureCache
+from aigve.engine.plan import Planner, _MetricSlot, _no_prompt_message
+from aigve.errors import AigveError
+from aigve.metrics.base import SetMetric, VideoMetric
+from aigve.results.records import MetricAggregate, OutputValue, finite_mean
+from aigve.types import Entry, Side, VideoRecord
+
+log = logging.getLogger(__name__)
+
+
+class Aggregator(Planner):
+    """Turns the run's records and cached features into ``MetricAggregate``s and provenance."""
+
+    def _aggregate(self, records: list[VideoRecord], cache: FeatureCache) -> dict[str, MetricAggregate]:
+        out: dict[str, MetricAggregate] = {}
+        by_metric: dict[str, list[VideoRecord]] = defaultdict(list)
+        for r in records:
+            by_metric[r.metric].append(r)
+        n_entries = len(self.dataset.entries)
+        for slot in self.slots:
+            spec = slot.spec
+            prov = self._metric_provenance(slot)
+            if slot.failure is not None or slot.metric is None:
+                for e in self.dataset.entries:
+                    err = slot.failure
+                    if e.id in self.no_prompt.get(
+                        slot.name, ()
+                    ):  # say it now, not after the weights are fixed
+                        err = f"{err}; and {_no_prompt_message(e.id, slot.name)}"
+                    records.append(VideoRecord(e.id, slot.name, spec.primary.name, None, err))
+                out[slot.name] = MetricAggregate(
+                    slot.name,
+                    spec.family,
+                    spec.level,
+                    self._backbone(slot),
+                    {o.name: OutputValue(None, 0, o.higher_is_better) for o in spec.outputs},
+                    n_videos=n_entries,
+                    n_errors=n_entries,
+                    provenance=prov,
+                    error=slot.failure,
+                )
+                continue
+            recs = by_metric.get(slot.name, [])
+            failed = {r.video_id for r in recs if r.error is not None}
+            if isinstance(slot.metric, VideoMetric):
+                outputs = {}
+                for o in spec.outputs:
+                    vals = [
+                        r.value
+                        for r in recs
+                        if r.output == o.name and r.error is None and r.value is not None
+                    ]
+                    ov = OutputValue(finite_mean(vals), len(vals), o.higher_is_better)
+                    if len(vals) > 1:
+                        ov.std = float(np.std(vals, ddof=1))
+                    self._add_ci(ov, vals)
+                    outputs[o.name] = ov
+                out[slot.name] = MetricAggregate(
+                    slot.name,
+                    spec.family,
+                    spec.level,
+                    self._backbone(slot),
+                    outputs,
+                    n_videos=n_entries,
+                    n_errors=len(failed),
+                    provenance=prov,
+                )
+            else:
+                assert isinstance(slot.metric, SetMetric)
+                agg = self._aggregate_set(slot, spec, prov, failed, n_entries, cache)
+                if agg.error is None:
+                    self._set_ci(slot, agg, cache)
+                out[slot.name] = agg
+                records.extend(self._set_diagnostics(slot, cache))
+        return out
+
+    @staticmethod
+    def _backbone(slot: _MetricSlot) -> str:
+        """The backbone this run used: a metric's ``backbone`` option (e.g. fid on efficientnet_lite0)
+        wins over the catalogue's default."""
+        chosen = slot.metric.options.get("backbone") if slot.metric is not None else None
+        return chosen if isinstance(chosen, str) and chosen else str(slot.spec.backbone)
+
+    def _add_ci(self, ov: OutputValue, vals: list[float]) -> None:
+        if self.config.bootstrap <= 0 or len(vals) < 2:
+            return
+        try:
+            from aigve.results.stats import bootstrap_ci
+        except ImportError:
+            return
+        ci = bootstrap_ci(
+            np.asarray(vals, dtype=float), n_resamples=self.config.bootstrap, seed=self.config.seed
+        )
+        ov.ci_low, ov.ci_high, ov.ci_method = ci.low, ci.high, f"bootstrap-{ci.method} over videos"
+
+    def _aggregate_set(
+        self,
+        slot: _MetricSlot,
+        spec: Any,
+        prov: dict[str, Any],
+        failed: set[str],
+        n_entries: int,
+        cache: FeatureCache,
+    ) -> MetricAggregate:
+        assert isinstance(slot.metric, SetMetric)
+        t0 = time.perf_counter()
+        warnings: list[str] = []
+        error = None
+        try:
+            values = slot.metric.compute()
+        except AigveError as exc:
+            values, error = {}, str(exc)
+        except Exception as exc:
+            log.debug("%s compute failed:\n%s", slot.name, traceback.format_exc())
+            values, error = {}, f"{slot.name} failed: {type(exc).__name__}: {exc}"
+        self.timings[f"metric:{slot.name}"] += time.perf_counter() - t0
+        if error is not None and failed:
+            n_real = sum(1 for v in failed if v.startswith("real:"))
+            n_gen = len(failed) - n_real
+            lost = ", ".join(
+                f"{n} {side} video(s)" for n, side in ((n_gen, "generated"), (n_real, "real")) if n
+            )
+            error += f" ({lost} could not be used: see their errors in per_video.csv)"
+        warnings.extend(values.pop("warnings", []) if values else [])
+        extra: dict[str, Any] = {
+            k: values.pop(k) for k in ("n_real", "n_generated") if values and k in values
+        }
+        prov.update(values.pop("protocol", {}) if values else {})
+        outputs = {}
+        for o in spec.outputs:
+            v = values.get(o.name) if values else None
+            ov = OutputValue(None if v is None else float(v), extra.get("n_generated", 0), o.higher_is_better)
+            if values and f"{o.name}_std" in values:
+                ov.std = float(values[f"{o.name}_std"])
+            outputs[o.name] = ov
+        return MetricAggregate(
+            slot.name,
+            spec.family,
+            spec.level,
+            self._backbone(slot),
+            outputs,
+            n_videos=n_entries,
+            n_errors=len(failed),
+            provenance=prov,
+            warnings=warnings,
+            error=error,
+            extra=extra,
+        )
+
+    def _cached_side(self, slot: _MetricSlot, side: Side, cache: FeatureCache) -> list[np.ndarray]:
+        """Per-video feature arrays of one side of a set metric, from the cache (no re-extraction)."""
+        reqs = [r for r in slot.requests if r.side == side]
+        if len(reqs) != 1:
+            return []
+        req = reqs[0]
+        if side == "generated":
+            paths: list[tuple[Path, Entry | None]] = [(Path(e.generated), e) for e in self.dataset.entries]
+        else:  # each real file once, with the entry its unit had (a scorer's texts are part of the key)
+            seen: dict[str, tuple[Path, Entry | None]] = {}
+            for p, e in [(e.real, e) for e in self.dataset.entries if e.real is not None] + [
+                (p, None) for p in self.dataset.extra_reals
+            ]:
+                seen.setdefault(str(Path(p).resolve()), (Path(p), e))
+            paths = list(seen.values())
+        out = []
+        for p, entry in paths:
+            try:
+                arr = cache.get(self._cache_key(self._video_sha(p), req, entry))
+            except OSError:
+                arr = None
+            if arr is not None and len(arr):
+                out.append(arr)
+        return out
+
+    def _set_ci(self, slot: _MetricSlot, agg: MetricAggregate, cache: FeatureCache) -> None:
+        """Bootstrap CI of a set metric: resample videos on both sides from the cached features."""
+        metric = slot.metric
+        n = self.config.set_bootstrap
+        if (
+            n <= 0
+            or not isinstance(metric, SetMetric)
+            or type(metric).value_from_features is SetMetric.value_from_features
+        ):
+            return
+        real, gen = self._cached_side(slot, "real", cache), self._cached_side(slot, "generated", cache)
+        if len(real) < 2 or len(gen) < 2:
+            if metric.options.get("real_stats"):
+                why = "the real side is reference statistics (--real-stats), whose videos cannot be resampled"
+            else:
+                why = f"it needs at least 2 videos on each side ({len(real)} real, {len(gen)} generated)"
+            agg.warnings.append(f"no confidence interval: {why}")
+            return
+        try:
+            from aigve.results.stats import bootstrap_set_metric
+        except ImportError:
+            return
+
+        def fn(r: np.ndarray, g: np.ndarray) -> float:
+            v = metric.value_from_features(r, g)
+            return float("nan") if v is None else float(v)
+
+        t0 = time.perf_counter()
+        try:
+            ci = bootstrap_set_metric(
+                fn, real, gen, n_resamples=n, seed=self.config.seed, method=metric.bootstrap_method
+            )
+        except Exception as exc:  # a CI must never cost the value itself
+            agg.warnings.append(f"no confidence interval: {type(exc).__name__}: {exc}")
+            return
+        finally:
+            self.timings[f"bootstrap:{slot.name}"] += time.perf_counter() - t0
+        ov = agg.outputs[agg.primary]
+        if ci.low is not None:
+            low, high = ci.low, ci.high
+            # the centred interval (2 v - q) can leave the metric's range (a distance below 0): clip it
+            lo_lim, hi_lim = slot.spec.primary.range
+            clipped = (lo_lim is not None and low < lo_lim) or (
+                hi_lim is not None and high is not None and high > hi_lim
+            )
+            if lo_lim is not None:
+                low, high = max(low, lo_lim), None if high is None else max(high, lo_lim)
+            if hi_lim is not None:
+                low, high = min(low, hi_lim), None if high is None else min(high, hi_lim)
+            ov.ci_low, ov.ci_high = low, high
+            ov.ci_method = f"bootstrap-{ci.method} over videos on both sides ({n} resamples, cached features)"
+            if clipped:
+                ov.ci_method += f", clipped to the metric's range {list(slot.spec.primary.range)}"
+
+    def _set_diagnostics(self, slot: _MetricSlot, cache: FeatureCache) -> list[VideoRecord]:
+        """Per-video diagnostics of a set metric, from cached features (no re-decoding)."""
+        metric = slot.metric
+        assert isinstance(metric, SetMetric)
+        if type(metric).per_video is SetMetric.per_video:
+            return []
+        recs: list[VideoRecord] = []
+        reqs = [r for r in slot.requests if r.side == "generated"]
+        for e in self.dataset.entries:
+            try:
+                sha = self._video_sha(Path(e.generated))
+            except OSError:
+                continue
+            feats = {}
+            for r in reqs:
+                arr = cache.get(self._cache_key(sha, r, e))
+                if arr is not None:
+                    feats[r.role] = arr
+            if len(feats) != len(reqs):
+                continue
+            try:
+                for name, v in metric.per_video(e, feats).items():
+                    recs.append(VideoRecord(e.id, slot.name, name, float(v)))
+            except Exception as exc:
+                recs.append(VideoRecord(e.id, slot.name, "_diagnostic", None, f"{type(exc).__name__}: {exc}"))
+        return recs
+
+    # ------------------------------------------------------------------ provenance
+    def _metric_provenance(self, slot: _MetricSlot) -> dict[str, Any]:
+        prov: dict[str, Any] = {}
+        if slot.metric is not None:
+            prov.update(slot.metric.provenance())
+        exts = {}
+        for r in slot.requests:
+            if r.extractor_key in self.extractors:  # a scorer's identity includes its upstream's
+                exts[r.role] = {**self._identity(r.extractor_key), "sampler": r.sampler.id, "side": r.side}
+        prov["extractors"] = exts
+        prov["window"] = self.config.window.to_dict()
+        return prov
+
+    def _provenance(self, cache: FeatureCache) -> dict[str, Any]:
+        return {
+            "aigve_version": __version__,
+            "dataset": {
+                "name": self.dataset.name,
+                "source": self.dataset.source,
+                "n_entries": len(self.dataset.entries),
+            },
+            "metrics": self.config.metrics,
+            "metric_options": self.config.metric_options,
+            "window": self.config.window.to_dict(),
+            "device": str(self.device),
+            "batch_size": self.config.batch_size,
+            "num_workers": self.config.num_workers,
+            "environment": {**device_summary(), "numpy": np.__version__, "pid": os.getpid()},
+            "cache": {
+                "dir": None if cache._tmp else str(cache.root),
+                "hits": cache.hits,
+                "misses": cache.misses,
+            },
+            "resumed": self.config.resume,
+            "timings_seconds": {k: round(v, 4) for k, v in sorted(self.timings.items())},
+        }

@@ -1,0 +1,516 @@
+"""Executing a run: per unit, hash -> cache lookups -> one decode if anything is missing -> extract
+-> score, with bounded prefetch on worker threads; the run loop and its journal (``--resume``).
+
+For each unit the engine looks up every feature it needs in the cache, decodes the video only if
+something is missing, runs each extractor once, and hands the arrays to every metric that asked for
+them. Per-unit outcomes go to an append-only journal, which is what ``--resume`` reads.
+
+Scorers run after the extractors, on a group of consecutive units at once (one batched ``score`` call
+per scorer; one video at a time if the batch fails, so each video gets its own error). Their outputs are
+looked up first: a scorer whose output is cached needs neither its upstream features nor the frames.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections import defaultdict
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aigve.backbones.base import Extractor, Scorer, ScorerInput
+from aigve.engine.aggregate import Aggregator
+from aigve.engine.cache import FeatureCache
+from aigve.engine.journal import Journal, run_fingerprint
+from aigve.engine.plan import _no_prompt_message, _no_text_message, _Unit, _with_path, scorer_texts
+from aigve.errors import AigveError, UsageError
+from aigve.metrics.base import FeatureRequest, SetMetric, VideoMetric
+from aigve.results.records import Results
+from aigve.results.writers import json_safe
+from aigve.types import Clip, VideoRecord
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Prepared:
+    """What a worker thread prepares for a unit: hash, cached arrays, and a decoded clip if needed."""
+
+    unit: _Unit
+    video_sha: str | None = None
+    feats: dict[tuple[Any, ...], np.ndarray] = field(default_factory=dict)
+    clip: Clip | None = None
+    error: str | None = None
+    decode_seconds: float = 0.0
+    warnings: tuple[str, ...] = ()  # decoder warnings (e.g. truncated), also kept in the cache
+    # extractor requests to fill for this unit: the metrics' own, plus the upstream of each scorer to run
+    needed: dict[tuple[Any, ...], FeatureRequest] = field(default_factory=dict)
+    # scorer requests whose output is not cached, with the texts they read
+    to_score: dict[tuple[Any, ...], tuple[FeatureRequest, dict[str, str]]] = field(default_factory=dict)
+    missing_text: dict[tuple[Any, ...], str] = field(default_factory=dict)  # scorer request -> text
+
+    @property
+    def warning(self) -> str | None:
+        if not self.warnings:
+            return None
+        return f"{self.unit.path}: " + "; ".join(self.warnings)
+
+
+class Engine(Aggregator):
+    """Runs a set of metrics over a dataset. ``run()`` returns ``Results``."""
+
+    def _prepare(self, unit: _Unit, cache: FeatureCache, force_decode: bool = False) -> _Prepared:
+        """Worker-thread part: hash, cache lookups, and one decode if anything is missing."""
+        from aigve.video.decode import check_file, decode_video
+
+        prep = _Prepared(unit)
+        path = Path(unit.path)
+        try:
+            check_file(path)  # missing, directory, empty: named before anything opens the file
+            prep.video_sha = self._video_sha(path)
+            missing = False
+            for key, req in self._requests_for(unit.side).items():
+                scorer = self.extractors[req.extractor_key]
+                if not isinstance(scorer, Scorer):
+                    prep.needed.setdefault(key, req)
+                    continue
+                texts, lacking = scorer_texts(scorer, unit.entry)
+                if lacking is not None:  # that request's error for this unit; the scorer is not called
+                    prep.missing_text[key] = lacking
+                    continue
+                arr = cache.get(self._cache_key(prep.video_sha, req, unit.entry))
+                if arr is not None:
+                    prep.feats[key] = arr
+                    continue
+                prep.to_score[key] = (req, texts)
+                ups = self.upstream.get(key)
+                if not ups:
+                    missing = True  # a scorer on frames: decode
+                for up in (ups or {}).values():
+                    prep.needed.setdefault(up.key, up)
+            for key, req in prep.needed.items():
+                arr = cache.get(self._cache_key(prep.video_sha, req))
+                if arr is None:
+                    missing = True
+                else:
+                    prep.feats[key] = arr
+            if missing or force_decode:
+                t0 = time.perf_counter()
+                prep.clip = decode_video(path, self.config.window)
+                prep.decode_seconds = time.perf_counter() - t0
+                prep.warnings = tuple(prep.clip.info.warnings)
+                cache.put(self._warnings_key(prep.video_sha), np.array(prep.warnings, dtype=str))
+            else:
+                known = cache.get(self._warnings_key(prep.video_sha), count=False)
+                prep.warnings = tuple(str(w) for w in known.tolist()) if known is not None else ()
+        except AigveError as exc:
+            prep.error = str(exc)
+        except Exception as exc:
+            prep.error = f"{path}: unexpected error while reading the video: {type(exc).__name__}: {exc}"
+        return prep
+
+    def _extract(self, prep: _Prepared, cache: FeatureCache) -> dict[tuple[Any, ...], str]:
+        """Main-thread part: run each missing extractor once. Returns per-request errors."""
+        errs: dict[tuple[Any, ...], str] = {}
+        if prep.clip is None:
+            return errs
+        clip = prep.clip
+        for key, req in prep.needed.items():
+            if key in prep.feats:
+                continue
+            rows = req.sampler.select(clip.num_frames, clip.fps)
+            if not rows:
+                errs[key] = f"{prep.unit.path}: no frames to sample"
+                continue
+            sub = clip.select(rows)
+            ext = self.extractors[req.extractor_key]
+            assert isinstance(ext, Extractor)
+            t0 = time.perf_counter()
+            try:
+                arr = np.asarray(ext.extract(sub.frames, sub.fps))
+            except AigveError as exc:  # e.g. frames too small for the network: say which video
+                errs[key] = _with_path(str(exc), prep.unit.path)
+                continue
+            except Exception as exc:
+                log.debug(
+                    "extractor %s failed on %s:\n%s", req.extractor, prep.unit.path, traceback.format_exc()
+                )
+                errs[key] = f"{prep.unit.path}: {req.extractor} failed: {type(exc).__name__}: {exc}"
+                continue
+            finally:
+                self.timings[f"extract:{req.extractor}"] += time.perf_counter() - t0
+            if arr.ndim != 2:
+                errs[key] = f"{req.extractor} returned an array of shape {arr.shape}, expected [K, D]"
+                continue
+            assert prep.video_sha is not None
+            cache.put(self._cache_key(prep.video_sha, req), arr)
+            prep.feats[key] = arr
+        return errs
+
+    def _extract_group(self, preps: list[_Prepared], cache: FeatureCache) -> None:
+        """Run ``kind="clip"`` extractors once for a group of units (one batched forward pass).
+
+        A batch that fails falls back to one video at a time (``_extract``), which records errors."""
+        todo: dict[tuple[Any, ...], list[tuple[_Prepared, FeatureRequest, Clip]]] = defaultdict(list)
+        for prep in preps:
+            if prep.clip is None:
+                continue
+            for key, req in prep.needed.items():
+                ext = self.extractors[req.extractor_key]
+                if ext.kind != "clip" or key in prep.feats:
+                    continue
+                rows = req.sampler.select(prep.clip.num_frames, prep.clip.fps)
+                if rows:
+                    todo[(req.extractor_key, req.sampler.id)].append((prep, req, prep.clip.select(rows)))
+        for items in todo.values():
+            if len(items) < 2:
+                continue  # nothing to batch: the per-unit path handles it
+            ext = self.extractors[items[0][1].extractor_key]
+            assert isinstance(ext, Extractor)
+            t0 = time.perf_counter()
+            try:
+                feats = ext.extract_many([c.frames for _, _, c in items], [c.fps for _, _, c in items])
+            except Exception as exc:  # fall back to per-unit extraction, which records per-video errors
+                log.debug("batched %s failed (%s); extracting one video at a time", ext.name, exc)
+                continue
+            finally:
+                self.timings[f"extract:{ext.name}"] += time.perf_counter() - t0
+            for (prep, req, _), arr in zip(items, feats, strict=True):
+                arr = np.asarray(arr)
+                assert prep.video_sha is not None
+                cache.put(self._cache_key(prep.video_sha, req), arr)
+                prep.feats[req.key] = arr
+
+    def _run_scorers(
+        self, preps: list[_Prepared], errs: list[dict[tuple[Any, ...], str]], cache: FeatureCache
+    ) -> None:
+        """Run each scorer once for a group of units (``errs[i]``: unit ``i``'s per-request errors, which
+        this extends): one batched ``score`` call per scorer; if it raises, one unit at a time, so each
+        video gets its own error. Outputs go to the cache and to the units' arrays."""
+        todo: dict[tuple[Any, ...], list[tuple[_Prepared, FeatureRequest, ScorerInput, dict]]] = defaultdict(
+            list
+        )
+        for prep, perr in zip(preps, errs, strict=True):
+            if prep.error is not None:
+                continue
+            unit = prep.unit
+            for key, (req, texts) in prep.to_score.items():
+                ups = self.upstream.get(key)
+                features: dict[str, np.ndarray] = {}
+                if ups:  # the upstream extractors' features of the same frames
+                    failed = next((perr[u.key] for u in ups.values() if u.key in perr), None)
+                    if failed is not None:
+                        perr[key] = failed
+                        continue
+                    if any(u.key not in prep.feats for u in ups.values()):
+                        perr[key] = f"{unit.path}: features missing for {req.extractor}"
+                        continue
+                    features = {name: prep.feats[u.key] for name, u in ups.items()}
+                    data, fps = next(iter(features.values())), None
+                else:
+                    if prep.clip is None:
+                        perr[key] = f"{unit.path}: frames missing for {req.extractor}"
+                        continue
+                    rows = req.sampler.select(prep.clip.num_frames, prep.clip.fps)
+                    if not rows:
+                        perr[key] = f"{unit.path}: no frames to sample"
+                        continue
+                    sub = prep.clip.select(rows)
+                    data, fps = sub.frames, sub.fps
+                vid = unit.entry.id if unit.side == "generated" else unit.key
+                todo[req.extractor_key].append(
+                    (prep, req, ScorerInput(vid, data, fps, texts, features), perr)
+                )
+        for ext_key, items in todo.items():
+            scorer = self.extractors[ext_key]
+            assert isinstance(scorer, Scorer)
+            outs: list[Any] | None = None
+            if len(items) > 1:
+                t0 = time.perf_counter()
+                try:
+                    outs = list(scorer.score([inp for _, _, inp, _ in items]))
+                    if len(outs) != len(items):
+                        raise ValueError(f"{len(outs)} outputs for {len(items)} inputs")
+                except Exception as exc:  # one at a time below, which records per-video errors
+                    log.debug("batched %s failed (%s); scoring one video at a time", scorer.name, exc)
+                    outs = None
+                finally:
+                    self.timings[f"score:{scorer.name}"] += time.perf_counter() - t0
+            for i, (prep, req, inp, perr) in enumerate(items):
+                path = prep.unit.path
+                if outs is not None:
+                    out = outs[i]
+                else:
+                    t0 = time.perf_counter()
+                    try:
+                        got = list(scorer.score([inp]))
+                        if len(got) != 1:
+                            raise ValueError(f"{len(got)} outputs for 1 input")
+                        out = got[0]
+                    except AigveError as exc:
+                        perr[req.key] = _with_path(str(exc), path)
+                        continue
+                    except Exception as exc:
+                        log.debug("scorer %s failed on %s:\n%s", scorer.name, path, traceback.format_exc())
+                        perr[req.key] = f"{path}: {scorer.name} failed: {type(exc).__name__}: {exc}"
+                        continue
+                    finally:
+                        self.timings[f"score:{scorer.name}"] += time.perf_counter() - t0
+                arr = np.asarray(out)
+                width = len(scorer.columns)
+                if arr.ndim != 2 or (width and arr.shape[1] != width):
+                    expected = f"[K, {width}] ({', '.join(scorer.columns)})" if width else "[K, D]"
+                    perr[req.key] = (
+                        f"{path}: {scorer.name} returned an array of shape {arr.shape}, expected {expected}"
+                    )
+                    continue
+                assert prep.video_sha is not None
+                cache.put(self._cache_key(prep.video_sha, req, prep.unit.entry), arr)
+                prep.feats[req.key] = arr
+
+    def _score_unit(
+        self, prep: _Prepared, req_errors: dict[tuple[Any, ...], str], replay_only: bool
+    ) -> list[VideoRecord]:
+        """Feed features to the metrics. ``replay_only``: only update set metrics (resume)."""
+        unit = prep.unit
+        records: list[VideoRecord] = []
+        for slot in self.slots:
+            if slot.failure is not None or slot.metric is None:
+                continue
+            reqs = [r for r in slot.requests if r.side == unit.side]
+            if not reqs:
+                continue
+            metric = slot.metric
+            err = prep.error or next((req_errors[r.key] for r in reqs if r.key in req_errors), None)
+            lacking = next((prep.missing_text[r.key] for r in reqs if r.key in prep.missing_text), None)
+            if err is None and lacking is not None:  # a text a scorer reads (the prompt, ...)
+                err = f"{unit.path}: {_no_text_message(unit.entry.id, slot.name, lacking)}"
+            feats = {r.role: prep.feats[r.key] for r in reqs if r.key in prep.feats}
+            if err is None and len(feats) != len(reqs):
+                err = f"{unit.path}: features missing for {slot.name}"
+            if isinstance(metric, VideoMetric):
+                if replay_only:
+                    continue
+                if err is None and unit.entry.id in self.no_prompt.get(slot.name, ()):
+                    err = f"{unit.path}: {_no_prompt_message(unit.entry.id, slot.name)}"
+                if err is None:
+                    t0 = time.perf_counter()
+                    try:
+                        values = metric.score(unit.entry, feats)
+                    except AigveError as exc:
+                        err = _with_path(str(exc), unit.path)
+                    except Exception as exc:
+                        log.debug("%s failed on %s:\n%s", slot.name, unit.path, traceback.format_exc())
+                        err = f"{slot.name} failed on {unit.path}: {type(exc).__name__}: {exc}"
+                    finally:
+                        self.timings[f"metric:{slot.name}"] += time.perf_counter() - t0
+                for out in metric.spec.outputs:
+                    if err is None:
+                        v = values.get(out.name)
+                        records.append(
+                            VideoRecord(
+                                unit.entry.id,
+                                slot.name,
+                                out.name,
+                                None if v is None else float(v),
+                                warning=prep.warning,
+                            )
+                        )
+                    else:
+                        records.append(VideoRecord(unit.entry.id, slot.name, out.name, None, err))
+            elif isinstance(metric, SetMetric):
+                if err is None:
+                    try:
+                        metric.update(unit.entry, unit.side, feats)
+                    except AigveError as exc:
+                        err = _with_path(str(exc), unit.path)
+                    except Exception as exc:
+                        err = f"{slot.name} failed on {unit.path}: {type(exc).__name__}: {exc}"
+                if err is not None and not replay_only:
+                    records.append(
+                        VideoRecord(
+                            unit.entry.id if unit.side == "generated" else unit.key,
+                            slot.name,
+                            "_input",
+                            None,
+                            err,
+                        )
+                    )
+        return records
+
+    # ------------------------------------------------------------------ run
+    def _iter_prepared(self, units: list[_Unit], cache: FeatureCache, force: set[str]) -> Iterator[_Prepared]:
+        """Prepare units in input order, with bounded prefetch on ``num_workers`` threads."""
+        nw = max(0, int(self.config.num_workers))
+        if nw == 0:
+            for u in units:
+                yield self._prepare(u, cache, u.key in force)
+            return
+        with ThreadPoolExecutor(max_workers=nw, thread_name_prefix="aigve-decode") as pool:
+            pending: list[Future[_Prepared]] = []
+            it = iter(units)
+            for u in it:
+                pending.append(pool.submit(self._prepare, u, cache, u.key in force))
+                if len(pending) >= nw:  # at most nw decoded clips wait in memory besides the current one
+                    break
+            for u in it:
+                yield pending.pop(0).result()
+                pending.append(pool.submit(self._prepare, u, cache, u.key in force))
+            while pending:
+                yield pending.pop(0).result()
+
+    def _still_done(
+        self, unit: _Unit, prep: _Prepared, recs: list[VideoRecord], journal: Journal | None
+    ) -> bool:
+        """Does a journaled unit stand on resume? Not when the file changed since (or is gone), when it
+        failed (decode error, or an error in any record: retried, e.g. after weights were installed),
+        or when a per-video metric has no record for it (it could not run when the unit was done)."""
+        if journal is None:
+            return True
+        if journal.unit_shas.get(unit.key) != prep.video_sha or prep.error:
+            return False
+        if journal.unit_errors.get(unit.key) is not None or any(r.error for r in recs):
+            return False
+        have = {r.metric for r in recs}
+        return all(
+            slot.name in have
+            for slot in self.slots
+            if slot.failure is None
+            and isinstance(slot.metric, VideoMetric)
+            and any(r.side == unit.side for r in slot.requests)
+        )
+
+    @staticmethod
+    def _warning_row(unit: _Unit, prep: _Prepared, journal: Journal | None) -> dict[str, Any]:
+        warning = prep.warning or (journal.unit_warnings.get(unit.key) if journal is not None else None)
+        return {
+            "video_id": unit.entry.id if unit.side == "generated" else None,
+            "side": unit.side,
+            "path": str(unit.path),
+            "warning": warning,
+        }
+
+    def _batches_across_videos(self) -> bool:
+        """Clip extractors and scorers take several videos per call: the run loop groups units for them."""
+        return any(e.kind in ("clip", "scorer") for e in self.extractors.values())
+
+    def run(self) -> Results:
+        t_start = time.perf_counter()
+        cfg = self.config
+        self._build_metrics()
+        self._check_prompts()
+        self._build_extractors()
+        units = self._units()
+        if cfg.cache_dir is not None:
+            cache = FeatureCache(cfg.cache_dir)
+        elif cfg.out_dir is not None:  # no shared cache: a run-private one that survives a kill
+            cache = FeatureCache(Path(cfg.out_dir) / ".run-cache", temporary=True)
+        else:
+            cache = FeatureCache(None)
+        journal: Journal | None = None
+        done: dict[str, list[VideoRecord]] = {}
+        fp = run_fingerprint(cfg.fingerprint_dict(), self.dataset)
+        if cfg.out_dir is not None:
+            journal = Journal(Path(cfg.out_dir) / "journal.jsonl", fp)
+            done = journal.open(resume=cfg.resume)
+        elif cfg.resume:
+            raise UsageError("--resume needs --out (the run's journal lives in the output directory)")
+        records: list[VideoRecord] = []
+        try:
+            total = len(units)
+            group = max(1, min(8, self.config.batch_size)) if self._batches_across_videos() else 1
+            i = 0
+            needs_set = any(isinstance(s.metric, SetMetric) for s in self.slots if s.failure is None)
+            for chunk in _chunks(self._iter_prepared(units, cache, set()), group):
+                if len(chunk) > 1:
+                    self._extract_group(chunk, cache)
+                for prep in chunk:
+                    unit = prep.unit
+                    if unit.key in done and not self._still_done(unit, prep, done[unit.key], journal):
+                        del done[unit.key]  # changed file, or it failed before: computed again
+                # the units whose arrays are used (a journaled one only to replay set metrics): extract
+                # each, then run the scorers on all of them at once
+                work = [p for p in chunk if p.unit.key not in done or needs_set]
+                work_errs = [self._extract(p, cache) for p in work]
+                self._run_scorers(work, work_errs, cache)
+                errs_of = {id(p): e for p, e in zip(work, work_errs, strict=True)}
+                for prep in chunk:
+                    self.timings["decode"] += prep.decode_seconds
+                    unit = prep.unit
+                    if unit.key in done:
+                        records.extend(done[unit.key])
+                        if prep.warnings or (journal is not None and journal.unit_warnings.get(unit.key)):
+                            self.video_warnings.append(self._warning_row(unit, prep, journal))
+                        if needs_set:
+                            self._score_unit(prep, errs_of[id(prep)], replay_only=True)
+                    else:
+                        recs = self._score_unit(prep, errs_of[id(prep)], replay_only=False)
+                        if prep.error:
+                            self.errors.append(
+                                {
+                                    "_unit": unit.key,
+                                    "video_id": unit.entry.id if unit.side == "generated" else None,
+                                    "side": unit.side,
+                                    "path": str(unit.path),
+                                    "error": prep.error,
+                                }
+                            )
+                        if prep.warnings:
+                            self.video_warnings.append(self._warning_row(unit, prep, None))
+                        records.extend(recs)
+                        if journal is not None:
+                            journal.append(
+                                unit.key,
+                                recs,
+                                prep.error,
+                                unit.side,
+                                str(unit.path),
+                                sha=prep.video_sha,
+                                warning=prep.warning,
+                            )
+                    prep.clip = None
+                    i += 1
+                    if self.progress:
+                        self.progress(i, total)
+            order = {u.key: i for i, u in enumerate(units)}
+            self.errors.sort(key=lambda e: order.get(e.get("_unit", ""), -1))
+            for e in self.errors:
+                e.pop("_unit", None)
+            aggregates = self._aggregate(records, cache)
+        except BaseException:
+            if journal is not None:
+                journal.close()
+            raise
+        if journal is not None:
+            journal.close()
+        cache.close()  # a run-private cache is removed only once the run has finished
+        self.timings["total"] = time.perf_counter() - t_start
+        provenance = self._provenance(cache)
+        return Results(
+            aggregates=aggregates,
+            records=records,
+            entries=list(self.dataset.entries),
+            provenance=json_safe(provenance),
+            errors=self.errors,
+            video_warnings=self.video_warnings,
+            dataset_name=self.dataset.name,
+            hints=dict(self.dataset.hints),
+        )
+
+
+def _chunks(it: Iterator[_Prepared], n: int) -> Iterator[list[_Prepared]]:
+    """Consecutive groups of ``n`` prepared units (the last may be shorter)."""
+    buf: list[_Prepared] = []
+    for x in it:
+        buf.append(x)
+        if len(buf) == n:
+            yield buf
+            buf = []
+    if buf:
+        yield buf

@@ -1,0 +1,322 @@
+"""Planning a run: which metrics, which backbones, which units, which requests, under which cache keys.
+
+A *unit* is one video file on one side: the generated video of an entry, or a real video (each
+distinct real file once, however many entries share it, so the real set counts it once). Every
+metric states what it needs as ``FeatureRequest``s; requests with the same key are one computation
+however many metrics share them. Each distinct backbone (name, options) is built and loaded once per
+run; one that fails to load fails the metrics that need it, not the run.
+
+A metric asks for a scorer's output exactly as for an extractor's (``FeatureRequest(role, "<scorer>",
+sampler, side)``); the built class tells them apart. A scorer that reads features (``input="features"``)
+adds an implicit request for its upstream extractor on the same sampler and side, keyed like any other,
+so a metric asking for those features directly shares the one extraction. A scorer's output is cached
+under its identity, its upstream's identity and a hash of the texts it read (the entry's prompt, ...).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import traceback
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aigve.backbones.base import Backbone, Extractor, Scorer
+from aigve.backbones.registry import build_extractor
+from aigve.data.dataset import Dataset
+from aigve.device import resolve_device
+from aigve.engine.cache import feature_key
+from aigve.errors import AigveError, MissingDependencyError, UsageError
+from aigve.metrics.base import FeatureRequest, Metric
+from aigve.metrics.catalog import get_metric_class, missing_modules
+from aigve.paths import file_sha256
+from aigve.types import Entry, Side
+from aigve.video.sampling import Window
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass
+class RunConfig:
+    """Everything that shapes a run besides the dataset."""
+
+    metrics: list[str]
+    metric_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    window: Window = field(default_factory=Window)
+    batch_size: int = 32
+    device: str = "cpu"
+    num_workers: int = 0
+    cache_dir: Path | None = None  # None: a run-private cache (in out_dir if given), removed after the run
+    out_dir: Path | None = None  # where the journal lives (needed for resume)
+    resume: bool = False
+    progress: bool = True
+    seed: int = 0
+    bootstrap: int = 1000  # resamples for the CIs of per-video aggregates (0 = none)
+    set_bootstrap: int = 100  # resamples for set-level metrics (FID, KID, FVD) from cached features
+
+    def fingerprint_dict(self) -> dict[str, Any]:
+        return {
+            "metrics": self.metrics,
+            "metric_options": self.metric_options,
+            "window": self.window.to_dict(),
+        }
+
+
+@dataclass
+class _Unit:
+    key: str  # "gen:<entry id>" or "real:<path>"
+    side: Side
+    path: Path
+    entry: Entry
+
+
+class _MetricSlot:
+    """A metric instance plus everything the engine tracks about it during a run."""
+
+    def __init__(self, metric: Metric | None, name: str, failure: str | None) -> None:
+        self.metric = metric
+        self.name = name
+        self.failure = failure  # metric-level: the metric could not run at all
+        self.requests: list[FeatureRequest] = []
+
+    @property
+    def spec(self):  # noqa: ANN201 - MetricSpec
+        return get_metric_class(self.name).spec
+
+
+class Planner:
+    """The state of one run and its planning steps (``Engine`` adds aggregation and execution)."""
+
+    def __init__(self, dataset: Dataset, config: RunConfig, progress: ProgressFn | None = None) -> None:
+        self.dataset = dataset
+        self.config = config
+        self.progress = progress
+        self.device = resolve_device(config.device)
+        self.timings: dict[str, float] = defaultdict(float)
+        self.errors: list[dict[str, Any]] = []
+        self.video_warnings: list[dict[str, Any]] = []  # videos scored despite a decoder warning
+        self.no_prompt: dict[str, set[str]] = {}  # metric -> entry ids without a prompt
+        self.slots: list[_MetricSlot] = []
+        # every backbone built for this run (extractors and scorers), by (name, options)
+        self.extractors: dict[tuple[Any, ...], Backbone] = {}
+        self.extractor_failures: dict[tuple[Any, ...], str] = {}
+        # scorer -> its upstream extractors by input name (one, "features", for most scorers)
+        self.upstream_of: dict[tuple[Any, ...], dict[str, tuple[Any, ...]]] = {}
+        # scorer request key -> the upstream requests (same sampler and side) by input name
+        self.upstream: dict[tuple[Any, ...], dict[str, FeatureRequest]] = {}
+        self._sha_memo: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ planning
+    def _build_metrics(self) -> None:
+        for name in self.config.metrics:
+            cls = get_metric_class(name)
+            missing = missing_modules(cls.spec)
+            if missing:
+                err = MissingDependencyError(f"metric '{name}'", cls.spec.extra or "all", missing[0])
+                self.slots.append(_MetricSlot(None, name, str(err)))
+                continue
+            opts = dict(self.config.metric_options.get(name, {}))
+            metric = cls(**opts)  # UsageError for bad options propagates: exit code 2
+            metric.run_window = self.config.window.to_dict()
+            slot = _MetricSlot(metric, name, None)
+            slot.requests = [self._effective(metric, r) for r in metric.requests()]
+            self.slots.append(slot)
+
+    @staticmethod
+    def _effective(metric: Metric, req: FeatureRequest) -> FeatureRequest:
+        opts = dict(req.options)
+        opts.update(metric.extractor_options())
+        return FeatureRequest(req.role, req.extractor, req.sampler, req.side, tuple(sorted(opts.items())))
+
+    def _build_extractors(self) -> None:
+        """Build and load every backbone the metrics ask for, each (name, options) once; a scorer reading
+        features also gets its upstream extractor (built once too, and bound to it before it loads)."""
+        for slot in self.slots:
+            for req in slot.requests:
+                self._build_backbone(req.extractor, req.options)
+                ups = self.upstream_of.get(req.extractor_key)
+                if ups:
+                    self.upstream[req.key] = {
+                        name: FeatureRequest(
+                            f"upstream:{req.extractor}:{name}", uk[0], req.sampler, req.side, uk[1]
+                        )
+                        for name, uk in ups.items()
+                    }
+        for slot in self.slots:
+            if slot.failure is None:
+                for req in slot.requests:
+                    if req.extractor_key in self.extractor_failures:
+                        slot.failure = self.extractor_failures[req.extractor_key]
+                        break
+            if slot.failure is None and slot.metric is not None:
+                # UsageError here (e.g. reference statistics made with other settings) stops the run
+                slot.metric.bind({r.role: self._identity(r.extractor_key) for r in slot.requests})
+
+    def _build_backbone(self, name: str, options: tuple[tuple[str, Any], ...]) -> Backbone | None:
+        """The loaded backbone ``(name, options)`` of this run, or None when it failed (the reason is in
+        ``extractor_failures``). An unknown name or bad options (``UsageError``) stop the run."""
+        k = (name, options)
+        if k in self.extractors or k in self.extractor_failures:
+            return self.extractors.get(k)
+        try:
+            ext = build_extractor(
+                name, device=self.device, batch_size=self.config.batch_size, **dict(options)
+            )
+            if isinstance(ext, Scorer) and ext.input == "features":
+                ups = ext.upstreams()
+                if not ups:
+                    raise AigveError(f"scorer {name} reads features but names no upstream extractor")
+                bound: dict[str, tuple[Any, ...]] = {}
+                for input_name, (up_name, up_opts) in ups.items():
+                    up_key = (up_name, tuple(sorted(up_opts.items())))
+                    upstream = self._build_backbone(*up_key)
+                    if upstream is None:  # the scorer cannot run without it: same reason
+                        self.extractor_failures[k] = self.extractor_failures[up_key]
+                        return None
+                    if not isinstance(upstream, Extractor):
+                        raise AigveError(
+                            f"scorer {name} reads the features of {up_name}, which is not an extractor"
+                        )
+                    ext.bind_upstream(upstream, input_name)
+                    bound[input_name] = up_key
+                self.upstream_of[k] = bound
+            t0 = time.perf_counter()
+            ext.ensure_loaded()
+            self.timings[f"load:{name}"] += time.perf_counter() - t0
+            self.extractors[k] = ext
+            return ext
+        except UsageError:
+            raise
+        except AigveError as exc:
+            self.extractor_failures[k] = str(exc)
+        except Exception as exc:  # a backbone that fails to load fails its metrics, not the run
+            log.debug("extractor %s failed to load:\n%s", name, traceback.format_exc())
+            self.extractor_failures[k] = f"{name} failed to load: {type(exc).__name__}: {exc}"
+        return None
+
+    def _identity(self, extractor_key: tuple[Any, ...]) -> dict[str, Any]:
+        """A built backbone's identity; a scorer's carries its upstream extractor's identity too."""
+        ext = self.extractors[extractor_key]
+        if not isinstance(ext, Scorer):
+            return ext.identity()
+        ups = self.upstream_of.get(extractor_key) or {}
+        idents = {name: self.extractors[uk].identity() for name, uk in ups.items()}
+        upstream = idents.get("features") if list(idents) == ["features"] else (idents or None)
+        return {**ext.identity(), "upstream": upstream}
+
+    def _check_prompts(self) -> None:
+        """Entries without a prompt, per metric that needs one: warned about before any work, whether or
+        not the metric can run (a missing prompt should not surface only after the weights are fixed)."""
+        lacking = [e.id for e in self.dataset.entries if not (e.prompt or "").strip()]
+        if not lacking:
+            return
+        for slot in self.slots:
+            if "prompt" in slot.spec.inputs:
+                self.no_prompt[slot.name] = set(lacking)
+                shown = ", ".join(lacking[:5]) + (f" and {len(lacking) - 5} more" if len(lacking) > 5 else "")
+                log.warning(
+                    "%s needs a prompt for every video; %d of %d have none (%s): add them to the dataset "
+                    "(prompt_gt in the annotation JSON, a prompt column in a manifest, or --prompts FILE)",
+                    slot.name,
+                    len(lacking),
+                    len(self.dataset.entries),
+                    shown,
+                )
+
+    def _units(self) -> list[_Unit]:
+        needs_gen = any(r.side == "generated" for s in self.slots if s.failure is None for r in s.requests)
+        needs_real = any(r.side == "real" for s in self.slots if s.failure is None for r in s.requests)
+        units: list[_Unit] = []
+        seen_real: set[str] = set()
+        for e in self.dataset.entries:
+            if needs_gen:
+                units.append(_Unit(f"gen:{e.id}", "generated", e.generated, e))
+            if needs_real and e.real is not None:
+                rk = str(Path(e.real).resolve())
+                if rk not in seen_real:
+                    seen_real.add(rk)
+                    units.append(_Unit(f"real:{rk}", "real", e.real, e))
+        if needs_real:
+            for p in self.dataset.extra_reals:
+                rk = str(Path(p).resolve())
+                if rk not in seen_real:
+                    seen_real.add(rk)
+                    units.append(
+                        _Unit(f"real:{rk}", "real", p, Entry(id=f"real:{Path(p).name}", generated=p, real=p))
+                    )
+        return units
+
+    def _requests_for(self, side: Side) -> dict[tuple[Any, ...], FeatureRequest]:
+        out: dict[tuple[Any, ...], FeatureRequest] = {}
+        for s in self.slots:
+            if s.failure is None:
+                for r in s.requests:
+                    if r.side == side:
+                        out.setdefault(r.key, r)
+        return out
+
+    # ------------------------------------------------------------------ per unit
+    def _video_sha(self, path: Path) -> str:
+        st = path.stat()
+        memo = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+        if memo not in self._sha_memo:
+            self._sha_memo[memo] = file_sha256(path)
+        return self._sha_memo[memo]
+
+    def _cache_key(self, sha: str, req: FeatureRequest, entry: Entry | None = None) -> str:
+        """Where ``req``'s array of a video lives in the cache. A scorer's key also holds its upstream's
+        identity and a hash of the texts of ``entry`` it reads, so a changed prompt misses only there."""
+        ext = self.extractors[req.extractor_key]
+        if not isinstance(ext, Scorer):
+            return feature_key(sha, ext.identity(), req.sampler.id, self.config.window.id)
+        texts, _ = scorer_texts(ext, entry)
+        digest = hashlib.sha256(json.dumps(texts, sort_keys=True).encode()).hexdigest()
+        ident = {**self._identity(req.extractor_key), "texts": digest}
+        return feature_key(sha, ident, req.sampler.id, self.config.window.id)
+
+    def _warnings_key(self, sha: str) -> str:
+        """Cache key of a video's decoder warnings under this run's window (a cache hit skips decoding)."""
+        return feature_key(sha, {"decoder": "warnings", "version": 1}, "-", self.config.window.id)
+
+
+def _with_path(message: str, path: Path) -> str:
+    """A per-video error names its video (metric/extractor errors often know only the frames)."""
+    return message if str(path) in message else f"{path}: {message}"
+
+
+def _no_prompt_message(entry_id: str, metric: str) -> str:
+    return (
+        f"entry '{entry_id}' has no prompt; {metric} needs one — add it to the dataset (prompt_gt in the "
+        "annotation JSON, the prompt column of a manifest, or --prompts FILE for folders)"
+    )
+
+
+def _no_text_message(entry_id: str, metric: str, text: str) -> str:
+    """A scorer's text is missing for an entry: the prompt, or another field of the dataset."""
+    if text == "prompt":
+        return _no_prompt_message(entry_id, metric)
+    return (
+        f"entry '{entry_id}' has no {text}; {metric} needs one — add a '{text}' field to the dataset "
+        "(a key of the annotation JSON entries, or a column of the manifest)"
+    )
+
+
+def scorer_texts(scorer: Scorer, entry: Entry | None) -> tuple[dict[str, str], str | None]:
+    """The texts ``scorer`` reads from ``entry`` (``"prompt"``: its prompt; any other name: that field of
+    ``entry.extra``), and the name of the first one that is missing or empty (None when all are there)."""
+    texts: dict[str, str] = {}
+    for name in scorer.texts:
+        if entry is None:
+            return texts, name
+        value = entry.prompt if name == "prompt" else entry.extra.get(name)
+        if value is None or not str(value).strip():
+            return texts, name
+        texts[name] = str(value)
+    return texts, None
