@@ -209,6 +209,7 @@ class Engine(Aggregator):
                     if up.key not in prep.feats:
                         perr[key] = f"{unit.path}: features missing for {req.extractor}"
                         continue
+                    # fps None: the frames are not decoded when the features come from the cache
                     data, fps = prep.feats[up.key], None
                 else:
                     if prep.clip is None:
