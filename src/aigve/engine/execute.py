@@ -212,6 +212,7 @@ class Engine(Aggregator):
                         perr[key] = f"{unit.path}: features missing for {req.extractor}"
                         continue
                     features = {name: prep.feats[u.key] for name, u in ups.items()}
+                    # fps None: the frames are not decoded when the features come from the cache
                     data, fps = next(iter(features.values())), None
                 else:
                     if prep.clip is None:
