@@ -765,7 +765,13 @@ class Engine:
         t0 = time.perf_counter()
         try:
             ci = bootstrap_set_metric(
-                fn, real, gen, n_resamples=n, seed=self.config.seed, method=metric.bootstrap_method
+                fn,
+                real,
+                gen,
+                n_resamples=n,
+                seed=self.config.seed,
+                method=metric.bootstrap_method,
+                resampler=getattr(metric, "bootstrap_resampler", None),  # same values, no restacking
             )
         except Exception as exc:  # a CI must never cost the value itself
             agg.warnings.append(f"no confidence interval: {type(exc).__name__}: {exc}")
