@@ -21,6 +21,9 @@ come from LAPACK's pivoted Cholesky (``?pstrf``), which also reveals the rank of
 eigenproblem is of size min(r₁, r₂). On the torch path (``device=...``, e.g. CUDA) the factor is a
 Cholesky factor, or ``V diag(sqrt(λ))`` over the eigenvalues above D·eps·λmax of a symmetric
 eigendecomposition when Cholesky fails (the same rank cut as ``?pstrf``). Everything runs in float64; the result is a real, finite float for any symmetric PSD input.
+
+:class:`FrechetResampler` gives the distance of many resamples of per-video feature blocks (the set-level
+bootstrap) without building a D x D matrix when a resample has fewer distinct rows than dimensions.
 """
 
 from __future__ import annotations
@@ -303,7 +306,7 @@ class FrechetResampler:
         w1 = np.sqrt(c1[self._video1[rows1]] / (n1 - self.ddof))
         w2 = np.sqrt(c2[self._video2[rows2]] / (n2 - self.ddof))
         if self._gram_is_cheaper(rows1.size, rows2.size):
-            cross = self._cross_gram(rows1, rows2, w1, w2, mu1, mu2)
+            cross = self._cross_gram(rows1, rows2, w1, w2, mu1, mu2, c1, c2, n1, n2)
         else:
             cross = self._cross_cov(rows1, rows2, w1, w2, mu1, mu2)
         diff = self._dcentre + (mu1 - mu2)
@@ -325,16 +328,25 @@ class FrechetResampler:
         w2: np.ndarray,
         mu1: np.ndarray,
         mu2: np.ndarray,
+        c1: np.ndarray,
+        c2: np.ndarray,
+        n1: float,
+        n2: float,
     ) -> float:
-        x1, x2 = self._x1[rows1], self._x2[rows2]
         if self._gram is not None:
-            # (x - μ₁)·(y - μ₂) = x·y - x·μ₂ - μ₁·y + μ₁·μ₂
-            c = self._gram[np.ix_(rows1, rows2)]
-            c -= (x1 @ mu2)[:, None]
-            c -= (x2 @ mu1)[None, :]
-            c += float(mu1 @ mu2)
+            # (x - μ₁)·(y - μ₂) = x·y - x·μ₂ - μ₁·y + μ₁·μ₂, where μ₂ = Σⱼ wⱼ yⱼ / n₂, so x·μ₂ is a
+            # weighted row sum of the stored inner products (no D-sized work)
+            g = self._gram
+            r1 = c1[self._video1]  # multiplicity of every row (0: not drawn)
+            r2 = c2[self._video2]
+            x1_mu2 = g @ (r2 / n2)
+            x2_mu1 = (r1 / n1) @ g
+            c = g[np.ix_(rows1, rows2)]
+            c -= x1_mu2[rows1, None]
+            c -= x2_mu1[None, rows2]
+            c += float(r1 @ x1_mu2) / n1
         else:
-            c = (x1 - mu1) @ (x2 - mu2).T
+            c = (self._x1[rows1] - mu1) @ (self._x2[rows2] - mu2).T
         c *= w1[:, None]
         c *= w2[None, :]
         return _eig_trace_sqrt(c)
