@@ -205,9 +205,12 @@ def frechet_from_stats(
 
 # cross inner products of all rows kept by FrechetResampler when there are at most this many (float64, ~128 MB)
 _GRAM_BUDGET = 4096 * 4096
-# cost of a values-only symmetric eigensolve of size n, in units of n³ multiply-adds of a matrix product:
-# the tridiagonal reduction (?sytrd) is half matrix-vector work and runs far below the product's speed
+# cost of a values-only symmetric eigensolve of size n (numpy's eigvalsh), in units of n³ multiply-adds of a
+# matrix product: the tridiagonal reduction (?sytrd) is half matrix-vector work, far below the product's speed
 _EIG_COST = 6.0
+# cost of trace_sqrt_product on two D x D covariances (two Cholesky factors, a triangular product, ?syrk and
+# scipy's ?syevr) in units of D³; with _EIG_COST it puts the crossover where it was measured (m ≈ 1.4 D)
+_COV_ROUTE_COST = 17.0
 
 
 def _eig_trace_sqrt(m: np.ndarray) -> float:
@@ -317,7 +320,7 @@ class FrechetResampler:
         d = float(self.dim)
         small, large = float(min(m1, m2)), float(max(m1, m2))
         gram = small * small * large + _EIG_COST * small**3 + (0.0 if self._gram is not None else m1 * m2 * d)
-        cov = (m1 + m2) * d * d + (2.0 + _EIG_COST) * d**3
+        cov = (m1 + m2) * d * d + _COV_ROUTE_COST * d**3
         return gram <= cov
 
     def _cross_gram(
