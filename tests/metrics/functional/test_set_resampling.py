@@ -114,6 +114,11 @@ def test_frechet_resampler_edge_cases() -> None:
     twice = res(np.array([2, 2]), np.array([0, 1]))  # two copies of one row: zero covariance on side 1
     ref = _reference_frechet(np.concatenate([one_row[2]] * 2), np.concatenate(one_row[:2]), 1)
     assert twice == pytest.approx(ref, rel=REL)
+    with_empty = [rng.standard_normal((3, 5)), np.empty((0, 5)), rng.standard_normal((2, 5))]
+    res_empty = FrechetResampler(with_empty, one_row, ddof=1)
+    i1, i2 = np.array([0, 1, 2, 1]), np.array([0, 1, 2])
+    ref = _reference_frechet(_stack(with_empty, i1), _stack(one_row, i2), 1)
+    assert res_empty(i1, i2) == pytest.approx(ref, rel=REL)
     with pytest.raises(UsageError):
         FrechetResampler(one_row, [rng.standard_normal((2, 6))])
     with pytest.raises(UsageError):

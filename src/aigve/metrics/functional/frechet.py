@@ -284,7 +284,8 @@ class FrechetResampler:
         x -= centre
         video = np.repeat(np.arange(len(arrs)), k)  # row -> video
         sums = np.zeros((len(arrs), x.shape[1]))
-        np.add.at(sums, video, x)
+        full = k > 0
+        sums[full] = np.add.reduceat(x, (np.cumsum(k) - k)[full], axis=0)
         sq = np.bincount(video, weights=np.einsum("ij,ij->i", x, x), minlength=len(arrs))
         return x, video, sums, sq, k, centre
 
