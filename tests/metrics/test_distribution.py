@@ -299,3 +299,24 @@ def test_set_metric_confidence_intervals_from_cached_features(
     for name in ("fid", "kid"):  # centred intervals for the metrics whose resamples are biased upward
         ov = res.aggregates[name].outputs[name]
         assert ov.ci_low <= ov.value <= ov.ci_high and "centered" in (ov.ci_method or ""), (name, ov)
+
+
+def test_set_metric_intervals_are_the_same_with_and_without_the_fast_resamplers(
+    ref: Reference, sets: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine's FID/KID intervals from the resamplers that skip restacking (issue #16) equal those of
+    the old per-resample recomputation: same seed, same resample indices, bounds to 1e-9."""
+    from aigve.metrics.frame_distribution import FID, KID
+
+    opts = {"fid": _opts(ref), "kid": _opts(ref, subset_size=6, subsets=3)}
+    kw: dict[str, Any] = dict(metric_options=opts, cache_dir=tmp_path / "c", bootstrap=0, set_bootstrap=25)
+    fast = evaluate(sets, ["fid", "kid"], **kw)
+    for cls in (FID, KID):
+        monkeypatch.setattr(cls, "bootstrap_resampler", lambda self, r, g: None)
+    slow = evaluate(sets, ["fid", "kid"], **kw)
+    for name in ("fid", "kid"):
+        a, b = fast.aggregates[name].outputs[name], slow.aggregates[name].outputs[name]
+        assert a.value == b.value and a.ci_method == b.ci_method
+        assert a.ci_low == pytest.approx(b.ci_low, rel=1e-9) and a.ci_high == pytest.approx(
+            b.ci_high, rel=1e-9
+        )

@@ -219,7 +219,13 @@ class Aggregator(Planner):
         t0 = time.perf_counter()
         try:
             ci = bootstrap_set_metric(
-                fn, real, gen, n_resamples=n, seed=self.config.seed, method=metric.bootstrap_method
+                fn,
+                real,
+                gen,
+                n_resamples=n,
+                seed=self.config.seed,
+                method=metric.bootstrap_method,
+                resampler=metric.bootstrap_resampler,  # same values, no restacking
             )
         except Exception as exc:  # a CI must never cost the value itself
             agg.warnings.append(f"no confidence interval: {type(exc).__name__}: {exc}")

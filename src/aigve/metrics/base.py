@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -241,6 +241,15 @@ class SetMetric(Metric):
         ``None`` (the default) means the metric has no set-level CI. Rows are what ``update``
         received, stacked; the engine resamples whole videos on both sides from cached features.
         """
+        return None
+
+    def bootstrap_resampler(
+        self, real: Sequence[np.ndarray], generated: Sequence[np.ndarray]
+    ) -> Callable[[np.ndarray, np.ndarray], float] | None:
+        """Optional fast path of the set bootstrap: built once from the per-video feature arrays of both
+        sides, it maps (resampled real video indices, resampled generated video indices) to the value
+        :meth:`value_from_features` gives on those videos' stacked rows, without restacking them. ``None``
+        (the default): the engine calls ``value_from_features`` per resample."""
         return None
 
     def reset(self) -> None:

@@ -20,7 +20,7 @@ need the features themselves (``O(N·D)``), as their estimators resample or spli
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -263,6 +263,21 @@ class FID(_FrameSetMetric, ReferenceStats):
         g = GaussianStats.from_features(self._rows(generated, self.backbone.pool))
         return frechet_from_stats(r, g)
 
+    def bootstrap_resampler(
+        self, real: Sequence[np.ndarray], generated: Sequence[np.ndarray]
+    ) -> Callable[[np.ndarray, np.ndarray], float] | None:
+        """``value_from_features`` of resampled videos without restacking them (the set bootstrap's hot
+        loop): ``(real video indices, generated video indices) -> FID``, equal up to float64 rounding
+        (:class:`~aigve.metrics.functional.frechet.FrechetResampler`, unbiased covariances as ``compute``)."""
+        from aigve.metrics.functional.frechet import FrechetResampler
+
+        if self._real_from_file:
+            return None
+        pool = self.backbone.pool
+        return FrechetResampler(
+            [self._rows(b, pool) for b in real], [self._rows(b, pool) for b in generated], ddof=1
+        )
+
     def save_real_stats(self, path: str | os.PathLike[str]) -> Path:
         r = self.stats["real"]
         if r is None:
@@ -398,6 +413,26 @@ class KID(_FrameSetMetric):
             degree=int(self.options["degree"]),
             seed=int(self.options["seed"]),
         ).mean
+
+    def bootstrap_resampler(
+        self, real: Sequence[np.ndarray], generated: Sequence[np.ndarray]
+    ) -> Callable[[np.ndarray, np.ndarray], float] | None:
+        """``value_from_features`` of resampled videos from one kernel matrix of all rows (the same
+        subsets of the same stacked rows; :class:`~aigve.metrics.functional.kid.KIDResampler`), or
+        ``None`` when that matrix would not fit in memory (then each resample is recomputed)."""
+        from aigve.metrics.functional.kid import KIDResampler
+
+        if not KIDResampler.fits(sum(len(b) for b in real), sum(len(b) for b in generated)):
+            return None
+        pool = self.backbone.pool
+        return KIDResampler(
+            [self._rows(b, pool) for b in real],
+            [self._rows(b, pool) for b in generated],
+            subset_size=int(self.options["subset_size"]),
+            subsets=int(self.options["subsets"]),
+            degree=int(self.options["degree"]),
+            seed=int(self.options["seed"]),
+        )
 
     def compute(self) -> dict[str, Any]:
         from aigve.metrics.functional.kid import kid

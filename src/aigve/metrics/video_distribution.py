@@ -61,7 +61,7 @@ geometry; it exists for tests, its numbers mean nothing.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -209,6 +209,19 @@ class FVD(SetMetric, ReferenceStats):
         if self.real_stats_path or len(real) < 2 or len(generated) < 2:
             return None
         return fvd_from_stats(GaussianStats.from_features(generated), GaussianStats.from_features(real))
+
+    def bootstrap_resampler(
+        self, real: Sequence[np.ndarray], generated: Sequence[np.ndarray]
+    ) -> Callable[[np.ndarray, np.ndarray], float] | None:
+        """``value_from_features`` of resampled videos without restacking them (the set bootstrap's hot
+        loop): ``(real video indices, generated video indices) -> FVD``, equal up to float64 rounding
+        (:class:`~aigve.metrics.functional.frechet.FrechetResampler` with biased covariances, ddof=0)."""
+        from aigve.metrics.functional.frechet import FrechetResampler
+
+        if self.real_stats_path:
+            return None
+        resampler = FrechetResampler(generated, real, ddof=0)  # generated first, as fvd_from_stats
+        return lambda idx_real, idx_gen: resampler(idx_gen, idx_real)
 
     def merge(self, other: SetMetric) -> None:
         if not isinstance(other, FVD):

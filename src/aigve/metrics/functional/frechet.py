@@ -21,10 +21,14 @@ come from LAPACK's pivoted Cholesky (``?pstrf``), which also reveals the rank of
 eigenproblem is of size min(r₁, r₂). On the torch path (``device=...``, e.g. CUDA) the factor is a
 Cholesky factor, or ``V diag(sqrt(λ))`` over the eigenvalues above D·eps·λmax of a symmetric
 eigendecomposition when Cholesky fails (the same rank cut as ``?pstrf``). Everything runs in float64; the result is a real, finite float for any symmetric PSD input.
+
+:class:`FrechetResampler` gives the distance of many resamples of per-video feature blocks (the set-level
+bootstrap) without building a D x D matrix when a resample has fewer distinct rows than dimensions.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -195,3 +199,171 @@ def frechet_from_stats(
             "both sets must come from the same extractor and layer"
         )
     return frechet_distance(stats1.mean, stats1.cov, stats2.mean, stats2.cov, device=device)
+
+
+# -- resampled sets (set-level bootstrap) ------------------------------------------------------------------
+
+# cross inner products of all rows kept by FrechetResampler when there are at most this many (float64, ~128 MB)
+_GRAM_BUDGET = 4096 * 4096
+# cost of a values-only symmetric eigensolve of size n (numpy's eigvalsh), in units of n³ multiply-adds of a
+# matrix product: the tridiagonal reduction (?sytrd) is half matrix-vector work, far below the product's speed
+_EIG_COST = 6.0
+# cost of trace_sqrt_product on two D x D covariances (two Cholesky factors, a triangular product, ?syrk and
+# scipy's ?syevr) in units of D³; with _EIG_COST it puts the crossover where it was measured (m ≈ 1.4 D)
+_COV_ROUTE_COST = 17.0
+
+
+def _eig_trace_sqrt(m: np.ndarray) -> float:
+    """Σᵢ σᵢ(M): square roots of the eigenvalues of the smaller of M Mᵀ, Mᵀ M above the noise floor."""
+    if m.shape[0] == 0 or m.shape[1] == 0:
+        return 0.0
+    g = blas.dsyrk(1.0, m, lower=1, trans=0 if m.shape[0] <= m.shape[1] else 1)  # lower triangle
+    lam = np.linalg.eigvalsh(g, UPLO="L")
+    return float(np.sqrt(lam[lam > _noise_floor(lam, g.shape[0])]).sum())
+
+
+class FrechetResampler:
+    """Fréchet distances between resamples of two sets of per-video feature blocks, without restacking.
+
+    ``blocks1`` and ``blocks2`` hold one ``[k_i, D]`` array per video. Calling the resampler with two
+    arrays of video indices (drawn with replacement, any order) returns the squared Fréchet distance of
+    the Gaussians fitted to the stacked rows of those videos — what :func:`frechet_distance` gives on the
+    mean and the covariance with ``ddof`` (1: unbiased, as pytorch-fid's FID; 0: divided by n, as
+    StyleGAN-V / cd-fvd's FVD) of ``np.concatenate([blocks1[i] for i in idx1])`` and the same for side 2
+    — equal up to float64 rounding, not approximated. Fewer than 2 rows on a side give NaN.
+
+    A resample holds ``n`` rows of which ``m`` are distinct (a video drawn c times is one block of rows
+    with weight c). With A (``m₁ x D``) the weighted, centred rows of side 1 scaled so that Σ₁ = AᵀA, and
+    B likewise, tr (Σ₁^{1/2} Σ₂ Σ₁^{1/2})^{1/2} = Σᵢ σᵢ(A Bᵀ): the non-zero eigenvalues of Σ₁Σ₂ are those
+    of (A Bᵀ)(A Bᵀ)ᵀ. So each resample takes the cheaper of
+
+    - the *Gram* route: A Bᵀ (``m₁ x m₂``) from the inner products of all rows of both sides, computed
+      once, minus the centring terms; an eigenproblem of size ``min(m₁, m₂)``, no D x D matrix at all;
+    - the *covariance* route (many distinct rows, ``m`` well above ``D``): both D x D covariances from the
+      weighted distinct rows, then :func:`trace_sqrt_product`.
+
+    Means and traces come from per-video sums (Σ rows, Σ ||row||²) weighted by the multiplicities. Every
+    side is first shifted by the mean of all its rows (a translation changes no covariance; the means'
+    difference keeps it), so the centring terms are small and cancel no digits.
+    """
+
+    def __init__(
+        self,
+        blocks1: Sequence[ArrayLike],
+        blocks2: Sequence[ArrayLike],
+        ddof: int = 1,
+        gram_budget: int = _GRAM_BUDGET,
+    ) -> None:
+        if ddof not in (0, 1):
+            raise UsageError(f"FrechetResampler: ddof must be 0 or 1, got {ddof}")
+        self.ddof = int(ddof)
+        sides = [self._side(blocks1, "blocks1"), self._side(blocks2, "blocks2")]
+        if sides[0][0].shape[1] != sides[1][0].shape[1]:
+            raise UsageError(
+                f"FrechetResampler: feature dimensions differ ({sides[0][0].shape[1]} vs {sides[1][0].shape[1]})"
+            )
+        (self._x1, self._video1, self._sum1, self._sq1, self._k1, centre1) = sides[0]
+        (self._x2, self._video2, self._sum2, self._sq2, self._k2, centre2) = sides[1]
+        self.dim = int(self._x1.shape[1])
+        self._dcentre = centre1 - centre2
+        n1, n2 = self._x1.shape[0], self._x2.shape[0]
+        self._gram = self._x1 @ self._x2.T if n1 * n2 <= gram_budget else None
+
+    @staticmethod
+    def _side(
+        blocks: Sequence[ArrayLike], name: str
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        arrs = [_as_f64(b, name) for b in blocks]
+        if not arrs or any(a.ndim != 2 for a in arrs) or len({a.shape[1] for a in arrs}) != 1:
+            raise UsageError(f"FrechetResampler: {name} must be a non-empty list of [k_i, D] arrays")
+        k = np.array([a.shape[0] for a in arrs], dtype=np.int64)
+        x = np.concatenate(arrs)
+        if x.shape[0] == 0:
+            raise UsageError(f"FrechetResampler: {name} holds no rows")
+        centre = x.mean(axis=0)
+        x -= centre
+        video = np.repeat(np.arange(len(arrs)), k)  # row -> video
+        sums = np.zeros((len(arrs), x.shape[1]))
+        full = k > 0
+        sums[full] = np.add.reduceat(x, (np.cumsum(k) - k)[full], axis=0)
+        sq = np.bincount(video, weights=np.einsum("ij,ij->i", x, x), minlength=len(arrs))
+        return x, video, sums, sq, k, centre
+
+    def __call__(self, idx1: np.ndarray, idx2: np.ndarray) -> float:
+        """Squared Fréchet distance of the resample drawing videos ``idx1`` on side 1 and ``idx2`` on side 2."""
+        c1 = np.bincount(np.asarray(idx1, dtype=np.int64), minlength=len(self._k1)).astype(np.float64)
+        c2 = np.bincount(np.asarray(idx2, dtype=np.int64), minlength=len(self._k2)).astype(np.float64)
+        if c1.shape[0] != len(self._k1) or c2.shape[0] != len(self._k2):
+            raise UsageError("FrechetResampler: a video index is out of range")
+        return self.from_counts(c1, c2)
+
+    def from_counts(self, c1: np.ndarray, c2: np.ndarray) -> float:
+        """The same from per-video multiplicities (``[V₁]`` and ``[V₂]``, how often each video was drawn)."""
+        n1, n2 = float(c1 @ self._k1), float(c2 @ self._k2)
+        if n1 < 2 or n2 < 2:
+            return float("nan")
+        mu1, mu2 = (c1 @ self._sum1) / n1, (c2 @ self._sum2) / n2  # means of the shifted rows
+        tr1 = (float(c1 @ self._sq1) - n1 * float(mu1 @ mu1)) / (n1 - self.ddof)
+        tr2 = (float(c2 @ self._sq2) - n2 * float(mu2 @ mu2)) / (n2 - self.ddof)
+        rows1 = np.flatnonzero(c1[self._video1] > 0)
+        rows2 = np.flatnonzero(c2[self._video2] > 0)
+        w1 = np.sqrt(c1[self._video1[rows1]] / (n1 - self.ddof))
+        w2 = np.sqrt(c2[self._video2[rows2]] / (n2 - self.ddof))
+        if self._gram_is_cheaper(rows1.size, rows2.size):
+            cross = self._cross_gram(rows1, rows2, w1, w2, mu1, mu2, c1, c2, n1, n2)
+        else:
+            cross = self._cross_cov(rows1, rows2, w1, w2, mu1, mu2)
+        diff = self._dcentre + (mu1 - mu2)
+        return float(diff @ diff + tr1 + tr2 - 2.0 * cross)
+
+    def _gram_is_cheaper(self, m1: int, m2: int) -> bool:
+        """Compare multiply-add counts of the two routes (see the class doc)."""
+        d = float(self.dim)
+        small, large = float(min(m1, m2)), float(max(m1, m2))
+        gram = small * small * large + _EIG_COST * small**3 + (0.0 if self._gram is not None else m1 * m2 * d)
+        cov = (m1 + m2) * d * d + _COV_ROUTE_COST * d**3
+        return gram <= cov
+
+    def _cross_gram(
+        self,
+        rows1: np.ndarray,
+        rows2: np.ndarray,
+        w1: np.ndarray,
+        w2: np.ndarray,
+        mu1: np.ndarray,
+        mu2: np.ndarray,
+        c1: np.ndarray,
+        c2: np.ndarray,
+        n1: float,
+        n2: float,
+    ) -> float:
+        if self._gram is not None:
+            # (x - μ₁)·(y - μ₂) = x·y - x·μ₂ - μ₁·y + μ₁·μ₂, where μ₂ = Σⱼ wⱼ yⱼ / n₂, so x·μ₂ is a
+            # weighted row sum of the stored inner products (no D-sized work)
+            g = self._gram
+            r1 = c1[self._video1]  # multiplicity of every row (0: not drawn)
+            r2 = c2[self._video2]
+            x1_mu2 = g @ (r2 / n2)
+            x2_mu1 = (r1 / n1) @ g
+            c = g[np.ix_(rows1, rows2)]
+            c -= x1_mu2[rows1, None]
+            c -= x2_mu1[None, rows2]
+            c += float(r1 @ x1_mu2) / n1
+        else:
+            c = (self._x1[rows1] - mu1) @ (self._x2[rows2] - mu2).T
+        c *= w1[:, None]
+        c *= w2[None, :]
+        return _eig_trace_sqrt(c)
+
+    def _cross_cov(
+        self,
+        rows1: np.ndarray,
+        rows2: np.ndarray,
+        w1: np.ndarray,
+        w2: np.ndarray,
+        mu1: np.ndarray,
+        mu2: np.ndarray,
+    ) -> float:
+        a = (self._x1[rows1] - mu1) * w1[:, None]
+        b = (self._x2[rows2] - mu2) * w2[:, None]
+        return _trace_sqrt_product_np(a.T @ a, b.T @ b)

@@ -14,6 +14,7 @@ resampled with replacement. Everything is computed in float64.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -207,3 +208,91 @@ def kid(
         values=tuple(float(v) for v in arr),
         warnings=tuple(warnings),
     )
+
+
+def _stacked_rows(idx: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Row numbers of ``np.concatenate([blocks[i] for i in idx])`` in ``np.concatenate(blocks)``."""
+    lens = lengths[idx]
+    total = int(lens.sum())
+    starts = np.repeat(offsets[idx] - (np.cumsum(lens) - lens), lens)
+    return starts + np.arange(total)
+
+
+class KIDResampler:
+    """``kid(...).mean`` of resamples of two sets of per-video feature blocks, from one kernel matrix.
+
+    ``blocks_real`` and ``blocks_fake`` hold one ``[k_i, D]`` array per video. Calling the resampler with
+    two arrays of video indices (drawn with replacement, in order) returns what
+    ``kid(np.concatenate([blocks_real[i] for i in idx_real]), np.concatenate(...fake...), subset_size=m,
+    subsets, degree, gamma, coef0, seed).mean`` returns with ``m = min(subset_size, rows per side)`` —
+    the same subsets of the same stacked rows (:func:`kid_subset_indices`), equal up to float64 rounding;
+    fewer than 2 rows on a side give NaN.
+
+    The kernel of all rows of both sides is computed once (it must fit ``gram_budget`` entries: check
+    :meth:`fits` first). A subset is then a vector h of how often each row is in it, and its kernel sums
+    are hᵀKh (minus hᵀdiag K within a set, whose diagonal the unbiased estimator drops), for all subsets
+    in one matrix product: nothing of size ``[subset_size, subset_size]`` is gathered.
+    """
+
+    def __init__(
+        self,
+        blocks_real: Sequence[ArrayLike],
+        blocks_fake: Sequence[ArrayLike],
+        subset_size: int = 1000,
+        subsets: int = 100,
+        degree: int = 3,
+        gamma: float | None = None,
+        coef0: float = 1.0,
+        seed: int = 0,
+        gram_budget: int = _GRAM_BUDGET,
+    ) -> None:
+        if subsets < 1 or subset_size < 2:
+            raise UsageError(
+                f"KIDResampler: need subsets >= 1 and subset_size >= 2, got {subsets}, {subset_size}"
+            )
+        xr = [_as_array(b, "blocks_real", None) for b in blocks_real]
+        xf = [_as_array(b, "blocks_fake", None) for b in blocks_fake]
+        if not xr or not xf or len({b.shape[1] for b in xr + xf}) != 1:
+            raise UsageError("KIDResampler: both sides need [k_i, D] blocks of one feature dimension")
+        self._len_r = np.array([b.shape[0] for b in xr], dtype=np.int64)
+        self._len_f = np.array([b.shape[0] for b in xf], dtype=np.int64)
+        self._off_r = np.cumsum(self._len_r) - self._len_r
+        self._off_f = np.cumsum(self._len_f) - self._len_f
+        self.n_real, self.n_fake = int(self._len_r.sum()), int(self._len_f.sum())
+        self.subset_size, self.subsets, self.seed = int(subset_size), int(subsets), int(seed)
+        if not self.fits(self.n_real, self.n_fake, gram_budget):
+            raise UsageError(
+                f"KIDResampler: the kernel of {self.n_real} + {self.n_fake} rows exceeds {gram_budget} entries"
+            )
+        both = np.concatenate(xr + xf)
+        kern = both @ both.T
+        kern *= 1.0 / both.shape[1] if gamma is None else float(gamma)
+        kern += coef0
+        kern **= degree
+        n_r = self.n_real
+        self._k_rr, self._k_ff, self._k_rf = kern[:n_r, :n_r], kern[n_r:, n_r:], kern[:n_r, n_r:]
+        self._diag_r, self._diag_f = self._k_rr.diagonal().copy(), self._k_ff.diagonal().copy()
+
+    @staticmethod
+    def fits(n_real: int, n_fake: int, gram_budget: int = _GRAM_BUDGET) -> bool:
+        """Whether the kernel of ``n_real + n_fake`` rows fits ``gram_budget`` float64 entries."""
+        return (n_real + n_fake) ** 2 <= gram_budget
+
+    def __call__(self, idx_real: np.ndarray, idx_fake: np.ndarray) -> float:
+        rows_r = _stacked_rows(np.asarray(idx_real, dtype=np.int64), self._off_r, self._len_r)
+        rows_f = _stacked_rows(np.asarray(idx_fake, dtype=np.int64), self._off_f, self._len_f)
+        m = min(self.subset_size, rows_r.size, rows_f.size)
+        if m < 2:
+            return float("nan")
+        h_r = np.empty((self.n_real, self.subsets))
+        h_f = np.empty((self.n_fake, self.subsets))
+        for s, (ir, jf) in enumerate(
+            kid_subset_indices(rows_r.size, rows_f.size, m, self.subsets, self.seed)
+        ):
+            h_r[:, s] = np.bincount(rows_r[ir], minlength=self.n_real)
+            h_f[:, s] = np.bincount(rows_f[jf], minlength=self.n_fake)
+        within = np.einsum("is,is->s", h_r, self._k_rr @ h_r) - self._diag_r @ h_r
+        within += np.einsum("is,is->s", h_f, self._k_ff @ h_f) - self._diag_f @ h_f
+        cross = np.einsum("is,is->s", h_r, self._k_rf @ h_f)
+        values = within / (m * (m - 1)) - 2.0 * cross / (m * m)
+        return float(values.mean())
