@@ -1,0 +1,3 @@
+from aigve.engine.runner import Engine, RunConfig
+
+__all__ = ["Engine", "RunConfig"]

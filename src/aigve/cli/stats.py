@@ -29,8 +29,8 @@ def compute_reference_stats(
     of real videos loads as "generated"). The file records every setting that changes the number.
     """
     from aigve.data.dataset import Dataset, load_dataset
+    from aigve.engine import Engine, RunConfig
     from aigve.engine.cache import default_cache_dir
-    from aigve.engine.runner import Engine, RunConfig
     from aigve.metrics.base import SetMetric
     from aigve.metrics.catalog import get_metric_class
     from aigve.video.sampling import Window
@@ -65,7 +65,7 @@ def compute_reference_stats(
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from aigve.cli import parse_metric_options
+    from aigve.cli.common import parse_metric_options
 
     opts = parse_metric_options(args.metric_option).get(args.metric, {})
     path = compute_reference_stats(
