@@ -114,6 +114,9 @@ def test_check_command(folder: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert main(["check", str(folder), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 3 and all(r["readable"] for r in rows)
+    # small test clips: the backbones' declared minimum sides, with the metrics using them (from the catalogue)
+    small = [p for p in rows[0]["problems"] if p.startswith("small_frames:")]
+    assert len(small) == 1 and "niqe_features (niqe)" in small[0] and ">= 194 px" in small[0]
     (folder / "broken.mp4").write_bytes(b"\x00" * 100)
     assert main(["check", str(folder), "--json"]) == 3
 

@@ -1,4 +1,5 @@
-"""``aigve check``: integrity report of a video, a folder or a dataset (:mod:`aigve.video.check`)."""
+"""``aigve check``: integrity report of a video, a folder or a dataset (:mod:`aigve.video.check`); frames
+smaller than a backbone of the catalogue accepts (``Backbone.min_side``) are reported as ``small_frames``."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from aigve.cli.common import EXIT_FAILED, EXIT_OK
 
 def cmd_check(args: argparse.Namespace) -> int:
     from aigve.data.dataset import load_dataset
+    from aigve.metrics.catalog import frame_size_limits
     from aigve.video.check import check_many
 
     target = Path(args.target)
@@ -28,7 +30,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         for p in ds.extra_reals:
             seen.setdefault(str(p), Path(p))
         paths = list(seen.values())
-    reports = check_many(paths, num_workers=args.num_workers)
+    reports = check_many(paths, num_workers=args.num_workers, size_limits=frame_size_limits())
     bad = [r for r in reports if not r.ok]
     if args.json:
         print(json.dumps([r.to_dict() for r in reports], indent=2))
