@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from aigve.cli import _merge_run_options, build_parser
+from aigve.cli.main import build_parser
+from aigve.cli.run import merge_run_options
 from aigve.metrics import catalog
 from aigve.metrics.base import FAMILIES
 from tests.conftest import REPO
@@ -33,7 +34,7 @@ def test_every_metric_has_an_example_config() -> None:
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
 def test_example_configs_parse_and_their_options_are_valid(path: Path) -> None:
-    opts = _merge_run_options(build_parser().parse_args(["run", "--config", str(path), "--out", "o"]))
+    opts = merge_run_options(build_parser().parse_args(["run", "--config", str(path), "--out", "o"]))
     names = opts.get("metrics") or catalog.suite_members(opts["suite"])
     for name in names:
         cls = catalog.get_metric_class(name)

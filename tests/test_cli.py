@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aigve.cli import main, metrics_markdown_table, parse_metric_options
+from aigve.cli import main
+from aigve.cli.common import parse_metric_options
+from aigve.cli.list_metrics import metrics_markdown_table
 from aigve.errors import UsageError
 from tests.conftest import REPO, smooth_clip
 
@@ -112,12 +114,16 @@ def test_check_command(folder: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert main(["check", str(folder), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 3 and all(r["readable"] for r in rows)
+    # small test clips: the backbones' declared minimum sides, with the metrics using them (from the catalogue)
+    small = [p for p in rows[0]["problems"] if p.startswith("small_frames:")]
+    assert len(small) == 1 and "niqe_features (niqe)" in small[0] and ">= 194 px" in small[0]
     (folder / "broken.mp4").write_bytes(b"\x00" * 100)
     assert main(["check", str(folder), "--json"]) == 3
 
 
 def test_original_cdfvd_flags_map_onto_fvd_options() -> None:
-    from aigve.cli import _merge_run_options, build_parser
+    from aigve.cli.main import build_parser
+    from aigve.cli.run import merge_run_options
 
     args = build_parser().parse_args(
         [
@@ -134,17 +140,18 @@ def test_original_cdfvd_flags_map_onto_fvd_options() -> None:
             "o",
         ]
     )
-    o = _merge_run_options(args)
+    o = merge_run_options(args)
     assert o["metrics"] == ["fvd"] and o["metric_options"] == {"fvd": {"frames": 24}}
     args = build_parser().parse_args(["run", "x", "--metrics", "flicker", "--use-cdfvd", "--out", "o"])
-    assert _merge_run_options(args)["metrics"] == ["flicker", "fvd_videomae"]
+    assert merge_run_options(args)["metrics"] == ["flicker", "fvd_videomae"]
 
 
 def test_original_checkpoint_flags_become_weight_paths(tmp_path: Path) -> None:
-    from aigve.cli import _merge_run_options, build_parser
+    from aigve.cli.main import build_parser
+    from aigve.cli.run import merge_run_options
 
     def opts(*argv: str) -> dict:
-        return _merge_run_options(build_parser().parse_args(["run", "x", "--out", "o", *argv]))
+        return merge_run_options(build_parser().parse_args(["run", "x", "--out", "o", *argv]))
 
     o = opts("--categories", "nn_based_video", "--gstvqa-model", "~/g.ckpt", "--simplevqa-model", "/w/U.pth")
     assert o["metric_options"]["gstvqa"] == {"weights": str(Path("~/g.ckpt").expanduser())}
@@ -290,13 +297,14 @@ def test_frames_too_small_for_a_metric_name_the_video(folder: Path, tmp_path: Pa
 
 
 def test_command_line_selection_replaces_the_config_files(folder: Path, tmp_path: Path) -> None:
-    from aigve.cli import _merge_run_options, build_parser
+    from aigve.cli.main import build_parser
+    from aigve.cli.run import merge_run_options
 
     cfg = tmp_path / "fid.yaml"
     cfg.write_text("metrics:\n  fid:\n    backbone: efficientnet_lite0\n  motion:\n    method: farneback\n")
 
     def opts(*argv: str) -> dict:
-        return _merge_run_options(
+        return merge_run_options(
             build_parser().parse_args(["run", "x", "--out", "o", "--config", str(cfg), *argv])
         )
 

@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from aigve.backbones.pixel_ops import niqe as F_niqe
+from aigve.backbones.pixel_ops import temporal as F_temporal
 from aigve.backbones.registry import build_extractor, get_extractor_class
 from aigve.errors import MetricInputError, UsageError
 from aigve.metrics.base import FeatureRequest, VideoMetric
 from aigve.metrics.catalog import get_metric_class
 from aigve.metrics.classic import Flicker, Motion, Niqe
-from aigve.metrics.functional import niqe as F_niqe
-from aigve.metrics.functional import temporal as F_temporal
 from aigve.types import Entry
 
 ENTRY = Entry(id="v", generated=Path("v.mp4"))

@@ -149,7 +149,7 @@ def test_fid_warnings_protocol_and_per_video_diagnostic(
 
 
 def test_reference_stats_round_trip_and_mismatch(ref: Reference, sets: Dataset, tmp_path: Path) -> None:
-    from aigve.features.cli import compute_reference_stats
+    from aigve.cli.stats import compute_reference_stats
 
     real_only = Dataset("reals", [Entry(id=e.id, generated=e.real) for e in sets.entries])  # type: ignore[arg-type]
     stats = compute_reference_stats(

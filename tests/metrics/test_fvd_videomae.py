@@ -15,7 +15,6 @@ not cover is the trained weights themselves (their layout is checked in tests/ba
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 from functools import partial
 
@@ -130,18 +129,12 @@ def test_catalogue_options_and_sampler() -> None:
 
 def test_cdfvd_cli_flags_map_onto_options() -> None:
     """``--use-cdfvd --cdfvd-model videomae --cdfvd-sequence-length N`` gives a working metric."""
-    from aigve.cli import _apply_cdfvd_flags
+    from aigve.cli.legacy import cdfvd_from_fields
 
     def mapped(**flags):
-        args = argparse.Namespace(
-            use_cdfvd=True, cdfvd_model="videomae", cdfvd_resolution=None, cdfvd_sequence_length=None
-        )
-        for k, v in flags.items():
-            setattr(args, k, v)
-        opts: dict = {}
+        cd = cdfvd_from_fields({"use_cdfvd": True, "cdfvd_model": "videomae", **flags})
         mo: dict = {}
-        _apply_cdfvd_flags(args, opts, mo)
-        return opts["metrics"], mo.get("fvd_videomae", {})
+        return cd.apply([], mo), mo.get("fvd_videomae", {})
 
     metrics, mo = mapped(cdfvd_sequence_length=8, cdfvd_resolution=224)
     assert metrics == ["fvd_videomae"] and mo == {"frames": 8}

@@ -97,7 +97,7 @@ def test_by_model_pairs_on_prompts(tmp_path: Path) -> None:
     )
     md = out.read_text()
     assert "Comparison of 2 groups of 'model': m1, m2" in md and "Paired on `prompt`" in md
-    from aigve.results.cli import run_comparison
+    from aigve.results.analysis import run_comparison
 
     t = run_comparison([("run", res)], by="model", n_resamples=200)
     row = t.comparisons.iloc[0]

@@ -12,7 +12,7 @@ import pytest
 from aigve.cli import main
 from aigve.errors import DatasetError
 from aigve.results.alignment import load_human_scores
-from aigve.results.cli import run_comparison
+from aigve.results.analysis import run_comparison
 from aigve.results.records import MetricAggregate, OutputValue, Results
 from aigve.results.writers import write_results
 from aigve.types import Entry, VideoRecord

@@ -109,7 +109,7 @@ class ServerProc:
         cmd = [
             sys.executable,
             "-m",
-            "aigve.cli",
+            "aigve",
             "--log-level",
             "WARNING",
             "serve",

@@ -224,7 +224,7 @@ def test_client_command_logs_http_requests_only_at_debug(server: ServerProc, lev
         "COLUMNS": "200",
     }
     proc = subprocess.run(
-        [sys.executable, "-m", "aigve.cli", "--log-level", level, "client", "--base-url", server.url],
+        [sys.executable, "-m", "aigve", "--log-level", level, "client", "--base-url", server.url],
         capture_output=True,
         text=True,
         timeout=120,

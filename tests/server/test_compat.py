@@ -65,6 +65,20 @@ def test_run_compute_false_returns_the_annotation(server: ServerProc) -> None:
     assert sorted(i["video_path_pd"] for i in items) == ["k1_synthetic.mp4", "k2_generated.mp4"]
 
 
+def test_run_maps_cdfvd_fields_as_the_command_line_does(server: ServerProc) -> None:
+    """``use_cdfvd`` + ``cdfvd_resolution=256`` through ``/run``: the same note as ``aigve run --use-cdfvd
+    --cdfvd-resolution 256`` (the resolution is not a metric option; see tests/cli/test_legacy.py)."""
+    from aigve.cli.legacy import cdfvd_options
+
+    payload = {"input_dir": "paired", "metrics": "flicker", "compute": False, "use_cdfvd": True}
+    payload |= {"cdfvd_model": "videomae", "cdfvd_resolution": 256, "cdfvd_all_flavors": False}
+    with server.client() as c:
+        out = c.post("/run", json=payload).json()
+    assert out["returncode"] == 0, out
+    notes = [line.removeprefix("note: ") for line in out["stdout"].splitlines() if line.startswith("note: ")]
+    assert notes == list(cdfvd_options("videomae", 256, 16).notes)
+
+
 def test_run_upload_with_the_original_clients_form(server: ServerProc, tmp_path: Path) -> None:
     """Five videos (any number is accepted), the exact form fields of the original client, through
     ``requests`` with the token in the URL (how the unchanged original client authenticates)."""
@@ -174,7 +188,7 @@ def test_aigve_client_command(server: ServerProc, tmp_path: Path) -> None:
     cmd = [
         sys.executable,
         "-m",
-        "aigve.cli",
+        "aigve",
         "client",
         "--base-url",
         server.url,

@@ -81,7 +81,7 @@ def test_compose_and_dockerignore() -> None:
 def test_default_weights_resolve(path: Path) -> None:
     """`aigve weights fetch $AIGVE_WEIGHTS --strict` must not stop on an unknown name: each default
     name expands (as the CLI expands metric names) to registry entries, and to at least one."""
-    from aigve.cli import _expand_weight_names
+    from aigve.cli.weights import _expand_weight_names
     from aigve.weights import weight_names
 
     args = [r for w, r in _instructions(path) if w == "ARG" and r.startswith("AIGVE_WEIGHTS=")]

@@ -187,7 +187,7 @@ def test_missing_weights_message_says_where_on_the_server(
 def _help(command: str) -> str:
     import argparse
 
-    from aigve.server.cli import add_commands
+    from aigve.cli.server import add_commands
 
     parser = argparse.ArgumentParser(prog="aigve")
     sub = parser.add_subparsers()
@@ -205,7 +205,7 @@ def _flag_help(text: str, flag: str) -> str:
 def test_serve_help_shows_the_defaults_the_server_uses(monkeypatch: pytest.MonkeyPatch) -> None:
     import argparse
 
-    from aigve.server.cli import add_commands, settings_from_args
+    from aigve.cli.server import add_commands, settings_from_args
     from aigve.server.settings import MB, default_state_dir
 
     text = _help("serve")
@@ -239,7 +239,7 @@ def test_serve_help_shows_the_defaults_the_server_uses(monkeypatch: pytest.Monke
 
 
 def test_client_help_shows_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    from aigve.server.cli import DEFAULT_BASE_URL
+    from aigve.cli.server import DEFAULT_BASE_URL
 
     monkeypatch.delenv("AIGVE_API_URL", raising=False)
     text = _help("client")
@@ -251,7 +251,7 @@ def test_client_help_shows_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_client_quiets_httpx_request_logs() -> None:
     import logging
 
-    from aigve.server.cli import quiet_http_logs
+    from aigve.cli.server import quiet_http_logs
 
     loggers = [logging.getLogger(n) for n in ("httpx", "httpcore")]
     before = [lg.level for lg in loggers]

@@ -11,11 +11,12 @@ import av
 import numpy as np
 import pytest
 
+from aigve.backbones.pixel_ops.niqe import MIN_SIDE as NIQE_MIN_SIDE
+from aigve.backbones.pixel_ops.temporal import FLOW_MIN_SIDE
 from aigve.errors import DecodeError
-from aigve.metrics.functional.niqe import MIN_SIDE as NIQE_MIN_SIDE
-from aigve.metrics.functional.temporal import FLOW_MIN_SIDE
+from aigve.metrics.catalog import frame_size_limits
 from aigve.video import check_video, decode_video, probe_video
-from aigve.video.check import PROBLEM_SEVERITY, frame_size_limits
+from aigve.video.check import PROBLEM_SEVERITY
 from aigve.video.decode import iter_decoded
 from aigve.video.encode import write_video
 from tests.video.video_media import Media, moving_frames
@@ -137,10 +138,17 @@ def test_one_frame_video_is_still_accepted(media: Media) -> None:
 
 
 # ---------------------------------------------------------------------------------- small frames
-def test_limits_come_from_the_metrics() -> None:
-    limits = frame_size_limits()
-    assert limits["motion"][0] == FLOW_MIN_SIDE["dis"] == 16
-    assert limits["niqe"][0] == NIQE_MIN_SIDE == 194
+BACKBONE_OF = {"motion": "optical_flow", "niqe": "niqe_features"}
+
+
+def test_limits_come_from_the_backbones() -> None:
+    """The backbones declare their minimum side; the catalogue says which metrics use them."""
+    limits = {lim.name: lim for lim in frame_size_limits()}
+    assert set(limits) == {"optical_flow", "niqe_features"}
+    assert limits["optical_flow"].min_side == FLOW_MIN_SIDE["dis"] == 16
+    assert limits["optical_flow"].used_by == ("motion",)
+    assert limits["niqe_features"].min_side == NIQE_MIN_SIDE == 194
+    assert limits["niqe_features"].used_by == ("niqe",)
     assert PROBLEM_SEVERITY["small_frames"] == "warning"
 
 
@@ -155,18 +163,20 @@ def test_limits_come_from_the_metrics() -> None:
 )
 def test_small_frames_problem(tmp_path: Path, h: int, w: int, metrics: list[str]) -> None:
     path = write_video(tmp_path / "s.mp4", moving_frames(3, h, w), fps=8)
-    r = check_video(path)
+    limits = frame_size_limits()
+    r = check_video(path, size_limits=limits)
     assert r.ok  # a warning: other metrics still work on the video
     small = [p for p in r.problems if p.startswith("small_frames:")]
     if not metrics:
         assert small == []
         return
     [msg] = small
-    assert f"{w}x{h} px is too small for {', '.join(metrics)}" in msg
+    assert f"{w}x{h} px is too small for {', '.join(f'{BACKBONE_OF[m]} ({m})' for m in metrics)}" in msg
+    need = {lim.name: lim.min_side for lim in limits}
     for m in metrics:
-        need = frame_size_limits()[m][0]
-        assert f"{m} needs both sides >= {need} px" in msg
-    assert "leave them out" in msg
+        assert f"{BACKBONE_OF[m]} needs both sides >= {need[BACKBONE_OF[m]]} px" in msg
+    assert f"{', '.join(metrics)} will report an error" in msg and "leave them out" in msg
+    assert "small_frames" not in check_video(path).codes  # no limits given: video/ knows no backbone
 
 
 def test_unreadable_file_has_no_small_frames_problem(media: Media) -> None:

@@ -45,6 +45,7 @@ class Backbone(ABC):
     extra: ClassVar[str | None] = None  # pip extra providing its dependencies
     #: smallest frame side (pixels) the backbone handles; ``aigve check`` reports frames below it
     min_side: ClassVar[int] = 1
+    min_side_reason: ClassVar[str] = ""  # why, in a few words (shown by ``aigve check``)
 
     def __init__(
         self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any

@@ -1,4 +1,5 @@
-"""Classic (weight-free) extractors: frame differences, optical flow, NIQE.
+"""Classic (weight-free) extractors: frame differences, optical flow, NIQE (pixel operations in
+:mod:`aigve.backbones.pixel_ops`).
 
 They compute on the CPU with NumPy/OpenCV/SciPy whatever ``device`` is asked for (there is nothing to
 put on a GPU), and are deterministic. Options are normalised in ``__init__`` (defaults filled in) so
@@ -13,10 +14,10 @@ import numpy as np
 import torch
 
 from aigve.backbones.base import Extractor, ExtractorKind
+from aigve.backbones.pixel_ops import niqe as F_niqe
+from aigve.backbones.pixel_ops import temporal as F_temporal
 from aigve.backbones.registry import register_extractor
 from aigve.errors import MissingDependencyError, UsageError
-from aigve.metrics.functional import niqe as F_niqe
-from aigve.metrics.functional import temporal as F_temporal
 
 
 def _check_frames(name: str, frames: np.ndarray) -> np.ndarray:
@@ -62,6 +63,8 @@ class OpticalFlowMagnitude(Extractor):
     kind: ClassVar[ExtractorKind] = "pairs"
     version: ClassVar[str] = "1"
     extra: ClassVar[str | None] = "offline"
+    min_side: ClassVar[int] = F_temporal.FLOW_MIN_SIDE["dis"]  # the default method at native size
+    min_side_reason: ClassVar[str] = "DIS optical flow; its option resize lifts the limit"
     DEFAULTS: ClassVar[dict[str, Any]] = {"method": "dis", "resize": None}
 
     def __init__(
@@ -94,7 +97,7 @@ class OpticalFlowMagnitude(Extractor):
 
 @register_extractor
 class NiqeFeatures(Extractor):
-    """Per frame: NIQE of the luma (scikit-video's port, see ``aigve.metrics.functional.niqe``) -> ``[T, 1]``.
+    """Per frame: NIQE of the luma (scikit-video's port, see ``aigve.backbones.pixel_ops.niqe``) -> ``[T, 1]``.
 
     Option ``arithmetic`` ("numpy1" default | "numpy2"): which NumPy version's rounding of scikit-video
     to reproduce. Frames with a side under 194 px raise ``MetricInputError`` (a per-video error).
@@ -104,6 +107,8 @@ class NiqeFeatures(Extractor):
     kind: ClassVar[ExtractorKind] = "frames"
     version: ClassVar[str] = "1"
     extra: ClassVar[str | None] = "offline"
+    min_side: ClassVar[int] = F_niqe.MIN_SIDE
+    min_side_reason: ClassVar[str] = f"2x2 patches of {F_niqe.PATCH_SIZE} px"
     DEFAULTS: ClassVar[dict[str, Any]] = {"arithmetic": F_niqe.DEFAULT_ARITHMETIC}
 
     def __init__(

@@ -149,3 +149,25 @@ def availability(spec: MetricSpec) -> dict[str, Any]:
         "weights": weights,
         "available": not missing and all(v is not False for v in weights.values()),
     }
+
+
+def frame_size_limits() -> list[Any]:
+    """``SizeLimit`` per backbone of the catalogue that declares a minimum frame side
+    (``Backbone.min_side``), with the metrics that use it by default, in catalogue order: what
+    ``aigve check`` reports as ``small_frames``. Backbones whose module cannot be imported are skipped."""
+    from aigve.backbones.registry import get_extractor_class
+    from aigve.video.check import SizeLimit
+
+    users: dict[str, list[str]] = {}
+    for spec in all_specs():
+        for name in spec.backbone.split("+"):
+            users.setdefault(name.strip(), []).append(spec.name)
+    out = []
+    for name, metrics in users.items():
+        try:
+            cls = get_extractor_class(name)
+        except (UsageError, ImportError):
+            continue
+        if cls.min_side > 1:
+            out.append(SizeLimit(name, cls.min_side, cls.min_side_reason, tuple(metrics)))
+    return out

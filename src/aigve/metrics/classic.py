@@ -1,8 +1,9 @@
 """Classic, weight-free per-video metrics of the offline suite: ``flicker``, ``motion``, ``niqe``.
 
 Each asks the engine for one extractor's features on all sampled frames of the generated video and
-reduces them to per-video numbers; the maths lives in ``aigve.metrics.functional.temporal`` and
-``aigve.metrics.functional.niqe``. Importing this module is cheap (no OpenCV / SciPy at import time).
+reduces them to per-video numbers; the pixel operations live with the extractors
+(``aigve.backbones.pixel_ops``), the reductions in ``aigve.metrics.functional.temporal``. Importing
+this module is cheap (no OpenCV / SciPy at import time).
 
 Temporal consistency from per-frame features.
 
@@ -24,11 +25,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from aigve.backbones.pixel_ops.temporal import check_flow_options
 from aigve.errors import MetricInputError, UsageError
 from aigve.metrics.base import FeatureRequest, MetricSpec, OutputSpec, VideoMetric
 from aigve.metrics.catalog import register_metric
 from aigve.metrics.functional.similarity import consecutive_cosine
-from aigve.metrics.functional.temporal import check_flow_options
 from aigve.types import Entry
 from aigve.video.sampling import ALL_FRAMES, Sampler
 

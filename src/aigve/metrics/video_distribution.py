@@ -52,7 +52,8 @@ when any setting differs. Per-video diagnostic (not FVD): ``dist_to_real_mean``.
 cd-fvd's ``resolution`` argument (``--cdfvd-resolution``) means something else: the size its folder
 loader resizes (shorter side, antialiased) and centre-crops to *before* the model's own fixed resize
 to 224. aigve decodes and resizes once, as cd-fvd's array API (``compute_fvd``) does, so ``resolution``
-here is the network input size and anything but 224 is refused.
+here is the network input size and anything but 224 is refused (the original flags are mapped, with a
+note for ``--cdfvd-resolution``, by :mod:`aigve.cli.legacy`).
 
 ``config="tiny_test"`` (with an explicit ``weights`` file) selects a narrow 24-d network of the same
 geometry; it exists for tests, its numbers mean nothing.
@@ -364,33 +365,6 @@ class FVD(SetMetric, ReferenceStats):
         super().reset()
         if path:  # loaded reference statistics survive a reset
             self.real, self.real_stats_path = real, path
-
-
-def cdfvd_options(
-    model: str | None, resolution: int | None, sequence_length: int | None
-) -> tuple[str, dict[str, Any], list[str]]:
-    """Map the original toolkit's cd-fvd options onto ours: ``(metric name, options, notes)``.
-
-    ``--cdfvd-model videomae|i3d`` picks ``fvd_videomae`` or ``fvd``; ``--cdfvd-sequence-length``
-    is ``frames``. ``--cdfvd-resolution`` is *not* the network's input size: cd-fvd's folder loader
-    resized (and centre-cropped) videos to it before the network resized them again to 224. aigve feeds
-    decoded frames straight to the network's own resize (the StyleGAN-V / cd-fvd model protocol), so
-    the value is recorded in a note and not used.
-    """
-    m = (model or "videomae").lower()
-    if m not in ("videomae", "i3d"):
-        raise UsageError(f"cdfvd model '{model}': use videomae or i3d")
-    name = "fvd_videomae" if m == "videomae" else "fvd"
-    opts: dict[str, Any] = {}
-    notes: list[str] = []
-    if sequence_length:
-        opts["frames"] = int(sequence_length)
-    if resolution and int(resolution) != 224:
-        notes.append(
-            f"cdfvd_resolution={resolution} not used: cd-fvd pre-resized videos to it before the network's own "
-            f"224 px resize; {name} feeds decoded frames to the network's resize directly"
-        )
-    return name, opts, notes
 
 
 MAE_EXTRACTOR = "videomae_v2"

@@ -170,7 +170,7 @@ def _group_field(results: Results, by: str | None) -> str | None:
     if df.empty:
         return None
     if not by:
-        from aigve.results.cli import long_table
+        from aigve.results.analysis import long_table
 
         df = long_table(results)
         if df.empty:
@@ -240,7 +240,7 @@ def _distributions(
     runs: Sequence[tuple[str, Results]], field: str | None, specs: dict[str, Any]
 ) -> list[dict[str, Any]]:
     from aigve.report.plots import distribution_png
-    from aigve.results.cli import directions_for, long_table
+    from aigve.results.analysis import directions_for, long_table
 
     frames = []
     directions: dict[str, bool | None] = {}
@@ -268,7 +268,7 @@ def _comparison(
     runs: Sequence[tuple[str, Results]], field: str | None, opts: ReportOptions
 ) -> dict[str, Any] | None:
     from aigve.report.plots import leaderboard_heatmap_png
-    from aigve.results.cli import run_comparison
+    from aigve.results.analysis import run_comparison
 
     if len(runs) < 2 and field is None:
         return None
@@ -371,7 +371,7 @@ def _alignment_section(label: str, al: Any, source: str) -> dict[str, Any]:
 def _alignments(
     runs: Sequence[tuple[str, Results]], run_dirs: Sequence[Path | None], opts: ReportOptions, human: Any
 ) -> list[dict[str, Any]]:
-    from aigve.results.cli import run_alignment
+    from aigve.results.analysis import run_alignment
 
     out = []
     for (label, r), d in zip(runs, run_dirs, strict=True):
@@ -399,7 +399,7 @@ def _alignments(
 
 def _per_video_rows(runs: Sequence[tuple[str, Results]], field: str | None) -> tuple[list[str], pd.DataFrame]:
     """All runs' videos as one wide frame: run, group, video_id, prompt, path, one column per output label."""
-    from aigve.results.cli import output_label
+    from aigve.results.analysis import output_label
 
     frames = []
     labels: list[str] = []
@@ -433,7 +433,7 @@ def _per_video_rows(runs: Sequence[tuple[str, Results]], field: str | None) -> t
 def _extremes(
     rows: pd.DataFrame, runs: Sequence[tuple[str, Results]], opts: ReportOptions, multi: bool
 ) -> tuple[list[dict[str, Any]], set[str]]:
-    from aigve.results.cli import directions_for
+    from aigve.results.analysis import directions_for
 
     directions: dict[str, bool | None] = {}
     primaries: list[str] = []
@@ -560,7 +560,7 @@ def render_report(
     multi = len(runs) > 1
     specs = _specs()
     field = _group_field(runs[0][1], opts.by) if not multi else None
-    from aigve.results.cli import directions_for
+    from aigve.results.analysis import directions_for
 
     directions: dict[str, bool | None] = {}
     for _, r in runs:

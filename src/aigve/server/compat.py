@@ -10,8 +10,9 @@ with the ``<metric>_results.json`` files as ``{name, json}``. Differences, by de
   ``<key>.mp4``); a folder without suffixed names is all generated videos;
 - ``max_seconds`` wins over ``max_len`` (as before); ``fps`` is the frame rate assumed where the
   container declares none (the original assumed it always); ``pad`` is accepted and ignored;
-- ``use_cdfvd`` adds the content-debiased FVD metric with ``cdfvd_resolution`` and
-  ``cdfvd_sequence_length``; ``cdfvd_all_flavors`` is accepted, one flavour is computed.
+- ``use_cdfvd``, ``cdfvd_model``, ``cdfvd_resolution``, ``cdfvd_sequence_length`` and ``use_cpu`` are
+  mapped by :mod:`aigve.cli.legacy`, exactly as the same flags on the command line (``cdfvd_resolution``
+  is a note, not an option); ``cdfvd_all_flavors`` is accepted, one flavour is computed.
 
 Each request becomes an ordinary job (visible in ``/v1/jobs``) and the endpoint waits for it.
 """
@@ -28,16 +29,9 @@ from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
+from aigve.cli import legacy
 from aigve.errors import UsageError
 from aigve.server.security import ApiError
-
-_REFUSED_PATH_FIELDS = (
-    "fvd_model",
-    "gstvqa_model",
-    "simplevqa_model",
-    "lightvqa_plus_model",
-    "lightvqa_plus_swin",
-)
 
 
 class RunRequest(BaseModel):
@@ -96,7 +90,7 @@ def compat_job(fields: dict[str, Any], dataset: dict[str, Any]) -> tuple[Any, li
             "extra_args is not supported: raw command-line tokens are never passed through; "
             "use the named fields (metrics, categories, max_seconds, fps, ...)",
         )
-    for f in _REFUSED_PATH_FIELDS:
+    for f in legacy.CHECKPOINT_PATH_FIELDS:
         if fields.get(f):
             raise ApiError(
                 422, f"{f}: checkpoint paths are not accepted; weights come from the server's registry"
@@ -113,21 +107,13 @@ def compat_job(fields: dict[str, Any], dataset: dict[str, Any]) -> tuple[Any, li
         notes.append("metrics=all ignored: name metrics or categories (see GET /v1/metrics)")
     categories = _csv(fields.get("categories"))
     metric_options: dict[str, dict[str, Any]] = {}
-    if fields.get("use_cdfvd"):
-        from aigve.metrics.video_distribution import cdfvd_options
-
-        try:
-            name, opts, cd_notes = cdfvd_options(
-                fields.get("cdfvd_model"), fields.get("cdfvd_resolution"), fields.get("cdfvd_sequence_length")
-            )
-        except UsageError:
-            raise ApiError(422, "cdfvd_model: use videomae or i3d") from None
-        notes.extend(cd_notes)
-        metrics = list(dict.fromkeys([*metrics, name]))
-        if opts:
-            metric_options[name] = opts
-        if fields.get("cdfvd_all_flavors"):
-            notes.append(f"cdfvd_all_flavors: one flavour computed ({name}, {opts})")
+    try:
+        cd = legacy.cdfvd_from_fields(fields)
+    except UsageError:
+        raise ApiError(422, "cdfvd_model: use videomae or i3d") from None
+    if cd is not None:
+        metrics = cd.apply(metrics, metric_options)
+        notes.extend(cd.notes)
     if not metrics and not categories:
         raise ApiError(422, "no metrics chosen: give metrics and/or categories (see GET /v1/metrics)")
     from aigve.metrics.catalog import select_metrics
@@ -146,7 +132,7 @@ def compat_job(fields: dict[str, Any], dataset: dict[str, Any]) -> tuple[Any, li
         max_len=max_len,
         max_seconds=max_seconds,
         fps=fields.get("fps"),
-        device="cpu" if fields.get("use_cpu") else None,
+        device=legacy.device_from_fields(fields),
         suite=None,
         batch_size=32,
         bootstrap=None,
@@ -246,7 +232,7 @@ def _prepare_only(state: Any, req: Any, notes: list[str], t0: float) -> dict[str
 
 
 def help_text() -> str:
-    from aigve.cli import build_parser
+    from aigve.cli.main import build_parser
 
     parser = build_parser()
     sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")

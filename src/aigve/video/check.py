@@ -18,7 +18,7 @@ from aigve.errors import DecodeError, UsageError
 from aigve.video.decode import _scan
 from aigve.video.sampling import Window
 
-__all__ = ["PROBLEM_SEVERITY", "CheckReport", "check_many", "check_video", "frame_size_limits"]
+__all__ = ["PROBLEM_SEVERITY", "CheckReport", "SizeLimit", "check_many", "check_video"]
 
 Severity = Literal["error", "warning"]
 
@@ -32,39 +32,46 @@ PROBLEM_SEVERITY: dict[str, Severity] = {
     "single_frame": "warning",  # only one frame: temporal metrics are undefined
     "variable_frame_rate": "warning",  # frame intervals differ (time-based sampling uses timestamps)
     "rotation": "warning",  # display rotation that is not a multiple of 90 degrees (not applied)
-    "small_frames": "warning",  # frames smaller than some metrics accept (those metrics fail for it)
+    "small_frames": "warning",  # frames smaller than some backbones accept (given as size limits)
 }
 
 
-def frame_size_limits() -> dict[str, tuple[int, str]]:
-    """Smallest frame side (pixels, both sides) some offline metrics accept: ``{metric: (min_side, how)}``.
+@dataclass(frozen=True)
+class SizeLimit:
+    """A stage that needs frames with both sides >= ``min_side`` px (for ``small_frames``).
 
-    Taken from the metrics' own checks: ``motion`` (DIS optical flow at native size:
-    ``aigve.metrics.functional.temporal.FLOW_MIN_SIDE``) and ``niqe``
-    (``aigve.metrics.functional.niqe.MIN_SIDE``).
+    ``aigve check`` passes one per backbone of the catalogue that declares a minimum
+    (:func:`aigve.metrics.catalog.frame_size_limits`): ``name`` is the backbone, ``used_by`` the metrics
+    that use it, ``reason`` why the limit exists. This module knows no metric or backbone itself.
     """
-    from aigve.metrics.functional.niqe import MIN_SIDE as NIQE_MIN_SIDE
-    from aigve.metrics.functional.temporal import FLOW_MIN_SIDE
 
-    return {
-        "motion": (FLOW_MIN_SIDE["dis"], "DIS optical flow; its option resize lifts the limit"),
-        "niqe": (NIQE_MIN_SIDE, "2x2 patches of 96 px"),
-    }
+    name: str
+    min_side: int
+    reason: str = ""
+    used_by: tuple[str, ...] = ()
 
 
-def _small_frames_problem(width: int, height: int) -> str | None:
-    """``small_frames`` problem for ``width x height`` frames, naming each metric they are too small for."""
+def _small_frames_problem(width: int, height: int, limits: Sequence[SizeLimit]) -> str | None:
+    """``small_frames`` problem for ``width x height`` frames, naming each stage they are too small for."""
     if width <= 0 or height <= 0:
         return None
     short = min(width, height)
-    hits = [(m, need, how) for m, (need, how) in frame_size_limits().items() if short < need]
+    hits = [lim for lim in limits if short < lim.min_side]
     if not hits:
         return None
-    parts = "; ".join(f"{m} needs both sides >= {need} px ({how})" for m, need, how in hits)
+
+    def who(lim: SizeLimit) -> str:
+        return f"{lim.name} ({', '.join(lim.used_by)})" if lim.used_by else lim.name
+
+    parts = "; ".join(
+        f"{lim.name} needs both sides >= {lim.min_side} px" + (f" ({lim.reason})" if lim.reason else "")
+        for lim in hits
+    )
+    metrics = list(dict.fromkeys(m for lim in hits for m in lim.used_by))
     return (
-        f"small_frames: {width}x{height} px is too small for {', '.join(m for m, _, _ in hits)}: {parts}; "
-        "these metrics will report an error for this video (the others are unaffected) — use a "
-        "higher-resolution video or leave them out"
+        f"small_frames: {width}x{height} px is too small for {', '.join(who(lim) for lim in hits)}: {parts}; "
+        f"{', '.join(metrics) if metrics else 'they'} will report an error for this video (the others are "
+        "unaffected) — use a higher-resolution video or leave them out"
     )
 
 
@@ -117,8 +124,12 @@ def _vfr_problem(times: list[float | None], tick: float | None) -> str | None:
     )
 
 
-def check_video(path: str | Path, *, thread_type: str = "AUTO") -> CheckReport:
+def check_video(
+    path: str | Path, *, thread_type: str = "AUTO", size_limits: Sequence[SizeLimit] = ()
+) -> CheckReport:
     """Decode all of ``path`` (without converting to RGB) and report what is wrong with it.
+
+    ``size_limits``: stages with a minimum frame side; frames below one give a ``small_frames`` warning.
 
     Never raises for a bad video: an unreadable file gives ``readable=False`` and an
     ``unreadable: <reason>`` problem.
@@ -172,7 +183,7 @@ def check_video(path: str | Path, *, thread_type: str = "AUTO") -> CheckReport:
             f"odd_dimensions: {info.width}x{info.height} (fine for decoding; some encoders and models "
             "need even sizes)"
         )
-    small = _small_frames_problem(info.width, info.height) if scan.count > 0 else None
+    small = _small_frames_problem(info.width, info.height, size_limits) if scan.count > 0 else None
     if small is not None:
         problems.append(small)
     if scan.count == 1:
@@ -184,12 +195,18 @@ def check_video(path: str | Path, *, thread_type: str = "AUTO") -> CheckReport:
 
 
 def check_many(
-    paths: Sequence[str | Path], num_workers: int = 0, *, thread_type: str = "AUTO"
+    paths: Sequence[str | Path],
+    num_workers: int = 0,
+    *,
+    thread_type: str = "AUTO",
+    size_limits: Sequence[SizeLimit] = (),
 ) -> list[CheckReport]:
     """:func:`check_video` on each path, in input order; ``num_workers>0`` uses a thread pool."""
     if num_workers < 0:
         raise UsageError(f"num_workers must be >= 0, got {num_workers}")
     if num_workers == 0:
-        return [check_video(p, thread_type=thread_type) for p in paths]
+        return [check_video(p, thread_type=thread_type, size_limits=size_limits) for p in paths]
     with ThreadPoolExecutor(max_workers=num_workers, thread_name_prefix="aigve-check") as pool:
-        return list(pool.map(lambda p: check_video(p, thread_type=thread_type), paths))
+        return list(
+            pool.map(lambda p: check_video(p, thread_type=thread_type, size_limits=size_limits), paths)
+        )

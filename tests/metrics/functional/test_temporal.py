@@ -12,16 +12,15 @@ import math
 import numpy as np
 import pytest
 
-from aigve.errors import MetricInputError, UsageError
-from aigve.metrics.functional.temporal import (
+from aigve.backbones.pixel_ops.temporal import (
     FLOW_MIN_SIDE,
     check_flow_options,
     check_flow_size,
-    flicker_scores,
-    motion_scores,
     pair_absdiff,
     pair_flow_magnitude,
 )
+from aigve.errors import MetricInputError, UsageError
+from aigve.metrics.functional.temporal import flicker_scores, motion_scores
 
 cv2 = pytest.importorskip("cv2")
 

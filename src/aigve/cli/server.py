@@ -1,4 +1,4 @@
-"""``aigve serve`` and ``aigve client`` (added to the main CLI by ``add_commands``)."""
+"""``aigve serve`` (the REST server, :mod:`aigve.server`) and ``aigve client`` (submit a job to one)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from aigve.cli import legacy
+from aigve.cli.common import EXIT_FAILED, EXIT_OK
 from aigve.errors import MissingDependencyError, UsageError
 
-EXIT_OK, EXIT_FAILED = 0, 3
+log = logging.getLogger("aigve")
+
 DEFAULT_BASE_URL = "http://localhost:2200"
 
 
@@ -120,26 +123,7 @@ def add_commands(sub: Any) -> None:
         default="./results",
         help="where to save the result files (default %(default)s)",
     )
-    c.add_argument("--use-cdfvd", dest="use_cdfvd", action="store_true", help="add the content-debiased FVD")
-    c.add_argument(
-        "--cdfvd-model",
-        dest="cdfvd_model",
-        choices=["videomae", "i3d"],
-        default="videomae",
-        help="feature model of --use-cdfvd (default %(default)s)",
-    )
-    c.add_argument(
-        "--cdfvd-resolution",
-        dest="cdfvd_resolution",
-        type=int,
-        help="frame size for --use-cdfvd (default: the metric's own)",
-    )
-    c.add_argument(
-        "--cdfvd-sequence-length",
-        dest="cdfvd_sequence_length",
-        type=int,
-        help="frames per clip for --use-cdfvd (default: the metric's own)",
-    )
+    legacy.add_cdfvd_arguments(c)
     c.add_argument(
         "--cdfvd-single-flavor",
         dest="cdfvd_single_flavor",
@@ -217,33 +201,41 @@ def quiet_http_logs(log_level: str | None) -> None:
             logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def cmd_client(args: argparse.Namespace) -> int:
-    from aigve.client import Client, video_files
-
-    quiet_http_logs(getattr(args, "log_level", None))
-
+def client_job(args: argparse.Namespace) -> tuple[list[str], list[str], dict[str, Any], list[str]]:
+    """What ``aigve client`` submits: (metrics, categories, job options, notes). The original client's
+    cd-fvd flags are mapped by :mod:`aigve.cli.legacy`, as on the command line and in the server's
+    ``/run`` endpoints."""
     metrics = [m.strip() for m in (args.metrics or "").split(",") if m.strip()]
     if args.categories is None:
         categories = [] if metrics else ["distribution_based"]
     else:
         categories = [c.strip() for c in args.categories.split(",") if c.strip()]
-    suffixes = [s.strip() for s in args.generated_suffixes.split(",") if s.strip()]
     options: dict[str, Any] = {
         "max_seconds": args.max_seconds,
         "max_len": args.max_len,
         "fps": args.fps,
         "device": "cpu" if args.cpu else None,
     }
-    if args.use_cdfvd:
-        name = "fvd_videomae" if args.cdfvd_model == "videomae" else "fvd"
-        metrics = list(dict.fromkeys([*metrics, name]))
-        mo: dict[str, Any] = {}
-        if args.cdfvd_resolution:
-            mo["resolution"] = args.cdfvd_resolution
-        if args.cdfvd_sequence_length:
-            mo["frames"] = args.cdfvd_sequence_length
-        if mo:
-            options["metric_options"] = {name: mo}
+    notes: list[str] = []
+    cd = legacy.cdfvd_from_fields(vars(args))
+    if cd is not None:
+        metric_options: dict[str, dict[str, Any]] = {}
+        metrics = cd.apply(metrics, metric_options)
+        if metric_options:
+            options["metric_options"] = metric_options
+        notes.extend(cd.notes)
+    return metrics, categories, options, notes
+
+
+def cmd_client(args: argparse.Namespace) -> int:
+    from aigve.client import Client, video_files
+
+    quiet_http_logs(getattr(args, "log_level", None))
+
+    metrics, categories, options, notes = client_job(args)
+    for note in notes:
+        log.warning("%s", note)
+    suffixes = [s.strip() for s in args.generated_suffixes.split(",") if s.strip()]
     with Client(args.base_url, token=args.token) as client:
         health = client.health()
         print(

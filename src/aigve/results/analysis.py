@@ -1,22 +1,20 @@
-"""``aigve compare`` and ``aigve correlate``: read finished runs and compare or validate them.
+"""Analysis of finished runs: comparison tables across runs (or models) and agreement with human scores.
 
-- ``aigve compare RUN_A RUN_B [...]``: per metric, the difference between runs (or between the
-  groups of a dataset field with ``--by model``), its bootstrap CI and a paired permutation test on
-  the shared keys (``--key video_id`` for two runs of the same videos, ``--key prompt`` for two
-  generators on the same prompts), with the direction from the metric catalogue; plus a
-  leaderboard across all runs/groups. Written as markdown, csv or json by the ``--out`` suffix.
-- ``aigve correlate RUN --human FILE``: SRCC/PLCC/KRCC with CIs per metric x human aspect, the
-  random baseline and the cross-validated fusion (see :mod:`aigve.results.alignment`).
+- :func:`run_comparison`: per metric, the difference between runs (or between the groups of a dataset
+  field, e.g. ``by="model"``), its bootstrap CI and a paired permutation test on the shared keys
+  (``video_id`` for two runs of the same videos, ``prompt`` for two generators on the same prompts), with
+  the direction from the metric catalogue; plus a leaderboard across all runs/groups
+  (:class:`ComparisonTables`: markdown, csv or json).
+- :func:`run_alignment`: SRCC/PLCC/KRCC with CIs per metric x human aspect, the random baseline and the
+  cross-validated fusion (see :mod:`aigve.results.alignment`).
 
-The table-building functions (:func:`long_table`, :func:`directions_for`, :func:`run_comparison`,
-:func:`run_alignment`) are also used by the HTML report.
+Used by ``aigve compare`` / ``aigve correlate`` (:mod:`aigve.cli.compare`) and by the HTML report
+(:func:`long_table`, :func:`directions_for`, :func:`run_comparison`, :func:`run_alignment`).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -450,133 +448,3 @@ def run_alignment(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return alignment_report(mt, h, n_resamples=n_resamples, seed=seed, folds=folds, directions=directions)
-
-
-def alignment_heatmap(report: Any, path: str | Path) -> Path | None:
-    """Save the SRCC heatmap of an alignment report as PNG (``None`` when matplotlib is missing)."""
-    try:
-        from aigve.report.plots import correlation_heatmap_png
-    except ImportError:
-        return None
-    try:
-        png = correlation_heatmap_png(report.correlations, report.fusion)
-    except ImportError:
-        return None
-    p = Path(path)
-    p.write_bytes(png)
-    return p
-
-
-# ------------------------------------------------------------------------------ commands
-
-
-def cmd_compare(args: argparse.Namespace) -> int:
-    from aigve.results.load import load_runs
-
-    loaded = load_runs(args.runs)
-    tables = run_comparison(
-        [(r.label, r.results) for r in loaded],
-        by=args.by,
-        key=args.key,
-        all_outputs=args.all_outputs,
-        all_pairs=args.all_pairs,
-        n_resamples=args.bootstrap,
-        seed=args.seed,
-        alpha=args.alpha,
-    )
-    if args.out:
-        for p in tables.write(args.out):
-            print(f"wrote {p}")
-    else:
-        print(tables.to_markdown())
-    return 0
-
-
-def cmd_correlate(args: argparse.Namespace) -> int:
-    from aigve.results.load import load_run
-
-    results = load_run(args.run)
-    rep = run_alignment(
-        results,
-        args.human,
-        args.id_column,
-        n_resamples=args.bootstrap,
-        seed=args.seed,
-        folds=args.folds,
-        score_columns=[c.strip() for c in args.score_columns.split(",") if c.strip()] if args.score_columns else None,
-    )
-    out = Path(args.out) if args.out else Path(args.run)
-    paths = rep.write(out)
-    hm = alignment_heatmap(rep, out / "alignment_srcc.png")
-    if hm is not None:
-        paths.append(hm)
-    print(rep.to_markdown())
-    for p in paths:
-        print(f"wrote {p}")
-    return 0
-
-
-def positive_int(s: str) -> int:
-    v = int(s)
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
-    return v
-
-
-def _alpha(s: str) -> float:
-    v = float(s)
-    if not 0 < v < 1 or math.isnan(v):
-        raise argparse.ArgumentTypeError(f"must be in (0, 1), got {v}")
-    return v
-
-
-def add_commands(sub: Any) -> None:
-    """Register ``compare`` and ``correlate`` on the main parser's subparsers."""
-    c = sub.add_parser(
-        "compare",
-        help="compare runs (or models within runs): differences with CIs, paired tests, leaderboard",
-        description="Per metric: the difference between runs (B − A in the metric's direction, positive = B "
-        "better), its bootstrap CI and a paired permutation test on shared keys; plus a leaderboard.",
-    )
-    c.add_argument("runs", nargs="+", metavar="RUN", help="output directories of `aigve run`")
-    c.add_argument("--by", help="compare the groups of this dataset field instead of whole runs, e.g. model")
-    c.add_argument(
-        "--key",
-        default=KEY_AUTO,
-        help="pair videos on this column: video_id, prompt or a dataset field "
-        "(default: prompt with --by, else video_id)",
-    )
-    c.add_argument(
-        "--out", help="FILE.md, FILE.csv (+ FILE_pairs.csv) or FILE.json; default: markdown on stdout"
-    )
-    c.add_argument(
-        "--all-outputs", action="store_true", help="compare every metric output, not only the primary"
-    )
-    c.add_argument(
-        "--all-pairs", action="store_true", help="compare all pairs, not only each against the first"
-    )
-    c.add_argument("--bootstrap", type=positive_int, default=1000, help="bootstrap resamples (default 1000)")
-    c.add_argument("--alpha", type=_alpha, default=0.05, help="significance level (default 0.05)")
-    c.add_argument("--seed", type=int, default=0)
-    c.set_defaults(func=cmd_compare)
-
-    r = sub.add_parser(
-        "correlate",
-        help="agreement of a run's metrics with human scores (SRCC, PLCC, KRCC with CIs, fusion)",
-        description="Human scores: AIGVE-Bench annotations (JSON or CSV; 0 = not applicable) or any CSV with "
-        "an id column and score columns; without --human, the scores in the dataset's fields are used.",
-    )
-    r.add_argument("run", metavar="RUN", help="output directory of `aigve run`")
-    r.add_argument("--human", help="human-score file (default: scores carried in the dataset's fields)")
-    r.add_argument("--id-column", dest="id_column", help="the human file's column naming each video")
-    r.add_argument(
-        "--score-columns",
-        dest="score_columns",
-        help="comma-separated human score columns (default: the AIGVE-Bench aspects present, else every "
-        "numeric column)",
-    )
-    r.add_argument("--out", help="directory for alignment.csv/.md and the heatmap (default: RUN)")
-    r.add_argument("--bootstrap", type=positive_int, default=1000, help="bootstrap resamples (default 1000)")
-    r.add_argument("--folds", type=positive_int, default=5, help="cross-validation folds of the fusion")
-    r.add_argument("--seed", type=int, default=0)
-    r.set_defaults(func=cmd_correlate)

@@ -66,7 +66,7 @@ def compute_reference_stats(
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from aigve.cli import parse_metric_options
+    from aigve.cli.common import parse_metric_options
 
     opts = parse_metric_options(args.metric_option).get(args.metric, {})
     path = compute_reference_stats(

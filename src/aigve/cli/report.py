@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from aigve.results.cli import positive_int
+from aigve.cli.common import positive_int
 
 
 def cmd_report(args: argparse.Namespace) -> int:

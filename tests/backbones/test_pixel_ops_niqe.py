@@ -28,8 +28,8 @@ import numpy as np
 import pytest
 import scipy.ndimage
 
+from aigve.backbones.pixel_ops import niqe as N
 from aigve.errors import MetricInputError
-from aigve.metrics.functional import niqe as N
 
 PUBLISHED_BBB = (11.197661399841, 11.055174827576)  # skvideo/tests/test_measure.py::test_measure_NIQE
 

@@ -1,0 +1,75 @@
+"""What several commands share: exit codes, small argument parsers, the config file, the stderr console."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+from typing import Any
+
+from aigve.errors import UsageError
+
+#: 0 success, 2 usage or input-description errors, 3 when any video or metric failed
+EXIT_OK, EXIT_USAGE, EXIT_FAILED = 0, 2, 3
+
+
+def csv_list(s: str | None) -> list[str] | None:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]``; ``None`` stays ``None``."""
+    if s is None:
+        return None
+    return [x.strip() for x in s.split(",") if x.strip()]
+
+
+def parse_metric_options(items: list[str] | None) -> dict[str, dict[str, Any]]:
+    """``NAME.KEY=VALUE`` strings -> {name: {key: value}} (values typed: bool/int/float/str)."""
+    from aigve.metrics.base import parse_option_value
+
+    out: dict[str, dict[str, Any]] = {}
+    for item in items or []:
+        if "=" not in item or "." not in item.split("=", 1)[0]:
+            raise UsageError(
+                f"--metric-option '{item}': expected NAME.KEY=VALUE, e.g. fid.backbone=efficientnet_lite0"
+            )
+        lhs, value = item.split("=", 1)
+        name, key = lhs.split(".", 1)
+        out.setdefault(name.strip(), {})[key.strip()] = parse_option_value(value)
+    return out
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """A ``--config`` YAML file as a mapping (a clear ``UsageError`` for a missing or malformed file)."""
+    import yaml
+
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise UsageError(f"--config {p}: file not found") from None
+    except yaml.YAMLError as exc:
+        raise UsageError(f"--config {p}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"--config {p}: the top level must be a mapping of option names to values")
+    return data
+
+
+def positive_int(s: str) -> int:
+    """argparse type: an integer >= 1."""
+    v = int(s)
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
+    return v
+
+
+def alpha_level(s: str) -> float:
+    """argparse type: a significance level in (0, 1)."""
+    v = float(s)
+    if not 0 < v < 1 or math.isnan(v):
+        raise argparse.ArgumentTypeError(f"must be in (0, 1), got {v}")
+    return v
+
+
+def stderr_console():  # noqa: ANN201
+    """A rich console on stderr (progress bars and logs; stdout stays for results)."""
+    from rich.console import Console
+
+    return Console(stderr=True)

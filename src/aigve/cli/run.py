@@ -1,0 +1,321 @@
+"""``aigve run`` (evaluate a dataset) and ``aigve prepare`` (pair a folder, write its annotation, optionally run).
+
+Options come from the command line, a ``--config`` YAML file (flags win) and the original toolkit's
+flags (:mod:`aigve.cli.legacy`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+from aigve.cli import legacy
+from aigve.cli.common import EXIT_OK, csv_list, load_config_file, parse_metric_options, stderr_console
+from aigve.errors import UsageError
+
+log = logging.getLogger("aigve")
+
+RUN_DEFAULTS: dict[str, Any] = {
+    "batch_size": 32,
+    "device": "cpu",
+    "num_workers": 0,
+    "bootstrap": 1000,
+    "set_bootstrap": 100,
+    "seed": 0,
+}
+
+
+def merge_run_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Config file values, overridden by flags given on the command line."""
+    conf = load_config_file(args.config) if args.config else {}
+    known = {
+        "dataset",
+        "generated",
+        "real",
+        "prompts",
+        "video_dir",
+        "metrics",
+        "categories",
+        "suite",
+        "max_len",
+        "max_seconds",
+        "fps",
+        "batch_size",
+        "device",
+        "num_workers",
+        "cache_dir",
+        "no_cache",
+        "resume",
+        "out",
+        "real_stats",
+        "seed",
+        "bootstrap",
+        "set_bootstrap",
+        "no_report",
+    }
+    unknown = set(conf) - known
+    if unknown:
+        raise UsageError(f"--config {args.config}: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
+    opts: dict[str, Any] = dict(RUN_DEFAULTS)
+    metric_options: dict[str, dict[str, Any]] = {}
+    # metrics: list of names, or mapping name -> options
+    cm = conf.get("metrics")
+    if isinstance(cm, dict):
+        conf["metrics"] = list(cm)
+        for k, v in cm.items():
+            if v:
+                if not isinstance(v, dict):
+                    raise UsageError(f"--config {args.config}: options of metric '{k}' must be a mapping")
+                metric_options[k] = dict(v)
+                try:  # checked here so the message names the file (constructing a metric loads no model)
+                    from aigve.metrics.catalog import get_metric_class
+
+                    get_metric_class(k)(**metric_options[k])
+                except UsageError as exc:
+                    raise UsageError(f"--config {args.config}: {exc}") from None
+    elif isinstance(cm, str):
+        conf["metrics"] = csv_list(cm)
+    if isinstance(conf.get("categories"), str):
+        conf["categories"] = csv_list(conf["categories"])
+    opts.update(conf)
+    cli_selects = (
+        args.metrics is not None or args.categories is not None or bool(getattr(args, "suite", None))
+    )
+    if cli_selects:  # a selection on the command line replaces the file's whole selection
+        for key in ("metrics", "categories", "suite"):
+            opts.pop(key, None)
+    for key in known:
+        val = getattr(args, key, None)
+        if val is not None and val is not False:
+            opts[key] = val
+    if args.metrics is not None:
+        opts["metrics"] = csv_list(args.metrics)
+    if args.categories is not None:
+        opts["categories"] = csv_list(args.categories)
+    if cli_selects and metric_options:  # the file's options for metrics no longer selected do not apply
+        from aigve.metrics.catalog import select_metrics
+
+        chosen = set(
+            select_metrics(opts.get("metrics") or None, opts.get("categories") or None, opts.get("suite"))
+        )
+        for name in [n for n in metric_options if n not in chosen]:
+            log.info(
+                "--config %s: options for %s ignored (not selected on the command line)", args.config, name
+            )
+            del metric_options[name]
+    for name, kv in parse_metric_options(args.metric_option).items():
+        metric_options.setdefault(name, {}).update(kv)
+    _apply_legacy_flags(args, opts, metric_options)
+    opts["metric_options"] = metric_options
+    return opts
+
+
+def _apply_legacy_flags(
+    args: argparse.Namespace, opts: dict[str, Any], mo: dict[str, dict[str, Any]]
+) -> None:
+    """The original toolkit's flags (:mod:`aigve.cli.legacy`): cd-fvd adds its metric and options (notes
+    are logged), Light-VQA+ and ``--fvd-model`` are refused with the reason, ``--use-cpu`` is
+    ``--device cpu``, checkpoint paths become the ``weights`` option of the metrics in the run."""
+    fields = vars(args)
+    cd = legacy.cdfvd_from_fields(fields)
+    if cd is not None:
+        opts["metrics"] = cd.apply(opts.get("metrics") or [], mo)
+        for note in cd.notes:
+            log.warning("%s", note)
+    legacy.refuse_unsupported(fields)
+    opts["device"] = legacy.device_from_fields(fields) or opts["device"]
+    if any(fields.get(f) for f in legacy.CHECKPOINT_FLAGS):
+        from aigve.metrics.catalog import select_metrics
+
+        chosen = select_metrics(
+            opts.get("metrics") or None, opts.get("categories") or None, opts.get("suite")
+        )
+        legacy.apply_checkpoint_flags(fields, chosen, mo)
+
+
+def _progress_bar(total_label: str):  # noqa: ANN202
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=stderr_console(),
+        transient=False,
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from aigve.api import evaluate
+    from aigve.data.dataset import load_dataset
+    from aigve.results.writers import print_summary
+
+    o = merge_run_options(args)
+    if not o.get("dataset") and not o.get("generated"):
+        raise UsageError(
+            "aigve run needs a DATASET (name, annotation JSON, manifest or folder) or --generated DIR"
+        )
+    ds = load_dataset(
+        o.get("dataset") or o["generated"],
+        generated=o.get("generated"),
+        real=o.get("real"),
+        prompts=o.get("prompts"),
+        video_dir=o.get("video_dir"),
+    )
+    out = o.get("out")
+    if not out:
+        raise UsageError("aigve run needs --out DIR (results are never written to the working directory)")
+    with _progress_bar("videos") as bar:
+        task = bar.add_task("evaluating", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        results = evaluate(
+            ds,
+            o.get("metrics"),
+            categories=o.get("categories"),
+            suite=o.get("suite"),
+            metric_options=o["metric_options"],
+            max_len=o.get("max_len"),
+            max_seconds=o.get("max_seconds"),
+            fps=o.get("fps"),
+            batch_size=int(o["batch_size"]),
+            device=str(o["device"]),
+            num_workers=int(o["num_workers"]),
+            cache_dir=o.get("cache_dir"),
+            use_cache=not o.get("no_cache", False),
+            out_dir=out,
+            resume=bool(o.get("resume", False)),
+            real_stats=o.get("real_stats"),
+            bootstrap=int(o["bootstrap"]),
+            set_bootstrap=int(o["set_bootstrap"]),
+            seed=int(o["seed"]),
+            progress=progress,
+            report=not o.get("no_report", False),
+        )
+    if not args.quiet:
+        print_summary(results)
+        from rich.console import Console
+
+        report = ", report.html" if (Path(out) / "report.html").exists() else ""
+        Console().print(
+            f"results written to [bold]{out}[/bold] (results.json, per_video.csv, per_video.parquet{report})"
+        )
+    return results.exit_code
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--generated", help="folder of generated videos (instead of DATASET)")
+    g.add_argument("--real", help="folder of real videos (paired by name; the rest form the real set)")
+    g.add_argument("--prompts", help="prompts file (json, csv or txt)")
+    g.add_argument("--video-dir", dest="video_dir", help="folder the annotation JSON's paths are relative to")
+    g = p.add_argument_group("metrics")
+    g.add_argument("--metrics", help="comma-separated metric names (see `aigve list-metrics`)")
+    g.add_argument("--categories", help="comma-separated families, e.g. distribution_based,classic")
+    g.add_argument("--suite", help="a named suite, e.g. offline")
+    g.add_argument(
+        "--metric-option",
+        action="append",
+        metavar="NAME.KEY=VALUE",
+        help="a metric parameter (repeatable), e.g. fid.backbone=efficientnet_lite0",
+    )
+    g.add_argument("--config", help="YAML file with any of these options (flags override it)")
+    g = p.add_argument_group("sampling")
+    g.add_argument("--max-len", dest="max_len", type=int, help="decode at most the first N frames")
+    g.add_argument("--max-seconds", dest="max_seconds", type=float, help="decode at most the first S seconds")
+    g.add_argument("--fps", type=float, help="frame rate to assume where the container declares none")
+    g = p.add_argument_group("execution")
+    g.add_argument("--batch-size", dest="batch_size", type=int)
+    g.add_argument("--device", help="cpu, cuda, cuda:N or auto")
+    g.add_argument(
+        "--num-workers", dest="num_workers", type=int, help="decoding threads (0 = in the main thread)"
+    )
+    g.add_argument(
+        "--cache-dir", dest="cache_dir", help="feature cache (default ~/.cache/aigve or $AIGVE_CACHE_DIR)"
+    )
+    g.add_argument(
+        "--no-cache", dest="no_cache", action="store_true", help="do not read or keep a shared cache"
+    )
+    g.add_argument("--resume", action="store_true", help="continue a killed run in the same --out directory")
+    g.add_argument("--real-stats", dest="real_stats", help="reference statistics from `aigve stats compute`")
+    g.add_argument("--seed", type=int)
+    g.add_argument("--bootstrap", type=int, help="bootstrap resamples for per-video metrics' CIs (0 = off)")
+    g.add_argument(
+        "--set-bootstrap",
+        dest="set_bootstrap",
+        type=int,
+        help="bootstrap resamples for set metrics' CIs (FID/KID/FVD; from cached features; 0 = off)",
+    )
+    legacy.add_run_arguments(p)
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from aigve.data.staging import prepare
+
+    suffixes = csv_list(args.generated_suffixes) or ["synthetic", "generated"]
+    report = prepare(
+        args.input_dir,
+        out_json=args.out_json,
+        stage=args.stage_dataset,
+        link=args.link,
+        generated_suffixes=suffixes,
+        prompts=args.prompts,
+        overwrite=args.overwrite,
+    )
+    print(report.summary())
+    if not args.compute:
+        return EXIT_OK
+    dataset = report.dataset_spec()
+    run_args = argparse.Namespace(**{**vars(args), "dataset": str(dataset)})
+    if not run_args.out:
+        raise UsageError("--compute needs --out DIR for the results")
+    return cmd_run(run_args)
+
+
+def add_commands(sub: Any) -> None:
+    """Register ``run`` and ``prepare``."""
+    r = sub.add_parser("run", help="evaluate a dataset")
+    r.add_argument(
+        "dataset", nargs="?", help="demo | toy | aigve_bench | annotation.json | manifest.csv/jsonl | folder"
+    )
+    r.add_argument("--out", help="output directory for the result files")
+    r.add_argument("--quiet", action="store_true", help="no summary table")
+    r.add_argument("--no-report", dest="no_report", action="store_true", help="do not write report.html")
+    add_run_options(r)
+    r.set_defaults(func=cmd_run)
+
+    pr = sub.add_parser(
+        "prepare", help="pair generated/real videos in a folder and write the annotation JSON"
+    )
+    pr.add_argument("--input-dir", dest="input_dir", required=True)
+    pr.add_argument("--out-json", dest="out_json")
+    pr.add_argument(
+        "--stage-dataset", dest="stage_dataset", help="build DST/evaluate + DST/annotations/evaluate.json"
+    )
+    pr.add_argument("--link", action="store_true", help="symlink instead of copying when staging")
+    pr.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --out-json file or stage into a non-empty --stage-dataset folder",
+    )
+    pr.add_argument("--generated-suffixes", dest="generated_suffixes", default="synthetic,generated")
+    pr.add_argument("--compute", action="store_true", help="run the evaluation on the prepared dataset")
+    pr.add_argument("--out", help="results directory for --compute")
+    pr.add_argument("--quiet", action="store_true")
+    pr.add_argument("--no-report", dest="no_report", action="store_true", help="do not write report.html")
+    add_run_options(pr)
+    pr.set_defaults(func=cmd_prepare)
