@@ -124,7 +124,8 @@ def extract_stacked_by_shape(
 class ScorerInput:
     """One video's input to a scorer: ``data`` is uint8 frames ``[T, H, W, 3]`` (``input="frames"``) or the
     upstream extractor's ``[K, D]`` features of them (``input="features"``); ``texts`` maps each text the
-    scorer declares (e.g. ``"prompt"``) to the entry's value."""
+    scorer declares (e.g. ``"prompt"``) to the entry's value. ``fps`` is the sampled frames' rate for
+    ``input="frames"`` and None for features (they may come from the cache, without decoding)."""
 
     video_id: str
     data: np.ndarray
