@@ -109,7 +109,11 @@ def human_scores_from_records(
         cols = [c for c in AIGVE_ASPECTS if c in df.columns]
         if cols:  # say which other numeric columns are not taken, and how to take them
             ids_like = {id_column, *ID_COLUMNS}
-            rest = [c for c in df.columns if c not in cols and c not in ids_like and not str(c).startswith("video_path")]
+            rest = [
+                c
+                for c in df.columns
+                if c not in cols and c not in ids_like and not str(c).startswith("video_path")
+            ]
             numeric = [c for c in rest if pd.to_numeric(df[c], errors="coerce").notna().any()]
             if numeric:
                 warnings.warn(
