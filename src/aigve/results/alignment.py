@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 import warnings
-import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,7 @@ from scipy.special import expit
 
 from aigve.errors import DatasetError, UsageError
 from aigve.results.compare import to_markdown, write_table
-from aigve.results.stats import interval_from_distribution, resample_indices
+from aigve.results.stats import cell_rng, interval_from_distribution, resample_indices
 from aigve.types import Entry
 
 AIGVE_ASPECTS: tuple[str, ...] = (
@@ -310,10 +309,6 @@ def fit_logistic(x: np.ndarray, y: np.ndarray) -> LogisticFit:
     return LogisticFit((b1, b2, b3 * sd + mu, abs(b4) * sd), True)
 
 
-def _cell_rng(seed: int, *names: str) -> np.random.Generator:
-    return np.random.default_rng([int(seed), *(zlib.crc32(str(n).encode()) for n in names)])
-
-
 def _boot_rows(
     fn: Any, x: np.ndarray, y: np.ndarray, idx: np.ndarray, idx_y: np.ndarray | None = None
 ) -> np.ndarray:
@@ -503,7 +498,7 @@ def correlate(
                 warnings.warn(f"{metric} vs {aspect}: {fit.message}; reporting raw PLCC", stacklevel=2)
                 note = f"{fit.message}; plcc_logistic = raw PLCC"
                 fx, plcc_log = x, plcc
-            idx = resample_indices(n, n_resamples, _cell_rng(seed, str(metric), str(aspect)))
+            idx = resample_indices(n, n_resamples, cell_rng(seed, str(metric), str(aspect)))
             boot = {
                 "srcc": _spearman_boot(x, y, idx),
                 "plcc_raw": _boot_rows(_pearson_rows, x, y, idx),
@@ -551,7 +546,7 @@ def random_baseline(
             )
             rows.append(row)
             continue
-        gen = _cell_rng(seed, "random_baseline", str(aspect))
+        gen = cell_rng(seed, "random_baseline", str(aspect))
         ranks = np.arange(n, dtype=np.float64)
         same = np.broadcast_to(np.arange(n), (n_resamples, n))
         perm = gen.permuted(same, axis=1)  # random score ranks[i] paired with y[perm[b, i]]
@@ -655,7 +650,7 @@ def fusion_srcc(
             row["weights"] = ""
             rows.append(row)
             continue
-        gen = _cell_rng(seed, "fusion", str(aspect))
+        gen = cell_rng(seed, "fusion", str(aspect))
         pred = cross_validated_predictions(x, y, folds, gen, ridge)
         idx = resample_indices(n, n_resamples, gen)
         for c, fn in (("srcc_reg", _spearman_rows), ("plcc_reg", _pearson_rows)):
