@@ -154,6 +154,24 @@ def test_logistic_plcc_at_least_raw_on_monotone_nonlinear() -> None:
     assert out.loc["m_exp", "plcc_logistic"] > 0.9
 
 
+def test_logistic_plcc_keeps_the_sign_of_a_negative_relation() -> None:
+    """Humans score higher where the metric says worse: every column must read negative (the fitted
+    logistic is decreasing, and its PLCC is signed like the raw one), also for a lower-is-better metric."""
+    rng = np.random.default_rng(5)
+    n = 200
+    x = rng.normal(size=n)
+    human = pd.DataFrame({"s": 3 - 2 * np.tanh(1.5 * x) + rng.normal(scale=0.6, size=n)})
+    metrics = pd.DataFrame({"up": x, "down": -x})
+    out = correlate(metrics, human, n_resamples=100, directions={"down": False}).set_index("metric")
+    for m in ("up", "down"):  # "down" is lower-is-better: negated first, so it disagrees as "up" does
+        r = out.loc[m]
+        assert r["srcc"] < -0.3 and r["plcc_raw"] < -0.3 and r["krcc"] < -0.2
+        assert r["plcc_logistic"] < -0.3, r
+        assert r["plcc_logistic_low"] <= r["plcc_logistic"] <= r["plcc_logistic_high"] < 0
+    # the magnitude is the fit's (at least the raw PLCC's on this curved relation)
+    assert abs(out.loc["up", "plcc_logistic"]) >= abs(out.loc["up", "plcc_raw"]) - 1e-9
+
+
 def test_logistic_failure_falls_back_to_raw(monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("Optimal parameters not found")

@@ -462,9 +462,10 @@ def correlate(
     little narrow). If the logistic fit fails, ``plcc_logistic`` falls back to the raw PLCC with a
     warning and a ``note``. ``kendall_ci=False`` skips the (slowest) KRCC bootstrap.
 
-    Read ``plcc_logistic`` with care: the fit picks the direction and may become a steep step, so
-    on unrelated data it is above 0 (often ~0.1 at n=300) while SRCC/KRCC/raw PLCC centre on 0;
-    it is the VQA convention, reported next to the raw PLCC for that reason.
+    ``plcc_logistic`` is signed like the raw PLCC: the fitted logistic is monotone and, when it is
+    decreasing (the metric disagrees with humans), the PLCC of its predictions is negated, so a
+    negative relation reads negative in every column. Read it with care all the same: the fit may
+    become a steep step, so on unrelated data its magnitude is inflated (its sign follows the fit).
     """
     if n_resamples < 1:
         raise UsageError(f"n_resamples must be >= 1, got {n_resamples}")
@@ -490,7 +491,10 @@ def correlate(
             srcc, plcc, krcc = spearman(x, y), pearson(x, y), kendall(x, y)
             fit = fit_logistic(x, y)
             if fit.ok:
-                fx = fit(x)
+                # signed like the raw PLCC: the logistic is monotone, and when the fit is decreasing
+                # (humans score higher where the metric says worse) its PLCC is reported negative
+                b1, b2 = fit.params[0], fit.params[1]
+                fx = fit(x) if b1 >= b2 else -fit(x)
                 plcc_log = pearson(fx, y)
                 if not math.isfinite(plcc_log):
                     fit = LogisticFit(fit.params, False, "logistic fit is flat")
@@ -737,7 +741,8 @@ class AlignmentReport:
         return (
             "# Alignment with human scores\n\n"
             f"Estimates with {pct} bootstrap confidence intervals over videos. Lower-is-better metrics are "
-            "negated first, so positive = agrees with humans.\n\n"
+            "negated first, so positive = agrees with humans and negative = disagrees, in every column "
+            "(PLCC (logistic) takes the sign of the fitted curve's direction).\n\n"
             "## Metric x aspect\n\n" + to_markdown(show) + "\n"
             f"## Random baseline (mean and {pct} band of a random score)\n\n" + to_markdown(base) + "\n"
             f"## Fusion of all metrics ({folds}-fold cross-validated ridge, out-of-fold SRCC_reg)\n\n"
