@@ -641,9 +641,14 @@ def run_alignment(
         h = _human_for_run(human, id_column, mt.index, score_columns)
     directions = directions_for(results)
     folds = max(2, min(folds, len(mt.index.intersection(h.index.map(str))) // 2 or 2))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return alignment_report(mt, h, n_resamples=n_resamples, seed=seed, folds=folds, directions=directions)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        rep = alignment_report(mt, h, n_resamples=n_resamples, seed=seed, folds=folds, directions=directions)
+    # what was used and left out, and the warnings, go into the printed report (not Python warnings)
+    said = [h.attrs["note"]] if h.attrs.get("note") else []
+    said += [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    rep.notes = list(dict.fromkeys([*said, *rep.notes]))
+    return rep
 
 
 def alignment_heatmap(report: Any, path: str | Path) -> Path | None:
