@@ -757,8 +757,19 @@ def add_commands(sub: Any) -> None:
     c.add_argument(
         "--all-pairs", action="store_true", help="compare all pairs, not only each against the first"
     )
-    c.add_argument("--bootstrap", type=positive_int, default=1000, help="bootstrap resamples (default 1000)")
-    c.add_argument("--alpha", type=_alpha, default=0.05, help="significance level (default 0.05)")
+    c.add_argument(
+        "--bootstrap",
+        type=positive_int,
+        default=1000,
+        help="bootstrap resamples (default 1000) of the differences' CIs and of --by groups; a whole run's "
+        "leaderboard cell repeats the CI the run recorded",
+    )
+    c.add_argument(
+        "--alpha",
+        type=_alpha,
+        default=0.05,
+        help="significance level of the verdict, applied to Holm-adjusted p-values (default 0.05)",
+    )
     c.add_argument("--seed", type=int, default=0)
     c.add_argument(
         "--allow-mismatch",
