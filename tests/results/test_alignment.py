@@ -154,6 +154,24 @@ def test_logistic_plcc_at_least_raw_on_monotone_nonlinear() -> None:
     assert out.loc["m_exp", "plcc_logistic"] > 0.9
 
 
+def test_logistic_plcc_keeps_the_sign_of_a_negative_relation() -> None:
+    """Humans score higher where the metric says worse: every column must read negative (the fitted
+    logistic is decreasing, and its PLCC is signed like the raw one), also for a lower-is-better metric."""
+    rng = np.random.default_rng(5)
+    n = 200
+    x = rng.normal(size=n)
+    human = pd.DataFrame({"s": 3 - 2 * np.tanh(1.5 * x) + rng.normal(scale=0.6, size=n)})
+    metrics = pd.DataFrame({"up": x, "down": -x})
+    out = correlate(metrics, human, n_resamples=100, directions={"down": False}).set_index("metric")
+    for m in ("up", "down"):  # "down" is lower-is-better: negated first, so it disagrees as "up" does
+        r = out.loc[m]
+        assert r["srcc"] < -0.3 and r["plcc_raw"] < -0.3 and r["krcc"] < -0.2
+        assert r["plcc_logistic"] < -0.3, r
+        assert r["plcc_logistic_low"] <= r["plcc_logistic"] <= r["plcc_logistic_high"] < 0
+    # the magnitude is the fit's (at least the raw PLCC's on this curved relation)
+    assert abs(out.loc["up", "plcc_logistic"]) >= abs(out.loc["up", "plcc_raw"]) - 1e-9
+
+
 def test_logistic_failure_falls_back_to_raw(monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("Optimal parameters not found")
@@ -393,3 +411,36 @@ def test_report_written_as_csv_and_markdown(tmp_path: Path) -> None:
     md = paths[3].read_text()
     assert md.count("## ") == 3 and "| metric" in md and "SRCC_reg" in md and "lower_better" in md
     assert rep.correlations.set_index(["metric", "aspect"]).loc[("lower_better", "overall"), "srcc"] > 0.5
+
+
+def test_fusion_leaves_out_duplicate_outputs_and_warns_on_few_videos() -> None:
+    """flicker.flicker_vbench is a linear rescaling of flicker: fused together they get opposite
+    weights (+w/-w) and add nothing; the fusion keeps the primary and says what it left out."""
+    from aigve.results.alignment import alignment_report, drop_duplicate_outputs
+
+    rng = np.random.default_rng(6)
+    n = 25
+    flicker = rng.gamma(2.0, 4.0, n)
+    m = pd.DataFrame(
+        {
+            "flicker.flicker_vbench": 1 - flicker / 255,  # first, to check that the primary is kept
+            "flicker": flicker,
+            "motion": rng.normal(size=n),
+            "motion.motion_norm": np.exp(rng.normal(size=n)),  # not a duplicate: kept
+        },
+        index=[f"v{i}" for i in range(n)],
+    )
+    human = pd.DataFrame({"overall": -flicker + rng.normal(scale=3, size=n)}, index=m.index)
+    kept, dropped = drop_duplicate_outputs(m)
+    assert list(kept.columns) == ["flicker", "motion", "motion.motion_norm"]
+    assert [(c, k) for c, k, _ in dropped] == [("flicker.flicker_vbench", "flicker")]
+    assert dropped[0][2] == pytest.approx(-1.0)
+    fus = fusion_srcc(m, human, n_resamples=50).iloc[0]
+    assert "flicker_vbench" not in fus["weights"] and fus["n_metrics"] == 3
+    assert fus["left_out"].startswith("flicker.flicker_vbench (duplicates flicker, r = -1.000)")
+    assert "25 videos for 3 metrics" in fus["note"]  # 25 < 10 x 3
+    rep = alignment_report(m, human, n_resamples=50, kendall_ci=False)
+    md = rep.to_markdown()
+    assert "fusion leaves out outputs that repeat another of the same metric: flicker.flicker_vbench" in md
+    assert "WARNING: fusion on fewer than 10 videos per metric (3 metrics): overall (25 videos)" in md
+    assert fusion_srcc(m.iloc[:, 1:3], human, n_resamples=20).iloc[0]["note"] == ""  # 25 >= 10 x 2

@@ -160,3 +160,20 @@ def test_correlate_uses_scores_in_the_dataset(same_runs: tuple[Path, Path], tmp_
     assert main(["correlate", str(run), "--out", str(tmp_path), "--bootstrap", "100"]) == 0
     corr = pd.read_csv(tmp_path / "alignment.csv")
     assert set(corr["aspect"]) == {"overall", "technical_quality"} and (corr["n"] == 6).all()
+
+
+def test_run_ci_is_the_shared_mean_ci(same_runs: tuple[Path, Path]) -> None:
+    """The engine's per-video aggregate CI is results.stats.mean_ci with the run's seed: the helper the
+    leaderboard uses, so both report one bootstrap."""
+    from aigve.results.analysis import long_table, run_comparison
+    from aigve.results.load import load_run
+    from aigve.results.stats import mean_ci
+
+    res = load_run(same_runs[0])
+    ov = res.aggregates["flicker"].outputs["flicker"]
+    vals = long_table(res).query("metric == 'flicker'")["value"].to_numpy()
+    ci = mean_ci(vals, 100, 0, "flicker", "flicker")
+    assert (ov.ci_low, ov.ci_high) == pytest.approx((ci.low, ci.high), rel=1e-12)
+    lb = run_comparison([("a", res), ("b", load_run(same_runs[1]))], n_resamples=100).leaderboard
+    row = lb[(lb["model"] == "a") & (lb["metric"] == "flicker")].iloc[0]
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((ci.low, ci.high), rel=1e-12)

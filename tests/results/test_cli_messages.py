@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -137,8 +138,29 @@ def test_correlate_names_ignored_numeric_columns_and_takes_score_columns(tmp_pat
     from aigve.results.alignment import human_scores_from_records
 
     rows = [{"video_id": f"v{i}", "quality": float(i), "consistency": float(5 - i)} for i in range(5)]
-    with pytest.warns(UserWarning, match=r"numeric columns \['quality'\] are ignored .*--score-columns"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # said in the report (attrs -> notes), not as a Python warning
         h = human_scores_from_records(rows)
-    assert list(h.columns) == ["consistency"]
+    assert list(h.columns) == ["consistency"] and h.attrs["left_out_columns"] == ["quality"]
+    assert "numeric columns left out: quality (choose with --score-columns)" in h.attrs["note"]
     h = human_scores_from_records(rows, score_columns=["quality", "consistency"])
     assert list(h.columns) == ["quality", "consistency"] and h.loc["v3", "quality"] == 3.0
+
+
+def test_correlate_prints_the_columns_used_and_left_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run, vals = _run_dir(tmp_path)
+    rng = np.random.default_rng(0)
+    human = pd.DataFrame(
+        {"video_id": IDS, "overall": rng.integers(1, 6, len(IDS)), "duration": rng.normal(5, 1, len(IDS))}
+    )
+    human.to_csv(tmp_path / "scores.csv", index=False)
+    args = ["correlate", str(run), "--human", str(tmp_path / "scores.csv"), "--out", str(tmp_path / "c")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        assert main([*args, "--bootstrap", "50"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "score columns used (the AIGVE-Bench aspects): overall; numeric columns left out: duration" in out
+    assert "WARNING: fusion on fewer than 10 videos per metric" in out  # 8 videos, 1 metric
+    assert "numeric columns left out: duration" in (tmp_path / "c" / "alignment.md").read_text()

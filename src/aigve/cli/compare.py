@@ -49,6 +49,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         n_resamples=args.bootstrap,
         seed=args.seed,
         alpha=args.alpha,
+        allow_mismatch=args.allow_mismatch,
     )
     if args.out:
         for p in tables.write(args.out):
@@ -109,9 +110,29 @@ def add_commands(sub: Any) -> None:
     c.add_argument(
         "--all-pairs", action="store_true", help="compare all pairs, not only each against the first"
     )
-    c.add_argument("--bootstrap", type=positive_int, default=1000, help="bootstrap resamples (default 1000)")
-    c.add_argument("--alpha", type=alpha_level, default=0.05, help="significance level (default 0.05)")
+    c.add_argument(
+        "--bootstrap",
+        type=positive_int,
+        default=1000,
+        help="bootstrap resamples (default 1000) of the differences' CIs and of --by groups; a whole run's "
+        "leaderboard cell repeats the CI the run recorded",
+    )
+    c.add_argument(
+        "--alpha",
+        type=alpha_level,
+        default=0.05,
+        help="significance level of the verdict, applied to Holm-adjusted p-values (default 0.05)",
+    )
     c.add_argument("--seed", type=int, default=0)
+    c.add_argument(
+        "--allow-mismatch",
+        dest="allow_mismatch",
+        action="store_true",
+        help="compare runs even when their recorded settings for a metric differ (decode window "
+        "--max-len/--max-seconds, frame sampling, metric options, backbone or weights hash, judge model); "
+        "by default compare refuses, since such differences come from the settings, not the models. "
+        "With this flag the affected rows and the notes say which settings differ",
+    )
     c.set_defaults(func=cmd_compare)
 
     r = sub.add_parser(

@@ -70,7 +70,7 @@ class Aggregator(Planner):
                     ov = OutputValue(finite_mean(vals), len(vals), o.higher_is_better)
                     if len(vals) > 1:
                         ov.std = float(np.std(vals, ddof=1))
-                    self._add_ci(ov, vals)
+                    self._add_ci(ov, vals, slot.name, o.name)
                     outputs[o.name] = ov
                 out[slot.name] = MetricAggregate(
                     slot.name,
@@ -98,16 +98,15 @@ class Aggregator(Planner):
         chosen = slot.metric.options.get("backbone") if slot.metric is not None else None
         return chosen if isinstance(chosen, str) and chosen else str(slot.spec.backbone)
 
-    def _add_ci(self, ov: OutputValue, vals: list[float]) -> None:
+    def _add_ci(self, ov: OutputValue, vals: list[float], metric: str, output: str) -> None:
         if self.config.bootstrap <= 0 or len(vals) < 2:
             return
         try:
-            from aigve.results.stats import bootstrap_ci
+            from aigve.results.stats import mean_ci
         except ImportError:
             return
-        ci = bootstrap_ci(
-            np.asarray(vals, dtype=float), n_resamples=self.config.bootstrap, seed=self.config.seed
-        )
+        # the same helper and seed derivation as `aigve compare`'s leaderboard: one CI per aggregate
+        ci = mean_ci(vals, self.config.bootstrap, self.config.seed, metric, output)
         ov.ci_low, ov.ci_high, ov.ci_method = ci.low, ci.high, f"bootstrap-{ci.method} over videos"
 
     def _aggregate_set(

@@ -20,9 +20,8 @@ from __future__ import annotations
 import json
 import math
 import warnings
-import zlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ from scipy.special import expit
 
 from aigve.errors import DatasetError, UsageError
 from aigve.results.compare import to_markdown, write_table
-from aigve.results.stats import interval_from_distribution, resample_indices
+from aigve.results.stats import cell_rng, interval_from_distribution, resample_indices
 from aigve.types import Entry
 
 AIGVE_ASPECTS: tuple[str, ...] = (
@@ -72,7 +71,9 @@ def human_scores_from_records(
     Id: ``id_column`` if given (a ``video_path_*`` column gives the file stem), else ``id``, else
     ``video_id`` (aigve's own id column), else the stem of ``video_path_pd``. Score columns:
     ``score_columns`` if given, else the AIGVE-Bench aspects present, else every numeric column
-    except the id columns. 0 -> NaN in AIGVE-Bench aspects.
+    except the id columns. 0 -> NaN in AIGVE-Bench aspects. ``attrs`` of the result name the
+    columns used (``score_columns``), the numeric ones left out (``left_out_columns``) and say both
+    in one line (``note``), which ``aigve correlate`` prints.
     """
     df = pd.DataFrame(list(records)) if not isinstance(records, pd.DataFrame) else records.copy()
     if df.empty:
@@ -100,6 +101,7 @@ def human_scores_from_records(
     if ids.duplicated().any():
         dup = ids[ids.duplicated()].iloc[:5].tolist()
         raise DatasetError(f"{source}: duplicate ids in column {id_column!r}, e.g. {dup}; ids must be unique")
+    ids_like = {id_column, *ID_COLUMNS}
     if score_columns is not None:
         missing = [c for c in score_columns if c not in df.columns]
         if missing:
@@ -107,23 +109,15 @@ def human_scores_from_records(
         cols = list(score_columns)
     else:
         cols = [c for c in AIGVE_ASPECTS if c in df.columns]
-        if cols:  # say which other numeric columns are not taken, and how to take them
-            ids_like = {id_column, *ID_COLUMNS}
-            rest = [c for c in df.columns if c not in cols and c not in ids_like and not str(c).startswith("video_path")]
-            numeric = [c for c in rest if pd.to_numeric(df[c], errors="coerce").notna().any()]
-            if numeric:
-                warnings.warn(
-                    f"{source}: using the AIGVE-Bench aspect columns {cols}; numeric columns {numeric} are "
-                    "ignored — pass --score-columns to choose the score columns",
-                    UserWarning,
-                    stacklevel=2,
-                )
         if not cols:
-            ids_like = {id_column, *ID_COLUMNS}
             num = df.drop(columns=[c for c in df.columns if c in ids_like]).apply(
                 pd.to_numeric, errors="coerce"
             )
             cols = [c for c in num.columns if num[c].notna().any() and not str(c).startswith("video_path")]
+    rest = [
+        c for c in df.columns if c not in cols and c not in ids_like and not str(c).startswith("video_path")
+    ]
+    left_out = [c for c in rest if pd.to_numeric(df[c], errors="coerce").notna().any()]
     if not cols:
         raise DatasetError(f"{source}: no numeric score columns found besides the id {id_column!r}")
     out = df[cols].apply(pd.to_numeric, errors="coerce").astype(np.float64)
@@ -131,6 +125,13 @@ def human_scores_from_records(
         if c in AIGVE_ASPECTS:
             out[c] = out[c].mask(out[c] == 0)  # 0 = not applicable in AIGVE-Bench
     out.index = pd.Index(ids.to_numpy(), name="id")
+    # which columns were taken and which numeric ones were not: for the printed report, not a warning
+    how = "given" if score_columns is not None else (
+        "the AIGVE-Bench aspects" if any(c in AIGVE_ASPECTS for c in cols) else "every numeric column")  # fmt: skip
+    note = f"{source}: score columns used ({how}): {', '.join(map(str, cols))}"
+    if left_out:
+        note += f"; numeric columns left out: {', '.join(map(str, left_out))} (choose with --score-columns)"
+    out.attrs.update(score_columns=list(cols), left_out_columns=list(left_out), note=note)
     return out
 
 
@@ -306,10 +307,6 @@ def fit_logistic(x: np.ndarray, y: np.ndarray) -> LogisticFit:
     return LogisticFit((b1, b2, b3 * sd + mu, abs(b4) * sd), True)
 
 
-def _cell_rng(seed: int, *names: str) -> np.random.Generator:
-    return np.random.default_rng([int(seed), *(zlib.crc32(str(n).encode()) for n in names)])
-
-
 def _boot_rows(
     fn: Any, x: np.ndarray, y: np.ndarray, idx: np.ndarray, idx_y: np.ndarray | None = None
 ) -> np.ndarray:
@@ -463,9 +460,10 @@ def correlate(
     little narrow). If the logistic fit fails, ``plcc_logistic`` falls back to the raw PLCC with a
     warning and a ``note``. ``kendall_ci=False`` skips the (slowest) KRCC bootstrap.
 
-    Read ``plcc_logistic`` with care: the fit picks the direction and may become a steep step, so
-    on unrelated data it is above 0 (often ~0.1 at n=300) while SRCC/KRCC/raw PLCC centre on 0;
-    it is the VQA convention, reported next to the raw PLCC for that reason.
+    ``plcc_logistic`` is signed like the raw PLCC: the fitted logistic is monotone and, when it is
+    decreasing (the metric disagrees with humans), the PLCC of its predictions is negated, so a
+    negative relation reads negative in every column. Read it with care all the same: the fit may
+    become a steep step, so on unrelated data its magnitude is inflated (its sign follows the fit).
     """
     if n_resamples < 1:
         raise UsageError(f"n_resamples must be >= 1, got {n_resamples}")
@@ -491,7 +489,10 @@ def correlate(
             srcc, plcc, krcc = spearman(x, y), pearson(x, y), kendall(x, y)
             fit = fit_logistic(x, y)
             if fit.ok:
-                fx = fit(x)
+                # signed like the raw PLCC: the logistic is monotone, and when the fit is decreasing
+                # (humans score higher where the metric says worse) its PLCC is reported negative
+                b1, b2 = fit.params[0], fit.params[1]
+                fx = fit(x) if b1 >= b2 else -fit(x)
                 plcc_log = pearson(fx, y)
                 if not math.isfinite(plcc_log):
                     fit = LogisticFit(fit.params, False, "logistic fit is flat")
@@ -499,7 +500,7 @@ def correlate(
                 warnings.warn(f"{metric} vs {aspect}: {fit.message}; reporting raw PLCC", stacklevel=2)
                 note = f"{fit.message}; plcc_logistic = raw PLCC"
                 fx, plcc_log = x, plcc
-            idx = resample_indices(n, n_resamples, _cell_rng(seed, str(metric), str(aspect)))
+            idx = resample_indices(n, n_resamples, cell_rng(seed, str(metric), str(aspect)))
             boot = {
                 "srcc": _spearman_boot(x, y, idx),
                 "plcc_raw": _boot_rows(_pearson_rows, x, y, idx),
@@ -547,7 +548,7 @@ def random_baseline(
             )
             rows.append(row)
             continue
-        gen = _cell_rng(seed, "random_baseline", str(aspect))
+        gen = cell_rng(seed, "random_baseline", str(aspect))
         ranks = np.arange(n, dtype=np.float64)
         same = np.broadcast_to(np.arange(n), (n_resamples, n))
         perm = gen.permuted(same, axis=1)  # random score ranks[i] paired with y[perm[b, i]]
@@ -614,6 +615,44 @@ def cross_validated_predictions(
     return pred
 
 
+VIDEOS_PER_FEATURE = 10
+"""A fusion on fewer videos than this many per metric gets a warning note."""
+_DUPLICATE_R = 0.999
+
+
+def drop_duplicate_outputs(metric_df: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, str, float]]]:
+    """Leave out derived outputs that repeat another output of the same metric.
+
+    Columns are output labels (``metric`` for the primary output, ``metric.output`` otherwise). A
+    column whose Pearson or Spearman correlation with an earlier kept column of the same metric
+    (primaries first) is at least 0.999 in size (e.g. ``flicker.flicker_vbench``, a linear
+    rescaling of ``flicker``) adds nothing to a fusion but a pair of opposite weights; it is
+    dropped. Returns the kept table and ``(dropped, kept, r)`` for each dropped column.
+    """
+    order = sorted(metric_df.columns, key=lambda c: ("." in str(c), list(metric_df.columns).index(c)))
+    kept: list[Any] = []
+    dropped: list[tuple[str, str, float]] = []
+    for c in order:
+        x = metric_df[c].to_numpy(dtype=np.float64)
+        dup = None
+        for k in kept:
+            if str(k).split(".")[0] != str(c).split(".")[0]:
+                continue
+            y = metric_df[k].to_numpy(dtype=np.float64)
+            ok = np.isfinite(x) & np.isfinite(y)
+            if ok.sum() < 3 or np.ptp(x[ok]) == 0 or np.ptp(y[ok]) == 0:
+                continue
+            r = max((pearson(x[ok], y[ok]), spearman(x[ok], y[ok])), key=abs)
+            if abs(r) >= _DUPLICATE_R:
+                dup = (str(c), str(k), float(r))
+                break
+        if dup is None:
+            kept.append(c)
+        else:
+            dropped.append(dup)
+    return metric_df[[c for c in metric_df.columns if c in kept]], dropped
+
+
 def fusion_srcc(
     metric_df: pd.DataFrame,
     human_df: pd.DataFrame,
@@ -630,12 +669,17 @@ def fusion_srcc(
     SRCC/PLCC of the out-of-fold predictions with the human scores are reported with bootstrap
     CIs over videos. ``ridge`` is the L2 penalty on standardised features (0 = least squares).
     ``weights`` shows the coefficients of a fit on all the videos, for interpretation only.
-    Columns: aspect, n, n_metrics, folds, srcc_reg, srcc_reg_low, srcc_reg_high, plcc_reg,
-    plcc_reg_low, plcc_reg_high, weights.
+    Derived outputs that duplicate another output of the same metric are left out first
+    (:func:`drop_duplicate_outputs`; named in ``left_out``), and ``note`` warns when there are
+    fewer than :data:`VIDEOS_PER_FEATURE` videos per metric.
+    Columns: aspect, n, n_metrics, folds, left_out, note, srcc_reg, srcc_reg_low, srcc_reg_high,
+    plcc_reg, plcc_reg_low, plcc_reg_high, weights.
     """
     if folds < 2:
         raise UsageError(f"folds must be >= 2, got {folds}")
     m, h = _align(metric_df, human_df)
+    m, dropped = drop_duplicate_outputs(m)
+    left_out = "; ".join(f"{c} (duplicates {k}, r = {r:+.3f})" for c, k, r in dropped)
     rows = []
     for aspect in h.columns:
         y_all = h[aspect].to_numpy(dtype=np.float64)
@@ -645,13 +689,19 @@ def fusion_srcc(
         usable = np.isfinite(x).any(axis=0)
         x, names = x[:, usable], [str(c) for c, u in zip(m.columns, usable, strict=True) if u]
         n = int(y.size)
-        row: dict[str, Any] = dict(aspect=aspect, n=n, n_metrics=len(names), folds=folds)
+        row: dict[str, Any] = dict(aspect=aspect, n=n, n_metrics=len(names), folds=folds, left_out=left_out)
+        row["note"] = (
+            f"{n} videos for {len(names)} metrics (fewer than {VIDEOS_PER_FEATURE} per metric): the fusion "
+            "overfits easily and SRCC_reg is unstable"
+            if names and n < VIDEOS_PER_FEATURE * len(names)
+            else ""
+        )
         if n < 2 * folds or not names or np.ptp(y) == 0:
             row.update({f"{c}{s}": math.nan for c in ("srcc_reg", "plcc_reg") for s in ("", "_low", "_high")})
             row["weights"] = ""
             rows.append(row)
             continue
-        gen = _cell_rng(seed, "fusion", str(aspect))
+        gen = cell_rng(seed, "fusion", str(aspect))
         pred = cross_validated_predictions(x, y, folds, gen, ridge)
         idx = resample_indices(n, n_resamples, gen)
         for c, fn in (("srcc_reg", _spearman_rows), ("plcc_reg", _pearson_rows)):
@@ -685,6 +735,7 @@ class AlignmentReport:
     baseline: pd.DataFrame
     fusion: pd.DataFrame
     level: float = 0.95
+    notes: list[str] = field(default_factory=list)  # inputs used and left out, warnings: printed first
 
     def to_markdown(self, digits: int = 3) -> str:
         pct = f"{self.level:.0%}"
@@ -738,8 +789,12 @@ class AlignmentReport:
         return (
             "# Alignment with human scores\n\n"
             f"Estimates with {pct} bootstrap confidence intervals over videos. Lower-is-better metrics are "
-            "negated first, so positive = agrees with humans.\n\n"
-            "## Metric x aspect\n\n" + to_markdown(show) + "\n"
+            "negated first, so positive = agrees with humans and negative = disagrees, in every column "
+            "(PLCC (logistic) takes the sign of the fitted curve's direction).\n\n"
+            + ("## Notes\n\n" + "".join(f"- {n}\n" for n in self.notes) + "\n" if self.notes else "")
+            + "## Metric x aspect\n\n"
+            + to_markdown(show)
+            + "\n"
             f"## Random baseline (mean and {pct} band of a random score)\n\n" + to_markdown(base) + "\n"
             f"## Fusion of all metrics ({folds}-fold cross-validated ridge, out-of-fold SRCC_reg)\n\n"
             + to_markdown(fus)
@@ -771,9 +826,23 @@ def alignment_report(
 ) -> AlignmentReport:
     """:func:`correlate` + :func:`random_baseline` + :func:`fusion_srcc` on the same videos."""
     m, h = _align(metric_df, human_df)
+    fusion = fusion_srcc(m, h, folds, seed, n_resamples=n_resamples, level=level)
+    notes = []
+    if len(fusion) and fusion["left_out"].iloc[0]:
+        notes.append(
+            f"fusion leaves out outputs that repeat another of the same metric: {fusion['left_out'].iloc[0]}"
+        )
+    few = fusion[fusion["note"] != ""] if len(fusion) else fusion
+    if len(few):
+        cases = ", ".join(f"{r.aspect} ({r.n} videos)" for r in few.itertuples())
+        notes.append(
+            f"WARNING: fusion on fewer than {VIDEOS_PER_FEATURE} videos per metric ({int(few['n_metrics'].max())} "
+            f"metrics): {cases}; the fit overfits easily and SRCC_reg is unstable"
+        )
     return AlignmentReport(
         correlations=correlate(m, h, n_resamples, seed, level, directions, kendall_ci=kendall_ci),
         baseline=random_baseline(h, n_resamples, seed, level, kendall_too=kendall_ci),
-        fusion=fusion_srcc(m, h, folds, seed, n_resamples=n_resamples, level=level),
+        fusion=fusion,
         level=level,
+        notes=notes,
     )

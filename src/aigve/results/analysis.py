@@ -57,7 +57,8 @@ def directions_for(results: Results) -> dict[str, bool | None]:
 
 
 def long_table(results: Results, all_outputs: bool = False) -> pd.DataFrame:
-    """Per-video values, one row per video x metric output, ``metric`` = output label.
+    """Per-video values, one row per video x metric output, ``metric`` = output label
+    (``source_metric`` and ``output`` keep the metric's and the output's own names).
 
     Keeps successful finite values of video-level outputs (diagnostic outputs whose name starts
     with ``_`` are left out); ``all_outputs=False`` keeps only each metric's primary output. The
@@ -74,6 +75,7 @@ def long_table(results: Results, all_outputs: bool = False) -> pd.DataFrame:
     if not all_outputs:
         keep &= np.array([prim.get(m) == o for m, o in zip(df["metric"], out_names, strict=True)], dtype=bool)
     df = df.loc[keep].copy()
+    df["source_metric"] = df["metric"].astype(str)
     df["metric"] = [output_label(m, o, prim.get(m)) for m, o in zip(df["metric"], df["output"], strict=True)]
     df["value"] = pd.to_numeric(df["value"], errors="coerce")
     df = df[np.isfinite(df["value"].to_numpy(dtype=np.float64))]
@@ -92,6 +94,57 @@ def set_level_values(results: Results) -> dict[str, tuple[float | None, float | 
     return out
 
 
+# provenance keys that do not change a number: where things ran or were stored
+_IGNORED_SETTINGS = {"device", "batch_size", "num_workers", "path", "dir", "cache_dir"}
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(d, dict):
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out or {prefix[:-1]: {}}
+    return {prefix[:-1]: d}
+
+
+def metric_settings(results: Results, metric: str) -> dict[str, Any]:
+    """What shaped a metric's numbers in a run: its recorded provenance (options, sampling,
+    extractors with their weights hash, window), else the run's window and the metric's options."""
+    agg = results.aggregates.get(metric)
+    if agg is not None and agg.provenance:
+        return dict(agg.provenance)
+    prov = results.provenance or {}
+    return {"window": prov.get("window"), "options": (prov.get("metric_options") or {}).get(metric) or {}}
+
+
+def settings_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """The settings (dotted provenance keys) whose values differ, as ``key: A-value vs B-value``.
+
+    Locations (paths, device, batch size) are ignored, and so is a ``weights`` path when both sides
+    record the same weights hashes: equal hashes mean the same weights wherever they were read.
+    """
+    fa, fb = _flatten(a), _flatten(b)
+
+    def shas(f: dict[str, Any]) -> set[str]:
+        return {str(v) for k, v in f.items() if k.rsplit(".", 1)[-1] == "weights_sha256" and v}
+
+    same_weights = bool(shas(fa)) and shas(fa) == shas(fb)
+    out = []
+    for k in sorted(set(fa) | set(fb)):
+        last = k.rsplit(".", 1)[-1]
+        if last in _IGNORED_SETTINGS or last.endswith("_path") or (same_weights and last == "weights"):
+            continue
+        va, vb = fa.get(k, "(absent)"), fb.get(k, "(absent)")
+        if va != vb:
+            out.append(f"{k}: {_short(va)} vs {_short(vb)}")
+    return out
+
+
+def _short(v: Any, width: int = 40) -> str:
+    t = json.dumps(v, default=str) if not isinstance(v, str) else v
+    return t if len(t) <= width else t[: width - 1] + "…"
+
+
 @dataclass
 class ComparisonTables:
     """What ``aigve compare`` writes: a leaderboard and pairwise comparisons."""
@@ -104,6 +157,18 @@ class ComparisonTables:
     by: str | None
     key: str
     notes: list[str] = field(default_factory=list)
+    alpha: float = 0.05
+    # runs whose settings differ for a metric: {metric, a, b, differences}; compared only on request
+    mismatches: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def untestable(self) -> bool:
+        """True when no tested row of the table could reach Holm significance at these sample sizes."""
+        c = self.comparisons
+        if c.empty or "testable" not in c:
+            return False
+        tested = c["p_value"].notna()
+        return bool(tested.any()) and not bool(c.loc[tested, "testable"].astype(bool).any())
 
     def leaderboard_wide(self) -> pd.DataFrame:
         from aigve.results.compare import leaderboard_wide
@@ -122,7 +187,15 @@ class ComparisonTables:
                 return ""
             return f"[{r['ci_low']:.{digits}g}, {r['ci_high']:.{digits}g}]"
 
-        return pd.DataFrame(
+        def warning(r: pd.Series) -> str:
+            parts = []
+            if r.get("settings_differ"):
+                parts.append(f"settings differ: {r['settings_differ']}")
+            if pd.notna(r.get("p_value")) and not bool(r.get("testable", True)):
+                parts.append(f"n too small: min p (Holm) {r['min_p_holm']:.3g} ≥ α")
+            return "; ".join(parts)
+
+        out = pd.DataFrame(
             {
                 "metric": [
                     f"{m} {arrows.get(h, '')}".strip()
@@ -134,9 +207,13 @@ class ComparisonTables:
                 "mean B": c["mean_b"],
                 "diff (B better if > 0)": c["diff"],
                 "95% CI": [ci(r) for _, r in c.iterrows()],
-                "p-value": c["p_value"],
+                "p (raw)": c["p_value"],
                 "p (Holm)": c["p_holm"],
-                "better": [
+                f"significant (Holm, α={self.alpha:g})": [
+                    ("yes" if s else "no") if pd.notna(p) else ""
+                    for s, p in zip(c["significant_holm"], c["p_holm"], strict=True)
+                ],
+                "better (Holm)": [
                     (r["a"] if r["better"] == "a" else r["b"] if r["better"] == "b" else "")
                     for _, r in c.iterrows()
                 ],
@@ -144,6 +221,14 @@ class ComparisonTables:
                 "test": c["test"],
             }
         )
+        if (
+            self.untestable
+        ):  # p-values and verdicts that cannot be significant are no evidence: leave them out
+            out = out.drop(columns=[k for k in out.columns if k.startswith(("p (", "significant", "better"))])
+        warn = [warning(r) for _, r in c.iterrows()]
+        if any(warn):
+            out["warning"] = warn
+        return out
 
     def to_markdown(self) -> str:
         from aigve.results.compare import to_markdown
@@ -153,12 +238,28 @@ class ComparisonTables:
         parts.append(
             f"Paired on `{self.key}` where keys are shared (sign-flip permutation test, bootstrap CI of the "
             "mean difference), unpaired otherwise. `diff` is B − A in the metric's direction: positive "
-            "means B is better. p-values are Holm-adjusted across the table.\n"
+            f"means B is better. The verdict (`better`) is taken at α = {self.alpha:g} on the Holm-adjusted "
+            "p-value across the whole table; the raw p-value is shown next to it.\n"
         )
+        if self.mismatches:
+            parts.append(
+                "**WARNING: the runs were made with different settings for "
+                f"{', '.join(sorted({m['metric'] for m in self.mismatches}))}; those differences are partly or "
+                "wholly due to the settings, not the models (see the warning column and the notes).**\n"
+            )
         wide = self.leaderboard_wide()
         if len(wide):
             parts.append("## Leaderboard (mean [95% CI], rank by direction)\n\n" + to_markdown(wide))
-        if len(self.comparisons):
+        if len(self.comparisons) and self.untestable:
+            parts.append(
+                "## Pairwise differences (descriptive only)\n\n"
+                f"**No test in this table can reach significance at α = {self.alpha:g}**: with these sample "
+                "sizes the smallest attainable p-value (after the Holm correction) is "
+                f"{float(self.comparisons['min_p_holm'].min()):.3g}, whatever the data. The differences and "
+                "CIs below are descriptions, not evidence for or against a difference; compare on more "
+                "videos or prompts.\n\n" + to_markdown(self.comparisons_display())
+            )
+        elif len(self.comparisons):
             parts.append("## Pairwise comparisons\n\n" + to_markdown(self.comparisons_display()))
         if self.notes:
             parts.append("## Notes\n\n" + "".join(f"- {n}\n" for n in self.notes))
@@ -182,6 +283,9 @@ class ComparisonTables:
                 "key": self.key,
                 "leaderboard": json.loads(to_json_records(self.leaderboard)),
                 "comparisons": json.loads(to_json_records(self.comparisons)) if len(self.comparisons) else [],
+                "alpha": self.alpha,
+                "untestable": self.untestable,
+                "settings_mismatches": self.mismatches,
                 "notes": self.notes,
             }
             path.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -264,6 +368,29 @@ def _resolve_key(key: str, by: str | None, frames: Sequence[pd.DataFrame]) -> st
     return "video_id"
 
 
+def _mismatches(runs: Sequence[tuple[str, Results]]) -> list[dict[str, Any]]:
+    """Per metric in several runs: each run whose settings for it differ from the first run's."""
+    out = []
+    metrics = list(dict.fromkeys(m for _, res in runs for m in res.aggregates))
+    for m in metrics:
+        having = [(label, res) for label, res in runs if m in res.aggregates]
+        ref_label, ref = having[0] if having else ("", None)
+        for label, res in having[1:]:
+            diffs = settings_differences(metric_settings(ref, m), metric_settings(res, m))
+            if diffs:
+                out.append(dict(metric=m, a=ref_label, b=label, differences=diffs))
+    return out
+
+
+def _mismatch_message(mismatches: list[dict[str, Any]]) -> str:
+    lines = [f"{m['metric']} ({m['a']} vs {m['b']}): {'; '.join(m['differences'])}" for m in mismatches]
+    return (
+        "the runs were made with settings that change the numbers, so their differences are not "
+        "the models' differences:\n  " + "\n  ".join(lines) + "\nre-run them with the same settings, "
+        "or pass --allow-mismatch to compare anyway (affected rows are then marked)"
+    )
+
+
 def run_comparison(
     runs: Sequence[tuple[str, Results]],
     by: str | None = None,
@@ -274,6 +401,7 @@ def run_comparison(
     n_permutations: int = 10000,
     seed: int = 0,
     alpha: float = 0.05,
+    allow_mismatch: bool = False,
 ) -> ComparisonTables:
     """Leaderboard and pairwise comparisons of runs (or of the groups of the field ``by``).
 
@@ -283,19 +411,30 @@ def run_comparison(
     :func:`aigve.results.compare.compare_frames` (paired on ``key`` when keys are shared);
     ``key='auto'`` pairs on ``prompt`` when grouping by a field, else on ``video_id``. Set-level
     metrics (FID, ...) enter the leaderboard with their recorded value and CI, and the comparison
-    with the difference only (no per-video test). ``p_holm`` is Holm-adjusted over the whole table.
+    with the difference only (no per-video test). ``p_holm`` is Holm-adjusted over the whole table
+    and ``better`` follows it (:func:`aigve.results.compare.apply_holm`).
+
+    Runs whose recorded settings for a metric differ (window, sampling, options, extractor and
+    weights hash, ...: :func:`settings_differences`) raise :class:`UsageError`, unless
+    ``allow_mismatch``: then the rows are compared and marked (``settings_differ``), with a note.
+    Whole-run leaderboard cells repeat the CI the run recorded for that aggregate.
     """
-    from aigve.results.compare import _cell_rng, compare_frames, holm, leaderboard
+    from aigve.results.compare import apply_holm, compare_frames, leaderboard
+    from aigve.results.stats import cell_rng
 
     if not runs:
         raise UsageError("compare needs at least one run")
     if by is None and len(runs) < 2:
         raise UsageError("compare needs two or more runs, or one run with --by FIELD (e.g. --by model)")
+    mismatches = _mismatches(runs)
+    if mismatches and not allow_mismatch:
+        raise UsageError(_mismatch_message(mismatches))
     groups, directions, notes = _group_frames(runs, by, all_outputs)
     names = list(groups)
     if len(names) < 2:
         raise UsageError(f"only one group found ({names}); compare needs at least two runs or field values")
     key = _resolve_key(key, by, list(groups.values()))
+    by_label = dict(runs)
     # set-level metrics: one value per run (only meaningful per run, not per field value)
     set_vals: dict[str, dict[str, tuple[float | None, float | None, float | None]]] = {}
     if by is None:
@@ -304,7 +443,21 @@ def run_comparison(
         notes.append(
             f"set-level metrics (FID, FVD, ...) are computed over whole runs and cannot be split by {by!r}"
         )
-    lb_rows = [g.assign(model=name)[["model", "metric", "value"]] for name, g in groups.items() if len(g)]
+    lb_cols = ["model", "metric", "value", "source_metric", "output"]
+    lb_rows = []
+    for name, g in groups.items():
+        if not len(g):
+            continue
+        part = g.assign(model=name)[lb_cols]
+        if by is None:  # a whole run: the leaderboard repeats the CI the run recorded for each aggregate
+            part = part.assign(ci_low=None, ci_high=None)
+            res = by_label[name]
+            for (m, o), sub in part.groupby(["source_metric", "output"], sort=False):
+                ov = res.aggregates[m].outputs.get(o) if m in res.aggregates else None
+                if ov is not None and ov.n == len(sub) and ov.ci_low is not None and ov.ci_high is not None:
+                    part.loc[sub.index, "ci_low"] = ov.ci_low
+                    part.loc[sub.index, "ci_high"] = ov.ci_high
+        lb_rows.append(part)
     for name, vals in set_vals.items():
         for metric, (v, lo, hi) in vals.items():
             if v is not None:
@@ -327,7 +480,7 @@ def run_comparison(
         if len(ga) and len(gb):
             c = compare_frames(
                 ga, gb, directions, key=key, n_resamples=n_resamples,
-                seed=int(_cell_rng(seed, a, b).integers(2**31)), alpha=alpha, n_permutations=n_permutations,
+                seed=int(cell_rng(seed, a, b).integers(2**31)), alpha=alpha, n_permutations=n_permutations,
             )  # fmt: skip
             if len(c):
                 rows.append(c.assign(a=a, b=b))
@@ -354,6 +507,7 @@ def run_comparison(
                     n_b=1,
                     higher_is_better=hib,
                     alpha=alpha,
+                    min_p=None,
                     ci_low=None,
                     ci_high=None,
                     ci_method=None,
@@ -367,8 +521,8 @@ def run_comparison(
             rows.append(pd.DataFrame(extra))
     comp = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
     if len(comp):
-        comp["p_holm"] = holm([None if v is None or pd.isna(v) else float(v) for v in comp["p_value"]])
-        comp["significant_holm"] = [p is not None and not pd.isna(p) and p < alpha for p in comp["p_holm"]]
+        comp = apply_holm(comp, alpha)
+        comp["settings_differ"] = [_row_mismatch(r, groups, by_label) for _, r in comp.iterrows()]
         front = ["a", "b", "metric"]
         comp = comp[front + [c for c in comp.columns if c not in front]]
         unpaired = comp.loc[~comp["paired"].astype(bool) & (comp["n_pairs"] == 0), "test"]
@@ -376,7 +530,47 @@ def run_comparison(
             notes.append(
                 f"some pairs share no '{key}' values and were compared unpaired; choose the pairing field with --key"
             )
-    return ComparisonTables(lb, comp, names, by, key, notes)
+        notes.extend(_power_notes(comp, alpha))
+    for m in mismatches:
+        notes.append(
+            f"WARNING: {m['metric']}: runs {m['a']} and {m['b']} differ in {'; '.join(m['differences'])}; "
+            "its differences and ranks mix the settings with the models"
+        )
+    return ComparisonTables(lb, comp, names, by, key, notes, alpha=alpha, mismatches=mismatches)
+
+
+def _row_mismatch(row: pd.Series, groups: dict[str, pd.DataFrame], runs: dict[str, Results]) -> str | None:
+    """The settings that differ between the runs behind a comparison row's two groups, if any."""
+    ra, rb = (groups[g]["run"].iloc[0] if len(groups[g]) else g for g in (row["a"], row["b"]))
+    if ra == rb or ra not in runs or rb not in runs:
+        return None
+    label, res_a, res_b = str(row["metric"]), runs[ra], runs[rb]
+    for m, agg in res_a.aggregates.items():
+        if m in res_b.aggregates and any(output_label(m, o, agg.primary) == label for o in agg.outputs):
+            return (
+                "; ".join(settings_differences(metric_settings(res_a, m), metric_settings(res_b, m))) or None
+            )
+    return None
+
+
+def _power_notes(comp: pd.DataFrame, alpha: float) -> list[str]:
+    """Say, per pair of groups, when no row could be significant whatever the data."""
+    notes = []
+    tested = comp[comp["p_value"].notna() & ~comp["testable"].astype(bool)]
+    for (a, b), g in tested.groupby(["a", "b"], sort=False):
+        r = g.iloc[0]
+        size = (
+            f"{int(r['n_pairs'])} pairs"
+            if bool(r["paired"])
+            else f"{int(r['n_a'])} vs {int(r['n_b'])} values"
+        )
+        notes.append(
+            f"{a} vs {b} ({', '.join(map(str, g['metric']))}): with {size} the smallest p the permutation "
+            f"test can give is {float(g['min_p'].min()):.3g} ({float(g['min_p_holm'].min()):.3g} after Holm) "
+            f"≥ α = {alpha:g}, so these rows cannot be significant whatever the data; their 'not "
+            "significant' is no evidence of no difference"
+        )
+    return notes
 
 
 # ------------------------------------------------------------------------------ alignment
@@ -445,6 +639,11 @@ def run_alignment(
         h = _human_for_run(human, id_column, mt.index, score_columns)
     directions = directions_for(results)
     folds = max(2, min(folds, len(mt.index.intersection(h.index.map(str))) // 2 or 2))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return alignment_report(mt, h, n_resamples=n_resamples, seed=seed, folds=folds, directions=directions)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        rep = alignment_report(mt, h, n_resamples=n_resamples, seed=seed, folds=folds, directions=directions)
+    # what was used and left out, and the warnings, go into the printed report (not Python warnings)
+    said = [h.attrs["note"]] if h.attrs.get("note") else []
+    said += [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    rep.notes = list(dict.fromkeys([*said, *rep.notes]))
+    return rep

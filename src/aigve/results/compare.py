@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from itertools import product
@@ -22,7 +21,15 @@ import numpy as np
 import pandas as pd
 
 from aigve.errors import UsageError
-from aigve.results.stats import CI, Method, bootstrap_ci, bootstrap_distribution, interval_from_distribution
+from aigve.results.stats import (
+    CI,
+    Method,
+    bootstrap_ci,
+    bootstrap_distribution,
+    cell_rng,
+    interval_from_distribution,
+    mean_ci,
+)
 
 # exact sign-flip enumeration (2**n patterns) is used when it is no larger than this
 _MAX_EXACT_PATTERNS = 1 << 12
@@ -47,6 +54,7 @@ class Comparison:
     higher_is_better: bool | None
     alpha: float = 0.05
     metric: str | None = None
+    min_p: float | None = None  # the smallest p-value the test can give at this n (None: no test)
 
     @property
     def significant(self) -> bool:
@@ -73,11 +81,6 @@ def _sign(higher_is_better: bool | None) -> float:
     return -1.0 if higher_is_better is False else 1.0
 
 
-def _cell_rng(seed: int, *names: str) -> np.random.Generator:
-    """A generator seeded by ``seed`` and the names, so one metric's draws do not depend on others."""
-    return np.random.default_rng([int(seed), *(zlib.crc32(str(n).encode()) for n in names)])
-
-
 def _clean(s: pd.Series, name: str) -> pd.Series:
     if not isinstance(s, pd.Series):
         raise UsageError(f"{name} must be a pandas Series indexed by prompt or video id")
@@ -92,6 +95,28 @@ def _better(diff: float | None, p: float | None, alpha: float, higher_is_better:
     if higher_is_better is None or diff is None or p is None or p >= alpha or diff == 0:
         return None
     return "b" if diff > 0 else "a"
+
+
+def min_attainable_p(
+    paired: bool, n_pairs: int, n_a: int, n_b: int, n_permutations: int = 10000
+) -> float | None:
+    """The smallest p-value the permutation test can return at these sizes, whatever the data.
+
+    Paired sign-flip: ``2 / 2**n`` (the two all-same-sign patterns), or ``1 / (1 + n_permutations)``
+    when Monte Carlo gives a larger floor. Unpaired label permutation: ``2 / C(n_a + n_b, n_a)``
+    (``1 / C`` for unequal groups) and the same Monte Carlo floor. When it is at least ``alpha``
+    no outcome can be significant: the test has no power, and its "not significant" is no evidence.
+    """
+    mc = 1.0 / (1 + n_permutations)
+    if paired:
+        if n_pairs < 2:
+            return None
+        exact = 2.0 ** (1 - n_pairs)
+        return exact if 2**n_pairs <= _MAX_EXACT_PATTERNS else max(exact, mc)
+    if n_a < 2 or n_b < 2:
+        return None
+    arrangements = math.comb(n_a + n_b, n_a)
+    return max((2.0 if n_a == n_b else 1.0) / arrangements, mc)
 
 
 def sign_flip_pvalue(d: np.ndarray, n_permutations: int = 10000, rng: np.random.Generator | int = 0) -> float:
@@ -187,6 +212,7 @@ def compare_paired(
         higher_is_better=higher_is_better,
         alpha=alpha,
         metric=metric,
+        min_p=min_attainable_p(True, n, 0, 0, n_permutations),
     )
 
 
@@ -239,8 +265,9 @@ def compare_unpaired(
             se=float(boot.std(ddof=1)))  # fmt: skip
     p = label_permutation_pvalue(xa, xb, n_permutations, rng)
     return Comparison(
-        diff=diff, ci=ci, p_value=p, better=_better(diff, p, alpha, higher_is_better), **means, **common
-    )
+        diff=diff, ci=ci, p_value=p, better=_better(diff, p, alpha, higher_is_better), **means, **common,
+        min_p=min_attainable_p(False, 0, int(xa.size), int(xb.size), n_permutations),
+    )  # fmt: skip
 
 
 def compare(
@@ -271,6 +298,36 @@ def holm(p_values: Iterable[float | None]) -> list[float | None]:
     return out
 
 
+def apply_holm(table: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """Holm-adjust the ``p_value`` column over the whole table and base the verdict on it.
+
+    Adds ``p_holm``, ``significant_holm`` and ``min_p_holm`` (the smallest Holm-adjusted p the row
+    could reach whatever the data: at least its own ``min_p``, and at least the number of tests
+    times the smallest ``min_p`` in the table) and ``testable`` (``min_p_holm < alpha``); sets
+    ``better`` from ``p_holm``, so a row is only called better when it survives the correction.
+    ``significant`` stays the unadjusted test.
+    """
+    out = table.copy()
+    if out.empty:
+        return out
+    p = [None if v is None or pd.isna(v) else float(v) for v in out["p_value"]]
+    out["p_holm"] = holm(p)
+    out["significant_holm"] = [q is not None and not pd.isna(q) and q < alpha for q in out["p_holm"]]
+    mins = [
+        None if v is None or pd.isna(v) or q is None else float(v)
+        for v, q in zip(out.get("min_p", [None] * len(out)), p, strict=True)
+    ]
+    m = sum(q is not None for q in p)
+    floor = min((v for v in mins if v is not None), default=None)
+    out["min_p_holm"] = [None if v is None or floor is None else min(1.0, max(v, m * floor)) for v in mins]
+    out["testable"] = [v is not None and v < alpha for v in out["min_p_holm"]]
+    out["better"] = [
+        _better(_opt_float(d), q, alpha, None if h is None or pd.isna(h) else bool(h))
+        for d, q, h in zip(out["diff"], out["p_holm"], out["higher_is_better"], strict=True)
+    ]
+    return out
+
+
 def compare_frames(
     df_a: pd.DataFrame,
     df_b: pd.DataFrame,
@@ -288,8 +345,8 @@ def compare_frames(
     for two generators on the same prompts); paired when keys are shared, else unpaired.
     ``directions`` maps metric -> higher_is_better (missing = no direction). One row per metric
     present in both, with the :meth:`Comparison.to_dict` columns plus ``p_holm`` (Holm-adjusted
-    across the metrics in the table). Each metric's random draws depend on ``seed`` and its name
-    only.
+    across the metrics in the table) and the columns of :func:`apply_holm`: ``better`` follows
+    ``p_holm``. Each metric's random draws depend on ``seed`` and its name only.
     """
     for name, df in (("A", df_a), ("B", df_b)):
         missing = {"metric", "value", key} - set(df.columns)
@@ -308,17 +365,14 @@ def compare_frames(
             sb,
             directions.get(m),
             n_resamples=n_resamples,
-            seed=int(_cell_rng(seed, m).integers(2**31)),
+            seed=int(cell_rng(seed, m).integers(2**31)),
             alpha=alpha,
             level=level,
             n_permutations=n_permutations,
             metric=str(m),
         )
         rows.append(c.to_dict())
-    out = pd.DataFrame(rows)
-    if len(out):
-        out["p_holm"] = holm(out["p_value"].tolist())
-    return out
+    return apply_holm(pd.DataFrame(rows), alpha)
 
 
 def leaderboard(
@@ -331,9 +385,13 @@ def leaderboard(
     """Per metric and model: n, mean, bootstrap CI of the mean over videos, and rank.
 
     ``df_long`` has columns ``model``, ``metric``, ``value`` and optionally ``video_id``. Several
-    rows per (model, metric) are per-video values (CI over them); a single row is a set metric's
-    value: its CI is taken from optional ``ci_low``/``ci_high`` columns (e.g. from
-    :func:`aigve.results.stats.bootstrap_set_metric`), else left empty with a ``ci_reason``. ``rank`` is 1 for the best model per metric, taking the
+    rows per (model, metric) are per-video values; a single row is a set metric's value. The CI
+    is taken from optional ``ci_low``/``ci_high`` columns when the rows carry one (a set metric's
+    recorded CI, or the CI a run recorded for this very aggregate, so the leaderboard repeats the
+    run's numbers); otherwise per-video values get :func:`aigve.results.stats.mean_ci` — the helper
+    and seed derivation runs use — with the names from optional ``source_metric``/``output``
+    columns (default: the ``metric`` label and ""), and a set value without one gets a
+    ``ci_reason``. ``rank`` is 1 for the best model per metric, taking the
     direction from ``directions`` (ties share the best rank); metrics with no direction get no
     rank. Columns: model, metric, n, mean, ci_low, ci_high, ci_reason, higher_is_better, rank.
     """
@@ -343,14 +401,20 @@ def leaderboard(
     rows = []
     for (model, metric), g in df_long.groupby(["model", "metric"], sort=True):
         vals = pd.to_numeric(g["value"], errors="coerce").to_numpy(dtype=np.float64)
-        ci = bootstrap_ci(
-            vals, n_resamples=n_resamples, level=level, seed=_cell_rng(seed, str(model), str(metric))
-        )
-        low, high, reason = ci.low, ci.high, ci.reason
+        given_low = _opt_float(g["ci_low"].iloc[0]) if "ci_low" in g else None
+        given_high = _opt_float(g["ci_high"].iloc[0]) if "ci_high" in g else None
         if len(g) == 1:  # a set metric: its CI (if any) comes with the row
-            low = _opt_float(g["ci_low"].iloc[0]) if "ci_low" in g else None
-            high = _opt_float(g["ci_high"].iloc[0]) if "ci_high" in g else None
+            ci = bootstrap_ci(vals, n_resamples=n_resamples, level=level)  # n and estimate only
+            low, high = given_low, given_high
             reason = None if low is not None and high is not None else "single (set-level) value, no CI given"
+        elif given_low is not None and given_high is not None:  # the run's own CI for this aggregate
+            ci = bootstrap_ci(vals, n_resamples=1, level=level)  # n and estimate only
+            low, high, reason = given_low, given_high, None
+        else:
+            src = str(g["source_metric"].iloc[0]) if "source_metric" in g else str(metric)
+            out = str(g["output"].iloc[0]) if "output" in g else ""
+            ci = mean_ci(vals, n_resamples, seed, src, out, level)
+            low, high, reason = ci.low, ci.high, ci.reason
         rows.append(
             dict(
                 model=model,

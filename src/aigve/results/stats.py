@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import warnings
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -92,6 +93,31 @@ def _as_float_or_none(x: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return v if math.isfinite(v) else None
+
+
+def cell_rng(seed: int, *names: str) -> np.random.Generator:
+    """A generator seeded by ``seed`` and the names, so that one cell's draws (a metric, a metric x
+    aspect, ...) depend on nothing but the seed and its own names. The one seed derivation used
+    by runs, ``compare`` and ``correlate``."""
+    return np.random.default_rng([int(seed), *(zlib.crc32(str(n).encode()) for n in names)])
+
+
+def mean_ci(
+    values: Sequence[float] | np.ndarray,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    metric: str = "",
+    output: str = "",
+    level: float = 0.95,
+) -> CI:
+    """Bootstrap CI of the mean over videos of one aggregate (a metric output), as a run records it.
+
+    The values are sorted first and the generator is :func:`cell_rng` of ``(seed, metric, output)``,
+    so the interval depends only on the values (not their order), the seed and the names: a run's
+    ``results.json`` and ``aigve compare``'s leaderboard get the same numbers for the same data.
+    """
+    arr = np.sort(np.asarray(values, dtype=np.float64).ravel())  # NaNs sort last; bootstrap_ci drops them
+    return bootstrap_ci(arr, np.mean, n_resamples, level, cell_rng(seed, "aggregate", metric, output))
 
 
 def resample_indices(n: int, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
