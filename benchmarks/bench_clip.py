@@ -73,8 +73,9 @@ def main() -> None:
     from torchmetrics.multimodal.clip_score import CLIPScore
     from transformers import CLIPModel, CLIPProcessor
 
-    from aigve.backbones.clip import ClipExtractor
-    from aigve.metrics.vl_similarity import ClipSim, ClipTemp
+    from aigve.backbones.base import ScorerInput
+    from aigve.backbones.clip import ClipExtractor, ClipTextScorer
+    from aigve.metrics.vl_similarity import CLIP_ROLE, CLIP_TEXT_ROLE, ClipSim, ClipTemp
     from aigve.types import Entry
     from aigve.video.decode import decode_video
 
@@ -87,6 +88,9 @@ def main() -> None:
         metric_opts = {"weights": str(d), "num_frames": "all"}
         ext = ClipExtractor(**ClipSim(**metric_opts).extractor_options())
         ext.ensure_loaded()
+        scorer = ClipTextScorer(**ClipSim(**metric_opts).extractor_options())
+        scorer.bind_upstream(ext)  # as the engine does: one loaded CLIP for images and prompts
+        scorer.ensure_loaded()
         model = CLIPModel.from_pretrained(str(d), local_files_only=True).eval()
         proc = CLIPProcessor.from_pretrained(str(d), local_files_only=True, backend="pil")
         wrapped = _TensorFeatures(model)
@@ -96,8 +100,10 @@ def main() -> None:
             cs, ct = ClipSim(**metric_opts), ClipTemp(**metric_opts)
             for i, fr in enumerate(clips):
                 e = Entry(str(i), paths[i], prompt=prompts[i])
-                feats = {"clip_image": ext.extract(fr)}
-                out.append((cs.score(e, feats)["clip_cosine"], ct.score(e, feats)["cliptemp"]))
+                img = ext.extract(fr)  # one image forward pass serves both metrics
+                (txt,) = scorer.score([ScorerInput(e.id, img, None, {"prompt": prompts[i]})])
+                sim = cs.score(e, {CLIP_TEXT_ROLE: txt})["clip_cosine"]
+                out.append((sim, ct.score(e, {CLIP_ROLE: img})["cliptemp"]))
             return out
 
         def separate() -> list[tuple[float, float]]:
