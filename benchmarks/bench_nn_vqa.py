@@ -24,6 +24,7 @@ def bench(videos: list[Path]) -> None:
     """Print one table row per video: decode, spatial network, SlowFast and head seconds."""
     import torch
 
+    from aigve.backbones.base import ScorerInput
     from aigve.backbones.nets.simplevqa import SimpleVQANet
     from aigve.backbones.nets.slowfast import SlowFastR50
     from aigve.backbones.registry import build_extractor
@@ -43,7 +44,13 @@ def bench(videos: list[Path]) -> None:
     spatial.ensure_loaded()
     motion.ensure_loaded()
     metric = get_metric_class("simplevqa")(weights=str(svqa), slowfast_weights=str(sf))
-    metric.bind({"spatial": spatial.identity(), "motion": motion.identity()})
+    (req,) = metric.effective_requests()
+    head = build_extractor(
+        req.extractor, **dict(req.options)
+    )  # the simplevqa_head scorer, as the engine builds it
+    head.bind_upstream(spatial, "spatial")
+    head.bind_upstream(motion, "motion")
+    head.ensure_loaded()
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
     print("| video | frames | seconds | decode s | spatial s | motion s | head s | total s |")
     print("|---|---|---|---|---|---|---|---|")
@@ -55,7 +62,8 @@ def bench(videos: list[Path]) -> None:
         t2 = time.perf_counter()
         m = motion.extract(clip.frames, clip.fps)
         t3 = time.perf_counter()
-        metric.score(Entry(v.stem, v), {"spatial": s, "motion": m})
+        (q,) = head.score([ScorerInput(v.stem, s, clip.fps, {}, {"spatial": s, "motion": m})])
+        metric.score(Entry(v.stem, v), {req.role: q})
         t4 = time.perf_counter()
         print(
             f"| {v.name} | {clip.num_frames} | {s.shape[0]} | {t1 - t0:.2f} | {t2 - t1:.2f} | {t3 - t2:.2f} | "
