@@ -75,6 +75,7 @@ def tree_sha256(path: Path) -> str:
 
 
 def load_json(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``; ``{}`` when the file is absent, unreadable or not an object."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         return data if isinstance(data, dict) else {}
@@ -83,6 +84,7 @@ def load_json(path: Path) -> dict[str, Any]:
 
 
 def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     as_if_opened(fd)
