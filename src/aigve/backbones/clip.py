@@ -576,8 +576,10 @@ class ClipTextScorer(Scorer):
         return self._extractor.weights_sha256()
 
     def score(self, items: Sequence[ScorerInput]) -> list[np.ndarray]:
+        if not items:
+            return []
         h = self.handle
-        txt, trunc = h.encode_text([it.texts["prompt"] for it in items]) if items else (None, [])
+        txt, trunc = h.encode_text([it.texts["prompt"] for it in items])
         scale = h.logit_scale
         out = []
         for i, it in enumerate(items):

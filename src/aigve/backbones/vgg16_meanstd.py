@@ -176,7 +176,7 @@ class VGG16MeanStdExtractor(Extractor):
         resize = None if resize is None else int(resize)
         super().__init__(device=device, batch_size=batch_size, tap=tap, resize=resize)
         self.tap: Tap = tap  # type: ignore[assignment]
-        self.min_side = min_side
+        self.smallest_side = min_side  # per instance: depends on tap
         self.resize = resize
         self.weights_path = str(weights) if weights else None
         self.model: nn.Sequential | None = None
@@ -234,10 +234,10 @@ class VGG16MeanStdExtractor(Extractor):
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
             raise UsageError(f"vgg16_meanstd needs uint8 [T,H,W,3] frames, got {frames.dtype} {frames.shape}")
         h, w = int(frames.shape[1]), int(frames.shape[2])
-        if self.resize is None and min(h, w) < self.min_side:
+        if self.resize is None and min(h, w) < self.smallest_side:
             raise UsageError(
                 f"vgg16_meanstd: frames of {w}x{h} are too small for tap={self.tap} (need at least "
-                f"{self.min_side}x{self.min_side}); pass resize={self.min_side} or larger"
+                f"{self.smallest_side}x{self.smallest_side}); pass resize={self.smallest_side} or larger"
             )
         self.ensure_loaded()
         pixels = h * w if self.resize is None else self.resize * self.resize * max(h, w) // max(1, min(h, w))

@@ -374,7 +374,9 @@ def _mismatches(runs: Sequence[tuple[str, Results]]) -> list[dict[str, Any]]:
     metrics = list(dict.fromkeys(m for _, res in runs for m in res.aggregates))
     for m in metrics:
         having = [(label, res) for label, res in runs if m in res.aggregates]
-        ref_label, ref = having[0] if having else ("", None)
+        if len(having) < 2:
+            continue
+        ref_label, ref = having[0]
         for label, res in having[1:]:
             diffs = settings_differences(metric_settings(ref, m), metric_settings(res, m))
             if diffs:

@@ -130,7 +130,7 @@ def _flow_fn(method: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
         float(p["poly_sigma"]),
         int(p["flags"]),
     )
-    return lambda a, b: np.asarray(cv2.calcOpticalFlowFarneback(a, b, None, *args))  # type: ignore[call-overload]
+    return lambda a, b: np.asarray(cv2.calcOpticalFlowFarneback(a, b, None, *args))
 
 
 def pair_flow_magnitude(frames: np.ndarray, method: str = "dis", resize: int | None = None) -> np.ndarray:
