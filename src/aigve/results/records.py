@@ -23,6 +23,9 @@ class OutputValue:
     ci_low: float | None = None
     ci_high: float | None = None
     ci_method: str | None = None
+    #: set when the CI was resampled from too few videos to be read as a 95% interval (see
+    #: :func:`aigve.results.summary.ci_caveat`)
+    ci_caveat: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"value": self.value, "n": self.n, "higher_is_better": self.higher_is_better}
@@ -31,6 +34,8 @@ class OutputValue:
         if self.ci_low is not None or self.ci_high is not None:
             d["ci95"] = [self.ci_low, self.ci_high]
             d["ci_method"] = self.ci_method
+            if self.ci_caveat:
+                d["ci_caveat"] = self.ci_caveat
         return d
 
 
