@@ -7,6 +7,7 @@ all take their words and numbers from here, so one run reads the same everywhere
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,29 +106,46 @@ def _real_key(path: Any) -> str:
 
 def error_counts(results: Results) -> ErrorCounts:
     """Count ``results``' errors the one way every view uses (see :class:`ErrorCounts`)."""
-    failed = {name: str(a.error) for name, a in results.aggregates.items() if a.error}
-    counts = ErrorCounts(n_videos=len(results.entries), metrics_failed=failed)
+    return count_errors(
+        len(results.entries),
+        {name: a.error for name, a in results.aggregates.items()},
+        results.errors,
+        ((r.video_id, r.metric, r.error) for r in results.records),
+    )
+
+
+def count_errors(
+    n_videos: int,
+    metric_errors: Mapping[str, str | None],
+    unit_errors: Iterable[Mapping[str, Any]],
+    records: Iterable[tuple[Any, Any, Any]],
+) -> ErrorCounts:
+    """:func:`error_counts` from plain parts (what the server has: ``results.json`` and per-video rows):
+    the number of videos, metric -> its error (``None`` when it ran), the run's ``errors`` (videos that
+    could not be read) and ``(video_id, metric, error)`` of every per-video row."""
+    failed = {name: str(err) for name, err in metric_errors.items() if err}
+    counts = ErrorCounts(n_videos=n_videos, metrics_failed=failed)
     gen_by: dict[str, set[str]] = {}
     real_by: dict[str, set[str]] = {}
-    for e in results.errors:  # a video that could not be decoded or read
+    for e in unit_errors:  # a video that could not be decoded or read
         if e.get("side") == "real" or (not e.get("video_id") and e.get("path")):
             counts.real_videos.add(_real_key(e.get("path")))
         elif e.get("video_id"):
             counts.videos.add(str(e["video_id"]))
-    for r in results.records:
-        if r.error is None:
-            continue
-        why = failed.get(r.metric)
-        if why is not None and str(r.error).startswith(why):
+    for video_id, metric, error in records:
+        if error is None or (isinstance(error, float) and error != error) or error == "":
+            continue  # no error (NaN or empty in a table read back)
+        why = failed.get(str(metric))
+        if why is not None and str(error).startswith(why):
             continue  # the metric's own failure, repeated on every video: not this video's error
-        vid = str(r.video_id)
+        vid = str(video_id)
         if vid.startswith("real:"):
             counts.real_videos.add(vid)
-            real_by.setdefault(r.metric, set()).add(vid)
+            real_by.setdefault(str(metric), set()).add(vid)
         else:
             counts.videos.add(vid)
-            gen_by.setdefault(r.metric, set()).add(vid)
-    for name in results.aggregates:
+            gen_by.setdefault(str(metric), set()).add(vid)
+    for name in metric_errors:
         if name not in failed:
             counts.per_metric[name] = (len(gen_by.get(name, ())), len(real_by.get(name, ())))
     return counts
