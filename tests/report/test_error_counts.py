@@ -119,3 +119,20 @@ def test_console_and_server_report_use_the_same_words(tmp_path: Path) -> None:
     assert HEADLINE in page
     assert "could not run: " + WEIGHTS_ERR in page
     assert not re.search(r"\b\d+ with errors\.", page.replace(HEADLINE, ""))
+
+
+def test_report_summary_shows_warnings_and_the_small_sample_ci_caveat(tmp_path: Path) -> None:
+    from aigve.report.html import ReportOptions, render_report
+    from aigve.server.report import render_report as server_report
+
+    ov = OutputValue(60.56, 2, False, ci_low=60.37, ci_high=60.75, ci_method="bootstrap")
+    agg = MetricAggregate("fid", "distribution_based", "set", "efficientnet_lite0", {"fid": ov}, 2, 0,
+                          warnings=["fid computed on efficientnet_lite0 features, not the standard Inception-v3"])  # fmt: skip
+    entries = [Entry(id=v, generated=tmp_path / f"{v}.mp4") for v in ("a", "b")]
+    res = Results({"fid": agg}, [], entries, provenance={}, errors=[], dataset_name="two")
+    html = render_report([("two", res)], options=ReportOptions(thumbnails=False))
+    summary = _text(html.split('<section id="summary">', 1)[1].split("</section>", 1)[0])
+    assert "not the standard Inception-v3" in summary
+    assert "CI from only n = 2 video(s)" in summary and "do not report it as a 95% interval" in summary
+    page = _text(server_report("j", res.to_dict(), []))
+    assert "not the standard Inception-v3" in page and "n=2<5" in page and "CI from only n = 2" in page
