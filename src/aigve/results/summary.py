@@ -250,7 +250,9 @@ def print_summary(results: Results, console: Any = None) -> None:
     console = console or Console(width=max(120, Console().width))
     table = Table(title=f"aigve results — {results.dataset_name} ({len(results.entries)} videos)")
     rows, notes = summary_rows(results)
-    cols = ("metric", "value", "95% CI", "n", "better", "errors", "backbone", "notes")
+    cols: tuple[str, ...] = ("metric", "value", "95% CI", "n", "better", "errors", "backbone")
+    if notes:
+        cols += ("notes",)
     for col in cols:
         table.add_column(col, justify="right" if col in ("value", "n", "errors") else "left")
     for r in rows:
