@@ -78,6 +78,8 @@ def test_counts_are_defined_once(tmp_path: Path) -> None:
     assert c.metric_text("m2") == "2 videos with errors"  # v2, v3
     assert c.metric_text("fidlike") == "1 video with errors, 1 real video with errors"
     assert c.metric_text("setm") == "could not run"
+    d = failing_run(tmp_path).to_dict()  # results.json states the same counts
+    assert (d["n_failed_videos"], d["n_failed_real_videos"], d["metrics_failed"]) == (3, 1, ["setm"])
 
 
 def test_the_report_page_counts_errors_one_way(tmp_path: Path) -> None:

@@ -106,9 +106,13 @@ class Results:
 
     @property
     def failed_videos(self) -> set[str]:
-        return {e["video_id"] for e in self.errors if e.get("video_id")} | {
-            r.video_id for r in self.records if r.error is not None
-        }
+        """Ids of the videos with an error of their own: dataset entries, and real videos as
+        ``real:<path>`` (:func:`aigve.results.summary.error_counts`; a metric that could not run at all
+        is the metric's failure, not its videos')."""
+        from aigve.results.summary import error_counts
+
+        c = error_counts(self)
+        return c.videos | c.real_videos
 
     @property
     def exit_code(self) -> int:
@@ -161,8 +165,20 @@ class Results:
             "hints": self.hints,
             "metrics": {k: v.to_dict() for k, v in self.aggregates.items()},
             "n_videos": len(self.entries),
-            "n_failed_videos": len(self.failed_videos),
+            **_error_fields(self),
             "errors": self.errors,
             "video_warnings": self.video_warnings,
             "provenance": self.provenance,
         }
+
+
+def _error_fields(results: Results) -> dict[str, Any]:
+    """The error counts of ``results.json``, as the summary and the report state them."""
+    from aigve.results.summary import error_counts
+
+    c = error_counts(results)
+    return {
+        "n_failed_videos": len(c.videos),
+        "n_failed_real_videos": len(c.real_videos),
+        "metrics_failed": list(c.metrics_failed),
+    }

@@ -101,7 +101,10 @@ class ErrorCounts:
 
 
 def _real_key(path: Any) -> str:
-    return "real:" + str(Path(str(path)).resolve())
+    """One key per real file, whether it comes as a unit's path or a record's ``real:<path>`` id (also
+    when a server has shortened both)."""
+    p = str(path)
+    return "real:" + str(Path(p[5:] if p.startswith("real:") else p).resolve())
 
 
 def error_counts(results: Results) -> ErrorCounts:
@@ -140,6 +143,7 @@ def count_errors(
             continue  # the metric's own failure, repeated on every video: not this video's error
         vid = str(video_id)
         if vid.startswith("real:"):
+            vid = _real_key(vid)
             counts.real_videos.add(vid)
             real_by.setdefault(str(metric), set()).add(vid)
         else:
