@@ -109,7 +109,7 @@ def test_ci_from_fewer_than_5_videos_carries_a_caveat_in_json_and_console(make_v
     assert ov.ci_low is not None and ov.ci_caveat and "n = 2" in ov.ci_caveat
     assert "ci_caveat" in small.to_dict()["metrics"]["test_brightness"]["outputs"]["test_brightness"]
     text = _console_text(small)
-    assert "n=2<5" in text and "do not report it as a 95% interval" in text
+    assert "] ⚠ n<5" in text and "do not report it as a 95% interval" in text
     write_results(small, tmp_path / "out")
     assert (
         load_run(tmp_path / "out").aggregates["test_brightness"].outputs["test_brightness"].ci_caveat

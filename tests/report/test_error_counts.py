@@ -137,4 +137,4 @@ def test_report_summary_shows_warnings_and_the_small_sample_ci_caveat(tmp_path: 
     assert "not the standard Inception-v3" in summary
     assert "CI from only n = 2 video(s)" in summary and "do not report it as a 95% interval" in summary
     page = _text(server_report("j", res.to_dict(), []))
-    assert "not the standard Inception-v3" in page and "n=2<5" in page and "CI from only n = 2" in page
+    assert "not the standard Inception-v3" in page and "] ⚠ n<5" in page and "CI from only n = 2" in page

@@ -204,7 +204,7 @@ def summary_rows(results: Results) -> tuple[list[dict[str, str]], list[Note]]:
         if out.ci_low is not None and agg.error is None:
             ci = f"[{fmt_value(out.ci_low)}, {fmt_value(out.ci_high)}]"
             if ci_caveat(out):
-                ci += f" ⚠ n={out.n}<{MIN_CI_N}"
+                ci += f" ⚠ n<{MIN_CI_N}"  # the note says which n (for a set metric: the smaller side)
         rows.append(
             {
                 "metric": name,

@@ -62,7 +62,7 @@ def render_report(job_id: str, results: dict[str, Any], rows: list[dict[str, Any
             parts.append(
                 f"<tr><td>{escape(name)}</td><td>{escape(out_name)}</td><td class='num'>{_fmt(ov.get('value'))}</td>"
                 f"<td>{'[' + _fmt(ci[0]) + ', ' + _fmt(ci[1]) + ']' if ci else ''}"
-                f"{f' ⚠ n={n}&lt;{MIN_CI_N}' if cav else ''}</td>"
+                f"{f' ⚠ n&lt;{MIN_CI_N}' if cav else ''}</td>"
                 f"<td class='num'>{_fmt(ov.get('n'))}</td><td>{'↑' if hib else ('↓' if hib is False else '·')}</td>"
                 f"<td class='num'>{escape(counts.metric_cell(name))}</td></tr>"
             )
