@@ -32,6 +32,24 @@ class ApiClientError(AigveError):
         super().__init__(f"server answered {status}: {detail}")
 
 
+class ServerUnreachableError(AigveError):
+    """No aigve server answers at ``base_url`` (connection refused, unknown host, connect timeout)."""
+
+    def __init__(self, base_url: str, reason: str) -> None:
+        self.base_url = base_url
+        self.reason = reason
+        super().__init__(
+            f"no aigve server answers at {base_url} ({reason}): start one with `aigve serve`, or point "
+            "the client at the one that runs (Client(base_url=...); `aigve client --base-url URL`)"
+        )
+
+
+def _reason(exc: BaseException) -> str:
+    """``Connection refused`` from ``[Errno 111] Connection refused`` (the short, readable part)."""
+    text = str(exc) or type(exc).__name__
+    return text.split("] ", 1)[1] if text.startswith("[Errno") and "] " in text else text
+
+
 class Client:
     """Talks to ``aigve serve``. ``token`` defaults to ``$AIGVE_API_TOKEN``."""
 
@@ -62,8 +80,22 @@ class Client:
     def close(self) -> None:
         self._http.close()
 
+    @property
+    def base_url(self) -> str:
+        return str(self._http.base_url).rstrip("/")
+
     def _request(self, method: str, url: str, **kw: Any) -> Any:
-        r = self._http.request(method, url, **kw)
+        import httpx
+
+        try:
+            r = self._http.request(method, url, **kw)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise ServerUnreachableError(self.base_url, _reason(exc)) from None
+        except httpx.TransportError as exc:  # it answered before, then the connection broke
+            raise AigveError(
+                f"lost the connection to the aigve server at {self.base_url} during {method} {url}: "
+                f"{type(exc).__name__}: {_reason(exc)}"
+            ) from None
         if r.status_code >= 400:
             try:
                 detail = r.json().get("detail")

@@ -9,7 +9,8 @@ from typing import Any
 
 from aigve.errors import UsageError
 
-#: 0 success, 2 usage or input-description errors, 3 when any video or metric failed
+#: 0 success, 2 usage or input-description errors (a missing optional extra, no server at ``aigve client
+#: --base-url``), 3 when any video or metric failed
 EXIT_OK, EXIT_USAGE, EXIT_FAILED = 0, 2, 3
 
 

@@ -15,7 +15,9 @@ command                     module                           what it does
 ==========================  ===============================  ==========================================
 
 The original AIGVE toolkit's flags are mapped in :mod:`aigve.cli.legacy` (shared with the server).
-Exit codes: 0 success, 2 usage or input-description errors, 3 when any video or metric failed.
+Exit codes: 0 success; 2 usage or input-description errors, a missing optional extra (the message gives
+the ``pip install`` line) and ``aigve client`` finding no server at ``--base-url``; 3 when any video or
+metric failed.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import sys
 from aigve import __version__
 from aigve.cli import cache, check, compare, list_metrics, report, run, server, stats, weights
 from aigve.cli.common import EXIT_FAILED, EXIT_USAGE, stderr_console
-from aigve.errors import AigveError, DatasetError, UsageError
+from aigve.errors import AigveError, DatasetError, MissingDependencyError, UsageError
 
 log = logging.getLogger("aigve")
 
@@ -65,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.log_level)
     try:
         return int(args.func(args))
-    except (UsageError, DatasetError) as exc:
+    except (UsageError, DatasetError, MissingDependencyError) as exc:  # nothing ran: fix the command
         log.error("%s", exc)
         return EXIT_USAGE
     except AigveError as exc:

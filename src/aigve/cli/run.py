@@ -160,7 +160,7 @@ def _progress_bar(total_label: str):  # noqa: ANN202
 def cmd_run(args: argparse.Namespace) -> int:
     from aigve.api import evaluate
     from aigve.data.dataset import load_dataset
-    from aigve.results.writers import print_summary
+    from aigve.results.summary import print_summary
 
     o = merge_run_options(args)
     if not o.get("dataset") and not o.get("generated"):

@@ -16,6 +16,11 @@ log = logging.getLogger("aigve")
 
 DEFAULT_BASE_URL = "http://localhost:2200"
 
+CLIENT_EXIT_CODES = """exit codes:
+  0  the job succeeded, every video and metric in it too
+  2  usage error, or no server answers at --base-url (start one with `aigve serve`, or pass --base-url)
+  3  the job failed, or a video or metric in it failed (see the saved results)"""
+
 
 def add_commands(sub: Any) -> None:
     s = sub.add_parser("serve", help="run the REST API server (jobs, uploads, web page)")
@@ -89,7 +94,12 @@ def add_commands(sub: Any) -> None:
     s.add_argument("--stop-after", dest="stop_after", type=float, help=argparse.SUPPRESS)
     s.set_defaults(func=cmd_serve)
 
-    c = sub.add_parser("client", help="submit a job to an aigve server and save its results")
+    c = sub.add_parser(
+        "client",
+        help="submit a job to an aigve server and save its results",
+        epilog=CLIENT_EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     c.add_argument(
         "--base-url",
         dest="base_url",
@@ -176,7 +186,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
 def cmd_serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
-    except ImportError:
+    except ImportError:  # exit 2 (see cli.main): nothing ran; the fix is the install line
         raise MissingDependencyError("aigve serve", "server", "uvicorn") from None
     from aigve.server.app import create_app
 
@@ -228,6 +238,19 @@ def client_job(args: argparse.Namespace) -> tuple[list[str], list[str], dict[str
 
 
 def cmd_client(args: argparse.Namespace) -> int:
+    """Exit codes: :data:`CLIENT_EXIT_CODES`."""
+    from aigve.client import ServerUnreachableError
+
+    try:
+        return _client(args)
+    except ServerUnreachableError as exc:  # one line: the URL and the fix (exit 2, as a usage error)
+        raise UsageError(
+            f"no aigve server answers at {exc.base_url} ({exc.reason}): start one with `aigve serve` "
+            "(pip install 'aigve[server]'), or pass --base-url URL (or set $AIGVE_API_URL) for the one that runs"
+        ) from None
+
+
+def _client(args: argparse.Namespace) -> int:
     from aigve.client import Client, video_files
 
     quiet_http_logs(getattr(args, "log_level", None))

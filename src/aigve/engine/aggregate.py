@@ -3,6 +3,7 @@ features, per-video diagnostics of set metrics, and the provenance of every numb
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -20,6 +21,7 @@ from aigve.engine.plan import Planner, _MetricSlot, _no_prompt_message
 from aigve.errors import AigveError
 from aigve.metrics.base import SetMetric, VideoMetric
 from aigve.results.records import MetricAggregate, OutputValue, finite_mean
+from aigve.results.summary import MIN_CI_N, ci_caveat_text
 from aigve.types import Entry, Side, VideoRecord
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,9 @@ class Aggregator(Planner):
             else:
                 assert isinstance(slot.metric, SetMetric)
                 agg = self._aggregate_set(slot, spec, prov, failed, n_entries, cache)
+                same = self._self_comparison(slot)
+                if same:
+                    agg.warnings.insert(0, same)
                 if agg.error is None:
                     self._set_ci(slot, agg, cache)
                 out[slot.name] = agg
@@ -98,6 +103,40 @@ class Aggregator(Planner):
         chosen = slot.metric.options.get("backbone") if slot.metric is not None else None
         return chosen if isinstance(chosen, str) and chosen else str(slot.spec.backbone)
 
+    def _self_comparison(self, slot: _MetricSlot) -> str | None:
+        """A metric comparing the generated set with the real set, where the two share videos (the
+        same files, or identical content by sha256): a distance of a set with itself is 0 by
+        construction, whatever the videos are. ``None`` when the sets share nothing (or the real side
+        is reference statistics)."""
+        if not any(r.side == "real" for r in slot.requests):
+            return None
+
+        def shas(paths: list[Path]) -> set[str]:
+            out = set()
+            for p in paths:
+                with contextlib.suppress(OSError):  # a missing file is reported as that video's error
+                    out.add(self._video_sha(Path(p)))
+            return out
+
+        gen = shas([e.generated for e in self.dataset.entries])
+        real = shas(
+            [e.real for e in self.dataset.entries if e.real is not None] + list(self.dataset.extra_reals)
+        )
+        both = gen & real
+        if not both or not gen:
+            return None
+        name = slot.name
+        if gen == real:
+            return (
+                f"{name}: the real and generated sets are the same {len(gen)} video(s) (the same files or "
+                f"identical content by sha256): {name} of a set with itself is 0 by construction, so this "
+                "value says nothing about the generated videos; give real videos that are not the generated ones"
+            )
+        return (
+            f"{name}: {len(both)} of the {len(gen)} generated video(s) are also in the real set (the same "
+            f"files or identical content by sha256): {name} is biased toward 0 by the shared videos"
+        )
+
     def _add_ci(self, ov: OutputValue, vals: list[float], metric: str, output: str) -> None:
         if self.config.bootstrap <= 0 or len(vals) < 2:
             return
@@ -108,6 +147,8 @@ class Aggregator(Planner):
         # the same helper and seed derivation as `aigve compare`'s leaderboard: one CI per aggregate
         ci = mean_ci(vals, self.config.bootstrap, self.config.seed, metric, output)
         ov.ci_low, ov.ci_high, ov.ci_method = ci.low, ci.high, f"bootstrap-{ci.method} over videos"
+        if len(vals) < MIN_CI_N:
+            ov.ci_caveat = ci_caveat_text(len(vals))
 
     def _aggregate_set(
         self,
@@ -247,6 +288,8 @@ class Aggregator(Planner):
             ov.ci_method = f"bootstrap-{ci.method} over videos on both sides ({n} resamples, cached features)"
             if clipped:
                 ov.ci_method += f", clipped to the metric's range {list(slot.spec.primary.range)}"
+            if min(len(real), len(gen)) < MIN_CI_N:  # the smaller side bounds what resampling can show
+                ov.ci_caveat = ci_caveat_text(min(len(real), len(gen)))
 
     def _set_diagnostics(self, slot: _MetricSlot, cache: FeatureCache) -> list[VideoRecord]:
         """Per-video diagnostics of a set metric, from cached features (no re-decoding)."""

@@ -188,7 +188,10 @@ def _group_field(results: Results, by: str | None) -> str | None:
 
 
 def _cards(runs: Sequence[tuple[str, Results]], specs: dict[str, Any]) -> list[dict[str, Any]]:
+    from aigve.results.summary import ci_caveat, error_counts
+
     names = list(dict.fromkeys(m for _, r in runs for m in r.aggregates))
+    counts = {label: error_counts(r) for label, r in runs}
     cards = []
     for name in names:
         spec = specs.get(name)
@@ -205,16 +208,18 @@ def _cards(runs: Sequence[tuple[str, Results]], specs: dict[str, Any]) -> list[d
             ci = ""
             if ov is not None and ov.ci_low is not None and ov.ci_high is not None:
                 ci = f"[{_fmt(ov.ci_low)}, {_fmt(ov.ci_high)}]"
+            caveat = ci_caveat(ov) if ci and not agg.error else None
             values.append(
                 dict(
                     run=label,
                     value=_fmt(ov.value if ov else None) if not agg.error else "error",
-                    ci=ci,
+                    ci=ci if not agg.error else "",
+                    ci_caveat=caveat or "",
                     ci_method=(ov.ci_method or "") if ov else "",
                     n=ov.n if ov else 0,
-                    errors=agg.n_errors,
+                    errors=counts[label].metric_text(name),
                     error=agg.error or "",
-                    warnings=list(agg.warnings),
+                    warnings=list(dict.fromkeys(agg.warnings)),
                 )
             )
         cards.append(
@@ -522,6 +527,33 @@ def _table_section(rows: pd.DataFrame, cols: list[str], directions: dict[str, bo
     )
 
 
+def _run_info(label: str, r: Results) -> dict[str, Any]:
+    """A run's line in the header and its notes in the summary. The error counts are
+    :func:`aigve.results.summary.error_counts`' (the console's), in the same words everywhere."""
+    from aigve.results.summary import error_counts
+
+    counts = error_counts(r)
+    failed = set(counts.metrics_failed)
+    messages = list(
+        dict.fromkeys(
+            [str(e.get("error")) for e in r.errors]
+            + [str(x.error) for x in r.records if x.error and x.metric not in failed]
+        )
+    )
+    return dict(
+        label=label,
+        dataset=r.dataset_name,
+        n_videos=len(r.entries),
+        has_errors=counts.any,
+        errors_headline=counts.headline(),
+        error_messages=messages[:3],
+        source=str((r.provenance.get("dataset") or {}).get("source", "")),
+        version=str(r.provenance.get("aigve_version", "")),
+        video_warnings=r.video_warnings[:20],
+        n_video_warnings=len(r.video_warnings),
+    )
+
+
 # ------------------------------------------------------------------------------------ rendering
 
 
@@ -588,21 +620,7 @@ def render_report(
         for item in (*ex["worst"], *ex["best"]):
             item["thumb"] = big.get(item["path"]) if item["path"] else None
     table = _table_section(rows, cols, directions, opts, multi, field, thumbs) if len(rows) else None
-    run_info = [
-        dict(
-            label=label,
-            dataset=r.dataset_name,
-            n_videos=len(r.entries),
-            n_failed=len(r.failed_videos),
-            source=str((r.provenance.get("dataset") or {}).get("source", "")),
-            version=str(r.provenance.get("aigve_version", "")),
-            errors=r.errors[:20],
-            n_errors=len(r.errors),
-            video_warnings=r.video_warnings[:20],
-            n_video_warnings=len(r.video_warnings),
-        )
-        for label, r in runs
-    ]
+    run_info = [_run_info(label, r) for label, r in runs]
     provenance = [
         dict(
             run=label,

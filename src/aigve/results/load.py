@@ -75,6 +75,7 @@ def _output_value(d: dict[str, Any]) -> OutputValue:
         ci_low=_opt_float(ci[0]),
         ci_high=_opt_float(ci[1]),
         ci_method=d.get("ci_method"),
+        ci_caveat=d.get("ci_caveat"),
     )
 
 

@@ -23,6 +23,9 @@ class OutputValue:
     ci_low: float | None = None
     ci_high: float | None = None
     ci_method: str | None = None
+    #: set when the CI was resampled from too few videos to be read as a 95% interval (see
+    #: :func:`aigve.results.summary.ci_caveat`)
+    ci_caveat: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"value": self.value, "n": self.n, "higher_is_better": self.higher_is_better}
@@ -31,6 +34,8 @@ class OutputValue:
         if self.ci_low is not None or self.ci_high is not None:
             d["ci95"] = [self.ci_low, self.ci_high]
             d["ci_method"] = self.ci_method
+            if self.ci_caveat:
+                d["ci_caveat"] = self.ci_caveat
         return d
 
 
@@ -101,9 +106,13 @@ class Results:
 
     @property
     def failed_videos(self) -> set[str]:
-        return {e["video_id"] for e in self.errors if e.get("video_id")} | {
-            r.video_id for r in self.records if r.error is not None
-        }
+        """Ids of the videos with an error of their own: dataset entries, and real videos as
+        ``real:<path>`` (:func:`aigve.results.summary.error_counts`; a metric that could not run at all
+        is the metric's failure, not its videos')."""
+        from aigve.results.summary import error_counts
+
+        c = error_counts(self)
+        return c.videos | c.real_videos
 
     @property
     def exit_code(self) -> int:
@@ -156,8 +165,20 @@ class Results:
             "hints": self.hints,
             "metrics": {k: v.to_dict() for k, v in self.aggregates.items()},
             "n_videos": len(self.entries),
-            "n_failed_videos": len(self.failed_videos),
+            **_error_fields(self),
             "errors": self.errors,
             "video_warnings": self.video_warnings,
             "provenance": self.provenance,
         }
+
+
+def _error_fields(results: Results) -> dict[str, Any]:
+    """The error counts of ``results.json``, as the summary and the report state them."""
+    from aigve.results.summary import error_counts
+
+    c = error_counts(results)
+    return {
+        "n_failed_videos": len(c.videos),
+        "n_failed_real_videos": len(c.real_videos),
+        "metrics_failed": list(c.metrics_failed),
+    }

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from aigve.fsutil import as_if_opened
-from aigve.results.records import Results, text_safe
+from aigve.results.records import Results
 
 
 def json_safe(obj: Any) -> Any:
@@ -95,35 +95,6 @@ def write_results(results: Results, out_dir: str | Path) -> dict[str, Path]:
     return paths
 
 
-def _fmt(v: float | None) -> str:
-    if v is None:
-        return "—"
-    a = abs(v)
-    if a != 0 and (a >= 1e4 or a < 1e-3):
-        return f"{v:.3e}"
-    return f"{v:.4f}"
-
-
-def summary_rows(results: Results) -> list[dict[str, str]]:
-    rows = []
-    for name, agg in results.aggregates.items():
-        out = agg.outputs[agg.primary]
-        hib = out.higher_is_better
-        ci = f"[{_fmt(out.ci_low)}, {_fmt(out.ci_high)}]" if out.ci_low is not None else ""
-        rows.append(
-            {
-                "metric": name,
-                "value": _fmt(out.value) if agg.error is None else "error",
-                "95% CI": ci,
-                "n": str(out.n),
-                "better": "↑" if hib else ("↓" if hib is False else "·"),
-                "errors": str(agg.n_errors),
-                "backbone": agg.backbone,
-            }
-        )
-    return rows
-
-
 def group_table(results: Results, by: str) -> pd.DataFrame | None:
     """Mean of each metric's primary output per value of an extra field (e.g. the demo's distortion)."""
     df = results.per_video
@@ -134,47 +105,3 @@ def group_table(results: Results, by: str) -> pd.DataFrame | None:
     if df.empty:
         return None
     return df.pivot_table(index=by, columns="metric", values="value", aggfunc="mean", sort=False)
-
-
-def print_summary(results: Results, console: Any = None) -> None:
-    """A short summary table on the terminal (rich)."""
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    console = console or Console(width=max(120, Console().width))
-    table = Table(title=f"aigve results — {results.dataset_name} ({len(results.entries)} videos)")
-    rows = summary_rows(results)
-    for col in ("metric", "value", "95% CI", "n", "better", "errors", "backbone"):
-        table.add_column(col, justify="right" if col in ("value", "n", "errors") else "left")
-    for r in rows:
-        table.add_row(*r.values())
-    console.print(table)
-    by = results.hints.get("group_by")
-    if by:
-        g = group_table(results, by)
-        if g is not None:
-            t2 = Table(title=f"mean per {by} (primary outputs)")
-            t2.add_column(by)
-            for c in g.columns:
-                hib = results.aggregates[c].outputs[results.aggregates[c].primary].higher_is_better
-                t2.add_column(f"{c} {'↑' if hib else ('↓' if hib is False else '')}".strip(), justify="right")
-            for idx, row in g.iterrows():
-                t2.add_row(str(idx), *[_fmt(None if pd.isna(v) else float(v)) for v in row.values])
-            console.print(t2)
-    failed = results.failed_videos
-    if failed or results.errors:
-        console.print(f"[yellow]{len(failed)} video(s) had errors; see per_video.csv (error column)[/yellow]")
-        messages = list(dict.fromkeys([e["error"] for e in results.errors] + [r.error for r in results.records if r.error]))
-        for m in messages[:5]:
-            console.print(f"  [red]{escape(text_safe(m))}[/red]")
-        if len(messages) > 5:
-            console.print(f"  … and {len(messages) - 5} more")
-    if results.video_warnings:
-        console.print(
-            f"[yellow]{len(results.video_warnings)} video(s) were scored despite a decoding problem "
-            "(e.g. truncated: only the frames before the damage count); see per_video.csv (warning column)"
-            "[/yellow]"
-        )
-        for w in results.video_warnings[:5]:
-            console.print(f"  [yellow]{escape(text_safe(str(w['warning'])))}[/yellow]")

@@ -31,30 +31,48 @@ th{background:#eef1f7}td.num{text-align:right;font-variant-numeric:tabular-nums}
 
 
 def render_report(job_id: str, results: dict[str, Any], rows: list[dict[str, Any]]) -> str:
-    """HTML for ``GET /v1/jobs/{id}/report``."""
+    """HTML for ``GET /v1/jobs/{id}/report``. Errors are counted as everywhere else
+    (:func:`aigve.results.summary.count_errors`)."""
+    from aigve.results.summary import MIN_CI_N, ci_caveat_text, count_errors
+
+    metrics = results.get("metrics") or {}
+    counts = count_errors(
+        int(results.get("n_videos") or 0),
+        {name: agg.get("error") for name, agg in metrics.items()},
+        [e for e in results.get("errors") or [] if isinstance(e, dict)],
+        ((r.get("video_id"), r.get("metric"), r.get("error")) for r in rows),
+    )
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>aigve report {escape(job_id)}</title><style>{_CSS}</style></head><body>",
         f"<h1>aigve report — {escape(str(results.get('dataset', '')))}</h1>",
-        f"<p>job <code>{escape(job_id)}</code>, {int(results.get('n_videos') or 0)} video(s), "
-        f"{int(results.get('n_failed_videos') or 0)} with errors.</p>",
+        f"<p>job <code>{escape(job_id)}</code>: {escape(counts.headline())}.</p>",
         "<h2>Metrics</h2><table id='aggregates'><thead><tr><th>metric</th><th>output</th><th>value</th>"
         "<th>95% CI</th><th>n</th><th>better</th><th>errors</th></tr></thead><tbody>",
     ]
-    for name, agg in (results.get("metrics") or {}).items():
+    for name, agg in metrics.items():
         outputs = agg.get("outputs") or {}
+        caveat = None
         for out_name, ov in outputs.items():
-            ci = ov.get("ci95")
+            ci = ov.get("ci95") if not agg.get("error") else None
             hib = ov.get("higher_is_better")
+            n = int(ov.get("n") or 0)
+            cav = (ov.get("ci_caveat") or (ci_caveat_text(n) if n < MIN_CI_N else None)) if ci else None
+            caveat = caveat or cav
             parts.append(
                 f"<tr><td>{escape(name)}</td><td>{escape(out_name)}</td><td class='num'>{_fmt(ov.get('value'))}</td>"
-                f"<td>{'[' + _fmt(ci[0]) + ', ' + _fmt(ci[1]) + ']' if ci else ''}</td>"
+                f"<td>{'[' + _fmt(ci[0]) + ', ' + _fmt(ci[1]) + ']' if ci else ''}"
+                f"{f' ⚠ n&lt;{MIN_CI_N}' if cav else ''}</td>"
                 f"<td class='num'>{_fmt(ov.get('n'))}</td><td>{'↑' if hib else ('↓' if hib is False else '·')}</td>"
-                f"<td class='num'>{_fmt(agg.get('n_errors'))}</td></tr>"
+                f"<td class='num'>{escape(counts.metric_cell(name))}</td></tr>"
             )
         if agg.get("error"):
             parts.append(
-                f"<tr><td>{escape(name)}</td><td colspan='6' class='err'>{escape(str(agg['error']))}</td></tr>"
+                f"<tr><td>{escape(name)}</td><td colspan='6' class='err'>could not run: {escape(str(agg['error']))}</td></tr>"
+            )
+        if caveat:
+            parts.append(
+                f"<tr><td>{escape(name)}</td><td colspan='6' class='warn'>⚠ 95% CI: {escape(str(caveat))}</td></tr>"
             )
         for w in agg.get("warnings") or []:  # e.g. a stand-in backbone: the number is not the standard one
             parts.append(

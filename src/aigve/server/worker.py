@@ -73,6 +73,8 @@ def _install_extractor_pool() -> None:
 # ---------------------------------------------------------------------------- one job
 def summarize(results: Any) -> dict[str, Any]:
     """What the job row keeps: exit code, primary values and counts (the files hold the rest)."""
+    from aigve.results.summary import error_counts
+
     metrics = {}
     for name, agg in results.aggregates.items():
         metrics[name] = {
@@ -86,7 +88,7 @@ def summarize(results: Any) -> dict[str, Any]:
     return {
         "exit_code": results.exit_code,
         "n_videos": len(results.entries),
-        "n_failed_videos": len(results.failed_videos),
+        "n_failed_videos": len(error_counts(results).videos),  # as results.json and the report count them
         "metrics": metrics,
         "errors": [e.get("error") for e in results.errors][:50],
     }
