@@ -27,16 +27,18 @@ def _csv(s: str | None) -> list[str] | None:
     return [x.strip() for x in s.split(",") if x.strip()]
 
 
-def parse_metric_options(items: list[str] | None) -> dict[str, dict[str, Any]]:
+def parse_metric_options(
+    items: list[str] | None,
+    flag: str = "--metric-option",
+    example: str = "fid.backbone=efficientnet_lite0",
+) -> dict[str, dict[str, Any]]:
     """``NAME.KEY=VALUE`` strings -> {name: {key: value}} (values typed: bool/int/float/str)."""
     from aigve.metrics.base import parse_option_value
 
     out: dict[str, dict[str, Any]] = {}
     for item in items or []:
         if "=" not in item or "." not in item.split("=", 1)[0]:
-            raise UsageError(
-                f"--metric-option '{item}': expected NAME.KEY=VALUE, e.g. fid.backbone=efficientnet_lite0"
-            )
+            raise UsageError(f"{flag} '{item}': expected NAME.KEY=VALUE, e.g. {example}")
         lhs, value = item.split("=", 1)
         name, key = lhs.split(".", 1)
         out.setdefault(name.strip(), {})[key.strip()] = parse_option_value(value)
@@ -113,6 +115,7 @@ def _merge_run_options(args: argparse.Namespace) -> dict[str, Any]:
         "bootstrap",
         "set_bootstrap",
         "no_report",
+        "backbones",
     }
     unknown = set(conf) - known
     if unknown:
@@ -169,7 +172,26 @@ def _merge_run_options(args: argparse.Namespace) -> dict[str, Any]:
     _apply_cdfvd_flags(args, opts, metric_options)
     _apply_checkpoint_flags(args, opts, metric_options)
     opts["metric_options"] = metric_options
+    opts["backbone_options"] = _backbone_options(args, conf.get("backbones"))
     return opts
+
+
+def _backbone_options(args: argparse.Namespace, from_file: Any) -> dict[str, dict[str, Any]]:
+    """The config file's ``backbones:`` mapping, updated by ``--backbone-option NAME.KEY=VALUE`` flags."""
+    out: dict[str, dict[str, Any]] = {}
+    if from_file is not None:
+        if not isinstance(from_file, dict) or not all(isinstance(v, dict) for v in from_file.values()):
+            raise UsageError(
+                f"--config {args.config}: 'backbones' must map backbone names to options, e.g. "
+                "backbones: {fid_inception: {weights: PATH}}"
+            )
+        out = {str(k): dict(v) for k, v in from_file.items()}
+    flags = parse_metric_options(
+        getattr(args, "backbone_option", None), "--backbone-option", "fid_inception.weights=PATH"
+    )
+    for name, kv in flags.items():
+        out.setdefault(name, {}).update(kv)
+    return out
 
 
 def _apply_cdfvd_flags(args: argparse.Namespace, opts: dict[str, Any], mo: dict[str, dict[str, Any]]) -> None:
@@ -282,6 +304,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             categories=o.get("categories"),
             suite=o.get("suite"),
             metric_options=o["metric_options"],
+            backbone_options=o.get("backbone_options") or None,
             max_len=o.get("max_len"),
             max_seconds=o.get("max_seconds"),
             fps=o.get("fps"),
@@ -325,6 +348,14 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         action="append",
         metavar="NAME.KEY=VALUE",
         help="a metric parameter (repeatable), e.g. fid.backbone=efficientnet_lite0",
+    )
+    g.add_argument(
+        "--backbone-option",
+        dest="backbone_option",
+        action="append",
+        metavar="BACKBONE.KEY=VALUE",
+        help="a backbone parameter for every metric that uses it (repeatable), e.g. fid_inception.weights=PATH "
+        "gives fid, kid and is one checkpoint; config key `backbones:`",
     )
     g.add_argument("--config", help="YAML file with any of these options (flags override it)")
     g = p.add_argument_group("sampling")

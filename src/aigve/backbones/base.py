@@ -45,6 +45,9 @@ class Backbone(ABC):
     extra: ClassVar[str | None] = None  # pip extra providing its dependencies
     #: smallest frame side (pixels) the backbone handles; ``aigve check`` reports frames below it
     min_side: ClassVar[int] = 1
+    #: the option naming this backbone's checkpoint file ("weights"), for backbones whose ``__init__`` takes
+    #: it through ``**options``; the engine names ``--backbone-option <name>.weights=PATH`` in weights errors
+    weights_option: ClassVar[str | None] = None
 
     def __init__(
         self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
