@@ -67,12 +67,14 @@ class RunConfig:
     backbone_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def fingerprint_dict(self) -> dict[str, Any]:
-        return {
+        fp: dict[str, Any] = {
             "metrics": self.metrics,
             "metric_options": self.metric_options,
-            "backbone_options": self.backbone_options,
             "window": self.window.to_dict(),
         }
+        if self.backbone_options:  # only when given: journals written before the option still resume
+            fp["backbone_options"] = self.backbone_options
+        return fp
 
 
 @dataclass
