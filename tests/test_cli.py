@@ -346,3 +346,54 @@ def test_result_files_get_the_usual_permissions(folder: Path, tmp_path: Path) ->
         os.umask(old)
     for name in ("results.json", "per_video.csv", "flicker_results.json", "report.html"):
         assert (out / name).stat().st_mode & 0o777 == 0o644, name
+
+
+def test_backbone_option_from_flags_and_config_reaches_evaluate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--backbone-option NAME.KEY=VALUE` and the config key `backbones:` become `backbone_options`
+    (flags win), and `aigve run` hands them to `evaluate`."""
+    from aigve.cli.main import build_parser
+    from aigve.cli.run import merge_run_options as _merge_run_options
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "metrics: [kid, is]\nbackbones:\n  fid_inception:\n    weights: /from/file.pth\n    resize: true\n"
+    )
+
+    def opts(*argv: str) -> dict:
+        return _merge_run_options(build_parser().parse_args(["run", "x", "--out", "o", *argv]))
+
+    assert opts("--config", str(cfg))["backbone_options"] == {
+        "fid_inception": {"weights": "/from/file.pth", "resize": True}
+    }
+    o = opts("--config", str(cfg), "--backbone-option", "fid_inception.weights=/flag.pth")
+    assert o["backbone_options"] == {"fid_inception": {"weights": "/flag.pth", "resize": True}}
+    assert opts("--metrics", "kid")["backbone_options"] == {}
+    with pytest.raises(UsageError, match="--backbone-option 'fid_inception': expected NAME.KEY=VALUE"):
+        opts("--metrics", "kid", "--backbone-option", "fid_inception")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("metrics: [kid]\nbackbones: [fid_inception]\n")
+    with pytest.raises(UsageError, match="'backbones' must map backbone names to options"):
+        opts("--config", str(bad))
+
+    seen: dict = {}
+
+    def fake_evaluate(*args: object, **kwargs: object) -> None:
+        seen.update(kwargs)
+        raise UsageError("stop here")
+
+    monkeypatch.setattr("aigve.api.evaluate", fake_evaluate)
+    code = main(
+        [
+            "run",
+            "demo",
+            "--metrics",
+            "kid",
+            "--backbone-option",
+            "fid_inception.weights=/w.pth",
+            "--out",
+            str(tmp_path / "r"),
+        ]
+    )
+    assert code == 2 and seen["backbone_options"] == {"fid_inception": {"weights": "/w.pth"}}

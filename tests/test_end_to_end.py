@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from aigve.cli import main
+from aigve.metrics.catalog import get_metric_class
 
 
 @pytest.mark.slow
@@ -20,7 +21,7 @@ def test_demo_offline_suite_ranks_distortions(tmp_path: Path) -> None:
     )
     assert code == 0
     res = json.loads((out / "results.json").read_text())
-    assert set(res["metrics"]) == {"flicker", "motion", "niqe", "frame_consistency"}
+    assert set(res["metrics"]) == {"flicker", "motion", "niqe", "frame_consistency", "blur_effect"}
     assert res["n_videos"] == 24 and res["n_failed_videos"] == 0
     df = pd.read_csv(out / "per_video.csv")
     prim = df[df.metric == df.output]
@@ -31,6 +32,19 @@ def test_demo_offline_suite_ranks_distortions(tmp_path: Path) -> None:
     assert by.loc["frozen", "motion"] < 0.05 * clean["motion"]  # no motion at all
     assert by.loc["shuffled", "frame_consistency"] < clean["frame_consistency"]  # content jumps
     assert by.loc["shuffled", "flicker"] > clean["flicker"]
+    assert by.loc["blur", "blur_effect"] > clean["blur_effect"] + 0.05  # re-blurring removes less detail
+    # each distortion is the worst of all six on at least one offline metric that has a direction
+    directions = {m: get_metric_class(m).spec.higher_is_better for m in by.columns}
+    worst_on: dict[str, list[str]] = {d: [] for d in by.index}
+    for metric, higher in directions.items():
+        if higher is not None:
+            worst_on[str(by[metric].idxmin() if higher else by[metric].idxmax())].append(metric)
+    assert worst_on["blur"] == ["blur_effect"] and "niqe" in worst_on["noise"]
+    assert "flicker" in worst_on["flicker"] and "frame_consistency" in worst_on["shuffled"]
+    assert all(worst_on[d] for d in by.index if d not in ("clean", "frozen")), worst_on
+    # frozen clips are as good as clean on every metric with a direction; `motion` (a diagnostic without one)
+    # is where they show: the least motion of all six
+    assert directions["motion"] is None and by["motion"].idxmin() == "frozen"
     # every score carries its provenance
     for m in res["metrics"].values():
         assert m["provenance"]["extractors"] and m["provenance"]["window"]["max_len"] == 16

@@ -20,6 +20,7 @@ def evaluate(
     categories: list[str] | None = None,
     suite: str | None = None,
     metric_options: dict[str, dict[str, Any]] | None = None,
+    backbone_options: dict[str, dict[str, Any]] | None = None,
     max_len: int | None = None,
     max_seconds: float | None = None,
     fps: float | None = None,
@@ -46,6 +47,9 @@ def evaluate(
     ``out_dir`` the result files are written there too (and the run can be resumed), plus
     ``report.html`` when ``report`` is true and the ``report`` extra is installed. ``video_dir`` and
     ``prompts`` apply when ``dataset`` is a path (as ``--video-dir`` / ``--prompts`` do on the CLI).
+    ``backbone_options`` (backbone name -> options) apply to every metric using that backbone, e.g.
+    ``{"fid_inception": {"weights": PATH}}`` for fid, kid and is (``--backbone-option`` on the CLI); a
+    metric's own option for the same key (``metric_options``) wins for that metric.
 
     Two small videos in a folder (a still one and one that turns brighter every other frame), scored for
     flicker without touching the feature cache:
@@ -98,6 +102,7 @@ def evaluate(
     config = RunConfig(
         metrics=names,
         metric_options={k: dict(v) for k, v in (metric_options or {}).items()},
+        backbone_options=_check_backbone_options(backbone_options),
         window=Window(max_len=max_len, max_seconds=max_seconds, fps_fallback=fps),
         batch_size=batch_size,
         device=device,
@@ -140,6 +145,22 @@ def _write_report(results: Results, out_dir: Path) -> None:
         write_run_report(results, out_dir)
     except Exception as exc:  # the report must never cost the user their results
         logging.getLogger(__name__).warning("could not write the HTML report: %s", exc)
+
+
+def _check_backbone_options(options: dict[str, dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
+    """A copy of ``backbone_options``; an unknown backbone name or a non-mapping value is a ``UsageError``."""
+    from aigve.backbones.registry import get_extractor_class
+    from aigve.errors import UsageError
+
+    out: dict[str, dict[str, Any]] = {}
+    for name, opts in (options or {}).items():
+        if not isinstance(opts, dict):
+            raise UsageError(
+                f"backbone_options['{name}'] must be a mapping of options, got {type(opts).__name__}"
+            )
+        get_extractor_class(name)  # UsageError naming the unknown backbone
+        out[str(name)] = dict(opts)
+    return out
 
 
 def _assign_real_stats(value: str, names: list[str], metric_options: dict[str, dict[str, Any]]) -> None:

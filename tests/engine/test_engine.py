@@ -502,3 +502,35 @@ def test_set_metric_without_a_ci_says_why(
     agg = res.aggregates["test_setmean"]
     assert agg.outputs["test_setmean"].ci_low is None
     assert any("no confidence interval" in w and "1 real" in w for w in agg.warnings)
+
+
+def test_backbone_options_enter_the_fingerprint_only_when_given() -> None:
+    """Backbone options change numbers, so a resumed run with other ones must not reuse the journal; a run
+    without them keeps the fingerprint it had before the option existed (old journals still resume)."""
+    from aigve.engine import RunConfig
+
+    plain = RunConfig(metrics=["kid"])
+    assert set(plain.fingerprint_dict()) == {"metrics", "metric_options", "window"}
+    given = RunConfig(metrics=["kid"], backbone_options={"fid_inception": {"weights": "/w.pth"}})
+    assert given.fingerprint_dict()["backbone_options"] == {"fid_inception": {"weights": "/w.pth"}}
+
+
+def test_backbone_options_fill_in_and_a_metric_option_wins() -> None:
+    """A backbone option reaches every request for that backbone; a metric's own option for the same key
+    wins for that metric; requests for other backbones are untouched."""
+    from aigve.engine import RunConfig
+    from aigve.engine.plan import Planner
+    from aigve.metrics.catalog import get_metric_class
+
+    cfg = RunConfig(metrics=["kid", "is"], backbone_options={"fid_inception": {"weights": "/shared.pth"}})
+    planner = Planner(Dataset("d", []), cfg)
+    kid = get_metric_class("kid")(weights="/own.pth")
+    is_ = get_metric_class("is")()
+    kid_reqs = [planner._effective(kid, r) for r in kid.requests()]
+    is_reqs = [planner._effective(is_, r) for r in is_.requests()]
+    assert {r.side for r in kid_reqs} == {"generated", "real"} and is_reqs
+    assert all(dict(r.options)["weights"] == "/own.pth" for r in kid_reqs)
+    assert all(dict(r.options)["weights"] == "/shared.pth" for r in is_reqs)
+    flicker = get_metric_class("flicker")()
+    (fl_req,) = [planner._effective(flicker, r) for r in flicker.requests()]
+    assert "weights" not in dict(fl_req.options)

@@ -116,6 +116,9 @@ SYNTHETIC: dict[str, Synthetic] = {
     "niqe_features": Synthetic(
         "frames", lambda b, k, r, q: 3.0 + 30.0 * (1.0 - q) * r.uniform(0.5, 1.0, (k, 1))
     ),
+    "blur_effect_frames": Synthetic(
+        "frames", lambda b, k, r, q: 0.2 + 0.6 * (1.0 - q) * r.uniform(0.5, 1.0, (k, 1))
+    ),
     "efficientnet_lite0": Synthetic("frames", lambda b, k, r, q: _similar_rows(b.dim, k, r, q, nonneg=True)),  # type: ignore[attr-defined]
     "clip": Synthetic("frames", lambda b, k, r, q: _similar_rows(512, k, r, q, nonneg=False)),
     "clip_text": Synthetic("frames", _image_text),

@@ -320,3 +320,54 @@ def test_set_metric_intervals_are_the_same_with_and_without_the_fast_resamplers(
         assert a.ci_low == pytest.approx(b.ci_low, rel=1e-9) and a.ci_high == pytest.approx(
             b.ci_high, rel=1e-9
         )
+
+
+# ------------------------------------------------------------------ one option for the shared Inception
+def test_missing_inception_weights_error_names_an_option_that_works_for_kid(
+    sets: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kid and is share FID's Inception: the error must not send them to `fid.weights` (which does not reach
+    them) but to the backbone option, which gives the file to every metric on fid_inception."""
+    monkeypatch.setenv("AIGVE_CACHE_DIR", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("AIGVE_OFFLINE", "1")
+    monkeypatch.delenv("AIGVE_WEIGHTS_DIR", raising=False)
+    res = evaluate(
+        sets, ["kid", "is"], metric_options={"kid": {"frames": 3}, "is": {"frames": 3}}, bootstrap=0
+    )
+    for name in ("kid", "is"):
+        err = res.aggregates[name].error or ""
+        assert "pt_inception-2015-12-05-6726825d.pth" in err
+        assert "--backbone-option fid_inception.weights=PATH" in err, err
+        assert "backbone_options={'fid_inception': {'weights': PATH}}" in err
+        assert "fid.weights" not in err
+
+
+def test_one_backbone_option_gives_fid_kid_and_is_the_same_file(
+    ref: Reference, sets: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIGVE_CACHE_DIR", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("AIGVE_OFFLINE", "1")
+    monkeypatch.delenv("AIGVE_WEIGHTS_DIR", raising=False)
+    res = evaluate(
+        sets,
+        ["fid", "kid", "is"],
+        metric_options={m: {"frames": 3} for m in ("fid", "kid", "is")},
+        backbone_options={"fid_inception": {"weights": str(ref.path)}},
+        cache_dir=tmp_path / "c",
+        bootstrap=0,
+        set_bootstrap=0,
+    )
+    for name in ("fid", "kid", "is"):
+        agg = res.aggregates[name]
+        assert agg.error is None, agg.error
+        assert agg.provenance["weights_sha256"] == ref.sha256
+    # the result equals the per-metric option (same file), so the option only routes, it changes nothing
+    alone = evaluate(sets, ["kid"], metric_options={"kid": _opts(ref)}, cache_dir=tmp_path / "c", bootstrap=0)
+    assert alone.value("kid") == pytest.approx(res.value("kid"), rel=1e-12)
+
+
+def test_unknown_backbone_in_backbone_options_is_a_usage_error(sets: Dataset) -> None:
+    from aigve.errors import UsageError
+
+    with pytest.raises(UsageError, match="unknown backbone 'fid_inceptoin'"):
+        evaluate(sets, ["kid"], backbone_options={"fid_inceptoin": {"weights": "x.pth"}})

@@ -336,3 +336,24 @@ def test_worker_names_differ_between_server_instances(tmp_path: Path) -> None:
     assert worker_name(a.instance, 7).endswith(":7") and worker_name(a.instance, 7) == worker_name(
         a.instance, 7
     )
+
+
+def test_job_request_takes_backbone_options(tmp_path: Path, toy_dir: Path) -> None:
+    """A job's backbone_options (one checkpoint for every metric on a backbone, as the missing-weights error
+    says) reach the job's parameters; an unknown backbone is a 422 naming it."""
+    from aigve.server.app import JobRequest, ServerState
+    from aigve.server.security import ApiError
+
+    settings = ServerSettings(state_dir=tmp_path, no_auth=True, data_roots=[toy_dir]).finalize()
+    state = ServerState(settings)
+    req = JobRequest.model_validate(
+        {
+            "dataset": {"path": str(toy_dir)},
+            "metrics": ["kid"],
+            "backbone_options": {"fid_inception": {"weights": "/w.pth"}},
+        }
+    )
+    assert state.job_params(req)["backbone_options"] == {"fid_inception": {"weights": "/w.pth"}}
+    bad = req.model_copy(update={"backbone_options": {"fid_inceptoin": {"weights": "/w.pth"}}})
+    with pytest.raises(ApiError, match="unknown backbone 'fid_inceptoin'"):
+        state.job_params(bad)

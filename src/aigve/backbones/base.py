@@ -46,6 +46,9 @@ class Backbone(ABC):
     #: smallest frame side (pixels) the backbone handles; ``aigve check`` reports frames below it
     min_side: ClassVar[int] = 1
     min_side_reason: ClassVar[str] = ""  # why, in a few words (shown by ``aigve check``)
+    #: the option naming this backbone's checkpoint file ("weights"), for backbones whose ``__init__`` takes
+    #: it through ``**options``; the engine names ``--backbone-option <name>.weights=PATH`` in weights errors
+    weights_option: ClassVar[str | None] = None
 
     def __init__(
         self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any

@@ -1,5 +1,5 @@
-"""Classic (weight-free) extractors: frame differences, optical flow, NIQE (pixel operations in
-:mod:`aigve.backbones.pixel_ops`).
+"""Classic (weight-free) extractors: frame differences, optical flow, NIQE, the blur effect (pixel operations
+in :mod:`aigve.backbones.pixel_ops`).
 
 They compute on the CPU with NumPy/OpenCV/SciPy whatever ``device`` is asked for (there is nothing to
 put on a GPU), and are deterministic. Options are normalised in ``__init__`` (defaults filled in) so
@@ -14,10 +14,11 @@ import numpy as np
 import torch
 
 from aigve.backbones.base import Extractor, ExtractorKind
+from aigve.backbones.pixel_ops import blur as F_blur
 from aigve.backbones.pixel_ops import niqe as F_niqe
 from aigve.backbones.pixel_ops import temporal as F_temporal
 from aigve.backbones.registry import register_extractor
-from aigve.errors import MissingDependencyError, UsageError
+from aigve.errors import MetricInputError, MissingDependencyError, UsageError
 
 
 def _check_frames(name: str, frames: np.ndarray) -> np.ndarray:
@@ -150,3 +151,45 @@ class NiqeFeatures(Extractor):
             return F_niqe.niqe_rgb(chunk, model, arithmetic).reshape(-1, 1)
 
         return self.batched(f, run)
+
+
+@register_extractor
+class BlurEffectFrames(Extractor):
+    """Per frame: the blur effect of Crété-Roffet et al. 2007 on the grey frame (scikit-image's formulation,
+    see ``aigve.backbones.pixel_ops.blur``) -> ``[T, 1]`` in [0, 1] (0 sharp, 1 blurred).
+
+    Option ``h_size`` (int >= 2, default 11): taps of the re-blurring filter; values are comparable only at
+    one ``h_size``. Frames with a side under 4 px raise ``MetricInputError`` (no interior to sum over).
+    """
+
+    name: ClassVar[str] = "blur_effect_frames"
+    kind: ClassVar[ExtractorKind] = "frames"
+    version: ClassVar[str] = "1"
+    extra: ClassVar[str | None] = None
+    min_side: ClassVar[int] = 4
+    DEFAULTS: ClassVar[dict[str, Any]] = {"h_size": F_blur.DEFAULT_H_SIZE}
+
+    def __init__(
+        self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
+    ) -> None:
+        _reject_options(self.name, options, tuple(self.DEFAULTS))
+        opts = {**self.DEFAULTS, **options}
+        F_blur.check_h_size(opts["h_size"])
+        super().__init__(device=device, batch_size=batch_size, **opts)
+
+    def identity(self) -> dict[str, Any]:
+        ident = super().identity()
+        ident["grey"] = "0.2125R+0.7154G+0.0721B"
+        return ident
+
+    def extract(self, frames: np.ndarray, fps: float | None = None) -> np.ndarray:
+        f = _check_frames(self.name, frames)
+        if f.shape[0] == 0:
+            return np.zeros((0, 1), dtype=np.float64)
+        if min(f.shape[1], f.shape[2]) < self.min_side:
+            raise MetricInputError(
+                f"blur effect needs frames of at least {self.min_side}x{self.min_side} px, got "
+                f"{f.shape[2]}x{f.shape[1]}; this video cannot be scored for blur"
+            )
+        h = int(self.options["h_size"])
+        return self.batched(f, lambda chunk: F_blur.blur_effect_rgb(chunk, h).reshape(-1, 1))

@@ -129,6 +129,7 @@ class GSTVQAScorer(Scorer):
     input: ClassVar[Literal["frames", "features"]] = "features"
     columns: ClassVar[tuple[str, ...]] = ("raw",)
     _UPSTREAM_OPTIONS = {"vgg_weights": "weights", "tap": "tap", "resize": "resize"}
+    weights_option: ClassVar[str | None] = "weights"
 
     def __init__(
         self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any

@@ -26,6 +26,7 @@ _ELSEWHERE: dict[str, str] = {
     "frame_absdiff": f"{_PACKAGE}.classic",
     "optical_flow": f"{_PACKAGE}.classic",
     "niqe_features": f"{_PACKAGE}.classic",
+    "blur_effect_frames": f"{_PACKAGE}.classic",
     "slowfast_r50": f"{_PACKAGE}.simplevqa",  # SimpleVQA's motion branch
 }
 _NOT_BACKBONES = {"base", "registry"}  # helper modules of this package

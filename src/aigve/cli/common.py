@@ -21,16 +21,18 @@ def csv_list(s: str | None) -> list[str] | None:
     return [x.strip() for x in s.split(",") if x.strip()]
 
 
-def parse_metric_options(items: list[str] | None) -> dict[str, dict[str, Any]]:
+def parse_metric_options(
+    items: list[str] | None,
+    flag: str = "--metric-option",
+    example: str = "fid.backbone=efficientnet_lite0",
+) -> dict[str, dict[str, Any]]:
     """``NAME.KEY=VALUE`` strings -> {name: {key: value}} (values typed: bool/int/float/str)."""
     from aigve.metrics.base import parse_option_value
 
     out: dict[str, dict[str, Any]] = {}
     for item in items or []:
         if "=" not in item or "." not in item.split("=", 1)[0]:
-            raise UsageError(
-                f"--metric-option '{item}': expected NAME.KEY=VALUE, e.g. fid.backbone=efficientnet_lite0"
-            )
+            raise UsageError(f"{flag} '{item}': expected NAME.KEY=VALUE, e.g. {example}")
         lhs, value = item.split("=", 1)
         name, key = lhs.split(".", 1)
         out.setdefault(name.strip(), {})[key.strip()] = parse_option_value(value)

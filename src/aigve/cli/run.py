@@ -54,6 +54,7 @@ def merge_run_options(args: argparse.Namespace) -> dict[str, Any]:
         "bootstrap",
         "set_bootstrap",
         "no_report",
+        "backbones",
     }
     unknown = set(conf) - known
     if unknown:
@@ -109,6 +110,7 @@ def merge_run_options(args: argparse.Namespace) -> dict[str, Any]:
         metric_options.setdefault(name, {}).update(kv)
     _apply_legacy_flags(args, opts, metric_options)
     opts["metric_options"] = metric_options
+    opts["backbone_options"] = _backbone_options(args, conf.get("backbones"))
     return opts
 
 
@@ -189,6 +191,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             categories=o.get("categories"),
             suite=o.get("suite"),
             metric_options=o["metric_options"],
+            backbone_options=o.get("backbone_options") or None,
             max_len=o.get("max_len"),
             max_seconds=o.get("max_seconds"),
             fps=o.get("fps"),
@@ -232,6 +235,14 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         action="append",
         metavar="NAME.KEY=VALUE",
         help="a metric parameter (repeatable), e.g. fid.backbone=efficientnet_lite0",
+    )
+    g.add_argument(
+        "--backbone-option",
+        dest="backbone_option",
+        action="append",
+        metavar="BACKBONE.KEY=VALUE",
+        help="a backbone parameter for every metric that uses it (repeatable), e.g. fid_inception.weights=PATH "
+        "gives fid, kid and is one checkpoint; config key `backbones:`",
     )
     g.add_argument("--config", help="YAML file with any of these options (flags override it)")
     g = p.add_argument_group("sampling")
@@ -319,3 +330,21 @@ def add_commands(sub: Any) -> None:
     pr.add_argument("--no-report", dest="no_report", action="store_true", help="do not write report.html")
     add_run_options(pr)
     pr.set_defaults(func=cmd_prepare)
+
+
+def _backbone_options(args: argparse.Namespace, from_file: Any) -> dict[str, dict[str, Any]]:
+    """The config file's ``backbones:`` mapping, updated by ``--backbone-option NAME.KEY=VALUE`` flags."""
+    out: dict[str, dict[str, Any]] = {}
+    if from_file is not None:
+        if not isinstance(from_file, dict) or not all(isinstance(v, dict) for v in from_file.values()):
+            raise UsageError(
+                f"--config {args.config}: 'backbones' must map backbone names to options, e.g. "
+                "backbones: {fid_inception: {weights: PATH}}"
+            )
+        out = {str(k): dict(v) for k, v in from_file.items()}
+    flags = parse_metric_options(
+        getattr(args, "backbone_option", None), "--backbone-option", "fid_inception.weights=PATH"
+    )
+    for name, kv in flags.items():
+        out.setdefault(name, {}).update(kv)
+    return out

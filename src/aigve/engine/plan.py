@@ -16,6 +16,7 @@ under its identity, its upstream's identity and a hash of the texts it read (the
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 import time
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from aigve.backbones.base import Backbone, Extractor, Scorer
-from aigve.backbones.registry import build_extractor
+from aigve.backbones.registry import build_extractor, get_extractor_class
 from aigve.data.dataset import Dataset
 from aigve.device import resolve_device
 from aigve.engine.cache import feature_key
@@ -37,6 +38,7 @@ from aigve.metrics.catalog import get_metric_class, missing_modules
 from aigve.paths import file_sha256
 from aigve.types import Entry, Side
 from aigve.video.sampling import Window
+from aigve.weights.places import weights_option_hint
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +62,19 @@ class RunConfig:
     seed: int = 0
     bootstrap: int = 1000  # resamples for the CIs of per-video aggregates (0 = none)
     set_bootstrap: int = 100  # resamples for set-level metrics (FID, KID, FVD) from cached features
+    #: backbone name -> options applied to every request for that backbone, whichever metric makes it (e.g.
+    #: ``{"fid_inception": {"weights": PATH}}`` for fid, kid and is); a metric's own option for a key wins
+    backbone_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def fingerprint_dict(self) -> dict[str, Any]:
-        return {
+        fp: dict[str, Any] = {
             "metrics": self.metrics,
             "metric_options": self.metric_options,
             "window": self.window.to_dict(),
         }
+        if self.backbone_options:  # only when given: journals written before the option still resume
+            fp["backbone_options"] = self.backbone_options
+        return fp
 
 
 @dataclass
@@ -129,9 +137,11 @@ class Planner:
             slot.requests = [self._effective(metric, r) for r in metric.requests()]
             self.slots.append(slot)
 
-    @staticmethod
-    def _effective(metric: Metric, req: FeatureRequest) -> FeatureRequest:
-        opts = dict(req.options)
+    def _effective(self, metric: Metric, req: FeatureRequest) -> FeatureRequest:
+        """The request as the engine builds it: the run's backbone options for ``req.extractor``, then the
+        request's own options and the metric's backbone options (an explicit metric option wins)."""
+        opts = dict(self.config.backbone_options.get(req.extractor, {}))
+        opts.update(req.options)
         opts.update(metric.extractor_options())
         return FeatureRequest(req.role, req.extractor, req.sampler, req.side, tuple(sorted(opts.items())))
 
@@ -165,6 +175,11 @@ class Planner:
         k = (name, options)
         if k in self.extractors or k in self.extractor_failures:
             return self.extractors.get(k)
+        with weights_option_hint(_backbone_weights_hint(name)):
+            return self._build_backbone_now(k)
+
+    def _build_backbone_now(self, k: tuple[str, tuple[tuple[str, Any], ...]]) -> Backbone | None:
+        name, options = k
         try:
             ext = build_extractor(
                 name, device=self.device, batch_size=self.config.batch_size, **dict(options)
@@ -175,6 +190,7 @@ class Planner:
                     raise AigveError(f"scorer {name} reads features but names no upstream extractor")
                 bound: dict[str, tuple[Any, ...]] = {}
                 for input_name, (up_name, up_opts) in ups.items():
+                    up_opts = {**self.config.backbone_options.get(up_name, {}), **up_opts}
                     up_key = (up_name, tuple(sorted(up_opts.items())))
                     upstream = self._build_backbone(*up_key)
                     if upstream is None:  # the scorer cannot run without it: same reason
@@ -284,6 +300,22 @@ class Planner:
     def _warnings_key(self, sha: str) -> str:
         """Cache key of a video's decoder warnings under this run's window (a cache hit skips decoding)."""
         return feature_key(sha, {"decoder": "warnings", "version": 1}, "-", self.config.window.id)
+
+
+def _backbone_weights_hint(name: str) -> str | None:
+    """``--backbone-option NAME.weights=PATH`` (and the API/server spelling) for a backbone that takes a
+    ``weights`` option, None otherwise: the option that gives the file to every metric using the backbone."""
+    try:
+        cls = get_extractor_class(name)
+    except Exception:  # an unknown name fails on build, with its own message
+        return None
+    takes = cls.weights_option == "weights" or "weights" in inspect.signature(cls.__init__).parameters
+    if not takes:
+        return None
+    return (
+        f"--backbone-option {name}.weights=PATH, for every metric on {name}; "
+        f"Python and server: backbone_options={{'{name}': {{'weights': PATH}}}}"
+    )
 
 
 def _with_path(message: str, path: Path) -> str:

@@ -1,9 +1,10 @@
-"""Classic, weight-free per-video metrics of the offline suite: ``flicker``, ``motion``, ``niqe``.
+"""Classic, weight-free per-video metrics of the offline suite: ``flicker``, ``motion``, ``niqe``,
+``blur_effect``.
 
 Each asks the engine for one extractor's features on all sampled frames of the generated video and
 reduces them to per-video numbers; the pixel operations live with the extractors
-(``aigve.backbones.pixel_ops``), the reductions in ``aigve.metrics.functional.temporal``. Importing
-this module is cheap (no OpenCV / SciPy at import time).
+(``aigve.backbones.pixel_ops``: temporal, niqe, blur), the reductions in ``aigve.metrics.functional.temporal``.
+Importing this module is cheap (no OpenCV / SciPy at import time).
 
 Temporal consistency from per-frame features.
 
@@ -25,6 +26,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from aigve.backbones.pixel_ops.blur import DEFAULT_H_SIZE, check_h_size
 from aigve.backbones.pixel_ops.temporal import check_flow_options
 from aigve.errors import MetricInputError, UsageError
 from aigve.metrics.base import FeatureRequest, MetricSpec, OutputSpec, VideoMetric
@@ -179,6 +181,56 @@ class Niqe(VideoMetric):
         if not np.all(np.isfinite(arr)):
             raise MetricInputError(f"{entry.generated}: niqe is not finite on some frames")
         return {"niqe": float(arr.mean())}
+
+
+@register_metric
+class BlurEffect(VideoMetric):
+    """The blur effect (Crété-Roffet et al. 2007) per frame on grey, averaged over frames."""
+
+    spec: ClassVar[MetricSpec] = MetricSpec(
+        name="blur_effect",
+        family="classic",
+        description=(
+            "No-reference perceptual blur: per frame, the share of the grey image's neighbouring-pixel "
+            "variation that survives re-blurring with an 11-tap box filter (0 sharp, 1 blurred; scikit-image's "
+            "blur_effect), mean over frames; blur_effect_max is the blurriest frame"
+        ),
+        inputs=("generated",),
+        backbone="blur_effect_frames",
+        outputs=(
+            OutputSpec(
+                "blur_effect", False, (0.0, 1.0), "mean per-frame blur effect (max over the two axes)"
+            ),
+            OutputSpec("blur_effect_max", False, (0.0, 1.0), "blur effect of the blurriest sampled frame"),
+        ),
+        citation=(
+            "Crété-Roffet, Dolmière, Ladret & Nicolas, The blur effect: perception and estimation with a new "
+            "no-reference perceptual blur metric, Proc. SPIE 6492, Human Vision and Electronic Imaging XII, "
+            "2007; as implemented by scikit-image 0.26 (skimage.measure.blur_effect)"
+        ),
+        extra=None,
+        requires=(),
+        suites=("offline",),
+        options={"h_size": DEFAULT_H_SIZE},
+    )
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        check_h_size(self.options["h_size"])
+
+    def requests(self) -> list[FeatureRequest]:
+        opts = (("h_size", self.options["h_size"]),)
+        return [
+            FeatureRequest(role="blur", extractor="blur_effect_frames", sampler=Sampler("all"), options=opts)
+        ]
+
+    def score(self, entry: Entry, feats: Mapping[str, np.ndarray]) -> dict[str, float]:
+        arr = np.asarray(feats["blur"], dtype=np.float64)
+        if arr.ndim != 2 or arr.shape[1] != 1:
+            raise ValueError(f"blur_effect: expected [T, 1] features, got shape {arr.shape}")
+        if arr.shape[0] == 0:
+            raise MetricInputError(f"{entry.generated}: blur_effect got no frames; check the video decodes")
+        return {"blur_effect": float(arr.mean()), "blur_effect_max": float(arr.max())}
 
 
 ROLE = "frames"

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aigve import __version__
-from aigve.errors import AigveError
+from aigve.errors import AigveError, UsageError
 from aigve.server.datasets import build_dataset, redactor
 from aigve.server.jobs import FINISHED, Job, JobStore
 from aigve.server.security import (
@@ -74,6 +74,10 @@ class JobRequest(BaseModel):
     categories: list[str] | None = Field(None, max_length=20)
     suite: str | None = Field(None, max_length=64)
     metric_options: dict[str, dict[str, Any]] | None = None
+    backbone_options: dict[str, dict[str, Any]] | None = Field(
+        None,
+        description="backbone name -> options for every metric using it, e.g. {'fid_inception': {'weights': PATH}}",
+    )
     max_len: int | None = Field(None, ge=1, le=100000)
     max_seconds: float | None = Field(None, gt=0, le=86400)
     fps: float | None = Field(None, gt=0, le=10000)
@@ -114,6 +118,13 @@ class ServerState:
         unknown = set(req.metric_options or {}) - set(names)
         if unknown:
             raise ApiError(422, f"metric_options given for metric(s) not in this job: {sorted(unknown)}")
+        from aigve.backbones.registry import get_extractor_class
+
+        for backbone in req.backbone_options or {}:
+            try:
+                get_extractor_class(backbone)
+            except UsageError as exc:
+                raise ApiError(422, f"backbone_options: {exc}") from None
         Window(max_len=req.max_len, max_seconds=req.max_seconds, fps_fallback=req.fps)
         if req.device is not None and not _DEVICE.match(req.device):
             raise ApiError(422, "device: use cpu, cuda, cuda:N or auto")
@@ -139,6 +150,7 @@ class ServerState:
             "n_videos": len(dataset.entries),
             "metrics": names,
             "metric_options": req.metric_options or {},
+            "backbone_options": req.backbone_options or {},
             "max_len": req.max_len,
             "max_seconds": req.max_seconds,
             "fps": req.fps,

@@ -135,6 +135,7 @@ def run_job(settings: ServerSettings, store: JobStore, job_id: str, parent_pid: 
             ds,
             p["metrics"],
             metric_options=p.get("metric_options") or {},
+            backbone_options=p.get("backbone_options") or {},
             max_len=p.get("max_len"),
             max_seconds=p.get("max_seconds"),
             fps=p.get("fps"),

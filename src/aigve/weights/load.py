@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from aigve.errors import WeightsError
+from aigve.weights.places import option_hint
 from aigve.weights.resolve import ResolvedWeights, resolve_weights
 from aigve.weights.spec import get_weight_spec
 
@@ -216,6 +217,6 @@ def load_into(
             what = f"a '{spec.name}' checkpoint ({spec.filename})"
         if fix is None:
             fetch = f", or `aigve weights fetch {spec.name}`" if spec.urls else ""
-            fix = f"pass {spec.filename} (--metric-option {spec.metric_hint}.weights=PATH{fetch})"
+            fix = f"pass {spec.filename} ({option_hint(spec)}{fetch})"
         raise WeightsError(f"{resolved.path}: not {what} ({first}) — {fix}") from exc
     return LoadedWeights(module=module.eval(), resolved=resolved)

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from aigve import paths
@@ -38,11 +41,40 @@ def mirror_urls(spec: WeightSpec) -> list[str]:
     return [f"{b.rstrip('/')}/{spec.filename}" for b in bases]
 
 
+# set by the engine while it builds a backbone: the option that gives *that backbone* a file, which works for
+# every metric using it (a metric's own ``weights`` option only reaches the backbones of that metric)
+_OPTION_HINT: ContextVar[str | None] = ContextVar("aigve_weights_option_hint", default=None)
+
+
+def option_hint(spec: WeightSpec) -> str:
+    """The option to name in an error about ``spec``'s file. A file one metric uses: that metric's
+    ``--metric-option <metric>.weights=PATH`` (plus the engine's backbone option while it builds a backbone).
+    A file several metrics share (FID's Inception: fid, kid, is): the backbone option, which reaches all of
+    them (``fid.weights`` does not help ``kid``); outside the engine, each metric's own option."""
+    custom = _OPTION_HINT.get()
+    if len(spec.used_by) > 1:
+        if custom:
+            return custom
+        return f"--metric-option METRIC.weights=PATH for the metric that failed ({', '.join(spec.used_by)})"
+    own = f"--metric-option {spec.metric_hint}.weights=PATH"
+    return f"{own}, or {custom}" if custom else own
+
+
+@contextmanager
+def weights_option_hint(hint: str | None) -> Iterator[None]:
+    """Within the block, errors about a missing or wrong weights file name ``hint`` as the option to use."""
+    token = _OPTION_HINT.set(hint)
+    try:
+        yield
+    finally:
+        _OPTION_HINT.reset(token)
+
+
 def where_to_put(spec: WeightSpec) -> str:
     """The fix for a missing file: the cache path, the env folder, the metric option, then verify."""
     env = env_dir()
     alt = f"{env / spec.filename}" if env else f"${ENV_WEIGHTS_DIR}/{spec.filename}"
     return (
         f"put it at {cache_dir() / spec.filename} (or at {alt} with {ENV_WEIGHTS_DIR} set, or pass "
-        f"--metric-option {spec.metric_hint}.weights=PATH), then run `aigve weights verify {spec.name}`"
+        f"{option_hint(spec)}), then run `aigve weights verify {spec.name}`"
     )

@@ -24,7 +24,15 @@ from typing import Any, Literal
 from aigve.errors import WeightsError
 from aigve.weights.download import ProgressCallback, download_to_cache
 from aigve.weights.hashing import check_hashes, lock_check
-from aigve.weights.places import ENV_OFFLINE, cache_dir, env_dir, mirror_urls, offline, where_to_put
+from aigve.weights.places import (
+    ENV_OFFLINE,
+    cache_dir,
+    env_dir,
+    mirror_urls,
+    offline,
+    option_hint,
+    where_to_put,
+)
 from aigve.weights.spec import WeightSpec, get_weight_spec
 
 Source = Literal["explicit", "env", "package", "cache", "download"]
@@ -102,7 +110,7 @@ def resolve_weights(
         if not path.exists():
             raise WeightsError(
                 f"{path}: weights file for '{name}' ({spec.filename}) does not exist; fix the path given "
-                f"with --metric-option {spec.metric_hint}.weights=PATH"
+                f"with {option_hint(spec)}"
             )
         problems, sha = check_hashes(spec, path)
         warnings = [
@@ -117,7 +125,7 @@ def resolve_weights(
     if strict and not spec.pinned:
         raise WeightsError(
             f"{spec.filename} ({name}) has no published hash and strict mode refuses unpinned checkpoints; "
-            f"pass an explicit path (--metric-option {spec.metric_hint}.weights=PATH) or run without strict"
+            f"pass an explicit path ({option_hint(spec)}) or run without strict"
         )
 
     if not force_download:
