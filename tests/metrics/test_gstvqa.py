@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from aigve.backbones.gstvqa import gstvqa_raw_scores, prepare_sequence
-from aigve.backbones.nets.gstvqa import FEATURE_DIM, KONVID_SCALE, MIN_FRAMES
+from aigve.backbones.nets.gstvqa import CHECKPOINT_SCALES, FEATURE_DIM, KONVID_SCALE, MIN_FRAMES
 from aigve.errors import MetricInputError, UsageError, WeightsError
 from aigve.metrics.catalog import get_metric_class
 from aigve.metrics.vqa import GSTVQA
@@ -94,6 +94,72 @@ def test_score_equals_network_on_prepared_input_and_mos_scale() -> None:
     assert raw == pytest.approx(float(ref[0]), rel=1e-6, abs=1e-7)
     with pytest.raises(MetricInputError, match="at least 29 frames"):
         _metric(pad="none").score(ENTRY, {"frames": short})
+
+
+# the authors' cross_test.py: output x the training set's largest MOS
+AUTHORS_SCALES = {"konvid": 4.64, "cvd14": 93.38, "liveq": 73.643, "livev": 94.287}
+AUTHORS_RANGES = {"konvid": [1.0, 5.0], "cvd14": [0.0, 100.0], "liveq": [0.0, 100.0], "livev": [0.0, 100.0]}
+
+
+@pytest.mark.parametrize("checkpoint", sorted(AUTHORS_SCALES))
+def test_scale_follows_the_checkpoint(checkpoint: str) -> None:
+    assert CHECKPOINT_SCALES[checkpoint] == AUTHORS_SCALES[checkpoint]
+    f = seeded_features(40, 5)
+    for opts in ({}, {"weights": "/x/my-copy.pth"}):  # an explicit path keeps the checkpoint's scale
+        m = _metric(checkpoint=checkpoint, **opts)
+        out = m.score(ENTRY, {"frames": f})
+        assert out["gstvqa"] == pytest.approx(AUTHORS_SCALES[checkpoint] * out["gstvqa_raw"], rel=1e-12)
+        assert m.metric.mos_scale == AUTHORS_SCALES[checkpoint]
+        assert m.scorer.weights_name == f"gstvqa_{checkpoint}"
+        prov = m.metric.provenance()
+        assert prov["checkpoint"] == checkpoint and prov["mos_scale"] == AUTHORS_SCALES[checkpoint]
+        assert prov["gstvqa_nominal_range"] == AUTHORS_RANGES[checkpoint]
+    # mos_scale still overrides, whatever the checkpoint (and provenance says which was used)
+    m = _metric(checkpoint=checkpoint, mos_scale=2.0)
+    out = m.score(ENTRY, {"frames": f})
+    assert out["gstvqa"] == pytest.approx(2.0 * out["gstvqa_raw"], rel=1e-12)
+    assert m.metric.provenance()["mos_scale"] == 2.0
+
+
+def test_default_checkpoint_is_konvid_and_bad_options_are_usage_errors() -> None:
+    m = GSTVQA()
+    assert m.options["checkpoint"] == "konvid" and m.options["mos_scale"] is None
+    assert m.mos_scale == KONVID_SCALE
+    assert "checkpoint" not in m.extractor_options()  # absent = konvid: default cache keys unchanged
+    prov = m.provenance()
+    assert prov["mos_scale"] == 4.64 and prov["gstvqa_nominal_range"] == [1.0, 5.0]
+    assert prov["training_set"] == "KoNViD-1k"
+    with pytest.raises(UsageError, match="checkpoint must be one of"):
+        GSTVQA(checkpoint="youtube_ugc")
+    with pytest.raises(UsageError, match="checkpoint must be one of"):
+        build_scorer(GSTVQA(), checkpoint="konvid1k")
+    for bad in (0, -1.0, "x"):
+        with pytest.raises(UsageError, match="mos_scale"):
+            GSTVQA(mos_scale=bad)
+
+
+def test_two_checkpoints_are_two_scorer_identities() -> None:
+    """The checkpoint is a scorer option, so its identity (cache key) differs, even with the same weights path."""
+    ids = {}
+    for ck in sorted(AUTHORS_SCALES):
+        sc = build_scorer(GSTVQA(checkpoint=ck))
+        sc.set_network(seeded_net(), "seeded")  # same network and sha: only the option tells them apart
+        ids[ck] = repr(sc.identity())
+        assert sc.options.get("checkpoint", "konvid") == ck
+    assert len(set(ids.values())) == 4
+    a = build_scorer(GSTVQA(checkpoint="cvd14", weights="/x/w.pth")).options
+    b = build_scorer(GSTVQA(checkpoint="livev", weights="/x/w.pth")).options
+    assert a != b and a["checkpoint"] == "cvd14" and b["checkpoint"] == "livev"
+
+
+def test_missing_non_default_checkpoint_names_its_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIGVE_OFFLINE", "1")
+    monkeypatch.setenv("AIGVE_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("AIGVE_WEIGHTS_DIR", raising=False)
+    with pytest.raises(WeightsError, match="training-all-data-GSTVQA-liveq-EXP0-best"):
+        build_scorer(GSTVQA(checkpoint="liveq")).ensure_loaded()
 
 
 def test_batch_size_independent_and_deterministic() -> None:

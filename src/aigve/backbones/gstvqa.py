@@ -20,7 +20,15 @@ import numpy as np
 import torch
 
 from aigve.backbones.base import Scorer, ScorerInput
-from aigve.backbones.nets.gstvqa import FEATURE_DIM, INPUT_DIM, MAX_LEN, MIN_FRAMES, GSTVQANet
+from aigve.backbones.nets.gstvqa import (
+    CHECKPOINT_SCALES,
+    DEFAULT_CHECKPOINT,
+    FEATURE_DIM,
+    INPUT_DIM,
+    MAX_LEN,
+    MIN_FRAMES,
+    GSTVQANet,
+)
 from aigve.backbones.registry import register_extractor
 from aigve.device import resolve_device
 from aigve.errors import MetricInputError, UsageError
@@ -33,6 +41,14 @@ VGG_WEIGHTS = "tv_vgg16"
 EXTRACTOR = "vgg16_meanstd"
 PadMode = Literal["repeat_last", "stretch", "none"]
 PAD_MODES: tuple[str, ...] = ("repeat_last", "stretch", "none")
+CHECKPOINTS: tuple[str, ...] = tuple(CHECKPOINT_SCALES)
+
+
+def checkpoint_weights_name(checkpoint: str) -> str:
+    """Weights-registry name of a released checkpoint (``konvid`` -> ``gstvqa_konvid``); ``UsageError`` else."""
+    if checkpoint not in CHECKPOINT_SCALES:
+        raise UsageError(f"gstvqa: checkpoint must be one of {CHECKPOINTS}, got {checkpoint!r}")
+    return f"gstvqa_{checkpoint}"
 
 
 def prepare_sequence(
@@ -119,7 +135,9 @@ def load_gstvqa_net(
 class GSTVQAScorer(Scorer):
     """GSTVQA network output ``[1, 1]`` (label scale) per video from its ``vgg16_meanstd`` features.
 
-    Options: ``weights`` (GSTVQA checkpoint; else the registry's ``gstvqa_konvid``), ``max_len``, ``pad``;
+    Options: ``checkpoint`` (released checkpoint ``konvid`` | ``cvd14`` | ``liveq`` | ``livev``, registry
+    ``gstvqa_<checkpoint>``; absent = ``konvid``, so default cache keys stay as they were), ``weights``
+    (explicit path of that checkpoint), ``max_len``, ``pad``;
     ``vgg_weights``, ``tap``, ``resize`` are the ``vgg16_meanstd`` extractor's options (it reads that output).
     """
 
@@ -134,7 +152,7 @@ class GSTVQAScorer(Scorer):
     def __init__(
         self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
     ) -> None:
-        known = {"weights", "max_len", "pad", *self._UPSTREAM_OPTIONS}
+        known = {"checkpoint", "weights", "max_len", "pad", *self._UPSTREAM_OPTIONS}
         unknown = set(options) - known
         if unknown:
             raise UsageError(f"gstvqa scorer: unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
@@ -144,6 +162,7 @@ class GSTVQAScorer(Scorer):
             raise UsageError(f"gstvqa: pad must be one of {PAD_MODES}, got {options['pad']!r}")
         if int(options["max_len"]) < MIN_FRAMES:
             raise UsageError(f"gstvqa: max_len must be >= {MIN_FRAMES}, got {options['max_len']}")
+        self.weights_name = checkpoint_weights_name(options.get("checkpoint", DEFAULT_CHECKPOINT))
         super().__init__(device, batch_size, **options)
         self._net: GSTVQANet | None = None
         self._sha: str | None = None
@@ -160,7 +179,7 @@ class GSTVQAScorer(Scorer):
 
     def load(self) -> None:
         if self._net is None:
-            net, sha, _ = load_gstvqa_net(self.options.get("weights"))
+            net, sha, _ = load_gstvqa_net(self.options.get("weights"), self.weights_name)
             self.set_network(net, sha)
         self._loaded = True
 

@@ -1,18 +1,24 @@
 """No-reference video quality models: ``gstvqa``.
 
-``gstvqa`` — GSTVQA (Chen et al., IEEE TCSVT 2021) with the authors' KoNViD-1k checkpoint
-``training-all-data-GSTVQA-konvid-EXP0-best`` (registry ``gstvqa_konvid``; the original AIGVE flag
-``--gstvqa-model`` is this metric's ``weights`` option) on the VGG16 five-stage mean ‖ std frame features it
-was trained with (extractor ``vgg16_meanstd``, weights ``tv_vgg16``; option ``vgg_weights``).
+``gstvqa`` — GSTVQA (Chen et al., IEEE TCSVT 2021) with one of the authors' released checkpoints
+``training-all-data-GSTVQA-<checkpoint>-EXP0-best`` (option ``checkpoint``: ``konvid`` (default, KoNViD-1k,
+registry ``gstvqa_konvid``), ``cvd14`` (CVD2014), ``liveq`` (LIVE-Qualcomm) or ``livev`` (LIVE-VQC); the
+original AIGVE flag ``--gstvqa-model`` is this metric's ``weights`` option, an explicit path of the chosen
+checkpoint) on the VGG16 five-stage mean ‖ std frame features it was trained with (extractor
+``vgg16_meanstd``, weights ``tv_vgg16``; option ``vgg_weights``).
 
 How a video is scored (as the authors' ``cross_test.py`` does, commit 8463c9c3):
 
 - every sampled frame gives one 2944-d feature row; ``mean_var`` is the per-channel population std over all
   rows of the 1472 mean features; the first ``max_len`` (500) rows go through the network;
 - the network's output is on the training label scale ``MOS / max(MOS)``; the authors report
-  ``max(MOS) * output``. ``gstvqa`` is that predicted KoNViD-1k MOS (``mos_scale`` = 4.64, the largest MOS of
-  KoNViD-1k; MOS is on the 1-5 ACR scale, so 1-5 is the nominal range, though the regression is not
-  bounded), ``gstvqa_raw`` the network output itself. Higher = better technical quality.
+  ``max(MOS) * output`` with the training set's largest MOS. ``gstvqa`` is that predicted MOS of the
+  checkpoint's training set: ``mos_scale`` (default ``None`` = the checkpoint's: KoNViD-1k 4.64, CVD2014
+  93.38, LIVE-Qualcomm 73.643, LIVE-VQC 94.287; an explicit ``weights`` path keeps the chosen checkpoint's
+  scale; a number overrides it). The nominal range follows the checkpoint: 1-5 for KoNViD-1k (ACR scale),
+  0-100 for the other three (the catalogue row documents the default; the regression is not bounded);
+  provenance records ``checkpoint``, the ``mos_scale`` used and that range. ``gstvqa_raw`` is the network
+  output itself. Higher = better technical quality.
 
 Short clips. The network's two 15-tap attention convolutions need at least 29 frames (generated videos are
 often shorter: the AIGVE toy clips have 16). ``pad`` decides: ``"repeat_last"`` (default) repeats the last
@@ -79,8 +85,21 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from aigve.backbones.gstvqa import EXTRACTOR, GSTVQA_WEIGHTS, PAD_MODES, VGG_WEIGHTS
-from aigve.backbones.nets.gstvqa import KONVID_SCALE, MAX_LEN, MIN_FRAMES
+from aigve.backbones.gstvqa import (
+    EXTRACTOR,
+    GSTVQA_WEIGHTS,
+    PAD_MODES,
+    VGG_WEIGHTS,
+    checkpoint_weights_name,
+)
+from aigve.backbones.nets.gstvqa import (
+    CHECKPOINT_DATASETS,
+    CHECKPOINT_RANGES,
+    CHECKPOINT_SCALES,
+    DEFAULT_CHECKPOINT,
+    MAX_LEN,
+    MIN_FRAMES,
+)
 from aigve.backbones.simplevqa import SIMPLEVQA_WINDOW
 from aigve.errors import MetricInputError, UsageError
 from aigve.metrics.base import FeatureRequest, MetricSpec, OutputSpec, VideoMetric
@@ -96,14 +115,15 @@ GSTVQA_ROLE = "frames"
 
 @register_metric
 class GSTVQA(VideoMetric):
-    """GSTVQA no-reference quality: predicted KoNViD-1k MOS from VGG16 mean/std features + GRU + pyramid pooling."""
+    """GSTVQA no-reference quality: predicted MOS (KoNViD-1k by default) from VGG16 mean/std features + GRU +
+    pyramid pooling."""
 
     spec: ClassVar[MetricSpec] = MetricSpec(
         name="gstvqa",
         family="nn_based_video",
         description=(
-            "GSTVQA no-reference technical quality (KoNViD-1k checkpoint) on VGG16 five-stage mean/std "
-            "frame features; predicted MOS"
+            "GSTVQA no-reference technical quality (KoNViD-1k checkpoint by default; option checkpoint) on "
+            "VGG16 five-stage mean/std frame features; predicted MOS"
         ),
         inputs=("generated",),
         backbone=EXTRACTOR,
@@ -112,14 +132,15 @@ class GSTVQA(VideoMetric):
                 "gstvqa",
                 True,
                 (1.0, 5.0),
-                "predicted KoNViD-1k MOS (1-5 ACR scale, nominal range; the regression is unbounded) = "
-                "mos_scale x network output",
+                "predicted MOS = mos_scale x network output; default checkpoint konvid: KoNViD-1k MOS "
+                "(1-5 ACR scale, nominal range; the regression is unbounded); the range follows checkpoint "
+                "(cvd14, liveq, livev: 0-100 MOS scales)",
             ),
             OutputSpec(
                 "gstvqa_raw",
                 True,
                 (None, None),
-                "network output on its training label scale MOS / max(MOS) (about 0.26-1.0 on KoNViD-1k)",
+                "network output on its training label scale MOS / max(MOS) (about 0.26-1.0 for konvid)",
             ),
         ),
         citation=(
@@ -129,13 +150,14 @@ class GSTVQA(VideoMetric):
         extra="nnvqa",
         weights=(GSTVQA_WEIGHTS, VGG_WEIGHTS),
         options={
+            "checkpoint": DEFAULT_CHECKPOINT,
             "vgg_weights": None,
             "protocol": "all",
             "n": None,
             "fps": None,
             "max_len": MAX_LEN,
             "pad": "repeat_last",
-            "mos_scale": KONVID_SCALE,
+            "mos_scale": None,
             "tap": "relu",
             "resize": None,
         },
@@ -148,6 +170,16 @@ class GSTVQA(VideoMetric):
             raise UsageError(f"gstvqa: pad must be one of {PAD_MODES}, got {o['pad']!r}")
         if int(o["max_len"]) < MIN_FRAMES:
             raise UsageError(f"gstvqa: max_len must be >= {MIN_FRAMES}, got {o['max_len']}")
+        checkpoint_weights_name(o["checkpoint"])  # UsageError unless one of CHECKPOINTS
+        if o["mos_scale"] is not None:
+            try:
+                scale = float(o["mos_scale"])
+            except (TypeError, ValueError):
+                scale = math.nan
+            if not (math.isfinite(scale) and scale > 0):
+                raise UsageError(
+                    f"gstvqa: mos_scale must be a positive number or null, got {o['mos_scale']!r}"
+                )
         self.sampler = Sampler(o["protocol"], n=o["n"], fps=o["fps"])  # UsageError on bad combinations
 
     def requests(self) -> list[FeatureRequest]:
@@ -156,6 +188,8 @@ class GSTVQA(VideoMetric):
     def extractor_options(self) -> dict[str, Any]:
         """The ``gstvqa`` scorer's options: its checkpoint and sequence policy, and the VGG extractor's."""
         opts: dict[str, Any] = {"max_len": int(self.options["max_len"]), "pad": self.options["pad"]}
+        if self.options["checkpoint"] != DEFAULT_CHECKPOINT:  # absent = konvid (keeps default cache keys)
+            opts["checkpoint"] = self.options["checkpoint"]
         if self.options.get("weights"):
             opts["weights"] = str(self.options["weights"])
         if self.options.get("vgg_weights"):
@@ -166,14 +200,26 @@ class GSTVQA(VideoMetric):
             opts["resize"] = int(self.options["resize"])
         return opts
 
+    @property
+    def mos_scale(self) -> float:
+        """The scale ``gstvqa`` = scale x raw uses: ``mos_scale`` when set, else the checkpoint's max MOS."""
+        if self.options["mos_scale"] is not None:
+            return float(self.options["mos_scale"])
+        return CHECKPOINT_SCALES[self.options["checkpoint"]]
+
     def provenance(self) -> dict[str, Any]:
         prov = super().provenance()
+        ck = self.options["checkpoint"]
         prov["padding"] = self.options["pad"]
+        prov["checkpoint"] = ck
+        prov["training_set"] = CHECKPOINT_DATASETS[ck]
+        prov["mos_scale"] = self.mos_scale
+        prov["gstvqa_nominal_range"] = list(CHECKPOINT_RANGES[ck])
         return prov
 
     def score(self, entry: Entry, feats: Mapping[str, np.ndarray]) -> dict[str, float]:
         raw = float(np.asarray(feats[GSTVQA_ROLE]).reshape(-1)[0])
-        return {"gstvqa": float(self.options["mos_scale"]) * raw, "gstvqa_raw": raw}
+        return {"gstvqa": self.mos_scale * raw, "gstvqa_raw": raw}
 
 
 SIMPLEVQA_ROLE = "quality"

@@ -44,10 +44,34 @@ PYRAMID_LEVELS = 7  # rows: 1 + 2 + 4 + ... + 64 = 2**7 - 1
 MIN_FRAMES = 2 * (ATT_FRAMES - 1) + 1  # 29: shortest sequence the attention convs accept
 MAX_LEN = 500  # the authors' test script keeps the first 500 frames
 
-#: label scale of each released checkpoint: ``max(MOS)`` of its training set (from the ``datas/*info.mat``
-#: files at the commit above; the network predicts MOS / scale). Only KoNViD-1k's was read here (4.64);
-#: the others are not recorded.
+#: label scale of each released checkpoint: ``max(MOS)`` of its training set; the network predicts
+#: MOS / scale and the authors' ``cross_test.py`` (commit above) multiplies the output back by the training
+#: set's largest MOS: KoNViD-1k 4.64, CVD2014 93.38, LIVE-Qualcomm 73.643, LIVE-VQC 94.287.
 KONVID_SCALE = 4.64
+#: checkpoint name (``training-all-data-GSTVQA-<name>-EXP0-best``, weights registry ``gstvqa_<name>``) ->
+#: MOS scale (source: the authors' ``cross_test.py``, see above)
+CHECKPOINT_SCALES: dict[str, float] = {
+    "konvid": KONVID_SCALE,
+    "cvd14": 93.38,
+    "liveq": 73.643,
+    "livev": 94.287,
+}
+#: nominal range of the training set's MOS scale: KoNViD-1k is a 1-5 ACR scale; CVD2014, LIVE-Qualcomm and
+#: LIVE-VQC MOS are on 0-100 scales (the regression itself is unbounded)
+CHECKPOINT_RANGES: dict[str, tuple[float, float]] = {
+    "konvid": (1.0, 5.0),
+    "cvd14": (0.0, 100.0),
+    "liveq": (0.0, 100.0),
+    "livev": (0.0, 100.0),
+}
+#: training set of each checkpoint, for messages and provenance
+CHECKPOINT_DATASETS: dict[str, str] = {
+    "konvid": "KoNViD-1k",
+    "cvd14": "CVD2014",
+    "liveq": "LIVE-Qualcomm",
+    "livev": "LIVE-VQC",
+}
+DEFAULT_CHECKPOINT = "konvid"
 
 
 class _ANN(nn.Module):
