@@ -49,6 +49,10 @@ class Backbone(ABC):
     #: the option naming this backbone's checkpoint file ("weights"), for backbones whose ``__init__`` takes
     #: it through ``**options``; the engine names ``--backbone-option <name>.weights=PATH`` in weights errors
     weights_option: ClassVar[str | None] = None
+    #: the side (pixels) the network resizes every frame to, None if it runs at the native size (classic
+    #: extractors, vgg16_meanstd) or reads another backbone's features; the engine warns per video when a
+    #: video's shorter frame side is far below it (frames upscaled many times: scores that mean little)
+    input_side: ClassVar[int | None] = None
 
     def __init__(
         self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any

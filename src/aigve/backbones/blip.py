@@ -156,6 +156,7 @@ class BlipExtractor(Extractor):
     """
 
     name: ClassVar[str] = EXTRACTOR_NAME
+    input_side: ClassVar[int | None] = 384  # BLIP ViT-B at 384 px
     kind: ClassVar[Literal["frames"]] = "frames"
     version: ClassVar[str] = "1"
     extra: ClassVar[str | None] = "vlsim"
@@ -219,6 +220,7 @@ class BlipTextScorer(Scorer):
     projected from the CLS token, exactly as ``BlipForImageTextRetrieval`` does)."""
 
     name: ClassVar[str] = "blip_text"
+    input_side: ClassVar[int | None] = 384  # reads frames through its BLIP extractor
     version: ClassVar[str] = "1"
     extra: ClassVar[str | None] = "vlsim"
     input: ClassVar[Literal["frames", "features"]] = "features"

@@ -468,6 +468,8 @@ class ClipExtractor(Extractor):
     """
 
     name: ClassVar[str] = EXTRACTOR_NAME
+    #: the default ViT-B/32's 224 px (class-level: a 336-px CLIP model is judged against 224 too)
+    input_side: ClassVar[int | None] = 224
     kind: ClassVar[Literal["frames"]] = "frames"
     version: ClassVar[str] = "1"
     extra: ClassVar[str | None] = "vlsim"
@@ -531,6 +533,7 @@ class ClipTextScorer(Scorer):
     """
 
     name: ClassVar[str] = "clip_text"
+    input_side: ClassVar[int | None] = 224  # reads frames through its CLIP extractor
     version: ClassVar[str] = "1"
     extra: ClassVar[str | None] = "vlsim"
     input: ClassVar[Literal["frames", "features"]] = "features"

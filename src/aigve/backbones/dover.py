@@ -262,6 +262,9 @@ class DoverExtractor(Extractor):
     (``"random"`` seeded / ``"center"``) and ``weights`` (explicit checkpoint path)."""
 
     name: ClassVar[str] = "dover"
+    #: the technical fragment grid (7 x 32) and the aesthetic resize, both 224 by default; the instance
+    #: holds the smaller of its options
+    input_side: ClassVar[int | None] = 224
     kind = "clip"
     version: ClassVar[str] = "1"
     extra: ClassVar[str | None] = "nnvqa"
@@ -287,6 +290,9 @@ class DoverExtractor(Extractor):
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise UsageError(f"dover: seed must be an integer >= 0, got {seed!r}")
         self.config = ViewConfig(**options)
+        self.input_side = min(  # type: ignore[misc]
+            self.config.fragments * self.config.fragment_size, self.config.resize
+        )
         super().__init__(
             device=device, batch_size=batch_size, seed=seed, sampling=sampling, **self.config.to_dict()
         )

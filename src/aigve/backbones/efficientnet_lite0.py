@@ -82,6 +82,7 @@ class EfficientNetLite0Extractor(Extractor):
     """
 
     name: ClassVar[str] = "efficientnet_lite0"
+    input_side: ClassVar[int | None] = INPUT_SIZE  # centre crop resized to 224x224
     kind = "frames"
     version: ClassVar[str] = "1"
     extra: ClassVar[str | None] = "offline"

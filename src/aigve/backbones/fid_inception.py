@@ -122,6 +122,7 @@ class FIDInceptionExtractor(Extractor):
     """Frames -> FID Inception-v3 features, one row per frame (see the module docstring for the layout)."""
 
     name: ClassVar[str] = "fid_inception"
+    input_side: ClassVar[int | None] = INPUT_SIZE  # 299x299, either resize mode
     kind = "frames"
     version: ClassVar[str] = "1"
     extra: ClassVar[str | None] = None

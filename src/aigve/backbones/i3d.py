@@ -85,6 +85,7 @@ class I3DExtractor(Extractor):
     """Clip -> one I3D (Kinetics-400) feature row; see the module docstring."""
 
     name: ClassVar[str] = "i3d_kinetics400"
+    input_side: ClassVar[int | None] = 224  # the instance holds its ``resolution`` option
     kind = "clip"
     version: ClassVar[str] = "1"
     extra: ClassVar[str | None] = None
@@ -115,6 +116,7 @@ class I3DExtractor(Extractor):
             )
         super().__init__(device=device, batch_size=batch_size, resolution=resolution, layer=layer, impl=impl)
         self.resolution = int(resolution)
+        self.input_side = self.resolution  # type: ignore[misc]
         self.layer = layer
         self.impl = impl
         self.weights_path = str(weights) if weights else None

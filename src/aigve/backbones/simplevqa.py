@@ -267,6 +267,7 @@ class SimpleVQASpatialExtractor(_VQAExtractor):
     """
 
     name: ClassVar[str] = "simplevqa_spatial"
+    input_side: ClassVar[int | None] = SPATIAL_RESIZE  # shorter side resized to 520, then 448 crop
     version: ClassVar[str] = "1"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -317,6 +318,7 @@ class SlowFastMotionExtractor(_VQAExtractor):
     """
 
     name: ClassVar[str] = "slowfast_r50"
+    input_side: ClassVar[int | None] = MOTION_SIZE  # 224x224
     version: ClassVar[str] = "1"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -98,6 +98,7 @@ class VideoMAEv2Extractor(Extractor):
     """Clip -> one VideoMAE-v2 feature row; see the module docstring."""
 
     name: ClassVar[str] = "videomae_v2"
+    input_side: ClassVar[int | None] = 224  # the ViT position table fixes 224
     kind = "clip"
     version: ClassVar[str] = "1"
     extra: ClassVar[str | None] = None

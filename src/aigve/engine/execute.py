@@ -37,6 +37,11 @@ from aigve.types import Clip, VideoRecord
 
 log = logging.getLogger(__name__)
 
+#: a video whose shorter frame side is below ``1 / SMALL_FRAME_FACTOR`` of a backbone's ``input_side`` gets a
+#: per-video warning: each of its pixels is blown up more than 4x per side (16x the area) before the network
+#: sees it, far outside what the network was trained on (e.g. a 10000x16 video's 16-px strip upscaled to 224)
+SMALL_FRAME_FACTOR = 4
+
 
 @dataclass
 class _Prepared:
@@ -48,7 +53,8 @@ class _Prepared:
     clip: Clip | None = None
     error: str | None = None
     decode_seconds: float = 0.0
-    warnings: tuple[str, ...] = ()  # decoder warnings (e.g. truncated), also kept in the cache
+    # decoder warnings (e.g. truncated), also kept in the cache, then frames too small for a backbone
+    warnings: tuple[str, ...] = ()
     # extractor requests to fill for this unit: the metrics' own, plus the upstream of each scorer to run
     needed: dict[tuple[Any, ...], FeatureRequest] = field(default_factory=dict)
     # scorer requests whose output is not cached, with the texts they read
@@ -106,14 +112,51 @@ class Engine(Aggregator):
                 prep.decode_seconds = time.perf_counter() - t0
                 prep.warnings = tuple(prep.clip.info.warnings)
                 cache.put(self._warnings_key(prep.video_sha), np.array(prep.warnings, dtype=str))
+                frame_hw: tuple[int, ...] | None = tuple(int(n) for n in prep.clip.frames.shape[1:3])
+                if frame_hw and len(frame_hw) == 2:
+                    cache.put(self._frame_size_key(prep.video_sha), np.array(frame_hw, dtype=np.int64))
             else:
                 known = cache.get(self._warnings_key(prep.video_sha), count=False)
                 prep.warnings = tuple(str(w) for w in known.tolist()) if known is not None else ()
+                size = cache.get(self._frame_size_key(prep.video_sha), count=False)
+                # None for a cache written before frame sizes were kept: no size warning then
+                frame_hw = (
+                    tuple(int(n) for n in size.tolist()) if size is not None and size.size == 2 else None
+                )
+            if frame_hw is not None and len(frame_hw) == 2:
+                prep.warnings += self._small_frame_warnings(unit, min(frame_hw))
         except AigveError as exc:
             prep.error = str(exc)
         except Exception as exc:
             prep.error = f"{path}: unexpected error while reading the video: {type(exc).__name__}: {exc}"
         return prep
+
+    def _small_frame_warnings(self, unit: _Unit, short_side: int) -> tuple[str, ...]:
+        """One warning per backbone of this unit's requests (a scorer's upstream extractors included) whose
+        ``input_side`` is more than ``SMALL_FRAME_FACTOR`` times the video's shorter frame side."""
+        users: dict[tuple[Any, ...], list[str]] = {}
+        for slot in self.slots:
+            if slot.failure is not None:
+                continue
+            for req in slot.requests:
+                if req.side != unit.side:
+                    continue
+                for key in (req.extractor_key, *(self.upstream_of.get(req.extractor_key) or {}).values()):
+                    names = users.setdefault(key, [])
+                    if slot.name not in names:
+                        names.append(slot.name)
+        out: list[str] = []
+        for key, metrics in users.items():
+            backbone = self.extractors.get(key)
+            side = backbone.input_side if backbone is not None else None
+            if backbone is None or not side or short_side * SMALL_FRAME_FACTOR >= side:
+                continue
+            out.append(
+                f"frames are {short_side} px on the shorter side, below 1/{SMALL_FRAME_FACTOR} of the {side}-px "
+                f"input of {backbone.name} ({', '.join(metrics)}): they are upscaled about "
+                f"{side / max(short_side, 1):.0f}x, so its scores may not mean much; use a larger video"
+            )
+        return tuple(out)
 
     def _extract(self, prep: _Prepared, cache: FeatureCache) -> dict[tuple[Any, ...], str]:
         """Main-thread part: run each missing extractor once. Returns per-request errors."""

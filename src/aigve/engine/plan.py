@@ -301,6 +301,10 @@ class Planner:
         """Cache key of a video's decoder warnings under this run's window (a cache hit skips decoding)."""
         return feature_key(sha, {"decoder": "warnings", "version": 1}, "-", self.config.window.id)
 
+    def _frame_size_key(self, sha: str) -> str:
+        """Cache key of a video's decoded frame size ``[H, W]``: a cache hit still warns about small frames."""
+        return feature_key(sha, {"decoder": "frame_size", "version": 1}, "-", self.config.window.id)
+
 
 def _backbone_weights_hint(name: str) -> str | None:
     """``--backbone-option NAME.weights=PATH`` (and the API/server spelling) for a backbone that takes a
