@@ -21,7 +21,7 @@ def test_demo_offline_suite_ranks_distortions(tmp_path: Path) -> None:
     )
     assert code == 0
     res = json.loads((out / "results.json").read_text())
-    assert set(res["metrics"]) == {"flicker", "motion", "niqe", "frame_consistency", "blur_effect"}
+    assert set(res["metrics"]) == {"flicker", "freeze", "motion", "niqe", "frame_consistency", "blur_effect"}
     assert res["n_videos"] == 24 and res["n_failed_videos"] == 0
     df = pd.read_csv(out / "per_video.csv")
     prim = df[df.metric == df.output]
@@ -41,9 +41,11 @@ def test_demo_offline_suite_ranks_distortions(tmp_path: Path) -> None:
             worst_on[str(by[metric].idxmin() if higher else by[metric].idxmax())].append(metric)
     assert worst_on["blur"] == ["blur_effect"] and "niqe" in worst_on["noise"]
     assert "flicker" in worst_on["flicker"] and "frame_consistency" in worst_on["shuffled"]
-    assert all(worst_on[d] for d in by.index if d not in ("clean", "frozen")), worst_on
-    # frozen clips are as good as clean on every metric with a direction; `motion` (a diagnostic without one)
-    # is where they show: the least motion of all six
+    assert worst_on["frozen"] == ["freeze"], worst_on  # a still picture: nothing else sees it
+    assert all(worst_on[d] for d in by.index if d != "clean"), worst_on
+    assert worst_on["clean"] == [], worst_on  # and the clean clips are worst on nothing
+    assert by.loc["frozen", "freeze"] > 0.8 and by.drop(index="frozen")["freeze"].max() == 0
+    # `motion` (a diagnostic without a direction) shows them too: the least motion of all six
     assert directions["motion"] is None and by["motion"].idxmin() == "frozen"
     # every score carries its provenance
     for m in res["metrics"].values():

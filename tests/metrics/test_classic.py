@@ -256,3 +256,48 @@ def test_toy_noise_worsens_niqe(toy_videos: list[Path]) -> None:
         noisy = np.clip(frame + rng.normal(0, 40, frame.shape), 0, 255).astype(np.uint8)
         base, worse = _score(Niqe(), frame)["niqe"], _score(Niqe(), noisy)["niqe"]
         assert worse > base + 1.0, path.name
+
+
+# -- freeze (FFmpeg freezedetect's criterion) ------------------------------------------------------------
+def test_freeze_scores_follow_the_freezedetect_criterion() -> None:
+    from aigve.metrics.functional.temporal import FREEZE_NOISE, freeze_scores
+
+    limit = FREEZE_NOISE * 255.0  # -60 dB of full scale: 0.255 grey levels of mean absolute difference
+    d = np.array([5.0, limit, 0.0, 0.1, 3.0, 0.0, limit + 1e-9])
+    frac, longest = freeze_scores(d)
+    assert frac == pytest.approx(4 / 7, abs=1e-12)  # pairs 1, 2, 3 and 5 are at or below the tolerance
+    assert longest == pytest.approx(3 / 7, abs=1e-12)  # pairs 1-3 in a row
+    assert freeze_scores(np.zeros(5)) == (1.0, 1.0)  # a still picture
+    assert freeze_scores(np.full(5, 2.0)) == (0.0, 0.0)
+    assert freeze_scores(np.array([0.5]), noise=0.01) == (1.0, 1.0)  # 0.5 <= 2.55
+    with pytest.raises(ValueError):
+        freeze_scores(np.zeros(0))
+
+
+def test_freeze_metric_on_video_shares_flickers_frame_differences(tmp_path: Path) -> None:
+    from aigve.data.dataset import Dataset
+    from aigve.engine import Engine, RunConfig
+    from aigve.errors import UsageError
+    from aigve.metrics.catalog import get_metric_class
+    from aigve.video.encode import write_video
+
+    spec = get_metric_class("freeze").spec
+    assert "offline" in spec.suites and spec.primary.name == "freeze" and spec.higher_is_better is False
+    assert get_metric_class("freeze")().requests()[0].key == get_metric_class("flicker")().requests()[0].key
+    with pytest.raises(UsageError):
+        get_metric_class("freeze")(noise=2)
+    rng = np.random.default_rng(0)
+    moving = rng.integers(0, 255, (6, 32, 32, 3), dtype=np.uint8)
+    still = np.repeat(moving[:1], 6, axis=0)
+    half = np.concatenate([moving[:3], np.repeat(moving[3:4], 3, axis=0)])
+    entries = []
+    for name, frames in (("moving", moving), ("still", still), ("half", half)):
+        entries.append(Entry(id=name, generated=write_video(tmp_path / f"{name}.mp4", frames, fps=8.0)))
+    cfg = RunConfig(metrics=["freeze"], bootstrap=0, progress=False)
+    res = Engine(Dataset("t", entries), cfg).run()
+    v = {(r.video_id, r.output): r.value for r in res.records}
+    assert v[("still", "freeze")] == 1.0 and v[("still", "freeze_longest")] == 1.0
+    assert v[("moving", "freeze")] == 0.0
+    assert v[("half", "freeze")] == pytest.approx(2 / 5) and v[("half", "freeze_longest")] == pytest.approx(
+        2 / 5
+    )

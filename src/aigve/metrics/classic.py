@@ -1,4 +1,4 @@
-"""Classic, weight-free per-video metrics of the offline suite: ``flicker``, ``motion``, ``niqe``,
+"""Classic, weight-free per-video metrics of the offline suite: ``flicker``, ``freeze``, ``motion``, ``niqe``,
 ``blur_effect``.
 
 Each asks the engine for one extractor's features on all sampled frames of the generated video and
@@ -88,6 +88,52 @@ class Flicker(VideoMetric):
         d = _pairs(self.name, entry, feats, "absdiff", 1)
         f, fv = flicker_scores(d[:, 0])
         return {"flicker": f, "flicker_vbench": fv}
+
+
+@register_metric
+class Freeze(VideoMetric):
+    """Frozen frames: the share of consecutive frame pairs that do not change (FFmpeg freezedetect's test)."""
+
+    spec: ClassVar[MetricSpec] = MetricSpec(
+        name="freeze",
+        family="classic",
+        description=(
+            "Frozen frames: share of consecutive frame pairs whose mean absolute RGB difference is at most "
+            "noise x 255 (FFmpeg freezedetect's criterion, noise 0.001 = -60 dB), and the longest frozen run"
+        ),
+        inputs=("generated",),
+        backbone="frame_absdiff",
+        outputs=(
+            OutputSpec(
+                "freeze", False, (0.0, 1.0), "share of consecutive frame pairs that are frozen"
+            ),
+            OutputSpec(
+                "freeze_longest", False, (0.0, 1.0), "longest run of frozen pairs as a share of all pairs"
+            ),
+        ),
+        citation="FFmpeg freezedetect filter (mean absolute frame difference against a -60 dB noise tolerance)",
+        extra="offline",
+        requires=(),
+        suites=("offline",),
+        options={"noise": 0.001},
+    )
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        noise = self.options["noise"]
+        if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0.0 < float(noise) < 1.0:
+            raise UsageError(f"freeze: noise must be a number in (0, 1), got {noise!r}")
+
+    def requests(self) -> list[FeatureRequest]:
+        # the same request as flicker's: one frame-difference pass serves both
+        return [FeatureRequest(role="absdiff", extractor="frame_absdiff", sampler=Sampler("all"))]
+
+    def score(self, entry: Entry, feats: Mapping[str, np.ndarray]) -> dict[str, float]:
+        from aigve.metrics.functional.temporal import freeze_scores
+
+        d = _pairs(self.name, entry, feats, "absdiff", 1)
+        frac, longest = freeze_scores(d[:, 0], float(self.options["noise"]))
+        return {"freeze": frac, "freeze_longest": longest}
 
 
 @register_metric
