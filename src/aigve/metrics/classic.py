@@ -104,9 +104,7 @@ class Freeze(VideoMetric):
         inputs=("generated",),
         backbone="frame_absdiff",
         outputs=(
-            OutputSpec(
-                "freeze", False, (0.0, 1.0), "share of consecutive frame pairs that are frozen"
-            ),
+            OutputSpec("freeze", False, (0.0, 1.0), "share of consecutive frame pairs that are frozen"),
             OutputSpec(
                 "freeze_longest", False, (0.0, 1.0), "longest run of frozen pairs as a share of all pairs"
             ),

@@ -75,7 +75,7 @@ class JobRequest(BaseModel):
     suite: str | None = Field(None, max_length=64)
     metric_options: dict[str, dict[str, Any]] | None = None
     backbone_options: dict[str, dict[str, Any]] | None = Field(
-        None,
+        default=None,
         description="backbone name -> options for every metric using it, e.g. {'fid_inception': {'weights': PATH}}",
     )
     max_len: int | None = Field(None, ge=1, le=100000)
