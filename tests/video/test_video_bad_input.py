@@ -144,7 +144,10 @@ BACKBONE_OF = {"motion": "optical_flow", "niqe": "niqe_features"}
 def test_limits_come_from_the_backbones() -> None:
     """The backbones declare their minimum side; the catalogue says which metrics use them."""
     limits = {lim.name: lim for lim in frame_size_limits()}
-    assert set(limits) == {"optical_flow", "niqe_features"}
+    assert set(limits) == {"optical_flow", "niqe_features", "blur_effect_frames"}
+    assert limits["blur_effect_frames"].min_side == 4 and limits["blur_effect_frames"].used_by == (
+        "blur_effect",
+    )
     assert limits["optical_flow"].min_side == FLOW_MIN_SIDE["dis"] == 16
     assert limits["optical_flow"].used_by == ("motion",)
     assert limits["niqe_features"].min_side == NIQE_MIN_SIDE == 194
