@@ -182,6 +182,54 @@ class Scorer(Backbone):
         return np.asarray(out)[:, self.columns.index(name)]
 
 
+class SharedModelScorer(Scorer):
+    """A scorer that runs on the model its one upstream extractor loaded (image-text scoring: the extractor
+    embeds the frames, the scorer the prompt, with the same weights in memory once).
+
+    Subclasses set ``extractor_class``; the scorer takes the extractor's options, reads its features, and
+    uses the built extractor the engine binds (or builds one when used on its own). ``handle`` is the
+    extractor's loaded model handle; the weights hash is the extractor's.
+    """
+
+    input: ClassVar[Literal["frames", "features"]] = "features"
+    extractor_class: ClassVar[type[Extractor]]
+
+    def __init__(
+        self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
+    ) -> None:
+        self._extractor: Extractor | None = None
+        super().__init__(device, batch_size, **options)
+
+    def upstream(self) -> tuple[str, dict[str, Any]]:
+        return self.extractor_class.name, dict(self.options)
+
+    def bind_upstream(self, extractor: Extractor, input_name: str = "features") -> None:
+        super().bind_upstream(extractor, input_name)
+        if not isinstance(extractor, self.extractor_class):
+            raise TypeError(
+                f"{self.name} reads the {self.extractor_class.name} extractor, got {type(extractor).__name__}"
+            )
+        self._extractor = extractor
+
+    def load(self) -> None:
+        if self._extractor is None:  # used on its own: build the image side it reads
+            self._extractor = self.extractor_class(self.device, self.batch_size, **self.options)
+        self._extractor.ensure_loaded()
+        self._loaded = True
+
+    @property
+    def handle(self) -> Any:
+        """The upstream extractor's loaded model handle."""
+        self.ensure_loaded()
+        assert self._extractor is not None
+        return self._extractor.handle  # type: ignore[attr-defined]
+
+    def weights_sha256(self) -> str | None:
+        self.ensure_loaded()
+        assert self._extractor is not None
+        return self._extractor.weights_sha256()
+
+
 def column(out: np.ndarray, columns: Sequence[str], name: str) -> np.ndarray:
     """Column ``name`` of a scorer output whose columns are ``columns`` (for metrics, which see arrays)."""
     return np.asarray(out)[:, list(columns).index(name)]

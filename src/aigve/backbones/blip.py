@@ -32,7 +32,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import torch
 
-from aigve.backbones.base import Extractor, Scorer, ScorerInput
+from aigve.backbones.base import Extractor, ScorerInput, SharedModelScorer
 from aigve.backbones.clip import (
     HF_PROCESSOR_FILES,
     HF_WEIGHT_FILES,
@@ -213,7 +213,7 @@ BLIP_TEXT_COLUMNS = ("itc_cosine", "itm_probability", "truncated")
 
 
 @register_extractor
-class BlipTextScorer(Scorer):
+class BlipTextScorer(SharedModelScorer):
     """Per frame ``[T, 3]`` float64: ``itc_cosine``, ``itm_probability`` (NaN unless ``head="itm"``) and
     ``truncated`` (1 when the prompt was cut to the text encoder's positions). Reads the ``blip`` extractor's
     features (same options): projected CLS features for ITC, every vision token for ITM (ITC is then
@@ -223,43 +223,20 @@ class BlipTextScorer(Scorer):
     input_side: ClassVar[int | None] = 384  # reads frames through its BLIP extractor
     version: ClassVar[str] = "1"
     extra: ClassVar[str | None] = "vlsim"
-    input: ClassVar[Literal["frames", "features"]] = "features"
     texts: ClassVar[tuple[str, ...]] = ("prompt",)
     columns: ClassVar[tuple[str, ...]] = BLIP_TEXT_COLUMNS
+    extractor_class: ClassVar[type[Extractor]] = BlipExtractor
 
     def __init__(
         self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
     ) -> None:
-        self._extractor: BlipExtractor | None = None
         super().__init__(device, batch_size, **options)
         BlipExtractor(device, batch_size, **options)  # validates the options (nothing is loaded)
         self.options.setdefault("head", "itc")
 
-    def upstream(self) -> tuple[str, dict[str, Any]]:
-        return EXTRACTOR_NAME, dict(self.options)
-
-    def bind_upstream(self, extractor: Extractor, input_name: str = "features") -> None:
-        super().bind_upstream(extractor, input_name)
-        if not isinstance(extractor, BlipExtractor):
-            raise TypeError(f"blip_text reads the blip extractor, got {type(extractor).__name__}")
-        self._extractor = extractor
-
-    def load(self) -> None:
-        if self._extractor is None:  # used on its own: build the image side it reads
-            self._extractor = BlipExtractor(self.device, self.batch_size, **self.options)
-        self._extractor.ensure_loaded()
-        self._loaded = True
-
     @property
     def handle(self) -> BlipModel:
-        self.ensure_loaded()
-        assert self._extractor is not None
-        return self._extractor.handle
-
-    def weights_sha256(self) -> str | None:
-        self.ensure_loaded()
-        assert self._extractor is not None
-        return self._extractor.weights_sha256()
+        return super().handle
 
     def score(self, items: Sequence[ScorerInput]) -> list[np.ndarray]:
         m = self.handle

@@ -54,7 +54,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import torch
 
-from aigve.backbones.base import Extractor, Scorer, ScorerInput
+from aigve.backbones.base import Extractor, ScorerInput, SharedModelScorer
 from aigve.backbones.registry import register_extractor
 from aigve.errors import MissingDependencyError, UsageError, WeightsError
 from aigve.weights import WeightSpec, cache_dir, cached_sha256, get_weight_spec
@@ -523,7 +523,7 @@ _CLIP_OPTIONS = ("model", "weights", "processor", "image_backend")
 
 
 @register_extractor
-class ClipTextScorer(Scorer):
+class ClipTextScorer(SharedModelScorer):
     """Image-text scores of the sampled frames with the entry's prompt, per frame ``[T, 3]`` float64:
     ``cosine`` = cos(image, text), ``scaled_cosine`` = ``exp(logit_scale) * cosine`` (PickScore's score),
     ``truncated`` = 1 when the prompt was longer than the text context and was truncated (same in every row).
@@ -536,9 +536,9 @@ class ClipTextScorer(Scorer):
     input_side: ClassVar[int | None] = 224  # reads frames through its CLIP extractor
     version: ClassVar[str] = "1"
     extra: ClassVar[str | None] = "vlsim"
-    input: ClassVar[Literal["frames", "features"]] = "features"
     texts: ClassVar[tuple[str, ...]] = ("prompt",)
     columns: ClassVar[tuple[str, ...]] = CLIP_TEXT_COLUMNS
+    extractor_class: ClassVar[type[Extractor]] = ClipExtractor
 
     def __init__(
         self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
@@ -550,33 +550,10 @@ class ClipTextScorer(Scorer):
             )
         options.setdefault("model", DEFAULT_MODEL)
         super().__init__(device, batch_size, **options)
-        self._extractor: ClipExtractor | None = None
-
-    def upstream(self) -> tuple[str, dict[str, Any]]:
-        return EXTRACTOR_NAME, dict(self.options)
-
-    def bind_upstream(self, extractor: Extractor, input_name: str = "features") -> None:
-        super().bind_upstream(extractor, input_name)
-        if not isinstance(extractor, ClipExtractor):
-            raise TypeError(f"clip_text reads the clip extractor, got {type(extractor).__name__}")
-        self._extractor = extractor
-
-    def load(self) -> None:
-        if self._extractor is None:  # used on its own: build the image side it reads
-            self._extractor = ClipExtractor(self.device, self.batch_size, **self.options)
-        self._extractor.ensure_loaded()
-        self._loaded = True
 
     @property
     def handle(self) -> ClipModel:
-        self.ensure_loaded()
-        assert self._extractor is not None
-        return self._extractor.handle
-
-    def weights_sha256(self) -> str | None:
-        self.ensure_loaded()
-        assert self._extractor is not None
-        return self._extractor.weights_sha256()
+        return super().handle
 
     def score(self, items: Sequence[ScorerInput]) -> list[np.ndarray]:
         if not items:
