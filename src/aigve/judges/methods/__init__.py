@@ -1,0 +1,1 @@
+"""Judge methods (VIEScore, TIFA, DSG): upstream prompts, reply parsing and scoring, backend-agnostic."""
