@@ -206,8 +206,10 @@ class ChatServer:
                     self._send(400, json.dumps({"error": {"message": "response_format is not supported"}}))
                     return
                 if action is not None:
-                    if "sleep" in action:
+                    if "sleep" in action:  # the client is expected to give up: not recorded
                         time.sleep(float(action["sleep"]))
+                        self._send(200, json.dumps(completion("late", model=body["model"])))
+                        return
                     if "status" in action:
                         self._send(
                             int(action["status"]),

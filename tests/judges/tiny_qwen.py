@@ -95,6 +95,7 @@ def build_tiny_qwen(out: Path, *, family: str = "qwen2_vl", seed: int = 0) -> Pa
         "num_attention_heads": 4,
         "num_key_value_heads": 2,
         "max_position_embeddings": 512,
+        "initializer_range": 0.3,
         "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 1, 1]},
         "bos_token_id": ids["<|endoftext|>"],
         "eos_token_id": ids["<|im_end|>"],

@@ -25,7 +25,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -55,10 +55,12 @@ def truncate_prompt(prompt: str, limit: int) -> tuple[str, bool]:
 class JudgeScorer(Scorer):
     """Base of the judge scorers; subclasses name the method module and its value columns."""
 
-    input: ClassVar[str] = "frames"  # type: ignore[misc]
+    input: ClassVar[Literal["frames", "features"]] = "frames"
     texts: ClassVar[tuple[str, ...]] = ("prompt",)
     method_module: ClassVar[str]
     values: ClassVar[tuple[str, ...]]
+    #: ``values`` then ``prompt_truncated`` (one row per video)
+    columns: ClassVar[tuple[str, ...]]
     #: metric options passed to the method's ``score_video`` as keyword arguments
     method_options: ClassVar[tuple[str, ...]] = ()
     #: the engine hands this scorer the run's judge (``use_judge``) before loading it
@@ -77,10 +79,6 @@ class JudgeScorer(Scorer):
         self._failed: dict[str, JudgeError] = {}
         self._held: dict[str, np.ndarray] = {}  # rows of a batch that failed elsewhere, until asked again
         self._method: Any = None
-
-    @property
-    def columns(self) -> tuple[str, ...]:  # type: ignore[override]
-        return (*self.values, "prompt_truncated")
 
     # -- setup ---------------------------------------------------------------------------------
     def use_judge(self, judge: CachedJudge) -> None:
@@ -210,19 +208,19 @@ class JudgeScorer(Scorer):
         out: list[np.ndarray] = []
         first_error: BaseException | None = None
         for i, k in enumerate(keys):
-            r = results.get(i, self._failed.get(k))
-            if isinstance(r, BaseException):
-                if isinstance(r, JudgeError):
-                    self._failed[k] = r
-                first_error = first_error or r
+            got = results.get(i, self._failed.get(k))
+            if isinstance(got, BaseException):
+                if isinstance(got, JudgeError):
+                    self._failed[k] = got
+                first_error = first_error or got
                 continue
-            assert r is not None
-            out.append(r)
+            assert got is not None
+            out.append(got)
         if first_error is not None:
             for i, k in enumerate(keys):
-                r = results.get(i)
-                if isinstance(r, np.ndarray):
-                    self._held[k] = r
+                kept = results.get(i)
+                if isinstance(kept, np.ndarray):
+                    self._held[k] = kept
             if isinstance(first_error, JudgeError):
                 raise JudgeError(
                     f"{self.name.removeprefix('judge_')}: the judge failed ({first_error.reason}): {first_error}",
@@ -254,3 +252,4 @@ class JudgeVqascore(JudgeScorer):
     version: ClassVar[str] = "1"
     method_module: ClassVar[str] = "aigve.judges.vqascore"
     values: ClassVar[tuple[str, ...]] = ("vqascore",)
+    columns: ClassVar[tuple[str, ...]] = (*values, "prompt_truncated")

@@ -147,7 +147,8 @@ class LocalJudge(CachedJudge):
     def _batch(self, items: Sequence[tuple[str, Sequence[np.ndarray]]], system: str | None = None) -> Any:
         from PIL import Image
 
-        texts, images = [], []
+        texts: list[str] = []
+        images: list[Any] = []
         for text, ims in items:
             content: list[dict[str, Any]] = [{"type": "image"} for _ in ims]
             content.append({"type": "text", "text": text})
