@@ -294,3 +294,22 @@ def test_cli_flags_and_the_key_never_leaks(
     results = json.loads((out / "results.json").read_text())
     assert results["provenance"]["metrics"] == ["vqascore"]
     assert results["metrics"]["vqascore"]["provenance"]["judge"]["model"] == "judge-model"
+
+
+def test_details_survive_load_run(server: ChatServer, videos: list[Path], tmp_path: Path) -> None:
+    from aigve.results.load import load_run
+
+    res = run(
+        dataset(videos[:2], ["a cat", "a dog"]),
+        server,
+        tmp_path,
+        "out",
+        metric_options={"vqascore": {"num_frames": 1}},
+    )
+    loaded = load_run(tmp_path / "out")
+    det = {r.video_id: r.details for r in loaded.records if r.details}
+    assert set(det) == {"v0", "v1"} and json.loads(det["v0"])["question"].endswith(
+        '"a cat"? Please answer yes or no.'
+    )
+    assert {r.video_id: r.details for r in res.records if r.details} == det
+    assert "details" not in loaded.entries[0].extra

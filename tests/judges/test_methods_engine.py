@@ -93,7 +93,7 @@ def run(videos: list[Path], server: ChatServer, tmp: Path, name: str):  # noqa: 
         name="methods",
         entries=[
             Entry(id=f"v{i}", generated=v, prompt=p)
-            for i, (v, p) in enumerate(zip(videos, [APPLE, APPLE, DOG]))
+            for i, (v, p) in enumerate(zip(videos, [APPLE, APPLE, DOG], strict=True))
         ],
     )
     return evaluate(
