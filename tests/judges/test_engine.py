@@ -313,3 +313,17 @@ def test_details_survive_load_run(server: ChatServer, videos: list[Path], tmp_pa
     )
     assert {r.video_id: r.details for r in res.records if r.details} == det
     assert "details" not in loaded.entries[0].extra
+
+
+def test_question_template_option(server: ChatServer, videos: list[Path], tmp_path: Path) -> None:
+    server.responder = by_prompt({})
+    evaluate(
+        dataset(videos[:1], ["a cat"]),
+        "vqascore",
+        bootstrap=0,
+        use_cache=False,
+        report=False,
+        judge=judge(server),
+        metric_options={"vqascore": {"num_frames": 1, "question": 'Does this image show "{}"?'}},
+    )
+    assert [s.text for s in server.requests] == ['Does this image show "a cat"?']

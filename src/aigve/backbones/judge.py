@@ -260,6 +260,10 @@ class JudgeVqascore(JudgeScorer):
     values: ClassVar[tuple[str, ...]] = ("vqascore",)
     columns: ClassVar[tuple[str, ...]] = (*values, "prompt_truncated")
 
+    def prepare_kwargs(self) -> dict[str, Any]:
+        q = self.options.get("question")
+        return {"question": str(q)} if q else {}
+
 
 @register_extractor
 class JudgeViescore(JudgeScorer):

@@ -556,6 +556,8 @@ class Engine(Aggregator):
         except BaseException:
             if journal is not None:
                 journal.close()
+            if self.judge is not None:
+                self.judge.close()
             raise
         if journal is not None:
             journal.close()

@@ -2,7 +2,7 @@
 yes/no question about the prompt, read from the token probabilities (not from a generated answer).
 
 The question is t2v_metrics' default VQAScore question, ``Does this figure show "{prompt}"? Please answer yes
-or no.``; the score of a frame is ``softmax(first-token logits)["Yes"]`` (local VLMs: exactly, over the whole
+or no.`` (the ``question`` option changes the template); the score of a frame is ``softmax(first-token logits)["Yes"]`` (local VLMs: exactly, over the whole
 vocabulary; endpoints: ``exp(logprob)`` of the token ``"Yes"`` among the returned top log-probabilities, 0
 when it is not among them). A video's score is the mean over its sampled frames, each asked about alone
 (one image per question).
@@ -21,9 +21,15 @@ QUESTION = 'Does this figure show "{}"? Please answer yes or no.'
 ANSWER = "Yes"
 
 
-def prepare(judge: Judge, prompt: str) -> dict[str, Any]:
-    """The question asked of every frame (no request: VQAScore's question depends only on the prompt)."""
-    return {"question": QUESTION.format(prompt)}
+def prepare(judge: Judge, prompt: str, *, question: str = QUESTION) -> dict[str, Any]:
+    """The question asked of every frame (no request: VQAScore's question depends only on the prompt).
+    ``question`` is the template, ``{}`` standing for the prompt (t2v_metrics' Qwen2-VL class uses
+    ``Does this image show "{}"?``)."""
+    if question.count("{}") != 1:
+        from aigve.errors import UsageError
+
+        raise UsageError(f"vqascore question must hold one {{}} for the prompt, got {question!r}")
+    return {"question": question.format(prompt)}
 
 
 def score_video(judge: Judge, plan: dict[str, Any], frames: Sequence[np.ndarray], **_: Any) -> JudgeOutcome:

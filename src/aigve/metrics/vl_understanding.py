@@ -99,7 +99,7 @@ class VqaScore(JudgeMetric):
             "ECCV 2024; linzhiqiu/t2v_metrics"
         ),
         extra="judges",
-        options={"num_frames": DEFAULT_JUDGE_FRAMES, "max_prompt_chars": 1000},
+        options={"num_frames": DEFAULT_JUDGE_FRAMES, "max_prompt_chars": 1000, "question": None},
     )
 
 
