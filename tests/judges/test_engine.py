@@ -327,3 +327,25 @@ def test_question_template_option(server: ChatServer, videos: list[Path], tmp_pa
         metric_options={"vqascore": {"num_frames": 1, "question": 'Does this image show "{}"?'}},
     )
     assert [s.text for s in server.requests] == ['Does this image show "a cat"?']
+
+
+def test_batch_size_and_concurrency_do_not_change_values(server: ChatServer, videos: list[Path]) -> None:
+    p = toy_prompts(3)
+    server.responder = by_prompt({p[0]: 0.9, p[1]: 0.4, p[2]: 0.2})
+    ds = dataset(videos[:4], [p[0], p[1], p[2], p[0]])
+    outs = []
+    for batch, conc in ((1, 1), (8, 4), (3, 2)):
+        res = evaluate(
+            ds,
+            "vqascore",
+            bootstrap=0,
+            use_cache=False,
+            report=False,
+            batch_size=batch,
+            judge=judge(server, concurrency=conc, cache="off"),
+        )
+        outs.append(res.wide())
+    assert outs[0]["vqascore"].tolist() == pytest.approx([0.9, 0.4, 0.2, 0.9])
+    for o in outs[1:]:
+        pd.testing.assert_frame_equal(o, outs[0])
+    assert len(server.requests) == 3 * 16  # cache off: every run asks again

@@ -12,6 +12,8 @@
 - ``yes_probability``: softmax over the whole vocabulary of the logits at that position, at the id of the
   token ``Yes`` (t2v_metrics' Qwen2-VL VQAScore: the first generated token's distribution under greedy
   decoding); up to ``batch_size`` questions per forward pass.
+- Precision: the checkpoint's own (``dtype="auto"``, bfloat16 for the Qwen releases) on a GPU, float32 on the
+  CPU; log-probabilities are computed in float32 either way.
 - ``ask``: greedy decoding (``do_sample=False``), ``max_tokens`` new tokens (512 by default).
 """
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -126,14 +129,16 @@ class LocalJudge(CachedJudge):
         cls = _model_class(model_type)
         self.processor = AutoProcessor.from_pretrained(self.path)
         self.processor.tokenizer.padding_side = "left"
-        self.model = cls.from_pretrained(self.path).to(self.device).eval()
+        # the checkpoint's own precision (bfloat16 for the Qwen releases) on a GPU, float32 on the CPU
+        dtype = "auto" if self.device.type == "cuda" else torch.float32
+        self.model = cls.from_pretrained(self.path, dtype=dtype).to(self.device).eval()
         ids = self.processor.tokenizer.encode("Yes", add_special_tokens=False)
         if len(ids) != 1:
             raise WeightsError(
                 f"{self.path}: the tokenizer splits 'Yes' into {len(ids)} tokens; VQAScore needs one"
             )
         self.yes_id = int(ids[0])
-        self._lock = __import__("threading").Lock()
+        self._lock = threading.Lock()
 
     def identity(self) -> dict[str, Any]:
         return {
