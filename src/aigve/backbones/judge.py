@@ -304,8 +304,14 @@ class JudgeTifa(JudgeScorer):
         super().load()
         from aigve.judges.methods import tifa
 
-        self._embed = tifa.default_embedder(str(self.device))
-        self._embed(["warm up"])  # load the encoder once here, not racing in the worker threads
+        encoder = tifa.default_embedder(str(self.device))
+        lock = threading.Lock()
+
+        def embed(sentences: list[str]) -> np.ndarray:
+            with lock:  # one encoder for the worker threads; loaded on the first answer that needs it
+                return np.asarray(encoder(sentences))
+
+        self._embed = embed
         qa_dir = self.options.get("unifiedqa")
         if qa_dir:
             from pathlib import Path
