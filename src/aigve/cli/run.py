@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -150,10 +151,16 @@ def _judge_options(args: argparse.Namespace, from_file: Any) -> dict[str, Any] |
         val = getattr(args, flag, None)
         if val is not None:
             out[key] = val
+    if getattr(args, "judge_api_key_flag", None) is not None:
+        raise UsageError(
+            "the judge's key is not taken on the command line (shell histories keep it): set OPENAI_API_KEY, or "
+            "name the variable that holds it with --judge-api-key-env VAR"
+        )
     env_name = getattr(args, "judge_api_key_env", None) or out.pop("api_key_env", None)
     if env_name:
         if not os.environ.get(env_name):
-            raise UsageError(f"--judge-api-key-env {env_name}: that environment variable is not set")
+            shown = env_name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", env_name) else "(not a variable name)"
+            raise UsageError(f"--judge-api-key-env {shown}: no such environment variable is set")
         out["api_key"] = os.environ[env_name]
     return out or None
 
@@ -343,6 +350,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         metavar="VAR",
         help="environment variable holding the endpoint's key (default OPENAI_API_KEY)",
     )
+    g.add_argument("--judge-api-key", dest="judge_api_key_flag", help=argparse.SUPPRESS)  # refused, see above
     g.add_argument(
         "--judge-concurrency", dest="judge_concurrency", type=int, help="requests in flight (default 4)"
     )
