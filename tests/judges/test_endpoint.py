@@ -181,3 +181,12 @@ def test_key_never_in_errors_or_logs(server: ChatServer, caplog: pytest.LogCaptu
     j = _judge(server)
     j.ask("fine")
     assert SENTINEL not in repr(j.identity()) and SENTINEL not in caplog.text
+
+
+def test_openai_without_a_key_is_refused_up_front(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aigve.errors import AigveError
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with pytest.raises(AigveError, match="OPENAI_API_KEY"):
+        EndpointJudge("gpt-4o")

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from aigve.errors import MissingDependencyError
+from aigve.errors import AigveError, MissingDependencyError
 from aigve.judges.base import CachedJudge
 from aigve.judges.cache import ResponseCache
 from aigve.judges.protocol import JudgeCapabilityError, JudgeError
@@ -86,6 +86,11 @@ class EndpointJudge(CachedJudge):
         self.model = str(model)
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         key = api_key or os.environ.get("OPENAI_API_KEY") or "not-needed"
+        if key == "not-needed" and endpoint_host(self.base_url) == "api.openai.com":
+            raise AigveError(
+                "the judge endpoint is OpenAI's and no key is set: export OPENAI_API_KEY (or name the variable with "
+                "--judge-api-key-env VAR), or point --judge-base-url / OPENAI_BASE_URL at your own server"
+            )
         self._secrets = tuple(s for s in (key,) if s and s != "not-needed")
         self._client = openai.OpenAI(
             base_url=self.base_url, api_key=key, timeout=float(timeout), max_retries=int(max_retries)
