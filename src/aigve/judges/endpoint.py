@@ -228,6 +228,17 @@ class EndpointJudge(CachedJudge):
         ct = int(getattr(usage, "completion_tokens", 0) or 0) if usage is not None else 0
         return choices[0], pt, ct
 
+    def _first_token_many(
+        self, items: Sequence[tuple[str, Sequence[np.ndarray]]]
+    ) -> list[tuple[float | None, dict[str, float], int, int]]:
+        """Several first-token requests at once (a video's frames), at most ``concurrency`` in flight."""
+        if len(items) < 2 or self.concurrency < 2:
+            return super()._first_token_many(items)
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(items))) as pool:
+            return list(pool.map(lambda it: self._first_token(*it), items))
+
     def _first_token(
         self, text: str, images: Sequence[np.ndarray]
     ) -> tuple[float | None, dict[str, float], int, int]:
