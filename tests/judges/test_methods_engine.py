@@ -62,7 +62,7 @@ def respond(seen: Seen) -> str | dict:
         return DSG_QUESTIONS.format(**fill)
     if text.startswith("Task: given input prompts and tuples, describe the parent"):
         return DSG_DEPENDENCIES
-    assert seen.n_images == 1  # every VQA / rating request carries one frame
+    assert seen.n_images >= 1  # every VQA / rating request carries frames
     if text.startswith(DSG_VQA):
         q = text[len(DSG_VQA) :]
         return "No" if q.startswith("Is there an apple") else "yes"  # the root 'no' zeroes its children
@@ -123,6 +123,9 @@ def test_methods_through_the_engine(server: ChatServer, videos: list[Path], tmp_
     # VIEScore: 2 per frame; the dog video stops after its first frame's unusable SC reply
     assert len(server.requests) == 2 + 6 + 24 + 24 + 2 * 2 * 2 + 2
     assert all(s.body["temperature"] == 0 for s in server.requests)
+    generation = [s for s in server.requests if s.text.startswith("Task:") or s.text.endswith("\nEntities")]
+    assert len(generation) == 8 and all(s.n_images == 0 for s in generation)
+    assert all(s.n_images == 1 for s in server.requests if s not in generation)  # one frame per question
 
     wide = res.wide()
     # TIFA: yes, yes (mapped from "a shiny apple"), yes, green != red -> 3/4 per frame
@@ -153,3 +156,65 @@ def test_methods_through_the_engine(server: ChatServer, videos: list[Path], tmp_
     again = run(videos, server, tmp_path, "second")
     assert server.attempts == 0
     assert again.wide().equals(wide)
+
+
+def test_viescore_clip_mode_sends_all_frames_in_one_request(
+    server: ChatServer, videos: list[Path], tmp_path: Path
+) -> None:
+    server.responder = respond
+    ds = Dataset(name="clip", entries=[Entry(id="v0", generated=videos[0], prompt=APPLE)])
+    res = evaluate(
+        ds,
+        "viescore",
+        bootstrap=0,
+        use_cache=False,
+        report=False,
+        judge={"backend": "endpoint", "model": "judge-model", "base_url": server.base_url},
+        metric_options={"viescore": {"mode": "clip", "num_frames": 3}},
+    )
+    assert [s.n_images for s in server.requests] == [3, 3]  # one SC and one PQ request, all frames in each
+    assert res.wide().loc["v0", "viescore"] == pytest.approx(math.sqrt(42))
+
+
+def test_tifa_unifiedqa_filter_from_a_directory(
+    server: ChatServer, videos: list[Path], tmp_path: Path
+) -> None:
+    from aigve.judges.methods import tifa
+    from tests.judges.methods.test_tifa_models import tiny_t5
+
+    model, tokenizer = tiny_t5()
+    qa_dir = tmp_path / "unifiedqa"
+    model.save_pretrained(qa_dir)  # type: ignore[attr-defined]
+    tokenizer.save_pretrained(qa_dir)  # type: ignore[attr-defined]
+    generated = TIFA_GENERATION.format(obj="apple", article="an")
+    kept = tifa.filter_questions(
+        tifa.parse_questions(tifa.apply_stop(generated), APPLE), tifa.UnifiedQA(model, tokenizer)
+    )
+    server.responder = respond
+    ds = Dataset(name="qa", entries=[Entry(id="v0", generated=videos[0], prompt=APPLE)])
+    res = evaluate(
+        ds,
+        "tifa",
+        bootstrap=0,
+        use_cache=False,
+        report=False,
+        judge={"backend": "endpoint", "model": "judge-model", "base_url": server.base_url, "frames": 1},
+        metric_options={"tifa": {"unifiedqa": str(qa_dir)}},
+    )
+    row = res.per_video.query("output == 'tifa'").iloc[0]
+    if kept:
+        assert json.loads(row["details"])["n_questions"] == len(kept)
+        assert sum(s.text.startswith(TIFA_VQA) for s in server.requests) == len(kept)
+    else:  # the random T5 keeps nothing: the video's error says so, with the generation reply kept
+        assert "UnifiedQA filtering removed every generated question" in row["error"]
+        assert json.loads(row["details"])["raw_reply"] == generated
+    bad = evaluate(
+        ds,
+        "tifa",
+        bootstrap=0,
+        use_cache=False,
+        report=False,
+        judge={"backend": "endpoint", "model": "judge-model", "base_url": server.base_url},
+        metric_options={"tifa": {"unifiedqa": str(tmp_path)}},
+    )
+    assert "not a UnifiedQA (T5) model directory" in (bad.aggregates["tifa"].error or "")
