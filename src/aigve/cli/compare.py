@@ -14,10 +14,11 @@ The tables themselves are built by :mod:`aigve.results.analysis` (the HTML repor
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
-from aigve.cli.common import alpha_level, positive_int
+from aigve.cli.common import alpha_level, emit_json, positive_int
 from aigve.results.analysis import KEY_AUTO, run_alignment, run_comparison
 
 
@@ -52,9 +53,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
         allow_mismatch=args.allow_mismatch,
     )
     if args.out:
-        for p in tables.write(args.out):
-            print(f"wrote {p}")
-    else:
+        paths = tables.write(args.out)
+        if not args.json:
+            for p in paths:
+                print(f"wrote {p}")
+    if args.json:
+        emit_json(tables.to_dict())
+    elif not args.out:
         print(tables.to_markdown())
     return 0
 
@@ -79,6 +84,20 @@ def cmd_correlate(args: argparse.Namespace) -> int:
     hm = alignment_heatmap(rep, out / "alignment_srcc.png")
     if hm is not None:
         paths.append(hm)
+    if args.json:
+        from aigve.results.compare import to_json_records
+
+        emit_json(
+            {
+                "correlations": json.loads(to_json_records(rep.correlations)),
+                "baseline": json.loads(to_json_records(rep.baseline)),
+                "fusion": json.loads(to_json_records(rep.fusion)),
+                "level": rep.level,
+                "notes": rep.notes,
+                "written": [str(p) for p in paths],
+            }
+        )
+        return 0
     print(rep.to_markdown())
     for p in paths:
         print(f"wrote {p}")
@@ -123,7 +142,9 @@ def add_commands(sub: Any) -> None:
         default=0.05,
         help="significance level of the verdict, applied to Holm-adjusted p-values (default 0.05)",
     )
-    c.add_argument("--seed", type=int, default=0)
+    c.add_argument(
+        "--seed", type=int, default=0, help="seed of the bootstrap and permutation tests (default 0)"
+    )
     c.add_argument(
         "--allow-mismatch",
         dest="allow_mismatch",
@@ -133,6 +154,7 @@ def add_commands(sub: Any) -> None:
         "by default compare refuses, since such differences come from the settings, not the models. "
         "With this flag the affected rows and the notes say which settings differ",
     )
+    c.add_argument("--json", action="store_true", help="the tables as one JSON object on stdout")
     c.set_defaults(func=cmd_compare)
 
     r = sub.add_parser(
@@ -153,5 +175,10 @@ def add_commands(sub: Any) -> None:
     r.add_argument("--out", help="directory for alignment.csv/.md and the heatmap (default: RUN)")
     r.add_argument("--bootstrap", type=positive_int, default=1000, help="bootstrap resamples (default 1000)")
     r.add_argument("--folds", type=positive_int, default=5, help="cross-validation folds of the fusion")
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and of the folds (default 0)")
+    r.add_argument(
+        "--json",
+        action="store_true",
+        help="the tables as one JSON object on stdout (files are still written)",
+    )
     r.set_defaults(func=cmd_correlate)

@@ -28,7 +28,7 @@ import sys
 
 from aigve import __version__
 from aigve.cli import cache, check, compare, list_metrics, report, run, server, stats, weights
-from aigve.cli.common import EXIT_FAILED, EXIT_USAGE, stderr_console
+from aigve.cli.common import EXIT_FAILED, EXIT_USAGE, log_handler
 from aigve.errors import AigveError, DatasetError, MissingDependencyError, UsageError
 
 log = logging.getLogger("aigve")
@@ -48,12 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def setup_logging(level: str) -> None:
-    from rich.logging import RichHandler
-
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
         format="%(message)s",
-        handlers=[RichHandler(show_path=False, console=stderr_console())],
+        handlers=[log_handler()],
         force=True,
     )
 
