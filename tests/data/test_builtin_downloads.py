@@ -378,3 +378,25 @@ def test_aspect_field_accepts_titles_and_ids() -> None:
     assert bench.aspect_field("Action/Interaction Quality") == "action_quality"
     assert bench.aspect_field("overall") == "overall"
     assert bench.aspect_field("sharpness") is None
+
+
+# ------------------------------------------------------------------------------------ correlate by aspect
+def test_correlate_uses_bench_aspects_by_name(
+    fake_toy: Any,  # noqa: ANN401
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tmp_path / "run"
+    argv = ["run", "aigve_bench_toy", "--metrics", "flicker", "--out", str(out), "--quiet", "--no-report"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    base = ["correlate", str(out), "--bootstrap", "20", "--json"]
+    assert main([*base, "--human", "aigve_bench_toy", "--aspects", "Technical Quality,overall"]) == 0
+    rows = json.loads(capsys.readouterr().out)["correlations"]
+    assert {r["aspect"] for r in rows} == {"technical_quality", "overall"}
+    assert {r["n"] for r in rows} == {2}
+    assert main([*base, "--aspects", "Element Presence"]) == 0  # the scores the run's dataset carries
+    rows = json.loads(capsys.readouterr().out)["correlations"]
+    assert {r["aspect"] for r in rows} == {"element_presentence"}
+    assert main([*base, "--aspects", "tecnical_quality"]) == 2
+    assert "did you mean `technical_quality`?" in capsys.readouterr().err

@@ -64,20 +64,63 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+BENCH_BUILTINS = ("aigve_bench", "aigve_bench_toy")
+
+
+def _aspects(names: list[str] | None, entries: Any) -> list[str] | None:
+    """Score columns for the entries' fields: AIGVE-Bench aspects named by field or by title ("Technical
+    Quality") become their fields, other names must be fields of the entries; anything else is a usage
+    error naming the closest choice."""
+    if names is None:
+        return None
+    from aigve.data.bench import ASPECT_TITLES, SCORE_FIELDS, aspect_field
+    from aigve.errors import UsageError, did_you_mean
+
+    fields = {k for e in entries for k in e.extra}
+    out = []
+    for n in names:
+        f = aspect_field(n) or (n if n in fields else None)
+        if f is None:
+            choices = [*SCORE_FIELDS, *sorted(fields)]
+            raise UsageError(
+                f"--score-columns: '{n}' is neither an AIGVE-Bench aspect nor a field of the dataset"
+                f"{did_you_mean(n, choices)}; aspects: {', '.join(SCORE_FIELDS)} (or their titles: "
+                f"{', '.join(ASPECT_TITLES)})"
+            )
+        out.append(f)
+    return list(dict.fromkeys(out))
+
+
+def human_table(results: Any, human: str | None, columns: list[str] | None) -> Any:
+    """What ``run_alignment`` gets as ``human``: the file path as given; for a built-in AIGVE-Bench name
+    (``aigve_bench``, ``aigve_bench_toy``) or no ``--human`` with named aspects, the scores as a table
+    (aspects by field or title)."""
+    from aigve.results.alignment import human_scores_from_entries
+
+    if human in BENCH_BUILTINS:
+        from aigve.data.builtin import load_builtin
+
+        entries = load_builtin(human).entries
+        return human_scores_from_entries(entries, _aspects(columns, entries))
+    if human is None and columns is not None:
+        return human_scores_from_entries(results.entries, _aspects(columns, results.entries))
+    return human
+
+
 def cmd_correlate(args: argparse.Namespace) -> int:
     from aigve.results.load import load_run
 
     results = load_run(args.run)
+    columns = [c.strip() for c in args.score_columns.split(",") if c.strip()] if args.score_columns else None
+    human = human_table(results, args.human, columns)
     rep = run_alignment(
         results,
-        args.human,
+        human,
         args.id_column,
         n_resamples=args.bootstrap,
         seed=args.seed,
         folds=args.folds,
-        score_columns=[c.strip() for c in args.score_columns.split(",") if c.strip()]
-        if args.score_columns
-        else None,
+        score_columns=columns if isinstance(human, str) else None,
     )
     out = Path(args.out) if args.out else Path(args.run)
     paths = rep.write(out)
@@ -164,12 +207,18 @@ def add_commands(sub: Any) -> None:
         "an id column and score columns; without --human, the scores in the dataset's fields are used.",
     )
     r.add_argument("run", metavar="RUN", help="output directory of `aigve run`")
-    r.add_argument("--human", help="human-score file (default: scores carried in the dataset's fields)")
+    r.add_argument(
+        "--human",
+        help="human-score file, or aigve_bench / aigve_bench_toy for that built-in's scores (default: the "
+        "scores carried in the dataset's fields)",
+    )
     r.add_argument("--id-column", dest="id_column", help="the human file's column naming each video")
     r.add_argument(
         "--score-columns",
+        "--aspects",
         dest="score_columns",
-        help="comma-separated human score columns (default: the AIGVE-Bench aspects present, else every "
+        help="comma-separated human score columns; AIGVE-Bench aspects by field or title, e.g. "
+        "technical_quality,'Element Presence' (default: the AIGVE-Bench aspects present, else every "
         "numeric column)",
     )
     r.add_argument("--out", help="directory for alignment.csv/.md and the heatmap (default: RUN)")
