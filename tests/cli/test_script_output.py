@@ -188,6 +188,20 @@ def test_usage_error_names_closest_choice_before_any_progress(
         err = capsys.readouterr().err
         assert f"did you mean `{closest}`?" in err, (argv, err)
         assert "evaluating" not in err
+    argv = [
+        "run",
+        "--generated",
+        gen,
+        "--metrics",
+        "flicker",
+        "--metric-option",
+        "flicker.bogus=1",
+        "--out",
+        out,
+    ]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "bogus" in err and "evaluating" not in err
 
 
 def test_every_option_has_help() -> None:

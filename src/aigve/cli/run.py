@@ -240,9 +240,12 @@ def _validate_selection(o: dict[str, Any]) -> None:
     """Metric, category, suite and backbone names checked before anything starts (a usage error names the
     closest valid choice)."""
     from aigve.backbones.registry import get_extractor_class
-    from aigve.metrics.catalog import select_metrics
+    from aigve.metrics.catalog import get_metric_class, select_metrics
 
-    select_metrics(o.get("metrics") or None, o.get("categories") or None, o.get("suite"))
+    chosen = select_metrics(o.get("metrics") or None, o.get("categories") or None, o.get("suite"))
+    for name, opts in (o.get("metric_options") or {}).items():
+        if name in chosen and opts:
+            get_metric_class(name)(**opts)  # option names and values (constructing loads no model)
     for name in o.get("backbone_options") or {}:
         get_extractor_class(name)
 
@@ -394,7 +397,9 @@ def add_commands(sub: Any) -> None:
     """Register ``run`` and ``prepare``."""
     r = sub.add_parser("run", help="evaluate a dataset")
     r.add_argument(
-        "dataset", nargs="?", help="demo | toy | aigve_bench | annotation.json | manifest.csv/jsonl | folder"
+        "dataset",
+        nargs="?",
+        help="demo | toy | aigve_bench_toy | aigve_bench | annotation.json | manifest.csv/jsonl | folder",
     )
     r.add_argument("--out", help="output directory for the result files")
     r.add_argument("--quiet", action="store_true", help="no summary table")

@@ -79,7 +79,7 @@ def load_dataset(
 ) -> Dataset:
     """Resolve a dataset argument.
 
-    ``spec`` is one of: a built-in name (``demo``, ``toy``, ``aigve_bench``; a name wins over a same-named
+    ``spec`` is one of: a built-in name (``demo``, ``toy``, ``aigve_bench_toy``, ``aigve_bench``; a name wins over a same-named
     folder, write ``./demo`` for the folder), an AIGVE annotation ``.json`` (AIGVE-Bench files are recognised
     by their fields), a manifest ``.csv``/``.jsonl``, a folder with ``annotations/*.json`` (``evaluate.json``
     when there are several) or a folder of generated videos (``real`` = a folder of real ones). Without
