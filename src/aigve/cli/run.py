@@ -253,14 +253,14 @@ def _validate_selection(o: dict[str, Any]) -> None:
 class _JsonlStream:
     """``aigve run --jsonl``: one JSON object per finished video on stdout, read from the run's journal
     (``<out>/journal.jsonl``, written and flushed as each video finishes; on ``--resume`` the videos
-    finished earlier come first). Each object: ``video_id``, ``path``, ``values`` (``metric`` or
+    finished earlier come first, and a video redone because it failed or changed appears again: the later
+    object wins). Each object: ``video_id``, ``path``, ``values`` (``metric`` or
     ``metric.output`` -> number), ``errors`` (same keys -> message), ``error`` (the video's own error, e.g.
     undecodable) and ``warning``. Real videos (used only by set metrics such as FID) are not emitted."""
 
     def __init__(self, out: Path) -> None:
         self.path = out / "journal.jsonl"
         self.offset = 0
-        self.seen: set[str] = set()
 
     def emit_new(self) -> None:
         import json
@@ -283,9 +283,6 @@ class _JsonlStream:
                 continue
             if "unit" not in obj or obj.get("side") != "generated":
                 continue
-            if obj["unit"] in self.seen:
-                continue
-            self.seen.add(obj["unit"])
             values: dict[str, Any] = {}
             errors: dict[str, str] = {}
             for r in obj.get("records", []):
