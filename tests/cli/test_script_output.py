@@ -222,3 +222,20 @@ def test_every_option_has_help() -> None:
     assert helps["--seed"] and helps["--jsonl"]
     prep = sub.choices["prepare"]
     assert any("--generated-suffixes" in a.option_strings and a.help for a in prep._actions)
+
+
+def test_run_jsonl_on_resume_emits_the_videos_finished_before(
+    make_video,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],  # noqa: ANN001
+) -> None:
+    for i in range(2):
+        make_video(f"gen/v{i}.mp4", smooth_clip(6, seed=i))
+    argv = ["run", "--generated", str(tmp_path / "gen"), "--metrics", "flicker", "--out", str(tmp_path / "o")]
+    assert main([*argv, "--quiet", "--no-report"]) == 0
+    capsys.readouterr()
+    assert main([*argv, "--resume", "--jsonl", "--no-report"]) == 0
+    cap = capsys.readouterr()
+    recs = [json.loads(line) for line in cap.out.splitlines()]
+    assert sorted(r["video_id"] for r in recs) == ["v0", "v1"]
+    assert "aigve results" in cap.err and "aigve results" not in cap.out
