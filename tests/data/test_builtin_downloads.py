@@ -400,3 +400,16 @@ def test_correlate_uses_bench_aspects_by_name(
     assert {r["aspect"] for r in rows} == {"element_presentence"}
     assert main([*base, "--aspects", "tecnical_quality"]) == 2
     assert "did you mean `technical_quality`?" in capsys.readouterr().err
+
+
+def test_datasets_fetch_aigve_bench_command(
+    fake_hub: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["datasets", "fetch", "aigve_bench", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row == {"name": "aigve_bench", "ok": True, "path": str(fake_hub["root"])}
+    assert main(["datasets", "list", "aigve_bench", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["present"] is True
+    fake_hub["fail"] = OSError("Network is unreachable")
+    assert main(["datasets", "fetch", "aigve_bench"]) == 3
+    assert "huggingface-cli download" in capsys.readouterr().out

@@ -9,6 +9,7 @@ is present (``aigve datasets list``); :func:`fetch_builtin` downloads one (``aig
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,8 @@ from typing import Any
 from aigve import paths
 from aigve.data.dataset import Dataset
 from aigve.errors import UsageError, did_you_mean
+
+log = logging.getLogger(__name__)
 
 BUILTIN_NAMES: tuple[str, ...] = ("demo", "toy", "aigve_bench_toy", "aigve_bench")
 
@@ -180,9 +183,15 @@ def fetch_builtin(name: str, cache_dir: str | Path | None = None) -> Path:
         from aigve.data.bench_toy import ensure_bench_toy
 
         return ensure_bench_toy(cache_dir)
-    from aigve.data.bench import fetch_bench
+    from aigve.data.bench import fetch_bench, load_bench
+    from aigve.errors import DatasetError
 
-    return fetch_bench(cache_dir)
+    root = fetch_bench(cache_dir)
+    try:  # downloaded and verified; say now if the annotation cannot be read as AIGVE-Bench
+        load_bench(cache_dir=cache_dir)
+    except DatasetError as exc:
+        log.warning("AIGVE-Bench was downloaded to %s and verified, but does not load: %s", root, exc)
+    return root
 
 
 def load_builtin(name: str, cache_dir: str | Path | None = None) -> Dataset:
