@@ -284,7 +284,9 @@ def import_dir(
     without is recorded in the lock on first use (as a download would be). Files are copied through a
     temporary file and renamed into place, so a failed copy leaves nothing half-written. ``names`` (weights
     names) limits the import and reports those not found as ``missing``; without it every registry file
-    present is imported and other files are reported as ``unknown``.
+    present is imported and other files are reported as ``unknown``. Hub snapshots (entries with
+    ``hf_repo``: CLIP, BLIP, PickScore) are directories, not files, and are not imported here: copy the
+    snapshot folder to the path ``aigve weights list`` gives for them.
     """
     import os
     import shutil
