@@ -157,3 +157,20 @@ def test_import_by_name_reports_missing(
     assert main(["weights", "import", str(tmp_path / "empty"), "imp_good"]) == 3
     assert "imp_good: missing" in capsys.readouterr().out
     assert main(["weights", "import", str(tmp_path / "nope")]) == 2
+
+
+def test_hub_snapshot_entries_are_found_in_their_folder(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = W.get_weight_spec("clip_vit_b32")
+    snap = env / "hf" / f"{spec.hf_repo}@{spec.revision}"
+    assert main(["weights", "list", "clip_vit_b32", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert not row["present"] and row["destination"] == str(snap)  # the snapshot folder, not a file
+    snap.mkdir(parents=True)
+    (snap / spec.urls[0].rsplit("/", 1)[-1]).write_bytes(b"not the real checkpoint")
+    assert main(["weights", "list", "clip_vit_b32", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["present"] and row["where"].startswith(str(snap))
+    assert main(["weights", "verify", "clip_vit_b32"]) == 3  # hashed: the wrong file is a mismatch
+    assert "mismatch" in capsys.readouterr().out

@@ -25,9 +25,12 @@ def _list(args: argparse.Namespace, wanted: list[str] | None) -> int:
     from aigve import weights as W
 
     rows = W.list_weights(wanted)
-    for r in rows:  # where a missing file goes
+    from aigve.weights.places import hub_snapshot_dir
+
+    for r in rows:  # where a missing file goes (a hub snapshot: its folder)
         if not r.get("present"):
-            r["destination"] = str(W.cache_dir() / str(r["filename"]))
+            hub = hub_snapshot_dir(W.get_weight_spec(str(r["name"])))
+            r["destination"] = str(hub if hub is not None else W.cache_dir() / str(r["filename"]))
     if args.json:
         emit_json(rows)
         return EXIT_OK

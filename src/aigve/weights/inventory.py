@@ -13,7 +13,7 @@ from typing import Any, Literal
 from aigve.errors import UsageError, WeightsError
 from aigve.weights.download import ProgressCallback
 from aigve.weights.hashing import TOFU_WARNING, check_hashes, load_json, lock_check, lock_path
-from aigve.weights.places import cache_dir, env_dir, where_to_put
+from aigve.weights.places import cache_dir, env_dir, hub_snapshot_dir, where_to_put
 from aigve.weights.resolve import resolve_weights
 from aigve.weights.spec import WeightSpec, get_weight_spec, weight_names
 
@@ -29,6 +29,11 @@ def _present(spec: WeightSpec) -> tuple[Path | None, str | None]:
     cached = cache_dir() / spec.filename
     if cached.exists():
         return cached, "cache"
+    hub = hub_snapshot_dir(spec)
+    if hub is not None and spec.urls:
+        checkpoint = hub / spec.urls[0].rsplit("/", 1)[-1]  # the registry's file inside the snapshot
+        if checkpoint.is_file():
+            return checkpoint, "cache"
     return None, None
 
 
