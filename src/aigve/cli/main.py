@@ -73,10 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", exc)
         return EXIT_FAILED
     except BrokenPipeError:  # `aigve ... | head`: the reader left; not an error of the command
+        import contextlib
         import os
 
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        with contextlib.suppress(OSError, ValueError):  # no flush error at exit on the closed pipe
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except KeyboardInterrupt:
         log.error("interrupted; rerun with --resume to continue")
