@@ -141,3 +141,56 @@ def emit_json(obj: Any) -> None:
     import json
 
     print(json.dumps(obj, indent=2, default=str, ensure_ascii=False))
+
+
+class JournalStream:
+    """``aigve run --jsonl``: one JSON object per finished video on stdout, read from the run's journal
+    (``<out>/journal.jsonl``, written and flushed as each video finishes; on ``--resume`` the videos
+    finished earlier come first, and a video redone because it failed or changed appears again: the later
+    object wins). Each object: ``video_id``, ``path``, ``values`` (``metric`` or
+    ``metric.output`` -> number), ``errors`` (same keys -> message), ``error`` (the video's own error, e.g.
+    undecodable) and ``warning``. Real videos (used only by set metrics such as FID) are not emitted."""
+
+    def __init__(self, out: Path) -> None:
+        self.path = out / "journal.jsonl"
+        self.offset = 0
+
+    def emit_new(self) -> None:
+        import json
+        import sys
+
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except OSError:
+            return
+        end = data.rfind(b"\n")
+        if end < 0:
+            return
+        self.offset += end + 1
+        for line in data[: end + 1].decode("utf-8").splitlines():
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            if "unit" not in obj or obj.get("side") != "generated":
+                continue
+            values: dict[str, Any] = {}
+            errors: dict[str, str] = {}
+            for r in obj.get("records", []):
+                key = r["metric"] if r["output"] == r["metric"] else f"{r['metric']}.{r['output']}"
+                if r.get("error"):
+                    errors[key] = r["error"]
+                else:
+                    values[key] = r.get("value")
+            rec = {
+                "video_id": obj.get("video_id"),
+                "path": obj.get("path"),
+                "values": values,
+                "errors": errors,
+                "error": obj.get("error"),
+                "warning": obj.get("warning"),
+            }
+            sys.stdout.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        sys.stdout.flush()

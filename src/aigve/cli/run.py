@@ -14,6 +14,7 @@ from typing import Any
 from aigve.cli import legacy
 from aigve.cli.common import (
     EXIT_OK,
+    JournalStream,
     csv_list,
     load_config_file,
     parse_metric_options,
@@ -189,7 +190,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not out:
         raise UsageError("aigve run needs --out DIR (results are never written to the working directory)")
     _validate_selection(o)  # usage errors before the progress bar starts
-    stream = _JsonlStream(Path(out)) if getattr(args, "jsonl", False) else None
+    stream = JournalStream(Path(out)) if getattr(args, "jsonl", False) else None
     with _progress_bar("videos") as bar:
         task = bar.add_task("evaluating", total=None)
 
@@ -250,59 +251,6 @@ def _validate_selection(o: dict[str, Any]) -> None:
         get_extractor_class(name)
 
 
-class _JsonlStream:
-    """``aigve run --jsonl``: one JSON object per finished video on stdout, read from the run's journal
-    (``<out>/journal.jsonl``, written and flushed as each video finishes; on ``--resume`` the videos
-    finished earlier come first, and a video redone because it failed or changed appears again: the later
-    object wins). Each object: ``video_id``, ``path``, ``values`` (``metric`` or
-    ``metric.output`` -> number), ``errors`` (same keys -> message), ``error`` (the video's own error, e.g.
-    undecodable) and ``warning``. Real videos (used only by set metrics such as FID) are not emitted."""
-
-    def __init__(self, out: Path) -> None:
-        self.path = out / "journal.jsonl"
-        self.offset = 0
-
-    def emit_new(self) -> None:
-        import json
-        import sys
-
-        try:
-            with open(self.path, "rb") as f:
-                f.seek(self.offset)
-                data = f.read()
-        except OSError:
-            return
-        end = data.rfind(b"\n")
-        if end < 0:
-            return
-        self.offset += end + 1
-        for line in data[: end + 1].decode("utf-8").splitlines():
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                continue
-            if "unit" not in obj or obj.get("side") != "generated":
-                continue
-            values: dict[str, Any] = {}
-            errors: dict[str, str] = {}
-            for r in obj.get("records", []):
-                key = r["metric"] if r["output"] == r["metric"] else f"{r['metric']}.{r['output']}"
-                if r.get("error"):
-                    errors[key] = r["error"]
-                else:
-                    values[key] = r.get("value")
-            rec = {
-                "video_id": obj.get("video_id"),
-                "path": obj.get("path"),
-                "values": values,
-                "errors": errors,
-                "error": obj.get("error"),
-                "warning": obj.get("warning"),
-            }
-            sys.stdout.write(json.dumps(rec, ensure_ascii=False) + "\n")
-        sys.stdout.flush()
-
-
 def add_run_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
     g.add_argument("--generated", help="folder of generated videos (instead of DATASET)")
@@ -355,7 +303,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--seed",
         type=int,
-        help=f"seed of the bootstrap resampling and of seeded sampling (default {RUN_DEFAULTS['seed']})",
+        help=f"seed of the bootstrap resampling behind the confidence intervals (default {RUN_DEFAULTS['seed']})",
     )
     g.add_argument("--bootstrap", type=int, help="bootstrap resamples for per-video metrics' CIs (0 = off)")
     g.add_argument(
