@@ -133,6 +133,7 @@ def test_compare_and_correlate_json(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert {r["aspect"] for r in obj["correlations"]} == {"overall", "technical_quality"}
 
 
+@pytest.mark.slow  # a subprocess run (a real pipe): about 5 s
 def test_run_jsonl_streams_one_object_per_video(make_video, tmp_path: Path) -> None:  # noqa: ANN001
     for i in range(3):
         make_video(f"gen/v{i}.mp4", smooth_clip(8, seed=i))
