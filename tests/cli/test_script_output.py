@@ -78,7 +78,12 @@ def test_weights_list_piped_keeps_destination_paths_whole(
     for row in list_weights():
         line = next(line for line in out.splitlines() if f"│ {row['name']} " in line)
         if not row["present"]:
-            assert f"put it at {deep / 'weights' / row['filename']}" in line
+            where = (
+                deep / "weights" / "hf" / f"{row['hf_repo']}@{row['revision']}"
+                if row["hf_repo"]
+                else deep / "weights" / row["filename"]
+            )
+            assert f"put it at {where}" in line
         if row["urls"] and not row["hf_repo"]:
             assert row["urls"][0] in line
 
