@@ -80,7 +80,7 @@ def test_weights_list_piped_keeps_destination_paths_whole(
         if not row["present"]:
             where = (
                 deep / "weights" / "hf" / f"{row['hf_repo']}@{row['revision']}"
-                if row["hf_repo"]
+                if row["hf_repo"] and row["revision"]
                 else deep / "weights" / row["filename"]
             )
             assert f"put it at {where}" in line
