@@ -178,7 +178,6 @@ NOT_YET_METRICS = {
     "imaging_quality",
     "subject_consistency",
     "motion_smoothness",
-    "videoscore",
     "lightvqa_plus",
 }
 
