@@ -189,6 +189,11 @@ def test_extractor_through_loader_batch_size_and_determinism(weights_file: str) 
         fa[:, TINY_FEATURES:], brightness_consistency(band_brightness(frames)), rtol=1e-6
     )
     assert len(a.weights_sha256() or "") == 64
+    # fewer than 8 frames (the authors' code divides by zero): the last frame repeated, consistency 0
+    short = a.extract(frames[:5], 8.0)
+    np.testing.assert_allclose(short[:5, :TINY_FEATURES], fa[:5, :TINY_FEATURES], rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(short[5:, :TINY_FEATURES], np.repeat(short[4:5, :TINY_FEATURES], 3, axis=0))
+    assert np.all(short[:, TINY_FEATURES:] == 0)
 
 
 def test_head_scores_slots_with_padding_and_bc_scale(weights_file: str) -> None:

@@ -235,6 +235,13 @@ def test_wrong_folder_is_a_weights_error(tmp_path: Path, tiny_dir: Path, offline
         _scorer(bad)[1].ensure_loaded()
     with pytest.raises(WeightsError):
         _scorer(tmp_path)[1].ensure_loaded()  # no config.json
+    six = tmp_path / "six"
+    shutil.copytree(tiny_dir, six)
+    state = load_file(str(six / "model.safetensors"))
+    state["score.weight"], state["score.bias"] = torch.zeros(6, 64), torch.zeros(6)  # not 5 aspects
+    save_file(state, str(six / "model.safetensors"))
+    with pytest.raises(WeightsError, match="score"):
+        _scorer(six)[1].ensure_loaded()
 
 
 # --------------------------------------------------------------------------------------------- metric

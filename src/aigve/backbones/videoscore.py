@@ -4,7 +4,7 @@ As the authors' example ``examples/run_videoscore.py`` (TIGER-AI-Lab/VideoScore,
 file last changed in 194736f9) runs it:
 
 - **frames** (option ``sampling``): ``"arange"`` (default, VideoScore-v1.1's example): with ``T`` decoded
-  frames and ``n = num_frames`` (48 for v1.1), ``np.arange(0, T, T / n).astype(int)`` when ``T > n``, else
+  frames (upstream takes ``T`` from the container's frame count, which can differ from what decodes) and ``n = num_frames`` (48 for v1.1), ``np.arange(0, T, T / n).astype(int)`` when ``T > n``, else
   *all* ``T`` frames — a video shorter than ``n`` frames is not padded: it gets fewer image tokens, exactly
   as upstream. ``"linspace"`` is the benchmark script's rule for VideoScore v1.0 (``benchmark/
   eval_videoscore.py``, 16 frames: ``np.linspace(0, T - 1, n).astype(int)``, frames repeat when ``T < n``);
@@ -167,10 +167,14 @@ def load_videoscore(
     cls = videoscore_class()
     try:
         model, info = cls.from_pretrained(
-            str(path), local_files_only=True, dtype=dtype, output_loading_info=True
+            str(path),
+            local_files_only=True,
+            dtype=dtype,
+            output_loading_info=True,
+            num_labels=len(ASPECTS),  # a config without id2label would otherwise mean 2 labels
         )
         tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RuntimeError) as e:
         raise WeightsError(
             f"{path}: cannot load VideoScore with transformers ({type(e).__name__}: {str(e).splitlines()[0]}); "
             "it needs the TIGER-Lab/VideoScore-v1.1 repository's files (config.json, tokenizer files, "
