@@ -263,3 +263,53 @@ def test_missing_checkpoint_gives_per_video_errors(tmp_path: Path, monkeypatch: 
     rows = [r for r in res.records if r.metric == "lightvqa"]
     assert len(rows) == 2 and all(r.value is None for r in rows)
     assert all("last2_SI+TI_epoch_16_SRCC_0.937369.pth" in (r.error or "") for r in rows)
+
+
+class _StubSlowFast(torch.nn.Module):
+    """No parameters (loads an empty state dict strictly); SlowFastR50's ``pathways``/``pooled`` interface:
+    per-pathway channel means tiled to 2048 / 256 columns, so the motion rows depend on the clip."""
+
+    @staticmethod
+    def pathways(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return x[:, :, ::4], x
+
+    def pooled(self, slow: torch.Tensor, fast: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        s = slow.mean((2, 3, 4))
+        return s.repeat(1, 683)[:, :2048], fast.mean((2, 3, 4)).repeat(1, 86)[:, :256]
+
+
+def test_engine_end_to_end_matches_direct_computation(
+    weights_file: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import aigve.backbones.lightvqa as lv
+    import aigve.backbones.simplevqa as sv
+    from aigve.data.dataset import Dataset
+    from aigve.engine import Engine, RunConfig
+    from aigve.video.decode import decode_video
+    from aigve.video.encode import write_video
+
+    monkeypatch.setattr(lv, "LightVQANet", partial(LightVQANet, **TINY))
+    monkeypatch.setattr(sv, "SlowFastR50", _StubSlowFast)
+    sf = tmp_path / "SLOWFAST_8x8_R50.pyth"
+    torch.save({"model_state": {}}, sf)
+    rng = np.random.default_rng(6)
+    path = tmp_path / "a.mp4"
+    write_video(path, rng.integers(0, 256, (12, 32, 48, 3), dtype=np.uint8), fps=4)
+    opts = {"weights": weights_file, "slowfast_weights": str(sf)}
+    cfg = RunConfig(metrics=["lightvqa"], metric_options={"lightvqa": opts}, bootstrap=0, progress=False)
+    res = Engine(Dataset("t", [Entry("a", path)]), cfg).run()
+    (rec,) = [r for r in res.records if r.metric == "lightvqa"]
+    assert rec.error is None and rec.value is not None
+
+    clip = decode_video(path)
+    spatial = _extractor(weights_file, 32).extract(clip.frames, clip.fps)
+    motion_ext = build_extractor("slowfast_r50", weights=str(sf))
+    motion = motion_ext.extract(clip.frames, clip.fps)
+    assert motion.shape == (3, 2304)  # 12 frames at 4 fps: 3 seconds, repeated to 8 slots by the head
+    net, _, _ = tiny_net()
+    y = np.concatenate([motion[[0, 1, 2, 2, 2, 2, 2, 2]], BC_SCALE * spatial[:, TINY_FEATURES:]], 1)
+    with torch.inference_mode():
+        q = net.head_forward(
+            torch.from_numpy(spatial[:, :TINY_FEATURES]), torch.from_numpy(y.astype(np.float32))
+        )
+    assert rec.value == pytest.approx(float(q.double().mean()), rel=1e-5)
