@@ -27,6 +27,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "aigve.metrics.video_distribution",
     "aigve.metrics.vl_similarity",
     "aigve.metrics.vqa",
+    "aigve.metrics.multi_aspect",
 )
 
 # metrics users ask for by name that cannot be provided, and why (a named error beats "unknown metric")
@@ -36,7 +37,9 @@ UNAVAILABLE: dict[str, str] = {
         "(github.com/SaMMyCHoo/Light-VQA-plus holds only a README saying the code will be released; "
         "its last commit is from 2024-03-19), and the checkpoint cannot be loaded into a network whose "
         "definition is unknown. The original AIGVE imported a `final_fusion_model.py` that was never "
-        "public. Use `dover`, `simplevqa` or `gstvqa` for no-reference technical quality."
+        "public. Alternatives: `lightvqa`, the authors' published predecessor Light-VQA (ACM MM 2023; "
+        "Swin-S, brightness/noise and SlowFast features, its own released checkpoint), or `dover`, "
+        "`simplevqa` or `gstvqa` for no-reference technical quality."
     ),
 }
 UNAVAILABLE["lightvqa+"] = UNAVAILABLE["lightvqa_plus"]
