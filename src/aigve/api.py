@@ -32,6 +32,7 @@ def evaluate(
     out_dir: str | Path | None = None,
     resume: bool = False,
     real_stats: str | Path | None = None,
+    real_stats_backbone: str | None = None,
     bootstrap: int = 1000,
     set_bootstrap: int = 100,
     seed: int = 0,
@@ -115,7 +116,11 @@ def evaluate(
         seed=seed,
     )
     if real_stats is not None:
-        _assign_real_stats(str(real_stats), names, config.metric_options)
+        _assign_real_stats(str(real_stats), names, config.metric_options, real_stats_backbone)
+    elif real_stats_backbone is not None:
+        raise UsageError(
+            "real_stats_backbone (--real-stats-backbone) declares the network of --real-stats FILE"
+        )
     unknown = set(config.metric_options) - set(names)
     if unknown:
         from aigve.errors import UsageError
@@ -163,8 +168,12 @@ def _check_backbone_options(options: dict[str, dict[str, Any]] | None) -> dict[s
     return out
 
 
-def _assign_real_stats(value: str, names: list[str], metric_options: dict[str, dict[str, Any]]) -> None:
-    """``--real-stats [NAME=]PATH``: reference statistics for the one set metric that takes them."""
+def _assign_real_stats(
+    value: str, names: list[str], metric_options: dict[str, dict[str, Any]], backbone: str | None = None
+) -> None:
+    """``--real-stats [NAME=]PATH``: reference statistics for the one set metric that takes them;
+    ``backbone`` (``--real-stats-backbone``): the network a file of another tool was made with, by the
+    user's word (checked against the metric's backbone, recorded as a claim)."""
     from aigve.errors import UsageError
     from aigve.metrics.base import supports_reference_stats
     from aigve.metrics.catalog import get_metric_class
@@ -184,3 +193,5 @@ def _assign_real_stats(value: str, names: list[str], metric_options: dict[str, d
             )
         name, path = takers[0], value
     metric_options.setdefault(name, {})["real_stats"] = path
+    if backbone is not None:
+        metric_options[name]["real_stats_backbone"] = backbone

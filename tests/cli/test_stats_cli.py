@@ -54,3 +54,28 @@ def test_missing_weights_is_a_failure_not_a_usage_error(
     monkeypatch.delenv("AIGVE_WEIGHTS_DIR", raising=False)
     real, _ = folders
     assert main(["stats", "compute", str(real), "--metric", "fid", "--out", str(tmp_path / "x.npz")]) == 3
+
+
+def test_export_to_pytorch_fid_and_back_gives_the_same_fid_with_the_claim_recorded(
+    folders: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real, gen = folders
+    npz = tmp_path / "real.npz"
+    assert main(["stats", "compute", str(real), "--metric", "fid", *EFF, "--out", str(npz)]) == 0
+    exported = tmp_path / "pf.npz"
+    assert main(["stats", "export", str(npz), "--format", "pytorch-fid", "--out", str(exported)]) == 0
+    assert "ddof=1" in capsys.readouterr().out
+    run = ["run", "--generated", str(gen), "--metrics", "fid", *EFF, "--quiet", "--no-report"]
+    assert main([*run, "--real-stats", str(npz), "--out", str(tmp_path / "a")]) == 0
+    assert main([*run, "--real-stats", str(exported), "--out", str(tmp_path / "b")]) == 2  # no claim: refused
+    assert "--real-stats-backbone" in capsys.readouterr().err.replace("\n", " ")
+    claim = ["--real-stats", str(exported), "--real-stats-backbone", "efficientnet_lite0"]
+    assert main([*run, *claim, "--out", str(tmp_path / "c")]) == 0
+    from aigve.results.load import load_run
+
+    a = load_run(tmp_path / "a").aggregates["fid"]
+    c = load_run(tmp_path / "c").aggregates["fid"]
+    assert c.value == pytest.approx(a.value, rel=1e-9)
+    assert a.provenance["real_stats_format"] == "aigve"
+    assert "claim" in c.provenance["real_stats_backbone_source"]
+    assert any("per-video features" in w for w in c.warnings)  # no set-level CI without the real videos

@@ -1,4 +1,5 @@
-"""``aigve stats compute``: reference statistics of a real-video set, reused with ``--real-stats``."""
+"""``aigve stats compute``: reference statistics of a real-video set, reused with ``--real-stats``;
+``aigve stats export``: those statistics in pytorch-fid's or clean-fid's format."""
 
 from __future__ import annotations
 
@@ -68,6 +69,11 @@ def compute_reference_stats(
 def cmd_stats(args: argparse.Namespace) -> int:
     from aigve.cli.common import parse_metric_options
 
+    if args.action == "export":
+        return _cmd_export(args)
+    if not args.metric or not args.out:
+        raise UsageError("aigve stats compute needs --metric NAME and --out FILE.npz")
+
     opts = parse_metric_options(args.metric_option).get(args.metric, {})
     path = compute_reference_stats(
         args.dataset,
@@ -86,12 +92,48 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from aigve.metrics.functional.stats_files import export_stats
+
+    if not args.format or not args.out:
+        raise UsageError("aigve stats export FILE.npz needs --format pytorch-fid|clean-fid and --out")
+    path = export_stats(args.dataset, args.format, args.out, name=args.name, mode=args.clean_fid_mode)
+    print(
+        f"{args.dataset} written as {args.format} statistics to {path} "
+        "(mu and the unbiased, ddof=1, covariance sigma; n beside them)"
+    )
+    return 0
+
+
 def add_commands(sub: Any) -> None:
-    p = sub.add_parser("stats", help="reference statistics for FID/FVD (`aigve stats compute`)")
-    p.add_argument("action", choices=["compute"])
-    p.add_argument("dataset", help="the real videos: a dataset name, annotation JSON, manifest or folder")
-    p.add_argument("--metric", required=True, help="fid, fvd or fvd_videomae")
-    p.add_argument("--out", required=True, help="output .npz")
+    p = sub.add_parser(
+        "stats",
+        help="reference statistics for FID/FVD (`aigve stats compute`, `aigve stats export`)",
+        description=(
+            "compute: reference statistics of real videos (for --real-stats). export: aigve statistics in "
+            "pytorch-fid's .npz (--out FILE.npz) or clean-fid's custom-statistics file (--out DIR --name NAME)."
+        ),
+    )
+    p.add_argument("action", choices=["compute", "export"])
+    p.add_argument(
+        "dataset",
+        help="compute: the real videos (a dataset name, annotation JSON, manifest or folder); "
+        "export: the aigve statistics file",
+    )
+    p.add_argument("--metric", help="compute: fid, fvd or fvd_videomae")
+    p.add_argument(
+        "--out", help="compute: output .npz; export: output .npz (pytorch-fid) or folder (clean-fid)"
+    )
+    p.add_argument("--format", choices=["pytorch-fid", "clean-fid"], help="export: the format to write")
+    p.add_argument(
+        "--name", help="export --format clean-fid: the dataset name clean-fid looks the file up by"
+    )
+    p.add_argument(
+        "--clean-fid-mode",
+        dest="clean_fid_mode",
+        choices=["clean", "legacy_pytorch", "legacy_tensorflow"],
+        help="export --format clean-fid: clean-fid's mode in the file name (default: from the file's resize)",
+    )
     p.add_argument("--metric-option", action="append", metavar="NAME.KEY=VALUE")
     p.add_argument("--max-len", dest="max_len", type=int)
     p.add_argument("--max-seconds", dest="max_seconds", type=float)

@@ -242,7 +242,11 @@ class Aggregator(Planner):
         real, gen = self._cached_side(slot, "real", cache), self._cached_side(slot, "generated", cache)
         if len(real) < 2 or len(gen) < 2:
             if metric.options.get("real_stats"):
-                why = "the real side is reference statistics (--real-stats), whose videos cannot be resampled"
+                why = (
+                    "the real side is reference statistics (--real-stats): resampling needs per-video features "
+                    "of the real videos, which statistics files (aigve's, pytorch-fid's, clean-fid's, cd-fvd's) "
+                    "do not hold; run with the real videos for a CI"
+                )
             else:
                 why = f"it needs at least 2 videos on each side ({len(real)} real, {len(gen)} generated)"
             agg.warnings.append(f"no confidence interval: {why}")

@@ -86,8 +86,11 @@ ROLE = "i3d"
 
 
 def biased_cov(stats: GaussianStats) -> np.ndarray:
-    """Covariance divided by ``n`` (StyleGAN-V / cd-fvd ``FeatureStats.get_mean_cov``)."""
-    return stats.cov * ((stats.n - 1) / stats.n)
+    """Covariance divided by ``n`` (StyleGAN-V / cd-fvd ``FeatureStats.get_mean_cov``); statistics read from a
+    mean/covariance file are converted with their recorded ``n``."""
+    from aigve.metrics.functional.stats_files import biased_covariance
+
+    return biased_covariance(stats)
 
 
 def fvd_from_stats(gen: GaussianStats, real: GaussianStats, name: str = "fvd") -> float:
@@ -129,7 +132,13 @@ class FVD(SetMetric, ReferenceStats):
         ),
         extra="distribution",
         weights=(I3D_WEIGHTS,),
-        options={"frames": 16, "stride": 1, "resolution": 224, "real_stats": None},
+        options={
+            "frames": 16,
+            "stride": 1,
+            "resolution": 224,
+            "real_stats": None,
+            "real_stats_backbone": None,
+        },
     )
     # what tells the FVD variants apart (FVDVideoMAE overrides these, the rest is shared)
     label: ClassVar[str] = "FVD"
@@ -155,6 +164,7 @@ class FVD(SetMetric, ReferenceStats):
         self.gen = GaussianStats(FEATURE_DIM)
         self.real = GaussianStats(FEATURE_DIM)
         self.real_stats_path: str | None = None
+        self.real_stats_provenance: dict[str, Any] = {}
         self._sha: str | None = None
         if self.options.get("real_stats"):  # loaded in bind() once the weights hash is known
             self.real_stats_path = str(self.options["real_stats"])
@@ -284,6 +294,7 @@ class FVD(SetMetric, ReferenceStats):
             "n_real": self.real.n,
             "n_generated": self.gen.n,
             "real_stats": self.real_stats_path,
+            **self.real_stats_provenance,
         }
 
     def warnings(self) -> list[str]:
@@ -352,8 +363,21 @@ class FVD(SetMetric, ReferenceStats):
         return self.real.save(path, meta={**self.real_stats_meta(), "n": self.real.n})
 
     def load_real_stats(self, path: str | os.PathLike[str]) -> None:
-        """Use reference statistics instead of real videos; refuses files made with other settings."""
-        stats = GaussianStats.load(path, expect_meta=self.real_stats_meta())
+        """Use reference statistics instead of real videos: aigve's own (refused when made with other settings),
+        or cd-fvd / pytorch-fid / clean-fid files with the backbone declared in the ``real_stats_backbone``
+        option (:mod:`~aigve.metrics.functional.stats_files`; a mu/sigma file needs its ``n`` to give the
+        biased covariance FVD uses)."""
+        from aigve.metrics.functional.stats_files import load_reference_stats
+
+        stats, self.real_stats_provenance = load_reference_stats(
+            path,
+            metric=self.spec.name,
+            backbone=self.extractor,
+            dim=self.dim,
+            expect_meta=self.real_stats_meta,
+            claimed_backbone=self.options.get("real_stats_backbone"),
+            ddof=0,
+        )
         if stats.dim != self.dim:
             raise UsageError(f"{path}: statistics of dim {stats.dim}, {self.spec.name} needs {self.dim}")
         self.real = stats
@@ -361,10 +385,10 @@ class FVD(SetMetric, ReferenceStats):
 
     def reset(self) -> None:
         path = self.real_stats_path
-        real = self.real
+        real, prov = self.real, self.real_stats_provenance
         super().reset()
         if path:  # loaded reference statistics survive a reset
-            self.real, self.real_stats_path = real, path
+            self.real, self.real_stats_path, self.real_stats_provenance = real, path, prov
 
 
 MAE_EXTRACTOR = "videomae_v2"
@@ -408,7 +432,14 @@ class FVDVideoMAE(FVD):
         ),
         extra="distribution",
         weights=(MAE_WEIGHTS,),
-        options={"frames": 16, "stride": 1, "resolution": 224, "real_stats": None, "config": DEFAULT_CONFIG},
+        options={
+            "frames": 16,
+            "stride": 1,
+            "resolution": 224,
+            "real_stats": None,
+            "real_stats_backbone": None,
+            "config": DEFAULT_CONFIG,
+        },
     )
     label = "FVD (VideoMAE-v2)"
     extractor = MAE_EXTRACTOR
@@ -443,6 +474,7 @@ class FVDVideoMAE(FVD):
         self.gen = GaussianStats(dim)
         self.real = GaussianStats(dim)
         self.real_stats_path: str | None = None
+        self.real_stats_provenance: dict[str, Any] = {}
         self._sha: str | None = None
         if self.options.get("real_stats"):  # loaded in bind() once the weights hash is known
             self.real_stats_path = str(self.options["real_stats"])
