@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from aigve.video.sampling import Window
 
 
 def evaluate(
-    dataset: Dataset | str | Path,
+    dataset: Dataset | str | Path | Any,
     metrics: list[str] | str | None = None,
     *,
     categories: list[str] | None = None,
@@ -39,9 +40,12 @@ def evaluate(
     progress: ProgressFn | None = None,
     report: bool = True,
     video_dir: str | Path | None = None,
-    prompts: str | Path | None = None,
+    prompts: str | Path | Sequence[str | None] | None = None,
 ) -> Results:
-    """Evaluate a dataset (a ``Dataset``, a built-in name, an annotation JSON, a manifest or a folder).
+    """Evaluate a dataset (a ``Dataset``, a built-in name, an annotation JSON, a manifest or a folder), or
+    videos in memory: a uint8 ``[B, T, H, W, 3]`` array or tensor, a list of ``[T, H, W, 3]`` ones, or a
+    mapping id -> video, with ``prompts`` a list (one per video) and ``fps`` their frame rate (default 8);
+    :func:`aigve.data.memory.memory_dataset` adds real videos and ids.
 
     Returns ``Results``: ``results.aggregates`` (per-metric values with provenance) and
     ``results.per_video`` (a pandas DataFrame, one row per video x metric output). With
@@ -91,6 +95,14 @@ def evaluate(
         if video_dir is not None or prompts is not None:
             raise UsageError("video_dir / prompts apply to a dataset given by path, not to a Dataset object")
         ds = dataset
+    elif not isinstance(dataset, str | Path):  # in-memory videos (arrays / tensors): aigve.data.memory
+        from aigve.data.memory import memory_dataset
+
+        if isinstance(prompts, str | Path) or video_dir is not None:
+            raise UsageError(
+                "for in-memory videos give prompts as a list (one per video); video_dir does not apply"
+            )
+        ds = memory_dataset(dataset, prompts=prompts, fps=fps or 8.0)
     else:
         ds = load_dataset(dataset, video_dir=video_dir, prompts=prompts)
     if isinstance(metrics, str):
