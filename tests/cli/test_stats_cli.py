@@ -79,3 +79,44 @@ def test_export_to_pytorch_fid_and_back_gives_the_same_fid_with_the_claim_record
     assert a.provenance["real_stats_format"] == "aigve"
     assert "claim" in c.provenance["real_stats_backbone_source"]
     assert any("per-video features" in w for w in c.warnings)  # no set-level CI without the real videos
+
+
+def test_per_video_features_give_the_set_ci_a_run_on_the_real_videos_gives(
+    folders: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from aigve import evaluate
+    from aigve.data.dataset import Dataset, list_videos
+    from aigve.types import Entry
+
+    real, gen = folders
+    npz = tmp_path / "real_pv.npz"
+    assert (
+        main(
+            [
+                "stats",
+                "compute",
+                str(real),
+                "--metric",
+                "fid",
+                *EFF,
+                "--per-video-features",
+                "--out",
+                str(npz),
+            ]
+        )
+        == 0
+    )
+    opts = {"fid": {"backbone": "efficientnet_lite0", "frames": 4}}
+    kw = {"set_bootstrap": 30, "seed": 1, "cache_dir": tmp_path / "cache"}
+    entries = [Entry(p.stem, p) for p in list_videos(gen)]
+    with_reals = evaluate(
+        Dataset("g", entries, extra_reals=list_videos(real)), "fid", metric_options=opts, **kw
+    )
+    on_stats = evaluate(Dataset("g", entries), "fid", metric_options=opts, real_stats=npz, **kw)
+    a, b = with_reals.aggregates["fid"], on_stats.aggregates["fid"]
+    assert b.value == pytest.approx(a.value, rel=1e-9)
+    assert b.outputs["fid"].ci_low is not None
+    assert [b.outputs["fid"].ci_low, b.outputs["fid"].ci_high] == pytest.approx(
+        [a.outputs["fid"].ci_low, a.outputs["fid"].ci_high], rel=1e-9
+    )
+    assert b.provenance["real_stats_per_video_features"] == 3

@@ -161,15 +161,17 @@ def test_foreign_files_need_the_users_backbone_claim_checked_against_the_metric(
         load_reference_stats(tmp_path / "pf.npz", claimed_backbone="fid_inception", **kw)
     with pytest.raises(UsageError, match="16-d features"):
         load_reference_stats(tmp_path / "pf.npz", claimed_backbone="efficientnet_lite0", **{**kw, "dim": 32})
-    stats, prov = load_reference_stats(tmp_path / "pf.npz", claimed_backbone="efficientnet_lite0", **kw)
-    assert prov["real_stats_format"] == "mu-sigma" and prov["real_stats_rows"] is None
+    stats, prov, feats = load_reference_stats(
+        tmp_path / "pf.npz", claimed_backbone="efficientnet_lite0", **kw
+    )
+    assert prov["real_stats_format"] == "mu-sigma" and prov["real_stats_rows"] is None and feats is None
     assert "the user's claim" in prov["real_stats_backbone_source"]
     assert "ddof=1" in prov["real_stats_covariance"]
     # FVD's biased covariance needs n: a mu/sigma file without it is refused, with it converted exactly
     with pytest.raises(UsageError, match="without the number of rows"):
         load_reference_stats(tmp_path / "pf.npz", claimed_backbone="efficientnet_lite0", **{**kw, "ddof": 0})
     np.savez(tmp_path / "pfn.npz", mu=x.mean(0), sigma=np.cov(x, rowvar=False), n=40)
-    stats, _ = load_reference_stats(
+    stats, _, _ = load_reference_stats(
         tmp_path / "pfn.npz", claimed_backbone="efficientnet_lite0", **{**kw, "ddof": 0}
     )
     np.testing.assert_allclose(

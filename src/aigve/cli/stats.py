@@ -23,11 +23,14 @@ def compute_reference_stats(
     device: str = "cpu",
     num_workers: int = 0,
     cache_dir: str | Path | None = None,
+    per_video_features: bool = False,
 ) -> Path:
     """Accumulate the real-side statistics of ``metric`` over the dataset's videos and save them.
 
     The videos used are the dataset's real videos when it has any, else its generated ones (a folder
-    of real videos loads as "generated"). The file records every setting that changes the number.
+    of real videos loads as "generated"). The file records every setting that changes the number. With
+    ``per_video_features`` it also keeps each video's features (from the run's cache), so later runs on
+    these statistics get a set-level bootstrap CI (the file grows with the number of videos).
     """
     from aigve import paths
     from aigve.data.dataset import Dataset, load_dataset
@@ -63,7 +66,17 @@ def compute_reference_stats(
         bad = "; ".join(e["error"] for e in engine.errors[:3])
         raise AigveError(f"{len(engine.errors)} reference video(s) failed ({bad}); fix or remove them first")
     assert isinstance(m, ReferenceStats)
-    return m.save_real_stats(out)
+    feats = None
+    if per_video_features:
+        from aigve.engine.cache import FeatureCache
+
+        assert cfg.cache_dir is not None
+        feats = engine._cached_side(slot, "real", FeatureCache(cfg.cache_dir))
+        if len(feats) != len(videos):
+            raise AigveError(
+                f"features of {len(feats)} of {len(videos)} reference videos are in the cache; run again"
+            )
+    return m.save_real_stats(out, features=feats)
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
@@ -87,6 +100,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         device=args.device,
         num_workers=args.num_workers,
         cache_dir=args.cache_dir,
+        per_video_features=args.per_video_features,
     )
     print(f"reference statistics for {args.metric} written to {path}")
     return 0
@@ -123,6 +137,12 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--metric", help="compute: fid, fvd or fvd_videomae")
     p.add_argument(
         "--out", help="compute: output .npz; export: output .npz (pytorch-fid) or folder (clean-fid)"
+    )
+    p.add_argument(
+        "--per-video-features",
+        dest="per_video_features",
+        action="store_true",
+        help="compute: keep each video's features too, so runs on these statistics get a set-level CI",
     )
     p.add_argument("--format", choices=["pytorch-fid", "clean-fid"], help="export: the format to write")
     p.add_argument(

@@ -159,6 +159,7 @@ class FID(_FrameSetMetric, ReferenceStats):
         self._real_from_file = False
         #: how the reference statistics were read (format, covariance convention, whose word the backbone is)
         self.real_stats_provenance: dict[str, Any] = {}
+        self.real_features: list[np.ndarray] | None = None  # per-video, when the statistics file has them
 
     def requests(self) -> list[FeatureRequest]:
         reqs = [FeatureRequest("gen", self.backbone.extractor, self.sampler(), "generated", self._options())]
@@ -196,7 +197,7 @@ class FID(_FrameSetMetric, ReferenceStats):
 
         pool = self.backbone.pool
         dim = (pool.stop - (pool.start or 0)) if pool is not None and pool.stop is not None else -1
-        self.stats["real"], self.real_stats_provenance = load_reference_stats(
+        self.stats["real"], self.real_stats_provenance, self.real_features = load_reference_stats(
             Path(path),
             metric=self.spec.name,
             backbone=self.options["backbone"],
@@ -277,7 +278,7 @@ class FID(_FrameSetMetric, ReferenceStats):
     def value_from_features(self, real: np.ndarray, generated: np.ndarray) -> float | None:
         from aigve.metrics.functional.frechet import frechet_from_stats
 
-        if self._real_from_file or len(real) < 2 or len(generated) < 2:
+        if (self._real_from_file and self.real_features is None) or len(real) < 2 or len(generated) < 2:
             return None
         r = GaussianStats.from_features(self._rows(real, self.backbone.pool))
         g = GaussianStats.from_features(self._rows(generated, self.backbone.pool))
@@ -291,18 +292,23 @@ class FID(_FrameSetMetric, ReferenceStats):
         (:class:`~aigve.metrics.functional.frechet.FrechetResampler`, unbiased covariances as ``compute``)."""
         from aigve.metrics.functional.frechet import FrechetResampler
 
-        if self._real_from_file:
+        if self._real_from_file and self.real_features is None:
             return None
         pool = self.backbone.pool
         return FrechetResampler(
             [self._rows(b, pool) for b in real], [self._rows(b, pool) for b in generated], ddof=1
         )
 
-    def save_real_stats(self, path: str | os.PathLike[str]) -> Path:
+    def save_real_stats(self, path: str | os.PathLike[str], features: list[np.ndarray] | None = None) -> Path:
         r = self.stats["real"]
         if r is None:
             raise MetricInputError("no real features were accumulated; nothing to save")
-        return r.save(path, meta=self.real_stats_meta())
+        if features is not None and sum(len(self._rows(f, self.backbone.pool)) for f in features) != r.n:
+            raise MetricInputError(f"the per-video features hold other rows than the {r.n} of the statistics")
+        return r.save(path, meta=self.real_stats_meta(), features=features)
+
+    def reference_features(self) -> list[np.ndarray] | None:
+        return self.real_features
 
 
 @register_metric

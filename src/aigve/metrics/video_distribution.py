@@ -165,6 +165,7 @@ class FVD(SetMetric, ReferenceStats):
         self.real = GaussianStats(FEATURE_DIM)
         self.real_stats_path: str | None = None
         self.real_stats_provenance: dict[str, Any] = {}
+        self.real_features: list[np.ndarray] | None = None  # per-video, when the statistics file has them
         self._sha: str | None = None
         if self.options.get("real_stats"):  # loaded in bind() once the weights hash is known
             self.real_stats_path = str(self.options["real_stats"])
@@ -217,7 +218,7 @@ class FVD(SetMetric, ReferenceStats):
 
     def value_from_features(self, real: np.ndarray, generated: np.ndarray) -> float | None:
         """FVD of raw feature rows (for the set-level bootstrap CI), same convention as ``compute``."""
-        if self.real_stats_path or len(real) < 2 or len(generated) < 2:
+        if (self.real_stats_path and self.real_features is None) or len(real) < 2 or len(generated) < 2:
             return None
         return fvd_from_stats(GaussianStats.from_features(generated), GaussianStats.from_features(real))
 
@@ -229,7 +230,7 @@ class FVD(SetMetric, ReferenceStats):
         (:class:`~aigve.metrics.functional.frechet.FrechetResampler` with biased covariances, ddof=0)."""
         from aigve.metrics.functional.frechet import FrechetResampler
 
-        if self.real_stats_path:
+        if self.real_stats_path and self.real_features is None:
             return None
         resampler = FrechetResampler(generated, real, ddof=0)  # generated first, as fvd_from_stats
         return lambda idx_real, idx_gen: resampler(idx_gen, idx_real)
@@ -353,14 +354,20 @@ class FVD(SetMetric, ReferenceStats):
         """The accumulated statistics of the real videos (a copy)."""
         return self.real.copy()
 
-    def save_real_stats(self, path: str | os.PathLike[str]) -> Path:
-        """Write the real set's statistics with :meth:`real_stats_meta` (for ``aigve stats compute``)."""
+    def save_real_stats(self, path: str | os.PathLike[str], features: list[np.ndarray] | None = None) -> Path:
+        """Write the real set's statistics with :meth:`real_stats_meta` (for ``aigve stats compute``), with
+        the per-video features behind them when given (``--per-video-features``)."""
         name = self.spec.name
         if self.real.n < 2:
             raise UsageError(
                 f"{name}: cannot save reference statistics of {self.real.n} real videos (need >= 2)"
             )
-        return self.real.save(path, meta={**self.real_stats_meta(), "n": self.real.n})
+        if features is not None and sum(len(f) for f in features) != self.real.n:
+            raise MetricInputError(f"{name}: the per-video features hold other rows than the statistics")
+        return self.real.save(path, meta={**self.real_stats_meta(), "n": self.real.n}, features=features)
+
+    def reference_features(self) -> list[np.ndarray] | None:
+        return self.real_features
 
     def load_real_stats(self, path: str | os.PathLike[str]) -> None:
         """Use reference statistics instead of real videos: aigve's own (refused when made with other settings),
@@ -369,7 +376,7 @@ class FVD(SetMetric, ReferenceStats):
         biased covariance FVD uses)."""
         from aigve.metrics.functional.stats_files import load_reference_stats
 
-        stats, self.real_stats_provenance = load_reference_stats(
+        stats, self.real_stats_provenance, self.real_features = load_reference_stats(
             path,
             metric=self.spec.name,
             backbone=self.extractor,
@@ -385,10 +392,11 @@ class FVD(SetMetric, ReferenceStats):
 
     def reset(self) -> None:
         path = self.real_stats_path
-        real, prov = self.real, self.real_stats_provenance
+        real, prov, feats = self.real, self.real_stats_provenance, self.real_features
         super().reset()
         if path:  # loaded reference statistics survive a reset
-            self.real, self.real_stats_path, self.real_stats_provenance = real, path, prov
+            self.real, self.real_stats_path = real, path
+            self.real_stats_provenance, self.real_features = prov, feats
 
 
 MAE_EXTRACTOR = "videomae_v2"
@@ -475,6 +483,7 @@ class FVDVideoMAE(FVD):
         self.real = GaussianStats(dim)
         self.real_stats_path: str | None = None
         self.real_stats_provenance: dict[str, Any] = {}
+        self.real_features: list[np.ndarray] | None = None  # per-video, when the statistics file has them
         self._sha: str | None = None
         if self.options.get("real_stats"):  # loaded in bind() once the weights hash is known
             self.real_stats_path = str(self.options["real_stats"])

@@ -144,6 +144,8 @@ class StatsFile:
     stats: GaussianStats
     meta: dict[str, Any] = field(default_factory=dict)  # aigve files: the recorded settings
     stored_ddof: int | None = None  # the covariance convention stored in the file (None: sums, exact)
+    #: per-video feature arrays (aigve files written with ``--per-video-features``): what a set CI resamples
+    features: list[np.ndarray] | None = None
 
     @property
     def n(self) -> int | None:
@@ -231,6 +233,19 @@ def _read_cdfvd(path: Path) -> StatsFile:
     return StatsFile(path, "cd-fvd", stats)
 
 
+def _video_features(z: Any, stats: GaussianStats, path: Path) -> list[np.ndarray] | None:
+    """The per-video arrays of an aigve file that has them; they must add up to the rows of its sums."""
+    if "video_rows" not in z.files or "video_offsets" not in z.files:
+        return None
+    rows, off = np.asarray(z["video_rows"]), np.asarray(z["video_offsets"], dtype=np.int64)
+    if off.ndim != 1 or len(off) < 2 or off[0] != 0 or off[-1] != len(rows) or np.any(np.diff(off) < 1):
+        raise UsageError(
+            f"{path}: video_offsets do not split video_rows into videos; recompute the statistics"
+        )
+    feats = [rows[a:b] for a, b in zip(off[:-1], off[1:], strict=True)]
+    return feats
+
+
 def read_stats_file(path: str | os.PathLike[str]) -> StatsFile:
     """Read a statistics file of any supported format (see the module docstring), without checking settings."""
     path = Path(path)
@@ -252,7 +267,7 @@ def read_stats_file(path: str | os.PathLike[str]) -> StatsFile:
             keys = set(z.files)
             if "format" in keys and str(z["format"]) == AIGVE_FORMAT:
                 stats, meta = GaussianStats.load_with_meta(path)
-                return StatsFile(path, "aigve", stats, meta)
+                return StatsFile(path, "aigve", stats, meta, features=_video_features(z, stats, path))
             if {"mu", "sigma"} <= keys:
                 mu, sigma = np.asarray(z["mu"], np.float64), np.asarray(z["sigma"], np.float64)
                 n = int(z["n"]) if "n" in keys and z["n"].ndim == 0 else None
@@ -292,8 +307,9 @@ def load_reference_stats(
     expect_meta: dict[str, Any] | Callable[[], dict[str, Any]],
     claimed_backbone: str | None,
     ddof: int,
-) -> tuple[GaussianStats, dict[str, Any]]:
-    """The real side of ``metric`` from ``path`` and the provenance of that choice.
+) -> tuple[GaussianStats, dict[str, Any], list[np.ndarray] | None]:
+    """The real side of ``metric`` from ``path``, the provenance of that choice, and the per-video features
+    the file holds (aigve files written with ``--per-video-features``; else ``None``).
 
     aigve files are checked against ``expect_meta`` (every setting); a file of another tool needs
     ``claimed_backbone`` (the user's word, checked against ``backbone``) and must have ``dim`` columns; ``expect_meta`` may be a callable (evaluated for aigve files only).
@@ -326,7 +342,8 @@ def load_reference_stats(
         GaussianStats.load(path, expect_meta=meta)  # the settings check and its message
         prov["real_stats_backbone"] = sf.meta.get("backbone", backbone)
         prov["real_stats_backbone_source"] = "recorded in the file and checked with every other setting"
-        return sf.stats, prov
+        prov["real_stats_per_video_features"] = None if sf.features is None else len(sf.features)
+        return sf.stats, prov, sf.features
     if claimed_backbone is None:
         raise UsageError(
             f"{path} is a {FORMAT_NAMES[sf.format]} file, which does not record the network that made it: declare "
@@ -345,7 +362,8 @@ def load_reference_stats(
         "the user's claim (--real-stats-backbone): the file does not record its network, layer, preprocessing "
         "or frame sampling, so aigve could not check them"
     )
-    return sf.stats, prov
+    prov["real_stats_per_video_features"] = None
+    return sf.stats, prov, None
 
 
 # -- writing ---------------------------------------------------------------------------------------------
