@@ -228,3 +228,25 @@ def test_ddp_two_gloo_processes_reduce_to_the_single_process_result(tmp_path: Pa
         )
         assert got["n_videos"] == agg.n_videos == 3
     assert ranks[0]["wide"] == json.loads(json.dumps(wide(res)))
+
+
+def test_a_metric_that_cannot_run_says_so_at_the_first_update(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aigve.errors import AigveError
+    from aigve.metrics import FID
+
+    monkeypatch.setenv("AIGVE_OFFLINE", "1")
+    monkeypatch.delenv("AIGVE_WEIGHTS_DIR", raising=False)
+    m = FID(frames=2)  # the Inception weights are not here and may not be downloaded
+    with pytest.raises(AigveError, match="cannot run fid: .*fid_inception"):
+        m.update(GEN[:1])
+
+
+def test_real_videos_alone_join_the_real_set() -> None:
+    from aigve.metrics import FID
+
+    m = FID(**FID_OPTS, **KW)
+    m.update(real=REAL[:2])
+    m.update(GEN, real=REAL[2:])  # 2 reals for 3 videos: not pairs
+    m.update(real=list(REAL[:0]))  # nothing: a no-op
+    assert len(m.state.entries) == 3 and len(m.state.extra_reals) == 4
+    assert m.compute().extra["n_real"] == 4

@@ -35,7 +35,7 @@ from aigve.data.memory import MemoryDataset, MemoryVideo, MemoryVideos, memory_d
 from aigve.engine.cache import FeatureCache
 from aigve.engine.execute import Engine, _chunks
 from aigve.engine.plan import RunConfig
-from aigve.errors import UsageError
+from aigve.errors import AigveError, UsageError
 from aigve.results.records import MetricAggregate, Results
 from aigve.types import Entry
 from aigve.video.sampling import Window
@@ -181,6 +181,9 @@ class _TensorMetricBase:
             eng = self._new_engine(MemoryDataset(name="in-memory", entries=[]), MemoryCache())
             eng._build_metrics()
             eng._build_extractors()
+            failed = [f"{slot.name}: {slot.failure}" for slot in eng.slots if slot.failure]
+            if failed:  # in a training loop, say it at the first batch, not after the epoch
+                raise AigveError("cannot run " + "; ".join(failed))
             self._engine = eng
         return self._engine
 
