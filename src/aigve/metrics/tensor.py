@@ -216,7 +216,6 @@ class _TensorMetricBase:
         dup = [e.id for e in ds.entries if e.id in known]
         if dup:
             raise UsageError(f"video id(s) {dup[:5]} were already added to this metric: ids must be unique")
-        # extra reals are numbered after those already held
         eng = self._extraction_engine()
         cache = MemoryCache(self.state.features)
         eng.dataset = ds
