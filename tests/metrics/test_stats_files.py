@@ -80,6 +80,11 @@ def test_clean_fid_export_is_found_and_read_by_clean_fids_loader(
     mu, sigma = cleanfid_features.get_reference_statistics("MyVideos", 0, mode="clean", split="custom")
     np.testing.assert_allclose(mu, real.mean(axis=0), rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(sigma, np.cov(real, rowvar=False), rtol=1e-9, atol=1e-12)
+    cleanfid_fid = pytest.importorskip("cleanfid.fid")
+    g = GaussianStats.from_features(rows(90, seed=13, shift=0.4))
+    assert cleanfid_fid.frechet_distance(g.mean, g.cov, mu, sigma) == pytest.approx(
+        frechet_from_stats(g, GaussianStats.from_features(real)), rel=1e-6
+    )
     legacy = export_stats(ours(tmp_path, real), "clean-fid", folder, name="x")
     assert legacy.name == "x_legacy_pytorch_custom_na.npz"  # resize=pytorch-fid (or unrecorded)
     with pytest.raises(UsageError, match="--name"):
