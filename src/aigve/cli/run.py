@@ -58,6 +58,7 @@ def merge_run_options(args: argparse.Namespace) -> dict[str, Any]:
         "resume",
         "out",
         "real_stats",
+        "real_stats_backbone",
         "seed",
         "bootstrap",
         "set_bootstrap",
@@ -217,6 +218,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             out_dir=out,
             resume=bool(o.get("resume", False)),
             real_stats=o.get("real_stats"),
+            real_stats_backbone=o.get("real_stats_backbone"),
             bootstrap=int(o["bootstrap"]),
             set_bootstrap=int(o["set_bootstrap"]),
             seed=int(o["seed"]),
@@ -299,7 +301,17 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         "--no-cache", dest="no_cache", action="store_true", help="do not read or keep a shared cache"
     )
     g.add_argument("--resume", action="store_true", help="continue a killed run in the same --out directory")
-    g.add_argument("--real-stats", dest="real_stats", help="reference statistics from `aigve stats compute`")
+    g.add_argument(
+        "--real-stats",
+        dest="real_stats",
+        help="reference statistics: `aigve stats compute` output, or pytorch-fid / clean-fid .npz, cd-fvd pickle",
+    )
+    g.add_argument(
+        "--real-stats-backbone",
+        dest="real_stats_backbone",
+        metavar="NAME",
+        help="the backbone a --real-stats file of another tool was made with (your claim; recorded as such)",
+    )
     g.add_argument(
         "--seed",
         type=int,
