@@ -349,3 +349,14 @@ def test_batch_size_and_concurrency_do_not_change_values(server: ChatServer, vid
     for o in outs[1:]:
         pd.testing.assert_frame_equal(o, outs[0])
     assert len(server.requests) == 3 * 16  # cache off: every run asks again
+
+
+def test_vqascore_on_tensors(server: ChatServer) -> None:
+    from aigve.metrics import VQAScore
+
+    server.responder = by_prompt({"a cat": 0.8, "a dog": 0.4})
+    m = VQAScore(judge=judge(server, frames=2, cache="off"), bootstrap=0)
+    videos = np.stack([smooth_clip(t=6, h=32, w=32, seed=s) for s in range(2)])
+    m.update(videos, prompts=["a cat", "a dog"])
+    assert m.compute().outputs["vqascore"].value == pytest.approx(0.6)
+    assert len(server.requests) == 4 and all(s.n_images == 1 for s in server.requests)

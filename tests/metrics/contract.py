@@ -141,6 +141,8 @@ SYNTHETIC: dict[str, Synthetic] = {
     "dover": Synthetic("video", _dover),
     "gstvqa": Synthetic("video", lambda b, k, r, q: 0.3 + 0.6 * q + 0.01 * r.standard_normal((k, 1))),
     "simplevqa_head": Synthetic("video", lambda b, k, r, q: 1.0 + 3.0 * q + 0.05 * r.standard_normal((k, 1))),
+    "lightvqa_head": Synthetic("video", lambda b, k, r, q: 20.0 + 60.0 * q + 0.5 * r.standard_normal((k, 1))),
+    "videoscore": Synthetic("video", lambda b, k, r, q: 1.0 + 3.0 * q + 0.05 * r.uniform(-1.0, 1.0, (k, 5))),
     "judge_vqascore": Synthetic("video", _judge),
     "judge_viescore": Synthetic("video", _judge),
     "judge_tifa": Synthetic("video", _judge),

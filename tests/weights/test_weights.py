@@ -38,6 +38,7 @@ UNPINNED_EXPECTED = {
     "videoscore_v1_1",
     "simplevqa_ugc",
     "slowfast_r50",
+    "lightvqa",
     "lightvqa_plus",
     "swin_s_ms",
     "dover",
@@ -181,7 +182,6 @@ NOT_YET_METRICS = {
     "imaging_quality",
     "subject_consistency",
     "motion_smoothness",
-    "videoscore",
     "lightvqa_plus",
 }
 
