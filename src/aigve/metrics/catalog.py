@@ -27,6 +27,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "aigve.metrics.video_distribution",
     "aigve.metrics.vl_similarity",
     "aigve.metrics.vqa",
+    "aigve.metrics.multi_aspect",
 )
 
 # metrics users ask for by name that cannot be provided, and why (a named error beats "unknown metric")
