@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from aigve.errors import MetricInputError
+from aigve.errors import MetricInputError, UsageError
 from aigve.metrics.base import FeatureRequest, MetricSpec, OutputSpec, VideoMetric
 from aigve.metrics.catalog import register_metric
 from aigve.types import Entry
@@ -61,6 +61,18 @@ class VideoPhy(VideoMetric):
         weights=("videocon_physics",),
         options={"num_frames": 32, "max_length": 256, "dtype": "auto"},
     )
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        n, ml, dtype = self.options["num_frames"], self.options["max_length"], self.options["dtype"]
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise UsageError(f"videophy: num_frames must be an integer >= 1 (the authors use 32), got {n!r}")
+        if isinstance(ml, bool) or not isinstance(ml, int) or ml < 67:
+            raise UsageError(
+                f"videophy: max_length must be an integer >= 67 (the authors use 256), got {ml!r}"
+            )
+        if dtype not in ("auto", "float32", "bfloat16", "float16"):
+            raise UsageError(f"videophy: dtype must be auto, float32, bfloat16 or float16, got {dtype!r}")
 
     def requests(self) -> list[FeatureRequest]:
         sampler = Sampler("segments", n=int(self.options["num_frames"]))
