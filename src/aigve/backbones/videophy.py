@@ -261,7 +261,10 @@ def _read_state(path: Path) -> dict[str, torch.Tensor]:
 
             state: Any = load_file(str(path))
         else:
-            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            try:
+                state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            except RuntimeError:  # a legacy (pre-zip) file cannot be memory-mapped: read it whole
+                state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise WeightsError(
             f"{path}: cannot be read as a state dict ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
