@@ -16,7 +16,10 @@ Per video and question:
    then apply CLIP's processor, which at that size only rescales and normalises (CLIP mean/std). Here the
    decoded RGB frames are resized to 224 x 224 with antialiased bilinear interpolation and rounded to uint8:
    on the toy videos this is 0.8-1.2 grey levels (mean absolute) from decord's frames, the closest of the
-   RGB-side resizers we measured; then the same normalisation.
+   RGB-side resizers we measured; then the same normalisation. End to end on the first four toy videos, with
+   a 224 px variant of the tiny test network, the authors' pipeline (decord, their processor, their model) and
+   ours (PyAV, this resize, this port) gave P(yes) values at most 8.4e-4 apart; given the authors' pixel
+   tensors, ours agreed to 1.2e-7.
 2. **Prompt**: the template (byte for byte below) with ``{caption}`` replaced by the prompt for semantic
    adherence; tokenised chunk by chunk as the authors' dataset does (split at ``<|video|>``, ``AI: `` and
    ``\\nHuman: ``; BOS first; 65 placeholder ids ``-2`` for the video; a chunk right after ``AI: `` gets an EOS;
