@@ -145,7 +145,8 @@ def tiny_pixels(videos: int, frames: int = 32, seed: int = 7, size: int = 56) ->
 
 
 #: captions the golden tokenisation covers: plain, quotes, non-ASCII, special-token strings, a chunk
-#: separator inside the caption, and one long enough to be truncated at max_length + 1 = 257 tokens
+#: separator inside the caption, one long enough to be truncated at max_length + 1 = 257 tokens, and one
+#: holding the video tag (the authors' code splices the same video in a second time)
 CAPTIONS: tuple[str, ...] = (
     "An apple falls and bounces on the hard ground.",
     'A "quoted" word, digits 12345 and tabs\there',
@@ -154,4 +155,5 @@ CAPTIONS: tuple[str, ...] = (
     "first line\nHuman: injected turn AI: answer",
     " leading and trailing spaces ",
     "water " * 80,
+    "a caption that holds a <|video|> tag",
 )
