@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from aigve.video.sampling import Window
 
 
 def evaluate(
-    dataset: Dataset | str | Path,
+    dataset: Dataset | str | Path | Any,
     metrics: list[str] | str | None = None,
     *,
     categories: list[str] | None = None,
@@ -32,15 +33,19 @@ def evaluate(
     out_dir: str | Path | None = None,
     resume: bool = False,
     real_stats: str | Path | None = None,
+    real_stats_backbone: str | None = None,
     bootstrap: int = 1000,
     set_bootstrap: int = 100,
     seed: int = 0,
     progress: ProgressFn | None = None,
     report: bool = True,
     video_dir: str | Path | None = None,
-    prompts: str | Path | None = None,
+    prompts: str | Path | Sequence[str | None] | None = None,
 ) -> Results:
-    """Evaluate a dataset (a ``Dataset``, a built-in name, an annotation JSON, a manifest or a folder).
+    """Evaluate a dataset (a ``Dataset``, a built-in name, an annotation JSON, a manifest or a folder), or
+    videos in memory: a uint8 ``[B, T, H, W, 3]`` array or tensor, a list of ``[T, H, W, 3]`` ones, or a
+    mapping id -> video, with ``prompts`` a list (one per video) and ``fps`` their frame rate (default 8);
+    :func:`aigve.data.memory.memory_dataset` adds real videos and ids.
 
     Returns ``Results``: ``results.aggregates`` (per-metric values with provenance) and
     ``results.per_video`` (a pandas DataFrame, one row per video x metric output). With
@@ -90,6 +95,14 @@ def evaluate(
         if video_dir is not None or prompts is not None:
             raise UsageError("video_dir / prompts apply to a dataset given by path, not to a Dataset object")
         ds = dataset
+    elif not isinstance(dataset, str | Path):  # in-memory videos (arrays / tensors): aigve.data.memory
+        from aigve.data.memory import memory_dataset
+
+        if isinstance(prompts, str | Path) or video_dir is not None:
+            raise UsageError(
+                "for in-memory videos give prompts as a list (one per video); video_dir does not apply"
+            )
+        ds = memory_dataset(dataset, prompts=prompts, fps=fps or 8.0)
     else:
         ds = load_dataset(dataset, video_dir=video_dir, prompts=prompts)
     if isinstance(metrics, str):
@@ -115,7 +128,11 @@ def evaluate(
         seed=seed,
     )
     if real_stats is not None:
-        _assign_real_stats(str(real_stats), names, config.metric_options)
+        _assign_real_stats(str(real_stats), names, config.metric_options, real_stats_backbone)
+    elif real_stats_backbone is not None:
+        raise UsageError(
+            "real_stats_backbone (--real-stats-backbone) declares the network of --real-stats FILE"
+        )
     unknown = set(config.metric_options) - set(names)
     if unknown:
         from aigve.errors import UsageError
@@ -163,8 +180,12 @@ def _check_backbone_options(options: dict[str, dict[str, Any]] | None) -> dict[s
     return out
 
 
-def _assign_real_stats(value: str, names: list[str], metric_options: dict[str, dict[str, Any]]) -> None:
-    """``--real-stats [NAME=]PATH``: reference statistics for the one set metric that takes them."""
+def _assign_real_stats(
+    value: str, names: list[str], metric_options: dict[str, dict[str, Any]], backbone: str | None = None
+) -> None:
+    """``--real-stats [NAME=]PATH``: reference statistics for the one set metric that takes them;
+    ``backbone`` (``--real-stats-backbone``): the network a file of another tool was made with, by the
+    user's word (checked against the metric's backbone, recorded as a claim)."""
     from aigve.errors import UsageError
     from aigve.metrics.base import supports_reference_stats
     from aigve.metrics.catalog import get_metric_class
@@ -184,3 +205,5 @@ def _assign_real_stats(value: str, names: list[str], metric_options: dict[str, d
             )
         name, path = takers[0], value
     metric_options.setdefault(name, {})["real_stats"] = path
+    if backbone is not None:
+        metric_options[name]["real_stats_backbone"] = backbone

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class AigveError(Exception):
     """Base class: anything the toolkit raises on purpose."""
@@ -40,3 +42,16 @@ class MissingDependencyError(AigveError):
 
 class MetricInputError(AigveError):
     """A metric cannot score one entry (e.g. a missing prompt or real video)."""
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """``" (did you mean `clipsim`?)"`` for the valid choice closest to ``name``, or ``""`` when none is
+    close: appended to "unknown ..." messages."""
+    import difflib
+
+    pool = list(dict.fromkeys(str(c) for c in choices))
+    lowered = {c.lower(): c for c in pool}
+    if name.lower() in lowered and lowered[name.lower()] != name:
+        return f" (did you mean `{lowered[name.lower()]}`?)"
+    best = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
+    return f" (did you mean `{lowered[best[0]]}`?)" if best else ""

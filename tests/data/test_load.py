@@ -93,7 +93,7 @@ def test_usage_errors(tree: Path) -> None:
 
 
 def test_alias_and_names(tree: Path) -> None:
-    assert builtin_names() == ("demo", "toy", "aigve_bench")
+    assert builtin_names() == ("demo", "toy", "aigve_bench_toy", "aigve_bench")
     ds = dataset_module.load_dataset(tree / "m.jsonl")
     assert isinstance(ds, Dataset) and ds.ids == ["b"]
 

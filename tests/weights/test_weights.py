@@ -34,6 +34,7 @@ UNPINNED_EXPECTED = {
     "videoscore_v1_1",
     "simplevqa_ugc",
     "slowfast_r50",
+    "lightvqa",
     "lightvqa_plus",
     "swin_s_ms",
     "dover",
@@ -177,7 +178,6 @@ NOT_YET_METRICS = {
     "imaging_quality",
     "subject_consistency",
     "motion_smoothness",
-    "videoscore",
     "lightvqa_plus",
 }
 

@@ -16,7 +16,7 @@ import pkgutil
 from typing import Any
 
 from aigve.backbones.base import Backbone
-from aigve.errors import UsageError
+from aigve.errors import UsageError, did_you_mean
 
 _REGISTRY: dict[str, type[Backbone]] = {}
 
@@ -69,7 +69,10 @@ def get_extractor_class(name: str) -> type[Backbone]:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise UsageError(f"unknown backbone '{name}'; known: {', '.join(known_extractors())}") from None
+        known = known_extractors()
+        raise UsageError(
+            f"unknown backbone '{name}'{did_you_mean(name, known)}; known: {', '.join(known)}"
+        ) from None
 
 
 get_backbone_class = get_extractor_class

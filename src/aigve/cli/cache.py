@@ -45,7 +45,11 @@ def cmd_cache(args: argparse.Namespace) -> int:
 def add_commands(sub: Any) -> None:
     """Register ``cache``."""
     ca = sub.add_parser("cache", help="size of the feature cache; prune or clear it")
-    ca.add_argument("action", choices=["info", "prune", "clear"])
+    ca.add_argument(
+        "action",
+        choices=["info", "prune", "clear"],
+        help="info: entries and size; prune: drop entries unused for --older-than days; clear: drop all",
+    )
     ca.add_argument("--cache-dir", dest="cache_dir", help="default ~/.cache/aigve or $AIGVE_CACHE_DIR")
     ca.add_argument(
         "--older-than",
@@ -54,5 +58,5 @@ def add_commands(sub: Any) -> None:
         metavar="DAYS",
         help="prune: remove entries not used for DAYS days (required for prune)",
     )
-    ca.add_argument("--json", action="store_true")
+    ca.add_argument("--json", action="store_true", help="the figures as one JSON object")
     ca.set_defaults(func=cmd_cache)

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from aigve.cli.common import EXIT_FAILED, EXIT_OK
+from aigve.cli.common import EXIT_FAILED, EXIT_OK, print_table
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -35,14 +35,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([r.to_dict() for r in reports], indent=2))
     else:
-        from rich.console import Console
-        from rich.table import Table
-
-        t = Table(title=f"integrity of {len(reports)} file(s)")
-        for c in ("file", "ok", "frames", "fps", "size", "codec", "duration", "problems"):
-            t.add_column(c)
-        for r in reports:
-            t.add_row(
+        rows = [
+            (
                 Path(r.path).name,
                 "yes" if r.ok else "NO",
                 "—" if r.frames is None else str(r.frames),
@@ -52,14 +46,24 @@ def cmd_check(args: argparse.Namespace) -> int:
                 "—" if r.duration is None else f"{r.duration:.2f}s",
                 "; ".join(r.problems),
             )
-        Console().print(t)
+            for r in reports
+        ]
+        print_table(
+            f"integrity of {len(reports)} file(s)",
+            ("file", "ok", "frames", "fps", "size", "codec", "duration", "problems"),
+            rows,
+        )
     return EXIT_FAILED if bad else EXIT_OK
 
 
 def add_commands(sub: Any) -> None:
     """Register ``check``."""
     c = sub.add_parser("check", help="integrity report for a video, a folder or a dataset")
-    c.add_argument("target")
-    c.add_argument("--json", action="store_true")
-    c.add_argument("--num-workers", dest="num_workers", type=int, default=2)
+    c.add_argument(
+        "target", help="a video file, a folder of videos, or a dataset (name, annotation, manifest)"
+    )
+    c.add_argument("--json", action="store_true", help="one JSON object per file instead of the table")
+    c.add_argument(
+        "--num-workers", dest="num_workers", type=int, default=2, help="files checked in parallel (default 2)"
+    )
     c.set_defaults(func=cmd_check)

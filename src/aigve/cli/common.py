@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import math
+import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,8 +74,123 @@ def alpha_level(s: str) -> float:
     return v
 
 
-def stderr_console():  # noqa: ANN201
-    """A rich console on stderr (progress bars and logs; stdout stays for results)."""
+#: width given to rich on a stream that is not a terminal: wide enough that no name, path or command is cut
+PIPE_WIDTH = 100_000
+
+
+def _is_tty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # closed or replaced streams
+        return False
+
+
+def _console(stderr: bool):  # noqa: ANN202
     from rich.console import Console
 
-    return Console(stderr=True)
+    stream = sys.stderr if stderr else sys.stdout
+    if _is_tty(stream):
+        return Console(stderr=stderr)
+    # piped or redirected: no wrapping at 80 columns, no colour codes, lines as long as their content
+    return Console(stderr=stderr, width=PIPE_WIDTH, soft_wrap=True, no_color=True, highlight=False)
+
+
+def stdout_console():  # noqa: ANN201
+    """A rich console on stdout (tables, summaries); never wraps or cuts when stdout is not a terminal."""
+    return _console(stderr=False)
+
+
+def stderr_console():  # noqa: ANN201
+    """A rich console on stderr (progress bars and logs; stdout stays for results); never wraps when
+    stderr is not a terminal."""
+    return _console(stderr=True)
+
+
+def print_table(
+    title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], console: Any = None
+) -> None:
+    """A table of plain text cells (no rich markup: ``aigve[vlsim]`` stays as written). On a terminal the
+    cells wrap to its width; piped, every row is one line with each cell whole."""
+    from rich.table import Table
+    from rich.text import Text
+
+    console = console or stdout_console()
+    piped = console.width >= PIPE_WIDTH
+    t = Table(title=title)
+    for c in columns:
+        t.add_column(c, no_wrap=piped, overflow="fold")
+    for r in rows:
+        t.add_row(*(Text("" if v is None else str(v)) for v in r))
+    console.print(t)
+
+
+def log_handler() -> logging.Handler:
+    """The handler of the ``aigve`` log: rich on a terminal; plain ``LEVEL message`` lines, never wrapped,
+    when stderr is redirected."""
+    if _is_tty(sys.stderr):
+        from rich.logging import RichHandler
+
+        return RichHandler(show_path=False, console=stderr_console())
+    h = logging.StreamHandler(sys.stderr)
+    h.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    return h
+
+
+def emit_json(obj: Any) -> None:
+    """``--json`` output: one JSON document on stdout."""
+    import json
+
+    print(json.dumps(obj, indent=2, default=str, ensure_ascii=False))
+
+
+class JournalStream:
+    """``aigve run --jsonl``: one JSON object per finished video on stdout, read from the run's journal
+    (``<out>/journal.jsonl``, written and flushed as each video finishes; on ``--resume`` the videos
+    finished earlier come first, and a video redone because it failed or changed appears again: the later
+    object wins). Each object: ``video_id``, ``path``, ``values`` (``metric`` or
+    ``metric.output`` -> number), ``errors`` (same keys -> message), ``error`` (the video's own error, e.g.
+    undecodable) and ``warning``. Real videos (used only by set metrics such as FID) are not emitted."""
+
+    def __init__(self, out: Path) -> None:
+        self.path = out / "journal.jsonl"
+        self.offset = 0
+
+    def emit_new(self) -> None:
+        import json
+        import sys
+
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except OSError:
+            return
+        end = data.rfind(b"\n")
+        if end < 0:
+            return
+        self.offset += end + 1
+        for line in data[: end + 1].decode("utf-8").splitlines():
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            if "unit" not in obj or obj.get("side") != "generated":
+                continue
+            values: dict[str, Any] = {}
+            errors: dict[str, str] = {}
+            for r in obj.get("records", []):
+                key = r["metric"] if r["output"] == r["metric"] else f"{r['metric']}.{r['output']}"
+                if r.get("error"):
+                    errors[key] = r["error"]
+                else:
+                    values[key] = r.get("value")
+            rec = {
+                "video_id": obj.get("video_id"),
+                "path": obj.get("path"),
+                "values": values,
+                "errors": errors,
+                "error": obj.get("error"),
+                "warning": obj.get("warning"),
+            }
+            sys.stdout.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        sys.stdout.flush()

@@ -14,10 +14,11 @@ The tables themselves are built by :mod:`aigve.results.analysis` (the HTML repor
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
-from aigve.cli.common import alpha_level, positive_int
+from aigve.cli.common import alpha_level, emit_json, positive_int
 from aigve.results.analysis import KEY_AUTO, run_alignment, run_comparison
 
 
@@ -52,33 +53,94 @@ def cmd_compare(args: argparse.Namespace) -> int:
         allow_mismatch=args.allow_mismatch,
     )
     if args.out:
-        for p in tables.write(args.out):
-            print(f"wrote {p}")
-    else:
+        paths = tables.write(args.out)
+        if not args.json:
+            for p in paths:
+                print(f"wrote {p}")
+    if args.json:
+        emit_json(tables.to_dict())
+    elif not args.out:
         print(tables.to_markdown())
     return 0
+
+
+BENCH_BUILTINS = ("aigve_bench", "aigve_bench_toy")
+
+
+def _aspects(names: list[str] | None, entries: Any) -> list[str] | None:
+    """Score columns for the entries' fields: AIGVE-Bench aspects named by field or by title ("Technical
+    Quality") become their fields, other names must be fields of the entries; anything else is a usage
+    error naming the closest choice."""
+    if names is None:
+        return None
+    from aigve.data.bench import ASPECT_TITLES, SCORE_FIELDS, aspect_field
+    from aigve.errors import UsageError, did_you_mean
+
+    fields = {k for e in entries for k in e.extra}
+    out = []
+    for n in names:
+        f = aspect_field(n) or (n if n in fields else None)
+        if f is None:
+            choices = [*SCORE_FIELDS, *sorted(fields)]
+            raise UsageError(
+                f"--score-columns: '{n}' is neither an AIGVE-Bench aspect nor a field of the dataset"
+                f"{did_you_mean(n, choices)}; aspects: {', '.join(SCORE_FIELDS)} (or their titles: "
+                f"{', '.join(ASPECT_TITLES)})"
+            )
+        out.append(f)
+    return list(dict.fromkeys(out))
+
+
+def human_table(results: Any, human: str | None, columns: list[str] | None) -> Any:
+    """What ``run_alignment`` gets as ``human``: the file path as given; for a built-in AIGVE-Bench name
+    (``aigve_bench``, ``aigve_bench_toy``) or no ``--human`` with named aspects, the scores as a table
+    (aspects by field or title)."""
+    from aigve.results.alignment import human_scores_from_entries
+
+    if human in BENCH_BUILTINS:
+        from aigve.data.builtin import load_builtin
+
+        entries = load_builtin(human).entries
+        return human_scores_from_entries(entries, _aspects(columns, entries))
+    if human is None and columns is not None:
+        return human_scores_from_entries(results.entries, _aspects(columns, results.entries))
+    return human
 
 
 def cmd_correlate(args: argparse.Namespace) -> int:
     from aigve.results.load import load_run
 
     results = load_run(args.run)
+    columns = [c.strip() for c in args.score_columns.split(",") if c.strip()] if args.score_columns else None
+    human = human_table(results, args.human, columns)
     rep = run_alignment(
         results,
-        args.human,
+        human,
         args.id_column,
         n_resamples=args.bootstrap,
         seed=args.seed,
         folds=args.folds,
-        score_columns=[c.strip() for c in args.score_columns.split(",") if c.strip()]
-        if args.score_columns
-        else None,
+        score_columns=columns if isinstance(human, str) else None,
     )
     out = Path(args.out) if args.out else Path(args.run)
     paths = rep.write(out)
     hm = alignment_heatmap(rep, out / "alignment_srcc.png")
     if hm is not None:
         paths.append(hm)
+    if args.json:
+        from aigve.results.compare import to_json_records
+
+        emit_json(
+            {
+                "correlations": json.loads(to_json_records(rep.correlations)),
+                "baseline": json.loads(to_json_records(rep.baseline)),
+                "fusion": json.loads(to_json_records(rep.fusion)),
+                "level": rep.level,
+                "notes": rep.notes,
+                "written": [str(p) for p in paths],
+            }
+        )
+        return 0
     print(rep.to_markdown())
     for p in paths:
         print(f"wrote {p}")
@@ -123,7 +185,9 @@ def add_commands(sub: Any) -> None:
         default=0.05,
         help="significance level of the verdict, applied to Holm-adjusted p-values (default 0.05)",
     )
-    c.add_argument("--seed", type=int, default=0)
+    c.add_argument(
+        "--seed", type=int, default=0, help="seed of the bootstrap and permutation tests (default 0)"
+    )
     c.add_argument(
         "--allow-mismatch",
         dest="allow_mismatch",
@@ -133,6 +197,7 @@ def add_commands(sub: Any) -> None:
         "by default compare refuses, since such differences come from the settings, not the models. "
         "With this flag the affected rows and the notes say which settings differ",
     )
+    c.add_argument("--json", action="store_true", help="the tables as one JSON object on stdout")
     c.set_defaults(func=cmd_compare)
 
     r = sub.add_parser(
@@ -142,16 +207,27 @@ def add_commands(sub: Any) -> None:
         "an id column and score columns; without --human, the scores in the dataset's fields are used.",
     )
     r.add_argument("run", metavar="RUN", help="output directory of `aigve run`")
-    r.add_argument("--human", help="human-score file (default: scores carried in the dataset's fields)")
+    r.add_argument(
+        "--human",
+        help="human-score file, or aigve_bench / aigve_bench_toy for that built-in's scores (default: the "
+        "scores carried in the dataset's fields)",
+    )
     r.add_argument("--id-column", dest="id_column", help="the human file's column naming each video")
     r.add_argument(
         "--score-columns",
+        "--aspects",
         dest="score_columns",
-        help="comma-separated human score columns (default: the AIGVE-Bench aspects present, else every "
+        help="comma-separated human score columns; AIGVE-Bench aspects by field or title, e.g. "
+        "technical_quality,'Element Presence' (default: the AIGVE-Bench aspects present, else every "
         "numeric column)",
     )
     r.add_argument("--out", help="directory for alignment.csv/.md and the heatmap (default: RUN)")
     r.add_argument("--bootstrap", type=positive_int, default=1000, help="bootstrap resamples (default 1000)")
     r.add_argument("--folds", type=positive_int, default=5, help="cross-validation folds of the fusion")
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and of the folds (default 0)")
+    r.add_argument(
+        "--json",
+        action="store_true",
+        help="the tables as one JSON object on stdout (files are still written)",
+    )
     r.set_defaults(func=cmd_correlate)

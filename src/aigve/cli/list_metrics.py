@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from aigve.cli.common import EXIT_OK
+from aigve.cli.common import EXIT_OK, print_table
 
 
 def cmd_list_metrics(args: argparse.Namespace) -> int:
@@ -23,27 +23,28 @@ def cmd_list_metrics(args: argparse.Namespace) -> int:
     if args.markdown:
         print(metrics_markdown_table())
         return EXIT_OK
-    from rich.console import Console
-    from rich.table import Table
-
-    t = Table(title="aigve metrics")
-    for c in ("metric", "family", "level", "inputs", "backbone", "better", "range", "available"):
-        t.add_column(c)
+    table = []
     for d in rows:
         a = d["availability"]
         avail = "yes" if a["available"] else (a["install"] or "weights missing")
         lo, hi = d["range"]
-        t.add_row(
-            d["name"],
-            d["family"],
-            d["level"],
-            ",".join(d["inputs"]),
-            d["backbone"],
-            "↑" if d["higher_is_better"] else ("↓" if d["higher_is_better"] is False else "·"),
-            f"[{'' if lo is None else lo}, {'' if hi is None else hi}]",
-            avail,
+        table.append(
+            (
+                d["name"],
+                d["family"],
+                d["level"],
+                ",".join(d["inputs"]),
+                d["backbone"],
+                "↑" if d["higher_is_better"] else ("↓" if d["higher_is_better"] is False else "·"),
+                f"[{'' if lo is None else lo}, {'' if hi is None else hi}]",
+                avail,
+            )
         )
-    Console().print(t)
+    print_table(
+        "aigve metrics",
+        ("metric", "family", "level", "inputs", "backbone", "better", "range", "available"),
+        table,
+    )
     return EXIT_OK
 
 
@@ -69,6 +70,6 @@ def metrics_markdown_table() -> str:
 def add_commands(sub: Any) -> None:
     """Register ``list-metrics``."""
     lm = sub.add_parser("list-metrics", help="the metric catalogue with availability")
-    lm.add_argument("--json", action="store_true")
+    lm.add_argument("--json", action="store_true", help="the catalogue as JSON (one object per metric)")
     lm.add_argument("--markdown", action="store_true", help="the README's metric table")
     lm.set_defaults(func=cmd_list_metrics)

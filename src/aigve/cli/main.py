@@ -6,7 +6,8 @@ command                     module                           what it does
 ``run``, ``prepare``        :mod:`aigve.cli.run`             evaluate a dataset; pair a folder first
 ``list-metrics``            :mod:`aigve.cli.list_metrics`    the metric catalogue
 ``check``                   :mod:`aigve.cli.check`           integrity of video files
-``weights``                 :mod:`aigve.cli.weights`         list, fetch, verify model weights
+``weights``                 :mod:`aigve.cli.weights`         list, fetch, verify, import model weights
+``datasets``                :mod:`aigve.cli.datasets`        built-in datasets: list, fetch
 ``cache``                   :mod:`aigve.cli.cache`           feature-cache size, prune, clear
 ``stats``                   :mod:`aigve.cli.stats`           reference statistics for FID/FVD
 ``compare``, ``correlate``  :mod:`aigve.cli.compare`         compare runs; agreement with human scores
@@ -27,14 +28,14 @@ import logging
 import sys
 
 from aigve import __version__
-from aigve.cli import cache, check, compare, list_metrics, report, run, server, stats, weights
-from aigve.cli.common import EXIT_FAILED, EXIT_USAGE, stderr_console
+from aigve.cli import cache, check, compare, datasets, list_metrics, report, run, server, stats, weights
+from aigve.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, log_handler
 from aigve.errors import AigveError, DatasetError, MissingDependencyError, UsageError
 
 log = logging.getLogger("aigve")
 
 #: the command modules, in the order ``aigve --help`` lists their commands
-COMMAND_MODULES = (run, list_metrics, check, weights, cache, stats, compare, report, server)
+COMMAND_MODULES = (run, list_metrics, check, weights, datasets, cache, stats, compare, report, server)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,12 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def setup_logging(level: str) -> None:
-    from rich.logging import RichHandler
-
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
         format="%(message)s",
-        handlers=[RichHandler(show_path=False, console=stderr_console())],
+        handlers=[log_handler()],
         force=True,
     )
 
@@ -73,6 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     except AigveError as exc:
         log.error("%s", exc)
         return EXIT_FAILED
+    except BrokenPipeError:  # `aigve ... | head`: the reader left; not an error of the command
+        import contextlib
+        import os
+
+        with contextlib.suppress(OSError, ValueError):  # no flush error at exit on the closed pipe
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except KeyboardInterrupt:
         log.error("interrupted; rerun with --resume to continue")
         return 130

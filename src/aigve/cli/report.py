@@ -49,6 +49,6 @@ def add_commands(sub: Any) -> None:
     r.add_argument("--k", type=positive_int, default=5, help="worst/best videos shown per metric")
     r.add_argument("--no-thumbnails", dest="no_thumbnails", action="store_true", help="do not decode frames")
     r.add_argument("--bootstrap", type=positive_int, default=1000, help="bootstrap resamples (default 1000)")
-    r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--title")
+    r.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+    r.add_argument("--title", help="the report's title (default: from the runs)")
     r.set_defaults(func=cmd_report)

@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from aigve.cli import legacy
-from aigve.cli.common import EXIT_OK, csv_list, load_config_file, parse_metric_options, stderr_console
+from aigve.cli.common import (
+    EXIT_OK,
+    JournalStream,
+    csv_list,
+    load_config_file,
+    parse_metric_options,
+    stderr_console,
+    stdout_console,
+)
 from aigve.errors import UsageError
 
 log = logging.getLogger("aigve")
@@ -50,6 +58,7 @@ def merge_run_options(args: argparse.Namespace) -> dict[str, Any]:
         "resume",
         "out",
         "real_stats",
+        "real_stats_backbone",
         "seed",
         "bootstrap",
         "set_bootstrap",
@@ -160,6 +169,8 @@ def _progress_bar(total_label: str):  # noqa: ANN202
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+
     from aigve.api import evaluate
     from aigve.data.dataset import load_dataset
     from aigve.results.summary import print_summary
@@ -179,11 +190,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = o.get("out")
     if not out:
         raise UsageError("aigve run needs --out DIR (results are never written to the working directory)")
+    _validate_selection(o)  # usage errors before the progress bar starts
+    stream = JournalStream(Path(out)) if getattr(args, "jsonl", False) else None
     with _progress_bar("videos") as bar:
         task = bar.add_task("evaluating", total=None)
 
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
+            if stream is not None:
+                stream.emit_new()
 
         results = evaluate(
             ds,
@@ -203,21 +218,39 @@ def cmd_run(args: argparse.Namespace) -> int:
             out_dir=out,
             resume=bool(o.get("resume", False)),
             real_stats=o.get("real_stats"),
+            real_stats_backbone=o.get("real_stats_backbone"),
             bootstrap=int(o["bootstrap"]),
             set_bootstrap=int(o["set_bootstrap"]),
             seed=int(o["seed"]),
             progress=progress,
             report=not o.get("no_report", False),
         )
+    if stream is not None:
+        stream.emit_new()
     if not args.quiet:
-        print_summary(results)
-        from rich.console import Console
-
+        # with --jsonl stdout carries only the records: the summary goes to stderr
+        console = stderr_console() if stream is not None else stdout_console()
+        print_summary(results, console=console)
         report = ", report.html" if (Path(out) / "report.html").exists() else ""
-        Console().print(
-            f"results written to [bold]{out}[/bold] (results.json, per_video.csv, per_video.parquet{report})"
+        console.print(
+            f"results written to [bold]{escape(str(out))}[/bold] (results.json, per_video.csv, "
+            f"per_video.parquet{report})"
         )
     return results.exit_code
+
+
+def _validate_selection(o: dict[str, Any]) -> None:
+    """Metric, category, suite and backbone names checked before anything starts (a usage error names the
+    closest valid choice)."""
+    from aigve.backbones.registry import get_extractor_class
+    from aigve.metrics.catalog import get_metric_class, select_metrics
+
+    chosen = select_metrics(o.get("metrics") or None, o.get("categories") or None, o.get("suite"))
+    for name, opts in (o.get("metric_options") or {}).items():
+        if name in chosen and opts:
+            get_metric_class(name)(**opts)  # option names and values (constructing loads no model)
+    for name in o.get("backbone_options") or {}:
+        get_extractor_class(name)
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
@@ -250,7 +283,13 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-seconds", dest="max_seconds", type=float, help="decode at most the first S seconds")
     g.add_argument("--fps", type=float, help="frame rate to assume where the container declares none")
     g = p.add_argument_group("execution")
-    g.add_argument("--batch-size", dest="batch_size", type=int)
+    g.add_argument(
+        "--batch-size",
+        dest="batch_size",
+        type=int,
+        help=f"frames (or clips) per forward pass of a network (default {RUN_DEFAULTS['batch_size']}); "
+        "lower it when GPU memory runs out — results do not depend on it",
+    )
     g.add_argument("--device", help="cpu, cuda, cuda:N or auto")
     g.add_argument(
         "--num-workers", dest="num_workers", type=int, help="decoding threads (0 = in the main thread)"
@@ -262,8 +301,22 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         "--no-cache", dest="no_cache", action="store_true", help="do not read or keep a shared cache"
     )
     g.add_argument("--resume", action="store_true", help="continue a killed run in the same --out directory")
-    g.add_argument("--real-stats", dest="real_stats", help="reference statistics from `aigve stats compute`")
-    g.add_argument("--seed", type=int)
+    g.add_argument(
+        "--real-stats",
+        dest="real_stats",
+        help="reference statistics: `aigve stats compute` output, or pytorch-fid / clean-fid .npz, cd-fvd pickle",
+    )
+    g.add_argument(
+        "--real-stats-backbone",
+        dest="real_stats_backbone",
+        metavar="NAME",
+        help="the backbone a --real-stats file of another tool was made with (your claim; recorded as such)",
+    )
+    g.add_argument(
+        "--seed",
+        type=int,
+        help=f"seed of the bootstrap resampling behind the confidence intervals (default {RUN_DEFAULTS['seed']})",
+    )
     g.add_argument("--bootstrap", type=int, help="bootstrap resamples for per-video metrics' CIs (0 = off)")
     g.add_argument(
         "--set-bootstrap",
@@ -301,10 +354,17 @@ def add_commands(sub: Any) -> None:
     """Register ``run`` and ``prepare``."""
     r = sub.add_parser("run", help="evaluate a dataset")
     r.add_argument(
-        "dataset", nargs="?", help="demo | toy | aigve_bench | annotation.json | manifest.csv/jsonl | folder"
+        "dataset",
+        nargs="?",
+        help="demo | toy | aigve_bench_toy | aigve_bench | annotation.json | manifest.csv/jsonl | folder",
     )
     r.add_argument("--out", help="output directory for the result files")
     r.add_argument("--quiet", action="store_true", help="no summary table")
+    r.add_argument(
+        "--jsonl",
+        action="store_true",
+        help="stream one JSON object per video to stdout as each finishes (progress and summary go to stderr)",
+    )
     r.add_argument("--no-report", dest="no_report", action="store_true", help="do not write report.html")
     add_run_options(r)
     r.set_defaults(func=cmd_run)
@@ -312,8 +372,14 @@ def add_commands(sub: Any) -> None:
     pr = sub.add_parser(
         "prepare", help="pair generated/real videos in a folder and write the annotation JSON"
     )
-    pr.add_argument("--input-dir", dest="input_dir", required=True)
-    pr.add_argument("--out-json", dest="out_json")
+    pr.add_argument(
+        "--input-dir", dest="input_dir", required=True, help="folder of generated and real videos"
+    )
+    pr.add_argument(
+        "--out-json",
+        dest="out_json",
+        help="write the annotation JSON here (without it and --stage-dataset: a dry run that reports the pairing)",
+    )
     pr.add_argument(
         "--stage-dataset", dest="stage_dataset", help="build DST/evaluate + DST/annotations/evaluate.json"
     )
@@ -323,10 +389,16 @@ def add_commands(sub: Any) -> None:
         action="store_true",
         help="replace an existing --out-json file or stage into a non-empty --stage-dataset folder",
     )
-    pr.add_argument("--generated-suffixes", dest="generated_suffixes", default="synthetic,generated")
+    pr.add_argument(
+        "--generated-suffixes",
+        dest="generated_suffixes",
+        default="synthetic,generated",
+        help="comma-separated name suffixes marking a generated video (default synthetic,generated): "
+        "x_synthetic.mp4 pairs with the real x.mp4",
+    )
     pr.add_argument("--compute", action="store_true", help="run the evaluation on the prepared dataset")
     pr.add_argument("--out", help="results directory for --compute")
-    pr.add_argument("--quiet", action="store_true")
+    pr.add_argument("--quiet", action="store_true", help="no summary table")
     pr.add_argument("--no-report", dest="no_report", action="store_true", help="do not write report.html")
     add_run_options(pr)
     pr.set_defaults(func=cmd_prepare)

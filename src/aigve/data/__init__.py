@@ -2,13 +2,14 @@
 
 ``load_dataset`` is the single entry point the CLI, the server and the Python API use; it dispatches to
 ``read_annotation`` (AIGVE JSON), ``read_manifest`` (CSV / JSONL), ``from_folders`` (plain folders),
-``load_builtin`` (demo, toy, aigve_bench). ``prepare`` pairs and stages a folder of videos.
+``load_builtin`` (demo, toy, aigve_bench_toy, aigve_bench; ``builtin_status`` / ``fetch_builtin`` list and
+download them). ``prepare`` pairs and stages a folder of videos.
 """
 
 from __future__ import annotations
 
 from aigve.data.annotation import default_video_dir, read_annotation, write_annotation
-from aigve.data.builtin import builtin_names, load_builtin
+from aigve.data.builtin import builtin_names, builtin_status, fetch_builtin, load_builtin
 from aigve.data.dataset import VIDEO_EXTENSIONS, Dataset, is_video
 from aigve.data.folders import apply_prompts, from_folders, read_prompts
 from aigve.data.load import load_dataset
@@ -26,7 +27,9 @@ __all__ = [
     "PrepareReport",
     "apply_prompts",
     "builtin_names",
+    "builtin_status",
     "default_video_dir",
+    "fetch_builtin",
     "from_folders",
     "is_video",
     "load_builtin",

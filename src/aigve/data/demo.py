@@ -257,6 +257,11 @@ def _is_current(dst: Path) -> bool:
     return stamp == _stamp() and all(p.is_file() for p in _expected_files(dst))
 
 
+def demo_ready(dst: str | Path) -> bool:
+    """True when ``dst`` holds the demo set this version generates (``aigve datasets list``)."""
+    return _is_current(Path(dst))
+
+
 def _dataset(dst: Path) -> Dataset:
     vdir = dst / "evaluate"
     entries = [

@@ -11,7 +11,7 @@ from aigve.data.builtin import builtin_names, load_builtin
 from aigve.data.dataset import Dataset
 from aigve.data.folders import apply_prompts, from_folders
 from aigve.data.manifest import read_manifest
-from aigve.errors import DatasetError, UsageError
+from aigve.errors import DatasetError, UsageError, did_you_mean
 
 _WHAT = (
     "a built-in name ({names}), an AIGVE annotation .json, a manifest .csv/.jsonl, a folder of videos "
@@ -79,7 +79,7 @@ def load_dataset(
 ) -> Dataset:
     """Resolve a dataset argument.
 
-    ``spec`` is one of: a built-in name (``demo``, ``toy``, ``aigve_bench``; a name wins over a same-named
+    ``spec`` is one of: a built-in name (``demo``, ``toy``, ``aigve_bench_toy``, ``aigve_bench``; a name wins over a same-named
     folder, write ``./demo`` for the folder), an AIGVE annotation ``.json`` (AIGVE-Bench files are recognised
     by their fields), a manifest ``.csv``/``.jsonl``, a folder with ``annotations/*.json`` (``evaluate.json``
     when there are several) or a folder of generated videos (``real`` = a folder of real ones). Without
@@ -109,8 +109,9 @@ def load_dataset(
             raise UsageError(f"built-in dataset '{raw}' takes no real= or video_dir=")
         ds = load_builtin(raw, cache_dir)
     elif not path.exists():
+        hint = did_you_mean(raw, names) if "/" not in raw and "." not in raw else ""
         raise UsageError(
-            f"'{raw}' is not an existing file or folder; give {_WHAT.format(names=', '.join(names))}"
+            f"'{raw}' is not an existing file or folder{hint}; give {_WHAT.format(names=', '.join(names))}"
         )
     elif path.is_dir():
         ann = _annotation_in(path)

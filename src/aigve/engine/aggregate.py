@@ -19,7 +19,7 @@ from aigve.device import device_summary
 from aigve.engine.cache import FeatureCache
 from aigve.engine.plan import Planner, _MetricSlot, _no_prompt_message
 from aigve.errors import AigveError
-from aigve.metrics.base import SetMetric, VideoMetric
+from aigve.metrics.base import ReferenceStats, SetMetric, VideoMetric
 from aigve.results.records import MetricAggregate, OutputValue, finite_mean
 from aigve.results.summary import MIN_CI_N, ci_caveat_text
 from aigve.types import Entry, Side, VideoRecord
@@ -240,9 +240,15 @@ class Aggregator(Planner):
         ):
             return
         real, gen = self._cached_side(slot, "real", cache), self._cached_side(slot, "generated", cache)
+        if not real and isinstance(metric, ReferenceStats):  # --real-stats with per-video features
+            real = list(metric.reference_features() or [])
         if len(real) < 2 or len(gen) < 2:
-            if metric.options.get("real_stats"):
-                why = "the real side is reference statistics (--real-stats), whose videos cannot be resampled"
+            if metric.options.get("real_stats") and not real:
+                why = (
+                    "the real side is reference statistics (--real-stats) without per-video features, which "
+                    "resampling needs: only aigve's format holds them (`aigve stats compute "
+                    "--per-video-features`); pytorch-fid, clean-fid and cd-fvd files do not"
+                )
             else:
                 why = f"it needs at least 2 videos on each side ({len(real)} real, {len(gen)} generated)"
             agg.warnings.append(f"no confidence interval: {why}")

@@ -77,8 +77,10 @@ class Engine(Aggregator):
 
         prep = _Prepared(unit)
         path = Path(unit.path)
+        mem = self._memory_video(path)  # an in-memory video (aigve.data.memory): no file to check or decode
         try:
-            check_file(path)  # missing, directory, empty: named before anything opens the file
+            if mem is None:
+                check_file(path)  # missing, directory, empty: named before anything opens the file
             prep.video_sha = self._video_sha(path)
             missing = False
             for key, req in self._requests_for(unit.side).items():
@@ -108,7 +110,11 @@ class Engine(Aggregator):
                     prep.feats[key] = arr
             if missing or force_decode:
                 t0 = time.perf_counter()
-                prep.clip = decode_video(path, self.config.window)
+                prep.clip = (
+                    mem.clip(self.config.window, path)
+                    if mem is not None
+                    else decode_video(path, self.config.window)
+                )
                 prep.decode_seconds = time.perf_counter() - t0
                 prep.warnings = tuple(prep.clip.info.warnings)
                 cache.put(self._warnings_key(prep.video_sha), np.array(prep.warnings, dtype=str))
@@ -444,6 +450,15 @@ class Engine(Aggregator):
         """Clip extractors and scorers take several videos per call: the run loop groups units for them."""
         return any(e.kind in ("clip", "scorer") for e in self.extractors.values())
 
+    def _open_cache(self) -> FeatureCache:
+        """The run's feature cache: the shared one, else a run-private one (in ``out_dir`` if given)."""
+        cfg = self.config
+        if cfg.cache_dir is not None:
+            return FeatureCache(cfg.cache_dir)
+        if cfg.out_dir is not None:  # no shared cache: a run-private one that survives a kill
+            return FeatureCache(Path(cfg.out_dir) / ".run-cache", temporary=True)
+        return FeatureCache(None)
+
     def run(self) -> Results:
         t_start = time.perf_counter()
         cfg = self.config
@@ -451,12 +466,7 @@ class Engine(Aggregator):
         self._check_prompts()
         self._build_extractors()
         units = self._units()
-        if cfg.cache_dir is not None:
-            cache = FeatureCache(cfg.cache_dir)
-        elif cfg.out_dir is not None:  # no shared cache: a run-private one that survives a kill
-            cache = FeatureCache(Path(cfg.out_dir) / ".run-cache", temporary=True)
-        else:
-            cache = FeatureCache(None)
+        cache = self._open_cache()
         journal: Journal | None = None
         done: dict[str, list[VideoRecord]] = {}
         fp = run_fingerprint(cfg.fingerprint_dict(), self.dataset)

@@ -279,7 +279,16 @@ class Planner:
         return out
 
     # ------------------------------------------------------------------ per unit
+    def _memory_video(self, path: Path) -> Any:
+        """The in-memory video at ``path`` (:class:`aigve.data.memory.MemoryVideo`) when the dataset holds its
+        videos in memory, else None (a file)."""
+        store = getattr(self.dataset, "memory_videos", None)
+        return store.get(path) if store is not None else None
+
     def _video_sha(self, path: Path) -> str:
+        mem = self._memory_video(path)
+        if mem is not None:
+            return str(mem.sha)
         st = path.stat()
         memo = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
         if memo not in self._sha_memo:

@@ -12,7 +12,7 @@ import logging
 from importlib.metadata import entry_points
 from typing import Any
 
-from aigve.errors import UsageError
+from aigve.errors import UsageError, did_you_mean
 from aigve.metrics.base import FAMILIES, Metric, MetricSpec
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,9 @@ UNAVAILABLE: dict[str, str] = {
         "(github.com/SaMMyCHoo/Light-VQA-plus holds only a README saying the code will be released; "
         "its last commit is from 2024-03-19), and the checkpoint cannot be loaded into a network whose "
         "definition is unknown. The original AIGVE imported a `final_fusion_model.py` that was never "
-        "public. Use `dover`, `simplevqa` or `gstvqa` for no-reference technical quality."
+        "public. Alternatives: `lightvqa`, the authors' published predecessor Light-VQA (ACM MM 2023; "
+        "Swin-S, brightness/noise and SlowFast features, its own released checkpoint), or `dover`, "
+        "`simplevqa` or `gstvqa` for no-reference technical quality."
     ),
 }
 UNAVAILABLE["lightvqa+"] = UNAVAILABLE["lightvqa_plus"]
@@ -89,7 +91,10 @@ def get_metric_class(name: str) -> type[Metric]:
     except KeyError:
         if name.lower() in UNAVAILABLE:
             raise UsageError(f"metric '{name}': {UNAVAILABLE[name.lower()]}") from None
-        raise UsageError(f"unknown metric '{name}'; run `aigve list-metrics` to see the catalogue") from None
+        hint = did_you_mean(name, _METRICS)
+        raise UsageError(
+            f"unknown metric '{name}'{hint}; run `aigve list-metrics` to see the catalogue"
+        ) from None
 
 
 def all_specs() -> list[MetricSpec]:
@@ -100,7 +105,9 @@ def all_specs() -> list[MetricSpec]:
 def suite_members(name: str) -> list[str]:
     _load()
     if name not in SUITES:
-        raise UsageError(f"unknown suite '{name}'; known: {', '.join(sorted(SUITES))}")
+        raise UsageError(
+            f"unknown suite '{name}'{did_you_mean(name, SUITES)}; known: {', '.join(sorted(SUITES))}"
+        )
     return [s.name for s in all_specs() if name in s.suites]
 
 
@@ -115,7 +122,9 @@ def select_metrics(
         chosen.add(m)
     for cat in categories or []:
         if cat not in FAMILIES:
-            raise UsageError(f"unknown category '{cat}'; known: {', '.join(FAMILIES)}")
+            raise UsageError(
+                f"unknown category '{cat}'{did_you_mean(cat, FAMILIES)}; known: {', '.join(FAMILIES)}"
+            )
         chosen.update(s.name for s in all_specs() if s.family == cat)
     if suite:
         chosen.update(suite_members(suite))

@@ -1,4 +1,13 @@
-"""No-reference video quality models: ``gstvqa``.
+"""No-reference video quality models: ``gstvqa``, ``simplevqa``, ``dover``, ``lightvqa``.
+
+``lightvqa`` — Light-VQA (Dong et al., ACM MM 2023; wenzhouyidu/Light-VQA, code commit eecf49d1), the
+published predecessor of Light-VQA+ (whose model code is unpublished: ``lightvqa_plus`` stays unavailable
+and says so). Eight slots per video, each pairing a key frame (Swin-S of the Light-VQA checkpoint at
+512x960, hand-crafted brightness and noise features) with that second's SlowFast motion feature and a
+brightness-consistency feature; the MLP head scores each slot in [0, 100] and the metric is their mean (as
+the authors' ``test.py``). Key frames, padding and the feature details: :mod:`aigve.backbones.lightvqa`.
+Weights: the Light-VQA checkpoint (registry ``lightvqa``, Google Drive only: option ``weights``) and
+``SLOWFAST_8x8_R50.pyth`` (``slowfast_r50``, option ``slowfast_weights``).
 
 ``gstvqa`` — GSTVQA (Chen et al., IEEE TCSVT 2021) with one of the authors' released checkpoints
 ``training-all-data-GSTVQA-<checkpoint>-EXP0-best`` (option ``checkpoint``: ``konvid`` (default, KoNViD-1k,
@@ -92,6 +101,7 @@ from aigve.backbones.gstvqa import (
     VGG_WEIGHTS,
     checkpoint_weights_name,
 )
+from aigve.backbones.lightvqa import KEY_FRAME_MODES
 from aigve.backbones.nets.gstvqa import (
     CHECKPOINT_DATASETS,
     CHECKPOINT_RANGES,
@@ -377,3 +387,70 @@ class Dover(VideoMetric):
                 "clear the feature cache and run again"
             )
         return dover_scores(f[0, 0], f[0, 1])
+
+
+LIGHTVQA_ROLE = "quality"
+
+
+@register_metric
+class LightVQA(VideoMetric):
+    """Light-VQA quality of a (low-light enhanced) video, no reference."""
+
+    spec: ClassVar[MetricSpec] = MetricSpec(
+        name="lightvqa",
+        family="nn_based_video",
+        description=(
+            "Light-VQA no-reference quality: Swin-S semantic, brightness and noise features of 8 key frames "
+            "+ SlowFast motion and brightness consistency per slot, MLP head trained on LLVE-QA, mean of 8 "
+            "slot scores"
+        ),
+        inputs=("generated",),
+        backbone="lightvqa_spatial+slowfast_r50",
+        outputs=(
+            OutputSpec(
+                "lightvqa",
+                True,
+                (0.0, 100.0),
+                "predicted LLVE-QA MOS (0-100; each slot's score is clamped to [0, 100], then averaged)",
+            ),
+        ),
+        citation=(
+            "Dong, Liu, Gao, Zhou, Tan, Zhai: Light-VQA: A Multi-Dimensional Quality Assessment Model for "
+            "Low-Light Video Enhancement, ACM MM 2023 (github.com/wenzhouyidu/Light-VQA)"
+        ),
+        extra="nnvqa",
+        weights=("lightvqa", "slowfast_r50"),
+        options={"weights": None, "slowfast_weights": None, "key_frames": "first8"},
+    )
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        if self.options["key_frames"] not in KEY_FRAME_MODES:
+            raise UsageError(
+                f"lightvqa: key_frames must be one of {KEY_FRAME_MODES}, got {self.options['key_frames']!r}"
+            )
+
+    def requests(self) -> list[FeatureRequest]:
+        return [FeatureRequest(LIGHTVQA_ROLE, "lightvqa_head", ALL_FRAMES, "generated")]
+
+    def extractor_options(self) -> dict[str, Any]:
+        """The ``lightvqa_head`` scorer's options (its upstream extractors' weights and key-frame rule)."""
+        opts: dict[str, Any] = {}
+        if self.options["key_frames"] != "first8":
+            opts["key_frames"] = self.options["key_frames"]
+        for k in ("weights", "slowfast_weights"):
+            if self.options.get(k):
+                opts[k] = str(self.options[k])
+        return opts
+
+    def provenance(self) -> dict[str, Any]:
+        prov = super().provenance()
+        prov["key_frames"] = self.options["key_frames"]
+        prov["padding"] = (
+            "fewer than 8 frames: last frame repeated; fewer than 8 seconds: last second's SlowFast row "
+            "repeated; brightness-consistency slots of < 2 frames (T < 16): 0"
+        )
+        return prov
+
+    def score(self, entry: Entry, feats: Mapping[str, np.ndarray]) -> dict[str, float]:
+        return {"lightvqa": float(np.asarray(feats[LIGHTVQA_ROLE]).reshape(-1)[0])}

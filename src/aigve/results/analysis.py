@@ -265,10 +265,26 @@ class ComparisonTables:
             parts.append("## Notes\n\n" + "".join(f"- {n}\n" for n in self.notes))
         return "\n".join(parts)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The tables as one JSON-serialisable object (``--out FILE.json``, ``aigve compare --json``)."""
+        from aigve.results.compare import to_json_records
+
+        return {
+            "groups": self.groups,
+            "by": self.by,
+            "key": self.key,
+            "leaderboard": json.loads(to_json_records(self.leaderboard)),
+            "comparisons": json.loads(to_json_records(self.comparisons)) if len(self.comparisons) else [],
+            "alpha": self.alpha,
+            "untestable": self.untestable,
+            "settings_mismatches": self.mismatches,
+            "notes": self.notes,
+        }
+
     def write(self, path: str | Path) -> list[Path]:
         """``.md``: one document; ``.json``: one object; ``.csv``: the leaderboard in ``path`` and the
         comparisons in ``<stem>_pairs.csv``."""
-        from aigve.results.compare import to_json_records, write_table
+        from aigve.results.compare import write_table
 
         path = Path(path)
         suffix = path.suffix.lower()
@@ -277,17 +293,7 @@ class ComparisonTables:
             path.write_text(self.to_markdown(), encoding="utf-8")
             return [path]
         if suffix == ".json":
-            obj = {
-                "groups": self.groups,
-                "by": self.by,
-                "key": self.key,
-                "leaderboard": json.loads(to_json_records(self.leaderboard)),
-                "comparisons": json.loads(to_json_records(self.comparisons)) if len(self.comparisons) else [],
-                "alpha": self.alpha,
-                "untestable": self.untestable,
-                "settings_mismatches": self.mismatches,
-                "notes": self.notes,
-            }
+            obj = self.to_dict()
             path.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
             return [path]
         if suffix == ".csv":

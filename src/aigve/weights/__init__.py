@@ -8,14 +8,23 @@ One module per job:
 - :mod:`~aigve.weights.resolve` — the resolution order, :class:`ResolvedWeights`;
 - :mod:`~aigve.weights.download` — downloads into the cache, verified before they are renamed into place;
 - :mod:`~aigve.weights.load` — safe state-dict reading and :func:`load_into`, the one load sequence;
-- :mod:`~aigve.weights.inventory` — list / fetch / verify for the ``aigve weights`` commands.
+- :mod:`~aigve.weights.inventory` — list / fetch / verify / import for the ``aigve weights`` commands;
+- :mod:`~aigve.weights.usage` — which entries the metric catalogue uses (the rest are marked ``planned``).
 """
 
 from __future__ import annotations
 
 from aigve.weights.download import ProgressCallback
 from aigve.weights.hashing import TOFU_WARNING, cached_sha256, file_digests, lock_path
-from aigve.weights.inventory import FetchResult, VerifyResult, fetch, list_weights, verify
+from aigve.weights.inventory import (
+    FetchResult,
+    ImportResult,
+    VerifyResult,
+    fetch,
+    import_dir,
+    list_weights,
+    verify,
+)
 from aigve.weights.load import (
     LoadedWeights,
     fetch_hint,
@@ -42,6 +51,7 @@ __all__ = [
     "HASH_KINDS",
     "TOFU_WARNING",
     "FetchResult",
+    "ImportResult",
     "LoadedWeights",
     "PackageSource",
     "ProgressCallback",
@@ -54,6 +64,7 @@ __all__ = [
     "fetch_hint",
     "file_digests",
     "get_weight_spec",
+    "import_dir",
     "list_weights",
     "load_into",
     "load_state_dict",

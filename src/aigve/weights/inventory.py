@@ -1,6 +1,7 @@
 """What the ``aigve weights`` commands report and do, as plain data: :func:`list_weights` (which files are
-present, without hashing), :func:`fetch` (make them available, downloading where needed) and :func:`verify`
-(hash-check what is present, never downloading)."""
+present, without hashing), :func:`fetch` (make them available, downloading where needed), :func:`verify`
+(hash-check what is present, never downloading) and :func:`import_dir` (verify and install files fetched
+on another machine)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any, Literal
 from aigve.errors import UsageError, WeightsError
 from aigve.weights.download import ProgressCallback
 from aigve.weights.hashing import TOFU_WARNING, check_hashes, load_json, lock_check, lock_path
-from aigve.weights.places import cache_dir, env_dir, where_to_put
+from aigve.weights.places import cache_dir, env_dir, hub_snapshot_dir, where_to_put
 from aigve.weights.resolve import resolve_weights
 from aigve.weights.spec import WeightSpec, get_weight_spec, weight_names
 
@@ -28,6 +29,11 @@ def _present(spec: WeightSpec) -> tuple[Path | None, str | None]:
     cached = cache_dir() / spec.filename
     if cached.exists():
         return cached, "cache"
+    hub = hub_snapshot_dir(spec)
+    if hub is not None and spec.urls:
+        checkpoint = hub / spec.urls[0].rsplit("/", 1)[-1]  # the registry's file inside the snapshot
+        if checkpoint.is_file():
+            return checkpoint, "cache"
     return None, None
 
 
@@ -55,6 +61,12 @@ def list_weights(names: Iterable[str] | None = None) -> list[dict[str, Any]]:
                 "license": spec.license,
                 "used_by": list(spec.used_by),
                 "format": spec.format,
+                "urls": list(spec.urls),
+                "hf_repo": spec.hf_repo,
+                "revision": spec.revision,
+                "source_page": spec.source_page,
+                "manual_download": spec.manual_download,
+                "planned": spec.planned,
             }
         )
     return rows
@@ -237,4 +249,135 @@ def verify(names: Iterable[str] | None = None, *, update_lock: bool = False) -> 
             out.append(
                 VerifyResult(name, spec.filename, "error", path, source, spec.hash_kind, None, f"{path}: {e}")
             )
+    return out
+
+
+ImportStatus = Literal["installed", "present", "mismatch", "missing", "unknown", "error"]
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """Outcome of importing one file (or of looking for one): ``installed`` (verified and copied into
+    the cache), ``present`` (the cache already holds the same file), ``mismatch`` (not the registry's
+    file: left where it is), ``missing`` (asked for by name, not in the folder), ``unknown`` (a file no
+    registry entry names) or ``error``."""
+
+    name: str | None
+    filename: str
+    status: ImportStatus
+    path: Path | None
+    message: str = ""
+    warnings: tuple[str, ...] = ()
+
+
+def _files_in(src: Path) -> dict[str, Path]:
+    """File name -> path for the files in ``src`` and its subfolders (the first one of a name wins)."""
+    found: dict[str, Path] = {}
+    for p in sorted(src.rglob("*")):
+        if p.is_file() and not p.name.startswith("."):
+            found.setdefault(p.name, p)
+    return found
+
+
+def import_dir(
+    src: str | Path, names: Iterable[str] | None = None, *, update_lock: bool = False
+) -> list[ImportResult]:
+    """Verify the registry files found in ``src`` (matched by file name, subfolders included) and
+    install them in the weights cache, the layout :func:`fetch` writes: ``<cache>/weights/<filename>``.
+
+    A file with a published digest is installed only when it matches (size and every digest); one
+    without is recorded in the lock on first use (as a download would be). Files are copied through a
+    temporary file and renamed into place, so a failed copy leaves nothing half-written. ``names`` (weights
+    names) limits the import and reports those not found as ``missing``; without it every registry file
+    present is imported and other files are reported as ``unknown``. Hub snapshots (entries with
+    ``hf_repo``: CLIP, BLIP, PickScore) are directories, not files, and are not imported here: copy the
+    snapshot folder to the path ``aigve weights list`` gives for them.
+    """
+    import os
+    import shutil
+    import tempfile
+
+    from aigve.fsutil import as_if_opened
+    from aigve.weights.hashing import store_digests
+    from aigve.weights.spec import all_specs
+
+    src = Path(src).expanduser()
+    if not src.is_dir():
+        raise UsageError(f"aigve weights import: {src} is not a folder")
+    specs = all_specs()
+    by_file = {s.filename: s for s in specs.values() if s.format != "hf-directory"}
+    wanted = None if names is None else [get_weight_spec(n) for n in names]
+    files = _files_in(src)
+    out: list[ImportResult] = []
+    todo: list[tuple[WeightSpec, Path]] = []
+    if wanted is None:
+        for fname, p in files.items():
+            spec = by_file.get(fname)
+            if spec is None:
+                out.append(ImportResult(None, fname, "unknown", p, "no registry entry has this file name"))
+            else:
+                todo.append((spec, p))
+    else:
+        for spec in wanted:
+            found = files.get(spec.filename)
+            if found is None:
+                out.append(
+                    ImportResult(
+                        spec.name, spec.filename, "missing", None, f"{spec.filename} is not in {src}"
+                    )
+                )
+            else:
+                todo.append((spec, found))
+    dest_dir = cache_dir()
+    for spec, p in todo:
+        dest = dest_dir / spec.filename
+        try:
+            problems, sha = check_hashes(spec, p, use_cache=False)
+            if problems:
+                out.append(
+                    ImportResult(
+                        spec.name,
+                        spec.filename,
+                        "mismatch",
+                        p,
+                        f"not the registry's file ({'; '.join(problems)}); not installed",
+                    )
+                )
+                continue
+            warnings: list[str] = []
+            if not spec.pinned:
+                problems, warnings = lock_check(spec, p, sha, update_lock=update_lock, record=True)
+                if problems:
+                    out.append(
+                        ImportResult(
+                            spec.name,
+                            spec.filename,
+                            "mismatch",
+                            p,
+                            "; ".join(problems) + " (accept it with --update-lock)",
+                        )
+                    )
+                    continue
+            if dest.exists() and dest.resolve() == p.resolve():
+                out.append(ImportResult(spec.name, spec.filename, "present", dest, "already in the cache"))
+                continue
+            dest_dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{spec.filename}.", suffix=".part", dir=dest_dir)
+            as_if_opened(fd)
+            os.close(fd)
+            tmp = Path(tmp_name)
+            try:
+                shutil.copyfile(p, tmp)
+                got_problems, _ = check_hashes(spec, tmp, use_cache=False) if spec.pinned else ([], sha)
+                if got_problems:  # changed while copying
+                    raise OSError(f"the copy does not verify: {'; '.join(got_problems)}")
+                os.replace(tmp, dest)
+            finally:
+                tmp.unlink(missing_ok=True)
+            st = dest.stat()
+            store_digests(dest, {"sha256": sha, "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+            msg = f"verified ({spec.hash_kind})" if spec.pinned else TOFU_WARNING
+            out.append(ImportResult(spec.name, spec.filename, "installed", dest, msg, tuple(warnings)))
+        except OSError as e:
+            out.append(ImportResult(spec.name, spec.filename, "error", p, f"{p}: {e}"))
     return out

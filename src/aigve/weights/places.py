@@ -24,6 +24,14 @@ def cache_dir() -> Path:
     return paths.cache_dir() / "weights"
 
 
+def hub_snapshot_dir(spec: WeightSpec) -> Path | None:
+    """``<cache>/weights/hf/<repo>@<revision>``: the folder of a pinned hub snapshot (entries with
+    ``hf_repo``; the CLIP-family backbones look there), None for single-file entries."""
+    if not spec.hf_repo or not spec.revision:
+        return None
+    return cache_dir() / "hf" / f"{spec.hf_repo}@{spec.revision}"
+
+
 def env_dir() -> Path | None:
     """``$AIGVE_WEIGHTS_DIR`` (``~`` expanded), or None when unset."""
     value = os.environ.get(ENV_WEIGHTS_DIR)

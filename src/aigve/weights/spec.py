@@ -17,7 +17,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
-from aigve.errors import UsageError
+from aigve.errors import UsageError, did_you_mean
 
 HashKind = Literal["sha256", "sha256-prefix", "git-blob-sha1", "md5-prefix", "none"]
 HASH_KINDS: tuple[str, ...] = ("sha256", "sha256-prefix", "git-blob-sha1", "md5-prefix", "none")
@@ -97,6 +97,9 @@ class WeightSpec:
     revision: str | None = None
     alt_hashes: tuple[tuple[str, str], ...] = ()
     confidence: str = ""
+    #: the entry belongs to a metric (or an option of one) that the catalogue does not provide yet: what and
+    #: why, e.g. "aesthetic: VBench aesthetic quality, not in the catalogue yet"; None for files in use
+    planned: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "preprocess", MappingProxyType(dict(self.preprocess)))
@@ -143,7 +146,7 @@ class WeightSpec:
             d["alt_hashes"] = [{"kind": k, "value": v} for k, v in self.alt_hashes]
         if self.package:
             d["package"] = {k: v for k, v in vars(self.package).items() if v is not None}
-        for key in ("manual_download", "hf_repo", "revision"):
+        for key in ("manual_download", "hf_repo", "revision", "planned"):
             if getattr(self, key) is not None:
                 d[key] = getattr(self, key)
         return d
@@ -171,6 +174,7 @@ class WeightSpec:
             revision=d.get("revision"),
             alt_hashes=tuple((h["kind"], h["value"]) for h in d.get("alt_hashes", ())),
             confidence=d.get("confidence", ""),
+            planned=d.get("planned"),
         )
 
 
@@ -211,5 +215,7 @@ def get_weight_spec(name: str) -> WeightSpec:
     """The registry row for ``name`` (``UsageError`` listing the known names otherwise)."""
     specs = all_specs()
     if name not in specs:
-        raise UsageError(f"unknown weights '{name}'; known: {', '.join(sorted(specs))}")
+        raise UsageError(
+            f"unknown weights '{name}'{did_you_mean(name, specs)}; known: {', '.join(sorted(specs))}"
+        )
     return specs[name]
