@@ -143,6 +143,10 @@ SYNTHETIC: dict[str, Synthetic] = {
     "simplevqa_head": Synthetic("video", lambda b, k, r, q: 1.0 + 3.0 * q + 0.05 * r.standard_normal((k, 1))),
     "lightvqa_head": Synthetic("video", lambda b, k, r, q: 20.0 + 60.0 * q + 0.5 * r.standard_normal((k, 1))),
     "videoscore": Synthetic("video", lambda b, k, r, q: 1.0 + 3.0 * q + 0.05 * r.uniform(-1.0, 1.0, (k, 5))),
+    # P(yes) for [semantic adherence, physical commonsense]
+    "videophy": Synthetic(
+        "video", lambda b, k, r, q: np.clip(q + 0.02 * r.standard_normal((k, 2)), 0.0, 1.0)
+    ),
     "judge_vqascore": Synthetic("video", _judge),
     "judge_viescore": Synthetic("video", _judge),
     "judge_tifa": Synthetic("video", _judge),

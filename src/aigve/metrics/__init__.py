@@ -10,116 +10,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from aigve.metrics.tensor import (
-        DOVER as DOVER,
-    )
-    from aigve.metrics.tensor import (
-        DSG as DSG,
-    )
-    from aigve.metrics.tensor import (
-        FID as FID,
-    )
-    from aigve.metrics.tensor import (
-        FVD as FVD,
-    )
-    from aigve.metrics.tensor import (
-        GSTVQA as GSTVQA,
-    )
-    from aigve.metrics.tensor import (
-        KID as KID,
-    )
-    from aigve.metrics.tensor import (
-        NIQE as NIQE,
-    )
-    from aigve.metrics.tensor import (
-        TIFA as TIFA,
-    )
-    from aigve.metrics.tensor import (
-        BLIPSim as BLIPSim,
-    )
-    from aigve.metrics.tensor import (
-        BlurEffect as BlurEffect,
-    )
-    from aigve.metrics.tensor import (
-        CLIPSim as CLIPSim,
-    )
-    from aigve.metrics.tensor import (
-        CLIPTemp as CLIPTemp,
-    )
-    from aigve.metrics.tensor import (
-        Flicker as Flicker,
-    )
-    from aigve.metrics.tensor import (
-        FrameConsistency as FrameConsistency,
-    )
-    from aigve.metrics.tensor import (
-        Freeze as Freeze,
-    )
-    from aigve.metrics.tensor import (
-        FVDVideoMAE as FVDVideoMAE,
-    )
-    from aigve.metrics.tensor import (
-        InceptionScore as InceptionScore,
-    )
-    from aigve.metrics.tensor import (
-        MetricState as MetricState,
-    )
-    from aigve.metrics.tensor import (
-        Motion as Motion,
-    )
-    from aigve.metrics.tensor import (
-        PickScore as PickScore,
-    )
-    from aigve.metrics.tensor import (
-        SimpleVQA as SimpleVQA,
-    )
-    from aigve.metrics.tensor import (
-        TensorMetric as TensorMetric,
-    )
-    from aigve.metrics.tensor import (
-        TensorMetrics as TensorMetrics,
-    )
-    from aigve.metrics.tensor import (
-        VIEScore as VIEScore,
-    )
-    from aigve.metrics.tensor import (
-        VQAScore as VQAScore,
-    )
-    from aigve.metrics.tensor import (
-        tensor_metric_class as tensor_metric_class,
-    )
+    from aigve.metrics.tensor import *  # noqa: F403
 
-__all__ = [
-    "TensorMetric",
-    "TensorMetrics",
-    "MetricState",
-    "tensor_metric_class",
-    "FID",
-    "FVD",
-    "FVDVideoMAE",
-    "InceptionScore",
-    "KID",
-    "DOVER",
-    "GSTVQA",
-    "SimpleVQA",
-    "BLIPSim",
-    "CLIPSim",
-    "CLIPTemp",
-    "PickScore",
-    "BlurEffect",
-    "Flicker",
-    "FrameConsistency",
-    "Freeze",
-    "Motion",
-    "NIQE",
-    "VQAScore",
-    "VIEScore",
-    "TIFA",
-    "DSG",
-]
+#: names served from :mod:`aigve.metrics.tensor` besides its metric classes (``CLASS_NAMES``)
+_TENSOR_API = {"TensorMetric", "TensorMetrics", "MetricState", "tensor_metric_class"}
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
-        return getattr(importlib.import_module("aigve.metrics.tensor"), name)
+    if not name.startswith("_"):
+        tensor = importlib.import_module("aigve.metrics.tensor")
+        if name in _TENSOR_API or name in tensor.CLASS_NAMES:
+            return getattr(tensor, name)
     raise AttributeError(f"module 'aigve.metrics' has no attribute '{name}'")

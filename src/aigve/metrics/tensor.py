@@ -352,33 +352,6 @@ class TensorMetric(_TensorMetricBase):
         return f"{type(self).__name__}(videos={self.state.n_videos})"
 
 
-#: class name -> catalogue name; every built-in metric has one (tested)
-CLASS_NAMES: dict[str, str] = {
-    "FID": "fid",
-    "FVD": "fvd",
-    "FVDVideoMAE": "fvd_videomae",
-    "InceptionScore": "is",
-    "KID": "kid",
-    "DOVER": "dover",
-    "GSTVQA": "gstvqa",
-    "SimpleVQA": "simplevqa",
-    "BLIPSim": "blipsim",
-    "CLIPSim": "clipsim",
-    "CLIPTemp": "cliptemp",
-    "PickScore": "pickscore",
-    "BlurEffect": "blur_effect",
-    "Flicker": "flicker",
-    "FrameConsistency": "frame_consistency",
-    "Freeze": "freeze",
-    "Motion": "motion",
-    "NIQE": "niqe",
-    "VQAScore": "vqascore",
-    "VIEScore": "viescore",
-    "TIFA": "tifa",
-    "DSG": "dsg",
-}
-
-
 class FID(TensorMetric):
     """``fid`` on tensors: Fréchet Inception Distance between the real and generated frame sets (the catalogue row: ``aigve list-metrics``)."""
 
@@ -487,6 +460,25 @@ class NIQE(TensorMetric):
     metric = "niqe"
 
 
+class LightVQA(TensorMetric):
+    """``lightvqa`` on tensors: Light-VQA no-reference quality (the catalogue row: ``aigve list-metrics``)."""
+
+    metric = "lightvqa"
+
+
+class VideoScore(TensorMetric):
+    """``videoscore`` on tensors: VideoScore-v1.1's five aspects; needs ``prompts`` (``aigve list-metrics``)."""
+
+    metric = "videoscore"
+
+
+class VideoPhy(TensorMetric):
+    """``videophy`` on tensors: VideoCon-Physics P(yes) for semantic adherence and physical commonsense; needs
+    ``prompts`` (``aigve list-metrics``)."""
+
+    metric = "videophy"
+
+
 class VQAScore(TensorMetric):
     """``vqascore`` on tensors: a VLM judge's P("Yes") that each sampled frame shows the prompt; give the judge
     with ``judge={"backend": ..., "model": ...}`` (the catalogue row: ``aigve list-metrics``)."""
@@ -510,6 +502,13 @@ class DSG(TensorMetric):
     """``dsg`` on tensors: a VLM judge's yes-rate on the prompt's Davidsonian scene-graph questions."""
 
     metric = "dsg"
+
+
+#: class name -> catalogue name, one class per built-in metric above (a test keeps it equal to the catalogue);
+#: adding a metric's class here is all ``from aigve.metrics import Name`` needs
+CLASS_NAMES: dict[str, str] = {
+    cls.__name__: cls.metric for cls in TensorMetric.__subclasses__() if cls.__module__ == __name__
+}
 
 
 def _made_class(name: str) -> type[TensorMetric]:
