@@ -67,7 +67,8 @@ def _model_class(model_type: str) -> Any:
 
 def resolve_model_dir(model: str) -> tuple[Path, str, str | None]:
     """(directory, name for the provenance, sha256 of the weights or tree) of a registry name or directory."""
-    from aigve.paths import file_sha256
+    # digests cached by path, size and mtime: a 15 GB model is hashed once, not on every run
+    from aigve.weights import cached_sha256
 
     path = Path(model).expanduser()
     if path.is_dir():
@@ -79,13 +80,13 @@ def resolve_model_dir(model: str) -> tuple[Path, str, str | None]:
         if not weights:
             raise WeightsError(f"{path}: no *.safetensors (or *.bin) weights in the model directory")
         if len(weights) == 1:
-            sha = file_sha256(weights[0])
+            sha = cached_sha256(weights[0])
         else:
             import hashlib
 
             h = hashlib.sha256()
             for w in weights:
-                h.update(f"{w.name}:{file_sha256(w)}\n".encode())
+                h.update(f"{w.name}:{cached_sha256(w)}\n".encode())
             sha = h.hexdigest()
         return path, path.name, sha
     from aigve.weights import resolve_weights
