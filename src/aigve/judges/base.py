@@ -39,8 +39,10 @@ BACKENDS = ("endpoint", "local")
 
 
 def no_judge_message(metric: str) -> str:
+    """Why ``metric`` cannot run without a judge, and every way to configure one (``metric`` may be plural)."""
+    verb = "need" if metric.endswith("metrics") else "needs"
     return (
-        f"{metric} needs a judge (a vision-language model) and none is configured: pass --judge endpoint "
+        f"{metric} {verb} a judge (a vision-language model) and none is configured: pass --judge endpoint "
         f"--judge-model MODEL (server from --judge-base-url or OPENAI_BASE_URL, key from OPENAI_API_KEY), or "
         f"--judge local --judge-model qwen2_vl_2b_instruct|DIR; or set {ENV_JUDGE_MODEL} (and {ENV_JUDGE}=local "
         f"for an in-process model). Python: evaluate(..., judge={{'backend': 'endpoint', 'model': ...}})"
