@@ -131,6 +131,8 @@ SYNTHETIC: dict[str, Synthetic] = {
     "simplevqa_head": Synthetic("video", lambda b, k, r, q: 1.0 + 3.0 * q + 0.05 * r.standard_normal((k, 1))),
     "lightvqa_head": Synthetic("video", lambda b, k, r, q: 20.0 + 60.0 * q + 0.5 * r.standard_normal((k, 1))),
     "videoscore": Synthetic("video", lambda b, k, r, q: 1.0 + 3.0 * q + 0.05 * r.uniform(-1.0, 1.0, (k, 5))),
+    # VBench motion smoothness: mean |predicted - real| (0-255) per interpolated frame, smaller when smoother
+    "amt_s": Synthetic("video", lambda b, k, r, q: (1.0 - q) * r.uniform(5.0, 60.0, (k, 1))),
 }
 
 

@@ -1,0 +1,94 @@
+"""VBench dimensions whose networks aigve ports itself (family ``multi_aspect``).
+
+Each metric gives one raw per-video number named like the metric, on VBench's own 0-1 scale, from VBench's
+own frame sampling, preprocessing and formula (Vchitect/VBench commit 45e79ec, the same code as the ``vbench``
+0.1.5 wheel). VBench's min-max normalisation and its Quality/Semantic/Total scores are the suite layer's
+job: they read these outputs by name.
+
+- ``vbench_motion_smoothness`` (``vbench/motion_smoothness.py``): every decoded frame; AMT-S predicts each
+  odd frame from its two even neighbours (backbone ``amt_s``, :mod:`aigve.backbones.amt`); with ``d`` the
+  mean over predicted frames of the mean absolute uint8 difference to the real frame, the score is
+  ``(255 - d) / 255``. VBench's dimension score is the mean over videos (the engine's average).
+
+Dimensions VBench has but aigve does not provide (the GRiT detector's four, Tag2Text's scene) are in
+``catalog.UNAVAILABLE`` with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from aigve.backbones.amt import check_scale
+from aigve.errors import MetricInputError
+from aigve.metrics.base import FeatureRequest, MetricSpec, OutputSpec, VideoMetric
+from aigve.metrics.catalog import register_metric
+from aigve.types import Entry
+from aigve.video.sampling import ALL_FRAMES
+
+VBENCH_CITATION = (
+    "Huang et al., VBench: Comprehensive Benchmark Suite for Video Generative Models, CVPR 2024 "
+    "(github.com/Vchitect/VBench)"
+)
+
+
+def motion_smoothness_score(residuals: np.ndarray) -> float:
+    """VBench's ``(255 - mean residual) / 255`` from the ``amt_s`` rows of one video."""
+    return float((255.0 - float(np.mean(residuals))) / 255.0)
+
+
+@register_metric
+class VBenchMotionSmoothness(VideoMetric):
+    """VBench motion smoothness: how well AMT-S predicts the odd frames from the even ones."""
+
+    spec: ClassVar[MetricSpec] = MetricSpec(
+        name="vbench_motion_smoothness",
+        family="multi_aspect",
+        description=(
+            "VBench motion smoothness: AMT-S interpolates every odd frame from its even neighbours; "
+            "(255 - mean |predicted - real|) / 255"
+        ),
+        inputs=("generated",),
+        backbone="amt_s",
+        outputs=(
+            OutputSpec(
+                "vbench_motion_smoothness",
+                True,
+                (0.0, 1.0),
+                "VBench's raw 0-1 score (before its min-max normalisation, Min 0.706 / Max 0.9975)",
+            ),
+        ),
+        citation=VBENCH_CITATION + "; AMT: Li et al., CVPR 2023",
+        weights=("amt_s",),
+        suites=(),
+        options={"weights": None, "scale": 1.0},
+    )
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.options["scale"] = check_scale(self.options["scale"])
+
+    def requests(self) -> list[FeatureRequest]:
+        return [FeatureRequest("residuals", "amt_s", ALL_FRAMES)]
+
+    def extractor_options(self) -> dict[str, Any]:
+        opts: dict[str, Any] = {"scale": self.options["scale"]}
+        if self.options.get("weights"):
+            opts["weights"] = str(self.options["weights"])
+        return opts
+
+    def provenance(self) -> dict[str, Any]:
+        prov = super().provenance()
+        prov["frames"] = "every decoded frame; even frames interpolated, odd frames compared (VBench)"
+        return prov
+
+    def score(self, entry: Entry, feats: Mapping[str, np.ndarray]) -> dict[str, float]:
+        res = np.asarray(feats["residuals"], dtype=np.float64)
+        if res.ndim != 2 or res.shape[1] != 1 or len(res) == 0 or not np.all(np.isfinite(res)):
+            raise MetricInputError(
+                f"{entry.generated}: vbench_motion_smoothness expected [K, 1] finite interpolation residuals, "
+                f"got {res.shape}"
+            )
+        return {"vbench_motion_smoothness": motion_smoothness_score(res)}
