@@ -30,7 +30,24 @@ def vbench_root() -> Path | None:
     return Path(src)
 
 
+def _vbench_cache() -> None:
+    """VBench's tokenizers read ``$VBENCH_CACHE_DIR/ViCLIP/bpe_simple_vocab_16e6.txt.gz`` (and download it when
+    missing): point it at a temporary folder holding open_clip's copy of that file."""
+    if os.environ.get("VBENCH_CACHE_DIR"):
+        return
+    import shutil
+    import tempfile
+
+    import open_clip
+
+    cache = Path(tempfile.mkdtemp(prefix="vbench-cache-"))
+    (cache / "ViCLIP").mkdir()
+    shutil.copy(Path(open_clip.__file__).parent / "bpe_simple_vocab_16e6.txt.gz", cache / "ViCLIP")
+    os.environ["VBENCH_CACHE_DIR"] = str(cache)
+
+
 def _register(root: Path) -> None:
+    _vbench_cache()
     deps = os.environ.get("AIGVE_VBENCH_DEPS")
     if deps and deps not in sys.path:
         sys.path.append(deps)

@@ -133,6 +133,8 @@ SYNTHETIC: dict[str, Synthetic] = {
     "videoscore": Synthetic("video", lambda b, k, r, q: 1.0 + 3.0 * q + 0.05 * r.uniform(-1.0, 1.0, (k, 5))),
     # VBench motion smoothness: mean |predicted - real| (0-255) per interpolated frame, smaller when smoother
     "amt_s": Synthetic("video", lambda b, k, r, q: (1.0 - q) * r.uniform(5.0, 60.0, (k, 1))),
+    # VBench temporal_style / overall_consistency: one ViCLIP video-text cosine per video
+    "viclip": Synthetic("video", lambda b, k, r, q: 0.05 + 0.3 * q + 0.01 * r.uniform(-1.0, 1.0, (k, 1))),
 }
 
 

@@ -42,6 +42,7 @@ UNPINNED_EXPECTED = {
     "amt_s",
     "raft_models_zip",
     "nvidia_inception_ts",
+    "viclip_internvid_10m_flt",
     "pickscore_v1",
 }
 

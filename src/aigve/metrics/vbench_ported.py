@@ -9,6 +9,13 @@ job: they read these outputs by name.
   odd frame from its two even neighbours (backbone ``amt_s``, :mod:`aigve.backbones.amt`); with ``d`` the
   mean over predicted frames of the mean absolute uint8 difference to the real frame, the score is
   ``(255 - d) / 255``. VBench's dimension score is the mean over videos (the engine's average).
+- ``vbench_temporal_style`` and ``vbench_overall_consistency`` (``vbench/temporal_style.py``,
+  ``vbench/overall_consistency.py``: the same code on different prompt lists): 8 "middle" frames,
+  ``clip_transform(224)``, the cosine between ViCLIP's video embedding and its text embedding of the prompt
+  (backbone ``viclip``, :mod:`aigve.backbones.viclip`). Both metrics make the same request, so one run computes
+  the cosine once. VBench's standard mode feeds each dimension its own prompts; on custom prompts both give the
+  same number (they differ only in which prompts VBench's suite pairs with them). The cosine can be negative
+  (VBench's normalisation assumes Min 0, Max 0.364).
 
 Dimensions VBench has but aigve does not provide (the GRiT detector's four, Tag2Text's scene) are in
 ``catalog.UNAVAILABLE`` with the reason.
@@ -22,6 +29,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from aigve.backbones.amt import check_scale
+from aigve.backbones.viclip import ViCLIPScorer
+from aigve.backbones.viclip import _config as viclip_config
 from aigve.errors import MetricInputError
 from aigve.metrics.base import FeatureRequest, MetricSpec, OutputSpec, VideoMetric
 from aigve.metrics.catalog import register_metric
@@ -92,3 +101,79 @@ class VBenchMotionSmoothness(VideoMetric):
                 f"got {res.shape}"
             )
         return {"vbench_motion_smoothness": motion_smoothness_score(res)}
+
+
+class _ViCLIPCosine(VideoMetric):
+    """VBench's ViCLIP video-text cosine; subclasses name the dimension."""
+
+    spec: ClassVar[MetricSpec]
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        viclip_config(str(self.options["config"]))
+
+    def requests(self) -> list[FeatureRequest]:
+        return [FeatureRequest("cosine", "viclip", ALL_FRAMES)]
+
+    def extractor_options(self) -> dict[str, Any]:
+        opts: dict[str, Any] = {"config": self.options["config"]}
+        if self.options.get("weights"):
+            opts["weights"] = str(self.options["weights"])
+        return opts
+
+    def provenance(self) -> dict[str, Any]:
+        prov = super().provenance()
+        prov["frames"] = (
+            "8 frames, VBench get_frame_indices 'middle' over every decoded frame (last one repeated)"
+        )
+        return prov
+
+    def score(self, entry: Entry, feats: Mapping[str, np.ndarray]) -> dict[str, float]:
+        out = np.asarray(feats["cosine"], dtype=np.float64)
+        if out.shape != (1, len(ViCLIPScorer.columns)) or not np.all(np.isfinite(out)):
+            raise MetricInputError(
+                f"{entry.generated}: {self.spec.name} expected one finite ViCLIP cosine, got {out.shape}"
+            )
+        return {self.spec.name: float(out[0, 0])}
+
+
+def _viclip_spec(dim: str, what: str, prompts: str) -> MetricSpec:
+    return MetricSpec(
+        name=f"vbench_{dim}",
+        family="multi_aspect",
+        description=(
+            f"VBench {what}: cosine of ViCLIP ViT-L/14 embeddings of 8 middle frames and of the prompt"
+        ),
+        inputs=("generated", "prompt"),
+        backbone="viclip",
+        outputs=(
+            OutputSpec(
+                f"vbench_{dim}",
+                True,
+                (-1.0, 1.0),
+                f"VBench's raw score, a cosine (VBench normalises with Min 0 / Max 0.364); {prompts}",
+            ),
+        ),
+        citation=VBENCH_CITATION + "; ViCLIP: Wang et al., InternVid, ICLR 2024",
+        extra="vlsim",
+        weights=("viclip_internvid_10m_flt",),
+        options={"weights": None, "config": "vit_l14"},
+    )
+
+
+@register_metric
+class VBenchTemporalStyle(_ViCLIPCosine):
+    """VBench temporal style (camera motion / temporal style prompts)."""
+
+    spec: ClassVar[MetricSpec] = _viclip_spec(
+        "temporal_style", "temporal style", "VBench's standard prompts name a camera motion or temporal style"
+    )
+
+
+@register_metric
+class VBenchOverallConsistency(_ViCLIPCosine):
+    """VBench overall consistency (overall video-text consistency)."""
+
+    spec: ClassVar[MetricSpec] = _viclip_spec(
+        "overall_consistency", "overall consistency", "any prompt: overall video-text consistency"
+    )
