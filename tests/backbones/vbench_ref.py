@@ -51,7 +51,13 @@ def _register(root: Path) -> None:
     deps = os.environ.get("AIGVE_VBENCH_DEPS")
     if deps and deps not in sys.path:
         sys.path.append(deps)
-    for name, sub in (("vbench", "vbench"), ("vbench.third_party", "vbench/third_party")):
+    namespaces = (
+        ("vbench", "vbench"),
+        ("vbench.third_party", "vbench/third_party"),
+        # its __init__ imports the training datasets, which need numpy < 2; the transforms do not
+        ("vbench.third_party.umt.datasets", "vbench/third_party/umt/datasets"),
+    )
+    for name, sub in namespaces:
         if name not in sys.modules:
             mod = types.ModuleType(name)
             mod.__path__ = [str(root / sub)]

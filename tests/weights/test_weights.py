@@ -43,6 +43,7 @@ UNPINNED_EXPECTED = {
     "raft_models_zip",
     "nvidia_inception_ts",
     "viclip_internvid_10m_flt",
+    "umt_l16_k400",
     "pickscore_v1",
 }
 

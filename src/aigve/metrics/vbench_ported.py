@@ -16,6 +16,14 @@ job: they read these outputs by name.
   the cosine once. VBench's standard mode feeds each dimension its own prompts; on custom prompts both give the
   same number (they differ only in which prompts VBench's suite pairs with them). The cosine can be negative
   (VBench's normalisation assumes Min 0, Max 0.364).
+- ``vbench_human_action`` (``vbench/human_action.py``): 16 middle frames, UMT ViT-L/16 Kinetics-400 class
+  probabilities (backbone ``umt_k400``, :mod:`aigve.backbones.umt`); the video is correct (1) when the action
+  label is among the top-5 classes whose sigmoid probability, rounded to 4 decimals, is at least 0.85, else 0.
+  The label is parsed from the prompt as VBench parses it from the file name ``{prompt}-{index}.mp4``
+  (lower case, the text after ``"person is "``, cut at ``-`` and ``_``): VBench's prompts read
+  ``"A person is <Kinetics-400 class>"``. Custom prompts need the same form with one of the 400 class names
+  (listed in ``aigve/backbones/nets/kinetics400_umt_labels.json``); any other prompt gets an error record
+  saying so (VBench would count it wrong).
 
 Dimensions VBench has but aigve does not provide (the GRiT detector's four, Tag2Text's scene) are in
 ``catalog.UNAVAILABLE`` with the reason.
@@ -29,6 +37,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from aigve.backbones.amt import check_scale
+from aigve.backbones.umt import UMTActionScorer
+from aigve.backbones.umt import _config as umt_config
 from aigve.backbones.viclip import ViCLIPScorer
 from aigve.backbones.viclip import _config as viclip_config
 from aigve.errors import MetricInputError
@@ -177,3 +187,70 @@ class VBenchOverallConsistency(_ViCLIPCosine):
     spec: ClassVar[MetricSpec] = _viclip_spec(
         "overall_consistency", "overall consistency", "any prompt: overall video-text consistency"
     )
+
+
+@register_metric
+class VBenchHumanAction(VideoMetric):
+    """VBench human action: is the prompt's Kinetics-400 action among UMT's confident top-5 classes?"""
+
+    spec: ClassVar[MetricSpec] = MetricSpec(
+        name="vbench_human_action",
+        family="multi_aspect",
+        description=(
+            'VBench human action: 1 if the prompt\'s Kinetics-400 action ("A person is <action>") is among UMT '
+            "ViT-L/16's top-5 classes with sigmoid probability >= 0.85 on 16 middle frames, else 0"
+        ),
+        inputs=("generated", "prompt"),
+        backbone="umt_k400+umt_k400_action",
+        outputs=(
+            OutputSpec(
+                "vbench_human_action",
+                True,
+                (0.0, 1.0),
+                "1 = action recognised, 0 = not; the mean over videos is VBench's accuracy (Min 0 / Max 1)",
+            ),
+        ),
+        citation=VBENCH_CITATION + "; UMT: Li et al., Unmasked Teacher, ICCV 2023",
+        extra="offline",
+        requires=("cv2",),
+        weights=("umt_l16_k400",),
+        options={"weights": None, "config": "vit_l16_k400"},
+    )
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        umt_config(str(self.options["config"]))
+
+    def requests(self) -> list[FeatureRequest]:
+        return [FeatureRequest("action", "umt_k400_action", ALL_FRAMES)]
+
+    def extractor_options(self) -> dict[str, Any]:
+        opts: dict[str, Any] = {"config": self.options["config"]}
+        if self.options.get("weights"):
+            opts["weights"] = str(self.options["weights"])
+        return opts
+
+    def provenance(self) -> dict[str, Any]:
+        prov = super().provenance()
+        prov["frames"] = (
+            "16 frames, VBench get_frame_indices 'middle' over every decoded frame (last one repeated)"
+        )
+        prov["label"] = (
+            "parsed from the prompt: lower case, text after 'person is ', cut at '-' and '_' (VBench)"
+        )
+        return prov
+
+    def score(self, entry: Entry, feats: Mapping[str, np.ndarray]) -> dict[str, float]:
+        out = np.asarray(feats["action"], dtype=np.float64)
+        cols = UMTActionScorer.columns
+        if out.shape != (1, len(cols)) or not np.all(np.isfinite(out)):
+            raise MetricInputError(
+                f"{entry.generated}: vbench_human_action expected one [hit, label_known] row"
+            )
+        if out[0, cols.index("label_known")] != 1.0:
+            raise MetricInputError(
+                f"{entry.generated}: vbench_human_action needs a prompt of the form 'A person is <action>' with one "
+                "of the 400 Kinetics-400 class names (VBench's human_action prompts; the list is "
+                "aigve/backbones/nets/kinetics400_umt_labels.json); this prompt names none"
+            )
+        return {"vbench_human_action": float(out[0, cols.index("hit")])}
