@@ -108,6 +108,10 @@ def load_viclip(
         WEIGHTS_NAME,
         explicit_path,
         key="auto",
+        # VBench copies the file's tensors into a float32 model; assign=True would keep e.g. fp16 storage
+        transform_state=lambda state, _: {
+            k: v.float() if v.is_floating_point() else v for k, v in state.items()
+        },
         meta=config == "vit_l14",
         what=f"a ViCLIP checkpoint for config {config!r}",
         fix=f"pass {WEIGHTS_FILE} (`aigve weights fetch {WEIGHTS_NAME}`), or the config that matches the file",
