@@ -89,7 +89,7 @@ def test_network_matches_vbench(state, scale: float) -> None:
     assert a.std().item() > 0.05  # not a degenerate (all clamped) output
 
 
-def _vbench_score(state, frames: np.ndarray, tmp_path) -> float:
+def _vbench_score(state, frames: np.ndarray, tmp_path, scale: float = 1.0) -> float:
     import cv2
 
     ms = vbench_module("motion_smoothness")
@@ -97,6 +97,9 @@ def _vbench_score(state, frames: np.ndarray, tmp_path) -> float:
     obj.device = "cpu"
     obj.niters = 1
     obj.initialization()
+    if scale != 1.0:  # VBench's GPU branch: anchors such that its formula gives `scale` (s = scale^2 here)
+        obj.anchor_resolution = scale**2 * frames.shape[1] * frames.shape[2]
+        obj.anchor_memory, obj.anchor_memory_bias, obj.vram_avail = 1, 0, 1
     obj.model = _reference_net(state)
     folder = tmp_path / "frames"
     folder.mkdir(exist_ok=True)
@@ -120,6 +123,19 @@ def test_procedure_matches_vbench(state, weights_file, tmp_path, t: int) -> None
     assert ours == pytest.approx(theirs, abs=1e-6)
     if GOLDEN[t] is not None:
         assert theirs == pytest.approx(GOLDEN[t], abs=1e-6)
+
+
+def test_procedure_with_scale_matches_vbench(state, weights_file, tmp_path) -> None:
+    """VBench's down-scaled path (what it picks on small GPUs): network at half size, padding to 32."""
+    frames = smooth_clip(t=3, h=250, w=270, seed=4, speed=3.0)
+    theirs = _vbench_score(state, frames, tmp_path, scale=0.5)
+    ext = AMTSmoothnessExtractor(weights=str(weights_file), scale=0.5)
+    assert motion_smoothness_score(ext.extract(frames)) == pytest.approx(theirs, abs=1e-6)
+
+
+def test_scale_needs_larger_frames(weights_file) -> None:
+    with pytest.raises(MetricInputError, match="scale 0.5"):
+        AMTSmoothnessExtractor(weights=str(weights_file), scale=0.5).extract(_clip(3))
 
 
 @pytest.mark.parametrize("t", [5, 6])

@@ -21,8 +21,9 @@ a smaller one from the GPU's total memory and the frame size (``1 / floor(16 / s
 80 GB GPU that stays 1.0 for frames up to about 1920 x 1080. A value below 1 must be ``16 / n`` for an
 integer n, as VBench's formula gives; padding is then to multiples of ``16 / scale``.
 
-The network needs padded frames of at least 128 x 128 (its 4-level correlation pyramid at 1/8 resolution
-otherwise has a 1-pixel level, where VBench's own code divides by zero): smaller videos are an error.
+The network needs padded frames of at least 128 x 128 at the scale it runs at (its 4-level correlation pyramid
+at 1/8 resolution otherwise has a 1-pixel level, where VBench's own code divides by zero): smaller videos are an
+error.
 
 Options: ``scale``, ``config`` (``"amt_s"``), ``weights`` (an explicit checkpoint path).
 """
@@ -160,10 +161,11 @@ class AMTSmoothnessExtractor(Extractor):
         h, w = kept.shape[1:3]
         divisor = int(16 / self.scale)
         left, right, top, bottom = pad_amounts(h, w, divisor)
-        if min(h + top + bottom, w + left + right) < MIN_PADDED_SIDE:
+        if min(h + top + bottom, w + left + right) * self.scale < MIN_PADDED_SIDE:
             raise MetricInputError(
-                f"amt_s needs frames of at least {MIN_PADDED_SIDE - 15} px per side (padded to "
-                f"{MIN_PADDED_SIDE}: AMT-S's correlation pyramid), got {h}x{w}"
+                f"amt_s needs frames of at least {MIN_PADDED_SIDE - 15} px per side at scale 1 (padded frames "
+                f"times the scale must reach {MIN_PADDED_SIDE}: AMT-S's correlation pyramid), got {h}x{w} at "
+                f"scale {self.scale:g}"
             )
         x = torch.from_numpy(np.ascontiguousarray(kept)).to(self.device).permute(0, 3, 1, 2).float() / 255.0
         x = F.pad(x, [left, right, top, bottom], mode="replicate")
