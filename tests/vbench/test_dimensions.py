@@ -1,0 +1,253 @@
+"""The VBench dimensions against VBench's code (Vchitect/VBench 45e79ec) and DINO's (facebookresearch/dino 7c446df).
+
+Neither package can run here (``vbench`` pins transformers 4.33 and decord; DINO's model comes from torch.hub), so
+each reference below restates the upstream code read with the library's tools, line for line where it matters:
+VBench's ``dino_transform`` / ``clip_transform`` (torchvision Compose on ``torch.Tensor(frames)``), the consistency
+loop of ``subject_consistency.py`` (``F.normalize`` + ``F.cosine_similarity`` + ``max(0, .)`` per frame) and
+``temporal_flickering.cal_score`` (``cv2.absdiff`` on float32 frames); DINO's ``interpolate_pos_encoding`` on timm's
+ViT blocks (the same block definition DINO's file says it took from timm). Networks use seeded random weights in
+tiny configurations, saved to files and loaded through aigve's loader. Tolerance: 1e-5 absolute.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from aigve.backbones.nets.dino_vit import DinoViT, dino_pos_embed
+from aigve.metrics.vbench import consistency_terms
+
+TOL = 1e-5
+
+
+# ------------------------------------------------------------------------- restated references
+def ref_dino_transform(frames: np.ndarray, n_px: int = 224) -> torch.Tensor:
+    from torchvision import transforms
+    from torchvision.transforms import Compose, Normalize, Resize
+
+    t = Compose(
+        [
+            Resize(size=n_px, antialias=False),
+            transforms.Lambda(lambda x: x.float().div(255.0)),
+            Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+        ]
+    )
+    return t(torch.Tensor(frames).permute(0, 3, 1, 2))
+
+
+def ref_clip_transform(frames: np.ndarray, n_px: int = 224) -> torch.Tensor:
+    from torchvision import transforms
+    from torchvision.transforms import CenterCrop, Compose, InterpolationMode, Normalize, Resize
+
+    t = Compose(
+        [
+            Resize(n_px, interpolation=InterpolationMode.BICUBIC, antialias=False),
+            CenterCrop(n_px),
+            transforms.Lambda(lambda x: x.float().div(255.0)),
+            Normalize((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)),
+        ]
+    )
+    return t(torch.Tensor(frames).permute(0, 3, 1, 2))
+
+
+def ref_interpolate_pos_encoding(
+    pos_embed: torch.Tensor, patch: int, npatch: int, w: int, h: int
+) -> torch.Tensor:
+    """DINO's VisionTransformer.interpolate_pos_encoding (x.shape = B, nc, w, h)."""
+    N = pos_embed.shape[1] - 1
+    if npatch == N and w == h:
+        return pos_embed
+    class_pos_embed = pos_embed[:, 0]
+    patch_pos_embed = pos_embed[:, 1:]
+    dim = pos_embed.shape[-1]
+    w0, h0 = w // patch + 0.1, h // patch + 0.1
+    patch_pos_embed = torch.nn.functional.interpolate(
+        patch_pos_embed.reshape(1, int(math.sqrt(N)), int(math.sqrt(N)), dim).permute(0, 3, 1, 2),
+        scale_factor=(w0 / math.sqrt(N), h0 / math.sqrt(N)),
+        mode="bicubic",
+    )
+    patch_pos_embed = patch_pos_embed.permute(0, 2, 3, 1).view(1, -1, dim)
+    return torch.cat((class_pos_embed.unsqueeze(0), patch_pos_embed), dim=1)
+
+
+def ref_dino_forward(vit, x: torch.Tensor) -> torch.Tensor:
+    """DINO's prepare_tokens + forward on a timm VisionTransformer's modules."""
+    _, _, w, h = x.shape
+    tok = vit.patch_embed.proj(x).flatten(2).transpose(1, 2)  # DINO's PatchEmbed.forward (remainder dropped)
+    tok = torch.cat((vit.cls_token.expand(x.shape[0], -1, -1), tok), dim=1)
+    tok = tok + ref_interpolate_pos_encoding(vit.pos_embed, 16, tok.shape[1] - 1, w, h)
+    for blk in vit.blocks:
+        tok = blk(tok)
+    return vit.norm(tok)[:, 0]
+
+
+def ref_consistency(features: torch.Tensor) -> tuple[float, int]:
+    """The loop of subject_consistency() / background_consistency() for one video: (video_sim, cnt)."""
+    video_sim, cnt = 0.0, 0
+    former = first = None
+    for i in range(len(features)):
+        f = F.normalize(features[i].unsqueeze(0), dim=-1, p=2)
+        if i == 0:
+            first = f
+        else:
+            sim_pre = max(0.0, F.cosine_similarity(former, f).item())
+            sim_fir = max(0.0, F.cosine_similarity(first, f).item())
+            video_sim += (sim_pre + sim_fir) / 2
+            cnt += 1
+        former = f
+    return video_sim, cnt
+
+
+def ref_flicker(frames_bgr: list[np.ndarray]) -> float:
+    import cv2
+
+    maes = [
+        np.mean(cv2.absdiff(np.array(a, dtype=np.float32), np.array(b, dtype=np.float32)))
+        for a, b in zip(frames_bgr[:-1], frames_bgr[1:], strict=True)
+    ]
+    return (255.0 - np.mean(np.array(maes)).item()) / 255.0
+
+
+# ------------------------------------------------------------------------- fixtures
+def tiny_timm_vit(seed: int = 0):
+    timm = pytest.importorskip("timm")
+    torch.manual_seed(seed)
+    vit = timm.models.vision_transformer.VisionTransformer(
+        img_size=224, patch_size=16, embed_dim=128, depth=2, num_heads=2, num_classes=0,
+        qkv_bias=True, dynamic_img_size=True,
+    )  # fmt: skip
+    with torch.no_grad():  # timm zero-inits pos_embed's class part etc.: make every tensor informative
+        for p in vit.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return vit.eval()
+
+
+def save_dino(vit, path: Path) -> Path:
+    keep = {k: v for k, v in vit.state_dict().items() if not k.startswith(("head", "fc_norm"))}
+    torch.save(keep, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def dino_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, Path]:
+    vit = tiny_timm_vit(0)
+    return vit, save_dino(vit, tmp_path_factory.mktemp("dino") / "tiny_dino.pth")
+
+
+def frames_hw(t: int, h: int, w: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, (1, h, w, 3)).astype(np.int64)
+    steps = rng.integers(-25, 26, (t, h, w, 3)).cumsum(axis=0)
+    return np.clip(base + steps, 0, 255).astype(np.uint8)
+
+
+# ------------------------------------------------------------------------- DINO / subject consistency
+def test_transforms_equal_vbenchs() -> None:
+    from aigve.vbench.transforms import clip_transform, dino_transform
+
+    fr = frames_hw(3, 90, 160, seed=3)
+    assert torch.allclose(dino_transform(fr), ref_dino_transform(fr), atol=1e-6, rtol=0)
+    assert dino_transform(fr).shape == (3, 3, 224, 398)  # non-square, no crop
+    assert torch.allclose(clip_transform(fr), ref_clip_transform(fr), atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("hw", [(224, 398), (240, 224), (224, 224), (64, 96)])
+def test_dino_pos_embed_is_dinos_not_timms(hw: tuple[int, int]) -> None:
+    torch.manual_seed(1)
+    pe = torch.randn(1, 14 * 14 + 1, 32)
+    h, w = hw
+    ours = dino_pos_embed(pe, 16, h, w)
+    ref = ref_interpolate_pos_encoding(pe, 16, (h // 16) * (w // 16), h, w)
+    assert torch.equal(ours, ref)
+    if h != w:
+        from timm.layers import resample_abs_pos_embed
+
+        timm_pe = resample_abs_pos_embed(pe, [h // 16, w // 16], num_prefix_tokens=1)
+        assert (timm_pe - ours).abs().max() > 1e-4  # the reason DINO's rule is reproduced
+
+
+def test_dino_network_matches_reference_on_vbench_frames(dino_file) -> None:
+    vit, path = dino_file
+    from aigve.backbones.nets.dino_vit import config_from_state
+    from aigve.weights.load import load_state_dict
+
+    state = load_state_dict(path)
+    net = DinoViT(**config_from_state(state))
+    net.load_state_dict(state, strict=True)
+    x = ref_dino_transform(frames_hw(3, 120, 200, seed=4))
+    with torch.no_grad():
+        assert torch.allclose(net.eval()(x), ref_dino_forward(vit, x), atol=TOL, rtol=0)
+
+
+def test_subject_consistency_extractor_and_metric_match_vbench(dino_file) -> None:
+    from aigve.backbones.dino import DinoExtractor
+    from aigve.metrics.vbench import VBenchSubjectConsistency
+    from aigve.types import Entry
+
+    vit, path = dino_file
+    fr = frames_hw(6, 96, 128, seed=5)
+    ext = DinoExtractor(weights=str(path), batch_size=4)
+    feats = ext.extract(fr)
+    with torch.no_grad():
+        ref_feats = torch.cat([ref_dino_forward(vit, img.unsqueeze(0)) for img in ref_dino_transform(fr)])
+    assert np.abs(feats - ref_feats.numpy()).max() < TOL
+    # batch-size independence and determinism
+    again = DinoExtractor(weights=str(path), batch_size=1).extract(fr)
+    assert np.abs(again - feats).max() < 1e-6
+    video_sim, cnt = ref_consistency(ref_feats)
+    m = VBenchSubjectConsistency(weights=str(path))
+    out = m.score(Entry("v", Path("v.mp4")), {"features": feats})
+    assert out["vbench_subject_consistency"] == pytest.approx(video_sim / cnt, abs=TOL)
+    assert out["vbench_subject_consistency_frames"] == cnt == 5
+
+
+def test_consistency_terms_match_vbench_loop_with_negative_cosines() -> None:
+    rng = np.random.default_rng(7)
+    f = rng.standard_normal((9, 16)).astype(np.float32)
+    video_sim, cnt = ref_consistency(torch.from_numpy(f))
+    terms = consistency_terms(f)
+    assert terms.size == cnt and terms.sum() == pytest.approx(video_sim, abs=1e-6)
+
+
+# ------------------------------------------------------------------------- CLIP / background consistency
+def test_clip_vbench_backend_matches_vbench_preprocessing(tmp_path: Path) -> None:
+    pytest.importorskip("transformers")
+    from transformers import CLIPModel
+
+    from aigve.backbones.clip import ClipExtractor
+    from aigve.metrics.vbench import VBenchBackgroundConsistency
+    from tests.backbones.vl_tiny import make_tiny_clip
+
+    d = make_tiny_clip(tmp_path / "clip", seed=2, image_size=224)
+    fr = frames_hw(5, 100, 150, seed=6)
+    ext = ClipExtractor(batch_size=2, **VBenchBackgroundConsistency(weights=str(d)).extractor_options())
+    ours = ext.extract(fr)
+    ref_model = CLIPModel.from_pretrained(str(d)).eval()
+    with torch.no_grad():
+        out = ref_model.get_image_features(pixel_values=ref_clip_transform(fr))
+    ref = out if isinstance(out, torch.Tensor) else out.pooler_output
+    assert np.abs(ours - ref.numpy()).max() < TOL
+    video_sim, cnt = ref_consistency(ref)
+    got = consistency_terms(ours)
+    assert got.mean() == pytest.approx(video_sim / cnt, abs=TOL)
+
+
+# ------------------------------------------------------------------------- temporal flickering
+def test_temporal_flickering_matches_cal_score(make_video) -> None:
+    from aigve.backbones.classic import FrameAbsDiff
+    from aigve.metrics.vbench import VBenchTemporalFlickering
+    from aigve.types import Entry
+    from aigve.video.decode import decode_video
+
+    fr = frames_hw(7, 48, 64, seed=8)
+    path = make_video("flick.mp4", fr)
+    decoded = decode_video(path).frames
+    bgr = [f[..., ::-1].copy() for f in decoded]  # VBench reads BGR with OpenCV
+    diffs = FrameAbsDiff().extract(decoded)
+    out = VBenchTemporalFlickering().score(Entry("v", path), {"absdiff": diffs})
+    assert out["vbench_temporal_flickering"] == pytest.approx(ref_flicker(bgr), abs=TOL)
