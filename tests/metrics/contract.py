@@ -121,6 +121,7 @@ SYNTHETIC: dict[str, Synthetic] = {
     ),
     "efficientnet_lite0": Synthetic("frames", lambda b, k, r, q: _similar_rows(b.dim, k, r, q, nonneg=True)),  # type: ignore[attr-defined]
     "clip": Synthetic("frames", lambda b, k, r, q: _similar_rows(512, k, r, q, nonneg=False)),
+    "dino_vitb16": Synthetic("frames", lambda b, k, r, q: _similar_rows(768, k, r, q, nonneg=False)),
     "clip_text": Synthetic("frames", _image_text),
     "blip_text": Synthetic("frames", _image_text),
     "fid_inception": Synthetic("frames", _fid_inception),
