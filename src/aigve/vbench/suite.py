@@ -95,6 +95,8 @@ QUALITY_WEIGHT = 4.0
 SEMANTIC_WEIGHT = 1.0
 
 #: dimensions whose VBench score is a frame-weighted mean over all videos' frame terms
+DIMENSIONS_FIELD = "vbench_dimensions"  # entry field of the standard prompt suite (aigve.vbench.prompts)
+
 FRAME_WEIGHTED: frozenset[str] = frozenset(
     {"subject_consistency", "background_consistency", "appearance_style"}
 )
@@ -196,28 +198,38 @@ def suite_scores(raw: Mapping[str, float]) -> SuiteScores:
 def dimension_values(results: Results) -> dict[str, float]:
     """Each computed dimension's VBench score from a run: metrics named ``vbench_<dimension>``.
 
-    Frame-weighted dimensions whose metric gives ``vbench_<dimension>_frames`` per video are the
-    frame-weighted mean of the per-video values; the others are the metric's aggregate (mean over videos)."""
+    The per-video values are averaged over the videos scored; frame-weighted dimensions whose metric gives
+    ``vbench_<dimension>_frames`` are weighted by it (VBench's sum of frame terms / number of terms). Entries with
+    a ``vbench_dimensions`` field (VBench's standard prompt suite) count only for the dimensions it lists, as in
+    VBench, where each dimension is scored on its own prompts' videos. Without per-video records the metric's
+    aggregate is used."""
+    listed = {e.id: set(e.extra[DIMENSIONS_FIELD]) for e in results.entries if DIMENSIONS_FIELD in e.extra}
     out: dict[str, float] = {}
     for d in DIMENSIONS:
         name = metric_name(d)
         agg = results.aggregates.get(name)
         if agg is None or agg.error or name not in agg.outputs:
             continue
-        value = agg.outputs[name].value
-        if d in FRAME_WEIGHTED and frames_output(d) in agg.outputs:
-            vals: dict[str, float] = {}
-            counts: dict[str, float] = {}
-            for r in results.records:
-                if r.metric != name or r.error or r.value is None or not math.isfinite(float(r.value)):
-                    continue
-                if r.output == name:
-                    vals[r.video_id] = float(r.value)
-                elif r.output == frames_output(d):
-                    counts[r.video_id] = float(r.value)
+        vals: dict[str, float] = {}
+        counts: dict[str, float] = {}
+        for r in results.records:
+            if r.metric != name or r.error or r.value is None or not math.isfinite(float(r.value)):
+                continue
+            if r.video_id in listed and d not in listed[r.video_id]:
+                continue
+            if r.output == name:
+                vals[r.video_id] = float(r.value)
+            elif r.output == frames_output(d):
+                counts[r.video_id] = float(r.value)
+        value: float | None
+        if not vals:
+            value = None if listed else agg.outputs[name].value
+        elif d in FRAME_WEIGHTED and frames_output(d) in agg.outputs:
             keys = [k for k in vals if k in counts]
             den = sum(counts[k] for k in keys)
             value = sum(vals[k] * counts[k] for k in keys) / den if den > 0 else None
+        else:
+            value = sum(vals.values()) / len(vals)
         if value is not None and math.isfinite(value):
             out[d] = float(value)
     return out
