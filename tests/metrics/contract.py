@@ -124,6 +124,7 @@ SYNTHETIC: dict[str, Synthetic] = {
     "dino_vitb16": Synthetic("frames", lambda b, k, r, q: _similar_rows(768, k, r, q, nonneg=False)),
     "clip_text": Synthetic("frames", _image_text),
     "blip_text": Synthetic("frames", _image_text),
+    "vbench_clip_style": Synthetic("frames", _image_text),
     "fid_inception": Synthetic("frames", _fid_inception),
     "i3d_kinetics400": Synthetic("video", lambda b, k, r, q: _shifted(b.dim, k, r, q)),  # type: ignore[attr-defined]
     "videomae_v2": Synthetic("video", lambda b, k, r, q: _shifted(b.dim, k, r, q)),  # type: ignore[attr-defined]

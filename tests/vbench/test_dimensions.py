@@ -251,3 +251,84 @@ def test_temporal_flickering_matches_cal_score(make_video) -> None:
     diffs = FrameAbsDiff().extract(decoded)
     out = VBenchTemporalFlickering().score(Entry("v", path), {"absdiff": diffs})
     assert out["vbench_temporal_flickering"] == pytest.approx(ref_flicker(bgr), abs=TOL)
+
+
+# ------------------------------------------------------------------------- CLIP / appearance style
+def ref_clip_transform_image(n_px: int = 224):
+    from torchvision.transforms import CenterCrop, Compose, InterpolationMode, Normalize, Resize, ToTensor
+
+    return Compose(
+        [
+            Resize(n_px, interpolation=InterpolationMode.BICUBIC, antialias=False),
+            CenterCrop(n_px),
+            ToTensor(),
+            Normalize((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)),
+        ]
+    )
+
+
+def test_appearance_style_matches_vbench_loop(tmp_path: Path) -> None:
+    """appearance_style(): per frame ``clip_model(image, text)`` -> ``logits_per_text[0][0] / 100``; the video's
+    value is their mean and the dimension is frame-weighted. The tiny model's logit scale (exp 3.2 ~ 24.5) is not
+    ln 100, so the scale is exercised."""
+    pytest.importorskip("transformers")
+    from PIL import Image
+    from transformers import CLIPModel, CLIPProcessor
+
+    from aigve.metrics.vbench import VBenchAppearanceStyle
+    from aigve.types import Entry
+    from tests.backbones.staged import staged_score
+    from tests.backbones.vl_tiny import make_tiny_clip
+
+    d = make_tiny_clip(tmp_path / "clip", seed=4, image_size=224, logit_scale=3.2)
+    fr = frames_hw(4, 90, 120, seed=9)
+    style = "oil painting of the red car"
+    entry = Entry("v", Path("v.mp4"), prompt="a car", extra={"appearance_style": style})
+    from aigve.backbones.clip import ClipExtractor
+
+    metric = VBenchAppearanceStyle(weights=str(d))
+    (req,) = metric.effective_requests()
+    ext = ClipExtractor(batch_size=3, **dict(req.options))
+    got = staged_score(metric, entry, ext.extract(fr))
+    model = CLIPModel.from_pretrained(str(d)).eval()
+    ids = CLIPProcessor.from_pretrained(str(d)).tokenizer([style], return_tensors="pt")["input_ids"]
+    tf = ref_clip_transform_image(224)
+    cur = []
+    with torch.no_grad():
+        for a in fr:
+            image = tf(Image.fromarray(a)).unsqueeze(0)
+            logits_per_text = model(input_ids=ids, pixel_values=image).logits_per_text
+            cur.append(float(logits_per_text[0][0]) / 100)
+    assert got["vbench_appearance_style"] == pytest.approx(float(np.mean(cur)), abs=TOL)
+    assert got["vbench_appearance_style_frames"] == 4
+    from aigve.vbench.transforms import clip_transform_image
+
+    ref_pix = torch.stack([tf(Image.fromarray(a)) for a in fr])
+    assert torch.allclose(clip_transform_image(fr), ref_pix, atol=1e-6, rtol=0)
+
+
+def test_appearance_style_without_style_text_is_a_per_video_error(make_video, tmp_path: Path) -> None:
+    pytest.importorskip("transformers")
+    from aigve.data.dataset import Dataset
+    from aigve.engine import Engine, RunConfig
+    from aigve.types import Entry
+    from tests.backbones.vl_tiny import make_tiny_clip
+
+    d = make_tiny_clip(tmp_path / "clip", seed=4)
+    a = make_video("a.mp4", frames_hw(3, 32, 32, seed=1))
+    b = make_video("b.mp4", frames_hw(3, 32, 32, seed=2))
+    ds = Dataset(
+        name="s",
+        entries=[Entry("a", a, extra={"appearance_style": "watercolor painting"}), Entry("b", b)],
+    )
+    cfg = RunConfig(
+        metrics=["vbench_appearance_style"],
+        metric_options={"vbench_appearance_style": {"weights": str(d)}},
+        cache_dir=tmp_path / "c",
+        bootstrap=0,
+        progress=False,
+    )
+    res = Engine(ds, cfg).run()
+    errs = {r.video_id: r.error for r in res.records if r.error}
+    assert set(errs) == {"b"} and "appearance_style" in errs["b"]
+    assert res.value("vbench_appearance_style") is not None

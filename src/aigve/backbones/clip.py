@@ -63,8 +63,8 @@ log = logging.getLogger(__name__)
 
 EXTRACTOR_NAME = "clip"
 DEFAULT_MODEL = "clip_vit_b32"
-ImageBackend = Literal["pil", "torchvision", "vbench"]
-IMAGE_BACKENDS: tuple[str, ...] = ("pil", "torchvision", "vbench")
+ImageBackend = Literal["pil", "torchvision", "vbench", "vbench_pil"]
+IMAGE_BACKENDS: tuple[str, ...] = ("pil", "torchvision", "vbench", "vbench_pil")
 
 HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 HF_PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
@@ -296,10 +296,11 @@ class ClipModel:
     @torch.inference_mode()
     def encode_images(self, frames: np.ndarray) -> np.ndarray:
         """uint8 ``[N, H, W, 3]`` -> float32 ``[N, D]`` projected (unnormalised) image embeddings."""
-        if self.image_backend == "vbench":
-            from aigve.vbench.transforms import clip_transform
+        if self.image_backend in ("vbench", "vbench_pil"):
+            from aigve.vbench.transforms import clip_transform, clip_transform_image
 
-            pix = clip_transform(frames, self.image_size).to(self.device)
+            fn = clip_transform if self.image_backend == "vbench" else clip_transform_image
+            pix = fn(frames, self.image_size).to(self.device)
             if self.backend == "hf":
                 out = _pooled(self.model.get_image_features(pixel_values=pix))
             else:
@@ -371,7 +372,7 @@ def load_clip_model(
         raise UsageError(f"image_backend must be one of {IMAGE_BACKENDS}, got '{image_backend}'")
     if ms.backend == "hf":
         handle, sha, warnings = _load_hf(
-            ms, weights, processor, dev, "pil" if image_backend == "vbench" else image_backend
+            ms, weights, processor, dev, "pil" if image_backend.startswith("vbench") else image_backend
         )
         handle.image_size = int(handle.model.config.vision_config.image_size)
     else:
@@ -489,7 +490,8 @@ class ClipExtractor(Extractor):
     ``processor`` (a processor directory, for models whose processor lives elsewhere, e.g. PickScore),
     ``image_backend`` (``"pil"`` default, ``"torchvision"``, or ``"vbench"``: VBench's ``clip_transform`` —
     bicubic resize of the float frames without antialiasing, centre crop, CLIP mean/std — for the VBench
-    dimensions; a metric with the same model, frames and ``image_backend="vbench"`` shares their forward pass).
+    dimensions; a metric with the same model, frames and ``image_backend="vbench"`` shares their forward pass),
+    or ``"vbench_pil"``: VBench's ``clip_transform_Image`` (PIL bicubic resize, centre crop), for appearance_style.
     """
 
     name: ClassVar[str] = EXTRACTOR_NAME

@@ -176,3 +176,58 @@ class VBenchTemporalFlickering(VideoMetric):
         if d.ndim != 2 or d.shape[0] == 0:
             raise MetricInputError(f"{entry.generated}: {self.name} needs at least 2 frames")
         return {self.name: flicker_scores(d[:, 0])[1]}
+
+
+@register_metric
+class VBenchAppearanceStyle(VideoMetric):
+    """VBench appearance style: CLIP ViT-B/32 ``logits_per_text / 100`` of each frame with the style text."""
+
+    spec: ClassVar[MetricSpec] = MetricSpec(
+        name="vbench_appearance_style",
+        family="multi_aspect",
+        description=(
+            "VBench appearance style: CLIP ViT-B/32 exp(logit_scale)·cos(frame, style text)/100 over all frames; "
+            "needs the auxiliary 'appearance_style' text per video (VBench's prompt suite, or a dataset field)"
+        ),
+        inputs=("generated",),
+        backbone="vbench_clip_style",
+        outputs=(
+            OutputSpec(
+                "vbench_appearance_style",
+                True,
+                (-1.0, 1.0),
+                "mean over frames of logits_per_text/100 = exp(logit_scale)·cos/100 (= cos for OpenAI CLIP)",
+            ),
+            OutputSpec(
+                "vbench_appearance_style_frames",
+                None,
+                (1.0, None),
+                "number of frames: the weight of this video in VBench's frame-weighted dimension score",
+            ),
+        ),
+        citation=VBENCH_CITATION,
+        extra="vlsim",
+        requires=("transformers",),
+        weights=("clip_vit_b32",),
+        suites=("vbench",),
+        options={"weights": None, "model": "clip_vit_b32"},
+    )
+
+    def requests(self) -> list[FeatureRequest]:
+        return [FeatureRequest("style", "vbench_clip_style", ALL_FRAMES, "generated")]
+
+    def extractor_options(self) -> dict[str, Any]:
+        opts: dict[str, Any] = {"model": self.options["model"], "image_backend": "vbench_pil"}
+        if self.options.get("weights"):
+            opts["weights"] = str(self.options["weights"])
+        return opts
+
+    def score(self, entry: Entry, feats: Mapping[str, np.ndarray]) -> dict[str, float]:
+        from aigve.backbones.base import column
+        from aigve.backbones.clip import CLIP_TEXT_COLUMNS
+
+        out = np.asarray(feats["style"], dtype=np.float64)
+        if out.ndim != 2 or out.shape[0] == 0:
+            raise MetricInputError(f"{entry.generated}: {self.name} needs at least 1 frame")
+        per_frame = column(out, CLIP_TEXT_COLUMNS, "scaled_cosine") / 100.0
+        return {self.name: float(per_frame.mean()), f"{self.name}_frames": float(per_frame.size)}

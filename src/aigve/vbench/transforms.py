@@ -52,3 +52,19 @@ def dino_transform(frames: np.ndarray | torch.Tensor, n_px: int = 224) -> torch.
     x = _as_float_tchw(frames)
     x = tvf.resize(x, [n_px], interpolation=InterpolationMode.BILINEAR, antialias=False)
     return _normalize(x / 255.0, IMAGENET_MEAN, IMAGENET_STD)
+
+
+def clip_transform_image(frames: np.ndarray, n_px: int = 224) -> torch.Tensor:
+    """uint8 ``[T, H, W, 3]`` -> float32 ``[T, 3, n, n]`` as VBench's ``clip_transform_Image(n_px)``: each frame as a
+    PIL image, shorter side -> n with PIL's bicubic (torchvision ``Resize`` on PIL; ``antialias`` has no effect
+    there), centre crop, ``ToTensor``, CLIP mean/std (``appearance_style`` uses it)."""
+    from PIL import Image
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms import functional as tvf
+
+    out = []
+    for f in np.asarray(frames):
+        img = tvf.resize(Image.fromarray(f), [n_px], interpolation=InterpolationMode.BICUBIC)
+        img = tvf.center_crop(img, [n_px, n_px])
+        out.append(tvf.to_tensor(img))
+    return _normalize(torch.stack(out), CLIP_MEAN, CLIP_STD)
