@@ -125,6 +125,9 @@ SYNTHETIC: dict[str, Synthetic] = {
     "clip_text": Synthetic("frames", _image_text),
     "blip_text": Synthetic("frames", _image_text),
     "vbench_clip_style": Synthetic("frames", _image_text),
+    "vbench_aesthetic": Synthetic(
+        "frames", lambda b, k, r, q: 0.3 + 0.5 * q + 0.02 * r.standard_normal((k, 1))
+    ),
     "fid_inception": Synthetic("frames", _fid_inception),
     "i3d_kinetics400": Synthetic("video", lambda b, k, r, q: _shifted(b.dim, k, r, q)),  # type: ignore[attr-defined]
     "videomae_v2": Synthetic("video", lambda b, k, r, q: _shifted(b.dim, k, r, q)),  # type: ignore[attr-defined]

@@ -332,3 +332,37 @@ def test_appearance_style_without_style_text_is_a_per_video_error(make_video, tm
     errs = {r.video_id: r.error for r in res.records if r.error}
     assert set(errs) == {"b"} and "appearance_style" in errs["b"]
     assert res.value("vbench_appearance_style") is not None
+
+
+# ------------------------------------------------------------------------- CLIP L/14 + LAION head / aesthetic quality
+def test_aesthetic_quality_matches_laion_aesthetic(tmp_path: Path) -> None:
+    """laion_aesthetic(): clip_transform(224) frames -> encode_image -> F.normalize -> Linear -> /10, mean over
+    frames (a tiny CLIP stands in for ViT-L/14, so the head is Linear(projection_dim, 1) here)."""
+    pytest.importorskip("transformers")
+    from transformers import CLIPModel
+
+    from aigve.backbones.clip import ClipExtractor
+    from aigve.backbones.vbench import VBenchAestheticScorer
+    from aigve.metrics.vbench import VBenchAestheticQuality
+    from aigve.types import Entry
+    from tests.backbones.staged import staged_score
+    from tests.backbones.vl_tiny import make_tiny_clip
+
+    d = make_tiny_clip(tmp_path / "clip", seed=6, image_size=224)
+    dim = int(CLIPModel.from_pretrained(str(d)).config.projection_dim)
+    torch.manual_seed(11)
+    head = torch.nn.Linear(dim, 1)
+    torch.save(head.state_dict(), tmp_path / "sa_head.pth")
+    metric = VBenchAestheticQuality(weights=str(d), head_weights=str(tmp_path / "sa_head.pth"))
+    scorer = VBenchAestheticScorer(**dict(metric.effective_requests()[0].options))
+    up_name, up_opts = scorer.upstream()
+    assert up_name == "clip" and up_opts["model"] == "clip_vit_l14" and up_opts["image_backend"] == "vbench"
+    fr = frames_hw(5, 100, 140, seed=12)
+    feats = ClipExtractor(batch_size=2, **up_opts).extract(fr)
+    got = staged_score(metric, Entry("v", Path("v.mp4")), feats, scorer=scorer)
+    model = CLIPModel.from_pretrained(str(d)).eval()
+    with torch.no_grad():
+        out = model.get_image_features(pixel_values=ref_clip_transform(fr))
+        emb = out if isinstance(out, torch.Tensor) else out.pooler_output
+        ref = (head(F.normalize(emb.float(), dim=-1, p=2)).squeeze(-1) / 10).mean().item()
+    assert got["vbench_aesthetic_quality"] == pytest.approx(ref, abs=TOL)

@@ -30,7 +30,6 @@ FILENAME_PREFIX = re.compile(
     r"-([0-9a-f]{8,64})\.[A-Za-z0-9]+$"
 )  # torch.hub convention: name-<sha256[:n]>.ext
 UNPINNED_EXPECTED = {
-    "dino_vitb16",  # VBench subject_consistency: dl.fbaipublicfiles.com publishes no hash
     "videomae_v2_g_ssv2",
     "videoscore_v1_1",
     "simplevqa_ugc",

@@ -9,8 +9,8 @@ embeddings with DINO's own rule (:func:`aigve.backbones.nets.dino_vit.dino_pos_e
 Output: float32 ``[T, D]`` class-token features, not normalised (the metric normalises). VBench runs one frame
 at a time; here frames are batched (``batch_size``), which gives the same features up to float rounding.
 
-Weights: the registry's ``dino_vitb16`` (``dino_vitbase16_pretrain.pth`` from dl.fbaipublicfiles.com; no published
-sha256: the file's hash is recorded in the provenance on first use). ``weights=PATH`` takes another file; the network
+Weights: the registry's ``dino_vitb16`` (``dino_vitbase16_pretrain.pth`` from dl.fbaipublicfiles.com; only a 6-hex
+md5 prefix is known, a weak check; the file's sha256 is recorded in the provenance). ``weights=PATH`` takes another file; the network
 is sized from the file (tests use tiny random ViTs of the same architecture).
 """
 

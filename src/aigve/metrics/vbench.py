@@ -231,3 +231,45 @@ class VBenchAppearanceStyle(VideoMetric):
             raise MetricInputError(f"{entry.generated}: {self.name} needs at least 1 frame")
         per_frame = column(out, CLIP_TEXT_COLUMNS, "scaled_cosine") / 100.0
         return {self.name: float(per_frame.mean()), f"{self.name}_frames": float(per_frame.size)}
+
+
+@register_metric
+class VBenchAestheticQuality(VideoMetric):
+    """VBench aesthetic quality: LAION linear head on CLIP ViT-L/14 embeddings of every frame, /10, mean."""
+
+    spec: ClassVar[MetricSpec] = MetricSpec(
+        name="vbench_aesthetic_quality",
+        family="multi_aspect",
+        description=(
+            "VBench aesthetic quality: LAION aesthetic linear head on L2-normalised CLIP ViT-L/14 embeddings of "
+            "all frames (VBench's clip_transform), divided by 10, mean over frames"
+        ),
+        inputs=("generated",),
+        backbone="vbench_aesthetic",
+        outputs=(
+            OutputSpec(
+                "vbench_aesthetic_quality",
+                True,
+                (None, None),
+                "mean over frames of LAION-linear(normalised CLIP ViT-L/14 embedding)/10 (about 0-1 in practice)",
+            ),
+        ),
+        citation=VBENCH_CITATION + "; LAION-AI/aesthetic-predictor (sa_0_4_vit_l_14_linear)",
+        extra="vlsim",
+        requires=("transformers",),
+        weights=("clip_vit_l14", "laion_aesthetic_l14"),
+        suites=("vbench",),
+        options={"weights": None, "head_weights": None},
+    )
+
+    def requests(self) -> list[FeatureRequest]:
+        return [FeatureRequest("aesthetic", "vbench_aesthetic", ALL_FRAMES, "generated")]
+
+    def extractor_options(self) -> dict[str, Any]:
+        return {k: str(self.options[k]) for k in ("weights", "head_weights") if self.options.get(k)}
+
+    def score(self, entry: Entry, feats: Mapping[str, np.ndarray]) -> dict[str, float]:
+        a = np.asarray(feats["aesthetic"], dtype=np.float64)
+        if a.ndim != 2 or a.shape[0] == 0:
+            raise MetricInputError(f"{entry.generated}: {self.name} needs at least 1 frame")
+        return {self.name: float(a[:, 0].mean())}
