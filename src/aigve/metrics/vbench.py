@@ -273,3 +273,68 @@ class VBenchAestheticQuality(VideoMetric):
         if a.ndim != 2 or a.shape[0] == 0:
             raise MetricInputError(f"{entry.generated}: {self.name} needs at least 1 frame")
         return {self.name: float(a[:, 0].mean())}
+
+
+def dynamic_decision(max_rad: np.ndarray, thres: float, count_num: float) -> bool:
+    """VBench's ``check_move``: True once ``count_num`` pairs have ``max_rad > thres`` (never without pairs)."""
+    count = 0
+    for score in np.asarray(max_rad, dtype=np.float64).reshape(-1):
+        if score > thres:
+            count += 1
+        if count >= count_num:
+            return True
+    return False
+
+
+@register_metric
+class VBenchDynamicDegree(VideoMetric):
+    """VBench dynamic degree: 1 if the video moves by VBench's RAFT rule, else 0 (the mean is the share)."""
+
+    spec: ClassVar[MetricSpec] = MetricSpec(
+        name="vbench_dynamic_degree",
+        family="multi_aspect",
+        description=(
+            "VBench dynamic degree: RAFT-large flow on frames at ~8 fps; a video is dynamic when enough pairs' "
+            "top-5% flow magnitude exceeds 6·min(H,W)/256 (mean over videos = share of dynamic videos)"
+        ),
+        inputs=("generated",),
+        backbone="vbench_raft",
+        outputs=(
+            OutputSpec(
+                "vbench_dynamic_degree",
+                None,
+                (0.0, 1.0),
+                "1 if the video is dynamic by VBench's rule, else 0",
+            ),
+            OutputSpec(
+                "vbench_dynamic_degree_pairs_over",
+                None,
+                (0.0, None),
+                "number of sampled frame pairs whose top-5% flow magnitude exceeds the threshold",
+            ),
+        ),
+        citation=VBENCH_CITATION + "; Teed & Deng, RAFT, ECCV 2020",
+        weights=("tv_raft_large_c_t_v1",),
+        suites=("vbench",),
+        options={"weights": None},
+    )
+
+    def requests(self) -> list[FeatureRequest]:
+        return [FeatureRequest("flow", "vbench_raft", ALL_FRAMES, "generated")]
+
+    def score(self, entry: Entry, feats: Mapping[str, np.ndarray]) -> dict[str, float]:
+        from aigve.backbones.base import column
+        from aigve.backbones.vbench import DYNAMIC_COLUMNS
+
+        out = np.asarray(feats["flow"], dtype=np.float64)
+        if out.ndim != 2 or out.shape[0] == 0:
+            raise MetricInputError(
+                f"{entry.generated}: {self.name} needs at least 2 frames after VBench's ~8 fps sampling"
+            )
+        rad = column(out, DYNAMIC_COLUMNS, "max_rad")
+        thres = float(column(out, DYNAMIC_COLUMNS, "thres")[0])
+        count_num = float(column(out, DYNAMIC_COLUMNS, "count_num")[0])
+        return {
+            self.name: 1.0 if dynamic_decision(rad, thres, count_num) else 0.0,
+            f"{self.name}_pairs_over": float((rad > thres).sum()),
+        }
