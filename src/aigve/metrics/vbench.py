@@ -302,9 +302,9 @@ class VBenchDynamicDegree(VideoMetric):
         outputs=(
             OutputSpec(
                 "vbench_dynamic_degree",
-                None,
+                True,
                 (0.0, 1.0),
-                "1 if the video is dynamic by VBench's rule, else 0",
+                "1 if the video is dynamic by VBench's rule, else 0 (VBench's Quality score counts more as better)",
             ),
             OutputSpec(
                 "vbench_dynamic_degree_pairs_over",
