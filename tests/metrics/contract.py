@@ -125,6 +125,11 @@ SYNTHETIC: dict[str, Synthetic] = {
     "clip_text": Synthetic("frames", _image_text),
     "blip_text": Synthetic("frames", _image_text),
     "vbench_clip_style": Synthetic("frames", _image_text),
+    "vbench_raft_static": Synthetic(
+        "frames",
+        lambda b, k, r, q: np.stack([r.uniform(0.0, 3.0, k), np.full(k, 3.0), np.full(k, 1.0)], axis=1),
+        graded=False,
+    ),
     "vbench_raft": Synthetic(
         "frames",
         lambda b, k, r, q: np.stack([r.uniform(0.0, 12.0, k), np.full(k, 6.0), np.full(k, 2.0)], axis=1),

@@ -179,3 +179,76 @@ def test_original_raft_checkpoint_converted_gives_the_same_flow(tmp_path: Path) 
     p = set_params(frames[0], len(frames))
     got = VBenchDynamicDegree().score(Entry("v", Path("v.mp4")), {"flow": out})
     assert got["vbench_dynamic_degree"] == float(check_move(p, ref_scores))
+
+
+# ---------------------------------------------------------------- static filter (static_filter.py, 45e79ec)
+def static_get_score(flo):
+    flo = flo[0].permute(1, 2, 0).cpu().numpy()
+    rad = np.sqrt(np.square(flo[:, :, 0]) + np.square(flo[:, :, 1]))
+    h, w = rad.shape
+    cut_index = int(h * w * 0.02)
+    return np.mean(abs(np.sort(-rad.flatten()))[:cut_index])
+
+
+def check_static(params, score_list):
+    thres, count_num, count = params["thres"], params["count_num"], 0
+    for score in score_list[:-2]:
+        if score > thres:
+            count += 1
+        if count > count_num:
+            return False
+    for score in score_list[-2:]:  # noqa: SIM110 - restated as VBench writes it
+        if score > thres * count_num * 2:
+            return False
+    return True
+
+
+def test_static_filter_equals_vbench(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pairs (consecutive, then first->last and last->first), top-2 % score, thresholds and decision as
+    ``StaticFilter.infer``; the flow itself is RAFT (checked above), stubbed here by a deterministic function."""
+    from aigve.backbones.base import ScorerInput
+    from aigve.backbones.vbench import VBenchRaftStaticScorer, top2_mean_magnitude
+    from aigve.metrics.vbench import VBenchTemporalFlickering, static_decision
+
+    rng = np.random.default_rng(4)
+    flo = torch.from_numpy(rng.standard_normal((1, 2, 64, 80)).astype(np.float32) * 3)
+    assert top2_mean_magnitude(flo[0].numpy()) == pytest.approx(float(static_get_score(flo)), rel=1e-6)
+    for n in range(3, 40):
+        scores = list(rng.uniform(0, 4, n))
+        p = {"thres": 3.0 * (130 / 256.0), "count_num": round(2 * ((n - 1) / 16.0))}
+        assert static_decision(np.array(scores), p["thres"], p["count_num"]) == check_static(p, scores)
+
+    def fake_flow(self, a, b):  # magnitude depends on which two frames: the pair order is checked
+        d = float(np.abs(a.astype(np.float64) - b.astype(np.float64)).mean())
+        return np.full((2, a.shape[0], a.shape[1]), d / 10, dtype=np.float32)
+
+    monkeypatch.setattr(VBenchRaftStaticScorer, "flow", fake_flow)
+    fr = frames_moving(6, 130, 140, seed=3)
+    (out,) = VBenchRaftStaticScorer().score([ScorerInput("v", fr, fps=8.0)])
+    firsts = [*fr[:-1], fr[0], fr[-1]]
+    seconds = [*fr[1:], fr[-1], fr[0]]
+    ref = [float(np.abs(a.astype(np.float64) - b.astype(np.float64)).mean()) / 10 * np.sqrt(2) for a, b in zip(firsts, seconds, strict=True)]  # fmt: skip
+    assert np.allclose(out[:, 0], ref, rtol=1e-5)
+    params = {"thres": 3.0 * (130 / 256.0), "count_num": round(2 * (6 / 16.0))}
+    assert out[0, 1] == params["thres"] and out[0, 2] == params["count_num"]
+    metric = VBenchTemporalFlickering(static_filter=True)
+    assert [r.extractor for r in metric.requests()] == ["frame_absdiff", "vbench_raft_static"]
+    got = metric.score(Entry("v", Path("v.mp4")), {"absdiff": np.ones((5, 1)), "static": out})
+    assert got["vbench_temporal_flickering_static"] == float(check_static(params, list(out[:, 0])))
+
+
+def test_suite_leaves_out_videos_the_static_filter_rejects() -> None:
+    from aigve.results.records import MetricAggregate, OutputValue, Results
+    from aigve.types import VideoRecord
+    from aigve.vbench.suite import dimension_values
+
+    tf = "vbench_temporal_flickering"
+    recs = [
+        VideoRecord("a", tf, tf, 0.99),
+        VideoRecord("a", tf, f"{tf}_static", 1.0),
+        VideoRecord("b", tf, tf, 0.80),
+        VideoRecord("b", tf, f"{tf}_static", 0.0),
+    ]
+    agg = MetricAggregate(tf, "multi_aspect", "video", "x", {tf: OutputValue(0.895, 2, True)}, 2, 0)
+    res = Results(aggregates={tf: agg}, records=recs, entries=[], provenance={}, errors=[])
+    assert dimension_values(res) == {"temporal_flickering": 0.99}

@@ -294,3 +294,36 @@ class VBenchRaftScorer(Scorer):
             ]
             out.append(np.asarray(rows, dtype=np.float64).reshape(-1, len(DYNAMIC_COLUMNS)))
         return out
+
+
+def top2_mean_magnitude(flow: np.ndarray) -> float:
+    """``static_filter.py``'s ``get_score``: mean of the largest 2 % of the flow magnitudes."""
+    rad = np.sqrt(np.square(flow[0]) + np.square(flow[1])).reshape(-1)
+    cut = int(rad.size * 0.02)
+    return float(np.mean(np.sort(rad)[::-1][:cut]))
+
+
+@register_extractor
+class VBenchRaftStaticScorer(VBenchRaftScorer):
+    """VBench's static-video filter (``static_filter.py`` at the root of Vchitect/VBench 45e79ec), which its
+    protocol runs before ``temporal_flickering``: RAFT on *every* consecutive frame pair plus (first, last) and
+    (last, first); per pair the mean of the top 2 % flow magnitudes; thresholds ``thres = 3*min(H, W)/256`` and
+    ``count_num = round(2*T/16)`` in every row. The same network and weights as ``vbench_raft``."""
+
+    name: ClassVar[str] = "vbench_raft_static"
+    version: ClassVar[str] = "1"
+
+    def score(self, items: Sequence[ScorerInput]) -> list[np.ndarray]:
+        out = []
+        for it in items:
+            frames = np.asarray(it.data)
+            thres = 3.0 * (min(frames.shape[1:3]) / 256.0)
+            count_num = float(round(2 * (len(frames) / 16.0)))
+            firsts = [*frames[:-1], frames[0], frames[-1]]
+            seconds = [*frames[1:], frames[-1], frames[0]]
+            rows = [
+                [top2_mean_magnitude(self.flow(a, b)), thres, count_num]
+                for a, b in zip(firsts, seconds, strict=True)
+            ]
+            out.append(np.asarray(rows, dtype=np.float64).reshape(-1, len(DYNAMIC_COLUMNS)))
+        return out

@@ -1,5 +1,5 @@
 """VBench dimensions computed natively: ``vbench_subject_consistency``, ``vbench_background_consistency``,
-``vbench_temporal_flickering``.
+``vbench_temporal_flickering``, ``vbench_dynamic_degree``, ``vbench_aesthetic_quality``, ``vbench_appearance_style``.
 
 Each follows ``vbench/<dimension>.py`` of Vchitect/VBench at commit 45e79ec: the same frames (every decoded frame),
 the same preprocessing (:mod:`aigve.vbench.transforms`) and the same formula. The engine decodes each video once
@@ -15,8 +15,13 @@ weights by it.
 Temporal flickering: (255 - mean over consecutive pairs of mean |f_i - f_{i+1}|) / 255, the ``flicker`` formula.
 VBench decodes with OpenCV here (BGR; the channel order does not change the mean) and we with PyAV: both use
 FFmpeg's decoder, but the YUV->RGB conversion may differ slightly. VBench's standard protocol scores only the
-videos its RAFT-based ``static_filter.py`` keeps (static scenes); that filter is not applied here (no RAFT
-backbone yet): the value is VBench's formula on whatever videos are given.
+videos its RAFT-based ``static_filter.py`` keeps (static scenes): ``static_filter=true`` runs that filter
+(``vbench_raft_static``) and reports ``vbench_temporal_flickering_static``; the suite then leaves rejected videos
+out of the dimension score.
+
+Dynamic degree (RAFT), aesthetic quality (CLIP ViT-L/14 + LAION linear head) and appearance style (CLIP ViT-B/32
+with the style text) follow ``dynamic_degree.py``, ``aesthetic_quality.py`` and ``appearance_style.py``; their
+backbones are in :mod:`aigve.backbones.vbench`.
 """
 
 from __future__ import annotations
@@ -139,6 +144,20 @@ class VBenchBackgroundConsistency(_Consistency):
         return opts
 
 
+def static_decision(max_rad: np.ndarray, thres: float, count_num: float) -> bool:
+    """``static_filter.py``'s ``check_static`` on the pair scores (consecutive pairs, then (first, last) and
+    (last, first)): static unless more than ``count_num`` consecutive pairs exceed ``thres`` or a first/last pair
+    exceeds ``thres * count_num * 2``."""
+    scores = np.asarray(max_rad, dtype=np.float64).reshape(-1)
+    count = 0
+    for score in scores[:-2]:
+        if score > thres:
+            count += 1
+        if count > count_num:
+            return False
+    return all(not score > thres * count_num * 2 for score in scores[-2:])
+
+
 @register_metric
 class VBenchTemporalFlickering(VideoMetric):
     """VBench temporal flickering: (255 - mean absolute difference of consecutive frames) / 255."""
@@ -147,8 +166,8 @@ class VBenchTemporalFlickering(VideoMetric):
         name="vbench_temporal_flickering",
         family="multi_aspect",
         description=(
-            "VBench temporal flickering: (255 - mean |frame[t+1] - frame[t]|) / 255 over all frames "
-            "(VBench scores static-scene videos only; its RAFT static filter is not applied)"
+            "VBench temporal flickering: (255 - mean |frame[t+1] - frame[t]|) / 255 over all frames; "
+            "static_filter=true adds VBench's RAFT static-video filter (its protocol scores static videos only)"
         ),
         inputs=("generated",),
         backbone="frame_absdiff",
@@ -159,15 +178,42 @@ class VBenchTemporalFlickering(VideoMetric):
                 (0.0, 1.0),
                 "(255 - mean over consecutive pairs of the mean absolute RGB difference) / 255",
             ),
+            OutputSpec(
+                "vbench_temporal_flickering_static",
+                None,
+                (0.0, 1.0),
+                "with static_filter=true: 1 if VBench's static filter keeps the video (only those count in the "
+                "VBench dimension score), else 0",
+            ),
         ),
         citation=VBENCH_CITATION,
         extra="offline",
         suites=("vbench",),
-        options={},
+        options={"static_filter": False, "weights": None},
     )
 
     def requests(self) -> list[FeatureRequest]:
-        return [FeatureRequest("absdiff", "frame_absdiff", ALL_FRAMES, "generated")]
+        reqs = [FeatureRequest("absdiff", "frame_absdiff", ALL_FRAMES, "generated")]
+        if self.options["static_filter"]:
+            reqs.append(FeatureRequest("static", "vbench_raft_static", ALL_FRAMES, "generated"))
+        return reqs
+
+    def extractor_options(self) -> dict[str, Any]:
+        return {}
+
+    def effective_requests(self) -> list[FeatureRequest]:
+        out = []
+        for req in self.requests():
+            if req.extractor == "vbench_raft_static" and self.options.get("weights"):
+                req = FeatureRequest(
+                    req.role,
+                    req.extractor,
+                    req.sampler,
+                    req.side,
+                    (("weights", str(self.options["weights"])),),
+                )
+            out.append(req)
+        return out
 
     def score(self, entry: Entry, feats: Mapping[str, np.ndarray]) -> dict[str, float]:
         from aigve.metrics.functional.temporal import flicker_scores
@@ -175,7 +221,17 @@ class VBenchTemporalFlickering(VideoMetric):
         d = np.asarray(feats["absdiff"], dtype=np.float64)
         if d.ndim != 2 or d.shape[0] == 0:
             raise MetricInputError(f"{entry.generated}: {self.name} needs at least 2 frames")
-        return {self.name: flicker_scores(d[:, 0])[1]}
+        out = {self.name: flicker_scores(d[:, 0])[1]}
+        if self.options["static_filter"]:
+            from aigve.backbones.base import column
+            from aigve.backbones.vbench import DYNAMIC_COLUMNS
+
+            st = np.asarray(feats["static"], dtype=np.float64)
+            rad = column(st, DYNAMIC_COLUMNS, "max_rad")
+            thres = float(column(st, DYNAMIC_COLUMNS, "thres")[0])
+            count_num = float(column(st, DYNAMIC_COLUMNS, "count_num")[0])
+            out[f"{self.name}_static"] = 1.0 if static_decision(rad, thres, count_num) else 0.0
+        return out
 
 
 @register_metric

@@ -201,8 +201,9 @@ def dimension_values(results: Results) -> dict[str, float]:
     The per-video values are averaged over the videos scored; frame-weighted dimensions whose metric gives
     ``vbench_<dimension>_frames`` are weighted by it (VBench's sum of frame terms / number of terms). Entries with
     a ``vbench_dimensions`` field (VBench's standard prompt suite) count only for the dimensions it lists, as in
-    VBench, where each dimension is scored on its own prompts' videos. Without per-video records the metric's
-    aggregate is used."""
+    VBench, where each dimension is scored on its own prompts' videos; a ``<name>_static`` output of 0 (VBench's
+    static filter, temporal flickering) leaves the video out. Without per-video records the metric's aggregate is
+    used."""
     listed = {e.id: set(e.extra[DIMENSIONS_FIELD]) for e in results.entries if DIMENSIONS_FIELD in e.extra}
     out: dict[str, float] = {}
     for d in DIMENSIONS:
@@ -212,6 +213,7 @@ def dimension_values(results: Results) -> dict[str, float]:
             continue
         vals: dict[str, float] = {}
         counts: dict[str, float] = {}
+        dropped: set[str] = set()  # temporal flickering: videos VBench's static filter rejects
         for r in results.records:
             if r.metric != name or r.error or r.value is None or not math.isfinite(float(r.value)):
                 continue
@@ -221,6 +223,9 @@ def dimension_values(results: Results) -> dict[str, float]:
                 vals[r.video_id] = float(r.value)
             elif r.output == frames_output(d):
                 counts[r.video_id] = float(r.value)
+            elif r.output == f"{name}_static" and float(r.value) == 0.0:
+                dropped.add(r.video_id)
+        vals = {k: v for k, v in vals.items() if k not in dropped}
         value: float | None
         if not vals:
             value = None if listed else agg.outputs[name].value
