@@ -94,11 +94,21 @@ DIM_WEIGHT: dict[str, float] = {d: (0.5 if d == "dynamic_degree" else 1.0) for d
 QUALITY_WEIGHT = 4.0
 SEMANTIC_WEIGHT = 1.0
 
-#: dimensions whose VBench score is a frame-weighted mean over all videos' frame terms
 DIMENSIONS_FIELD = "vbench_dimensions"  # entry field of the standard prompt suite (aigve.vbench.prompts)
 
+#: dimensions whose VBench score is a frame-weighted mean over all videos' frame terms (sum / count in
+#: ``vbench/<dimension>.py``; for spatial_relationship the mean over all frames' scores); a metric of one of these
+#: that gives ``vbench_<dimension>_frames`` per video is weighted by it, else its videos count equally
 FRAME_WEIGHTED: frozenset[str] = frozenset(
-    {"subject_consistency", "background_consistency", "appearance_style"}
+    {
+        "subject_consistency",
+        "background_consistency",
+        "appearance_style",
+        "object_class",
+        "multiple_objects",
+        "spatial_relationship",
+        "scene",
+    }
 )
 
 #: what each dimension reads from VBench_full_info.json beyond the prompt (custom mode must supply it)
