@@ -133,8 +133,23 @@ SYNTHETIC: dict[str, Synthetic] = {
     ),
     "efficientnet_lite0": Synthetic("frames", lambda b, k, r, q: _similar_rows(b.dim, k, r, q, nonneg=True)),  # type: ignore[attr-defined]
     "clip": Synthetic("frames", lambda b, k, r, q: _similar_rows(512, k, r, q, nonneg=False)),
+    "dino_vitb16": Synthetic("frames", lambda b, k, r, q: _similar_rows(768, k, r, q, nonneg=False)),
     "clip_text": Synthetic("frames", _image_text),
     "blip_text": Synthetic("frames", _image_text),
+    "vbench_clip_style": Synthetic("frames", _image_text),
+    "vbench_raft_static": Synthetic(
+        "frames",
+        lambda b, k, r, q: np.stack([r.uniform(0.0, 3.0, k), np.full(k, 3.0), np.full(k, 1.0)], axis=1),
+        graded=False,
+    ),
+    "vbench_raft": Synthetic(
+        "frames",
+        lambda b, k, r, q: np.stack([r.uniform(0.0, 12.0, k), np.full(k, 6.0), np.full(k, 2.0)], axis=1),
+        graded=False,
+    ),
+    "vbench_aesthetic": Synthetic(
+        "frames", lambda b, k, r, q: 0.3 + 0.5 * q + 0.02 * r.standard_normal((k, 1))
+    ),
     "fid_inception": Synthetic("frames", _fid_inception),
     "i3d_kinetics400": Synthetic("video", lambda b, k, r, q: _shifted(b.dim, k, r, q)),  # type: ignore[attr-defined]
     "videomae_v2": Synthetic("video", lambda b, k, r, q: _shifted(b.dim, k, r, q)),  # type: ignore[attr-defined]

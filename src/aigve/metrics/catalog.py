@@ -30,6 +30,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "aigve.metrics.multi_aspect",
     "aigve.metrics.vl_understanding",
     "aigve.metrics.vbench_ported",
+    "aigve.metrics.vbench",
 )
 
 # metrics users ask for by name that cannot be provided, and why (a named error beats "unknown metric")
@@ -71,6 +72,7 @@ UNAVAILABLE["vbench_scene"] = (
 
 SUITES: dict[str, str] = {
     "offline": "metrics whose weights ship inside PyPI packages or that need none: run anywhere, no download",
+    "vbench": "VBench's dimensions (vbench_<dimension>), with its normalisation and Quality/Semantic/Total",
 }
 
 

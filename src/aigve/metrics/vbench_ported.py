@@ -81,7 +81,7 @@ class VBenchMotionSmoothness(VideoMetric):
         ),
         citation=VBENCH_CITATION + "; AMT: Li et al., CVPR 2023",
         weights=("amt_s",),
-        suites=(),
+        suites=("vbench",),
         options={"weights": None, "scale": 1.0},
     )
 
@@ -168,6 +168,7 @@ def _viclip_spec(dim: str, what: str, prompts: str) -> MetricSpec:
         extra="vlsim",
         weights=("viclip_internvid_10m_flt",),
         options={"weights": None, "config": "vit_l14"},
+        suites=("vbench",),
     )
 
 
@@ -215,6 +216,7 @@ class VBenchHumanAction(VideoMetric):
         requires=("cv2",),
         weights=("umt_l16_k400",),
         options={"weights": None, "config": "vit_l16_k400"},
+        suites=("vbench",),
     )
 
     def __init__(self, **options: Any) -> None:
