@@ -356,6 +356,8 @@ class Aggregator(Planner):
                 "dir": None if cache._tmp else str(cache.root),
                 "hits": cache.hits,
                 "misses": cache.misses,
+                "leases_busy": cache.leases_busy,  # videos another worker was computing (shared cache)
+                "lease_takeovers": cache.lease_takeovers,  # expired leases of crashed workers taken over
             },
             "resumed": self.config.resume,
             "timings_seconds": {k: round(v, 4) for k, v in sorted(self.timings.items())},
