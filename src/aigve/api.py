@@ -28,6 +28,8 @@ def evaluate(
     batch_size: int = 32,
     device: str = "cpu",
     num_workers: int = 0,
+    precision: str = "fp32",
+    decode_device: str = "cpu",
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
     out_dir: str | Path | None = None,
@@ -54,7 +56,9 @@ def evaluate(
     ``prompts`` apply when ``dataset`` is a path (as ``--video-dir`` / ``--prompts`` do on the CLI).
     ``backbone_options`` (backbone name -> options) apply to every metric using that backbone, e.g.
     ``{"fid_inception": {"weights": PATH}}`` for fid, kid and is (``--backbone-option`` on the CLI); a
-    metric's own option for the same key (``metric_options``) wins for that metric.
+    metric's own option for the same key (``metric_options``) wins for that metric. ``precision`` (``fp32``,
+    ``bf16``, ``fp16``) runs the neural backbones under autocast (docs/precision.md); ``decode_device="cuda"``
+    decodes on the GPU where torchcodec's CUDA decoder works, else on the CPU with a warning (docs/gpu-decode.md).
 
     Two small videos in a folder (a still one and one that turns brighter every other frame), scored for
     flicker without touching the feature cache:
@@ -120,6 +124,8 @@ def evaluate(
         batch_size=batch_size,
         device=device,
         num_workers=num_workers,
+        precision=precision,
+        decode_device=decode_device,
         cache_dir=cdir,
         out_dir=Path(out_dir) if out_dir else None,
         resume=resume,

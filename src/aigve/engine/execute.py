@@ -126,6 +126,8 @@ class Engine(Aggregator):
                     mem.clip(self.config.window, path)
                     if mem is not None
                     else decode_video(path, self.config.window)
+                    if self.config.decode_device == "cpu"
+                    else self._decode_on_device(path)
                 )
                 prep.decode_seconds = time.perf_counter() - t0
                 prep.warnings = tuple(prep.clip.info.warnings)
@@ -148,6 +150,15 @@ class Engine(Aggregator):
         except Exception as exc:
             prep.error = f"{path}: unexpected error while reading the video: {type(exc).__name__}: {exc}"
         return prep
+
+    def _decode_on_device(self, path: Path) -> Clip:
+        """``--decode-device cuda``: torchcodec on the GPU, the CPU decoder for a video it cannot decode."""
+        from aigve.video.gpu_decode import decode_on
+
+        clip, fallback = decode_on(path, self.config.window, self.config.decode_device)
+        if fallback is not None:
+            self.decode_fallbacks.append(fallback)
+        return clip
 
     def _lease_or_defer(self, prep: _Prepared, cache: FeatureCache, force_decode: bool) -> _Prepared | None:
         """Work is missing for this video: take its lease in a shared cache (None: go on, ``prep.lease`` set).
