@@ -55,14 +55,15 @@ def _builder(backbone: str) -> Callable[[], Any]:
     return getattr(importlib.import_module(module), cls)
 
 
-def random_weights_file(backbone: str, directory: str | Path, seed: int = 0) -> Path:
+def random_weights_file(backbone: str, directory: str | Path, seed: int = 0, small: bool = False) -> Path:
     """``<directory>/<backbone>-random-<seed>.safetensors``: the backbone's network with seeded random init
-    (written once; an existing file is reused)."""
+    (written once; an existing file is reused). ``small``: batch-norm calibration on a smaller batch (smoke
+    tests on a CPU; the file name says ``-small``)."""
     import torch
 
     from aigve.errors import UsageError
 
-    path = Path(directory) / f"{backbone}-random-{seed}.safetensors"
+    path = Path(directory) / f"{backbone}-random-{seed}{'-small' if small else ''}.safetensors"
     if path.is_file():
         return path
     torch.manual_seed(seed)
@@ -72,13 +73,13 @@ def random_weights_file(backbone: str, directory: str | Path, seed: int = 0) -> 
         net = open_clip.create_model(CLIP_ARCH, pretrained=None)
     elif backbone in _NETS:
         net = _builder(backbone)()
-        _calibrate_batch_norm(net, backbone)
+        _calibrate_batch_norm(net, backbone, small)
     else:
         raise UsageError(f"no random-weights builder for backbone '{backbone}'; known: {random_backbones()}")
     return _save(net.state_dict(), path)
 
 
-def _calibrate_batch_norm(net: Any, backbone: str) -> None:
+def _calibrate_batch_norm(net: Any, backbone: str, small: bool = False) -> None:
     """Set every batch-norm layer's running statistics to those of one random input batch."""
     import torch
 
@@ -86,6 +87,8 @@ def _calibrate_batch_norm(net: Any, backbone: str) -> None:
     if not bns:
         return
     shape, kind = _CALIBRATION_INPUT[backbone]
+    if small:  # two samples; I3D: one clip of 10 frames of 200 px (its head pool needs >= 9 x 193 x 193)
+        shape = (2, *shape[1:]) if backbone != "i3d_kinetics400" else (1, 3, 10, 200, 200)
     x = torch.rand(shape) if kind == "unit" else torch.randn(shape)
     if kind == "signed":
         x = x.clamp(-1.0, 1.0)
@@ -100,10 +103,13 @@ def _calibrate_batch_norm(net: Any, backbone: str) -> None:
     net.eval()
 
 
-def random_weights_options(backbone: str, directory: str | Path, seed: int = 0) -> dict[str, Any]:
+def random_weights_options(
+    backbone: str, directory: str | Path, seed: int = 0, small: bool = False
+) -> dict[str, Any]:
     """Backbone options that load random weights through the normal loader (``--backbone-option`` /
-    ``backbone_options={backbone: ...}``)."""
-    opts: dict[str, Any] = {"weights": str(random_weights_file(backbone, directory, seed))}
+    ``backbone_options={backbone: ...}``; for ``clip`` give them as the clip metrics' own options, since their
+    default ``model`` option would win)."""
+    opts: dict[str, Any] = {"weights": str(random_weights_file(backbone, directory, seed, small))}
     if backbone == "clip":
         opts["model"] = f"open_clip:{CLIP_ARCH}"
     else:
