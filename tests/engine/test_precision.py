@@ -104,3 +104,22 @@ def test_bf16_run_is_labelled_cached_apart_and_within_tolerance(make_video, tmp_
     assert {r["metric"]: r["backbone"] for r in rows}["frame_consistency"] == "efficientnet_lite0 (bf16)"
     written = (tmp_path / "out" / "results.json").read_text()
     assert '"backbone": "efficientnet_lite0 (bf16)"' in written and '"precision": "bf16"' in written
+
+
+def test_server_job_takes_precision(tmp_path: Path, make_video) -> None:
+    pytest.importorskip("fastapi")
+    from pydantic import ValidationError
+
+    from aigve.server.app import JobRequest, ServerState
+    from aigve.server.settings import ServerSettings
+
+    make_video("d/a.mp4", smooth_clip(4, h=32, w=32))
+    settings = ServerSettings(state_dir=tmp_path / "state", no_auth=True, data_roots=[tmp_path]).finalize()
+    req = JobRequest.model_validate(
+        {"dataset": {"path": str(tmp_path / "d")}, "metrics": ["frame_consistency"]}
+    )
+    assert req.precision == "fp32"
+    bf16 = req.model_copy(update={"precision": "bf16"})
+    assert ServerState(settings).job_params(bf16)["precision"] == "bf16"
+    with pytest.raises(ValidationError):
+        JobRequest.model_validate({"dataset": {"path": "x"}, "metrics": ["fid"], "precision": "int8"})
