@@ -43,6 +43,7 @@ def evaluate(
     report: bool = True,
     video_dir: str | Path | None = None,
     prompts: str | Path | Sequence[str | None] | None = None,
+    judge: Any = None,
 ) -> Results:
     """Evaluate a dataset (a ``Dataset``, a built-in name, an annotation JSON, a manifest or a folder), or
     videos in memory: a uint8 ``[B, T, H, W, 3]`` array or tensor, a list of ``[T, H, W, 3]`` ones, or a
@@ -59,6 +60,12 @@ def evaluate(
     metric's own option for the same key (``metric_options``) wins for that metric. ``precision`` (``fp32``,
     ``bf16``, ``fp16``) runs the neural backbones under autocast (docs/precision.md); ``decode_device="cuda"``
     decodes on the GPU where torchcodec's CUDA decoder works, else on the CPU with a warning (docs/gpu-decode.md).
+    ``judge`` configures the
+    vision-language judge of the ``vl_understanding`` metrics (vqascore, ...): a ``JudgeConfig``, a mapping of
+    its fields (``backend`` "endpoint" or "local", ``model``, ``base_url``, ``api_key``, ``concurrency``,
+    ``timeout``, ``max_retries``, ``seed``, ``frames``, ``cache``, ``price``) or None for the environment
+    (``AIGVE_JUDGE``, ``AIGVE_JUDGE_MODEL``, ``OPENAI_BASE_URL``, ``OPENAI_API_KEY``); ``frames`` sets
+    ``num_frames`` of every judge metric that has no option of its own (``--judge-frames``).
 
     Two small videos in a folder (a still one and one that turns brighter every other frame), scored for
     flicker without touching the feature cache:
@@ -112,6 +119,10 @@ def evaluate(
     if isinstance(metrics, str):
         metrics = [m.strip() for m in metrics.split(",") if m.strip()]
     names = select_metrics(metrics, categories, suite)
+    from aigve.judges.base import JudgeConfig
+
+    judge_config = JudgeConfig.from_any(judge)
+    metric_options = apply_judge_frames(names, metric_options, judge_config)
     if use_cache:
         cdir: Path | None = Path(cache_dir) if cache_dir else paths.cache_dir()
     else:
@@ -132,6 +143,7 @@ def evaluate(
         bootstrap=bootstrap,
         set_bootstrap=set_bootstrap,
         seed=seed,
+        judge=judge_config,
     )
     if real_stats is not None:
         _assign_real_stats(str(real_stats), names, config.metric_options, real_stats_backbone)
@@ -152,6 +164,23 @@ def evaluate(
         if report:
             _write_report(results, Path(out_dir))
     return results
+
+
+def apply_judge_frames(
+    names: list[str], metric_options: dict[str, dict[str, Any]] | None, judge: Any
+) -> dict[str, dict[str, Any]]:
+    """``metric_options`` with the judge's ``frames`` as ``num_frames`` of each judge metric in ``names``
+    (``vl_understanding`` family) that has no ``num_frames`` of its own."""
+    from aigve.metrics.catalog import get_metric_class
+
+    out = {k: dict(v) for k, v in (metric_options or {}).items()}
+    frames = getattr(judge, "frames", None)
+    if frames is None:
+        return out
+    for name in names:
+        if get_metric_class(name).spec.family == "vl_understanding":
+            out.setdefault(name, {}).setdefault("num_frames", int(frames))
+    return out
 
 
 def _write_report(results: Results, out_dir: Path) -> None:

@@ -3,6 +3,7 @@ it, the same window accepts it; missing weights are a failure (exit 3), not a us
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,10 @@ def test_export_to_pytorch_fid_and_back_gives_the_same_fid_with_the_claim_record
     exported = tmp_path / "pf.npz"
     assert main(["stats", "export", str(npz), "--format", "pytorch-fid", "--out", str(exported)]) == 0
     assert "ddof=1" in capsys.readouterr().out
+    again = tmp_path / "pf2.npz"
+    assert main(["stats", "export", str(npz), "--format", "pytorch-fid", "--out", str(again), "--json"]) == 0
+    line = json.loads(capsys.readouterr().out)  # one JSON object, nothing else on stdout
+    assert line["path"] == str(again) and line["format"] == "pytorch-fid" and line["ddof"] == 1
     run = ["run", "--generated", str(gen), "--metrics", "fid", *EFF, "--quiet", "--no-report"]
     assert main([*run, "--real-stats", str(npz), "--out", str(tmp_path / "a")]) == 0
     assert main([*run, "--real-stats", str(exported), "--out", str(tmp_path / "b")]) == 2  # no claim: refused

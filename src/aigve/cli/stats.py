@@ -102,8 +102,17 @@ def cmd_stats(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         per_video_features=args.per_video_features,
     )
-    print(f"reference statistics for {args.metric} written to {path}")
+    if args.json:
+        _print_json({"action": "compute", "metric": args.metric, "path": str(path), "dataset": args.dataset})
+    else:
+        print(f"reference statistics for {args.metric} written to {path}")
     return 0
+
+
+def _print_json(obj: dict[str, Any]) -> None:
+    import json
+
+    print(json.dumps(obj))
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -112,6 +121,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if not args.format or not args.out:
         raise UsageError("aigve stats export FILE.npz needs --format pytorch-fid|clean-fid and --out")
     path = export_stats(args.dataset, args.format, args.out, name=args.name, mode=args.clean_fid_mode)
+    if args.json:
+        _print_json(
+            {"action": "export", "format": args.format, "path": str(path), "source": args.dataset, "ddof": 1}
+        )
+        return 0
     print(
         f"{args.dataset} written as {args.format} statistics to {path} "
         "(mu and the unbiased, ddof=1, covariance sigma; n beside them)"
@@ -128,7 +142,11 @@ def add_commands(sub: Any) -> None:
             "pytorch-fid's .npz (--out FILE.npz) or clean-fid's custom-statistics file (--out DIR --name NAME)."
         ),
     )
-    p.add_argument("action", choices=["compute", "export"])
+    p.add_argument(
+        "action",
+        choices=["compute", "export"],
+        help="compute reference statistics, or export them to another format",
+    )
     p.add_argument(
         "dataset",
         help="compute: the real videos (a dataset name, annotation JSON, manifest or folder); "
@@ -154,12 +172,38 @@ def add_commands(sub: Any) -> None:
         choices=["clean", "legacy_pytorch", "legacy_tensorflow"],
         help="export --format clean-fid: clean-fid's mode in the file name (default: from the file's resize)",
     )
-    p.add_argument("--metric-option", action="append", metavar="NAME.KEY=VALUE")
-    p.add_argument("--max-len", dest="max_len", type=int)
-    p.add_argument("--max-seconds", dest="max_seconds", type=float)
-    p.add_argument("--fps", type=float)
-    p.add_argument("--batch-size", dest="batch_size", type=int, default=32)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--num-workers", dest="num_workers", type=int, default=0)
-    p.add_argument("--cache-dir", dest="cache_dir")
+    p.add_argument(
+        "--metric-option",
+        action="append",
+        metavar="NAME.KEY=VALUE",
+        help="compute: a metric parameter (repeatable), e.g. fid.backbone=efficientnet_lite0",
+    )
+    p.add_argument("--max-len", dest="max_len", type=int, help="compute: decode at most the first N frames")
+    p.add_argument(
+        "--max-seconds", dest="max_seconds", type=float, help="compute: decode at most the first S seconds"
+    )
+    p.add_argument(
+        "--fps", type=float, help="compute: frame rate to assume where the container declares none"
+    )
+    p.add_argument(
+        "--batch-size",
+        dest="batch_size",
+        type=int,
+        default=32,
+        help="compute: frames (or clips) per forward pass of the backbone (default 32)",
+    )
+    p.add_argument("--device", default="cpu", help="compute: cpu, cuda, cuda:N or auto (default cpu)")
+    p.add_argument(
+        "--num-workers",
+        dest="num_workers",
+        type=int,
+        default=0,
+        help="compute: decoding threads (0 = in the main thread)",
+    )
+    p.add_argument(
+        "--cache-dir",
+        dest="cache_dir",
+        help="compute: feature cache (default ~/.cache/aigve or $AIGVE_CACHE_DIR)",
+    )
+    p.add_argument("--json", action="store_true", help="print what was written as one JSON object")
     p.set_defaults(func=cmd_stats)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from aigve import __version__
+from aigve.backbones.base import Scorer
 from aigve.device import device_summary
 from aigve.engine.cache import FeatureCache
 from aigve.engine.plan import Planner, _MetricSlot, _no_prompt_message
@@ -355,6 +356,14 @@ class Aggregator(Planner):
                 exts[r.role] = {**self._identity(r.extractor_key), "sampler": r.sampler.id, "side": r.side}
         prov["extractors"] = exts
         prov["window"] = self.config.window.to_dict()
+        for r in slot.requests:  # what a scorer spent in this run (a judge's requests and tokens)
+            ext = self.extractors.get(r.extractor_key)
+            used = ext.usage() if isinstance(ext, Scorer) else None
+            if used is not None:
+                prov.setdefault("usage", {})[r.role] = used
+                judge = self._identity(r.extractor_key).get("judge")
+                if judge is not None:
+                    prov["judge"] = judge
         return prov
 
     def _provenance(self, cache: FeatureCache) -> dict[str, Any]:

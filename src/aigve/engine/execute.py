@@ -12,13 +12,14 @@ looked up first: a scorer whose output is cached needs neither its upstream feat
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import traceback
 from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,8 @@ class _Prepared:
     missing_text: dict[tuple[Any, ...], str] = field(default_factory=dict)  # scorer request -> text
     lease: Lease | None = None  # this worker's lease on the video's work in a shared cache (engine/cache.py)
     deferred: bool = False  # another worker holds the video's lease: come back to it after the others
+    # scorer request -> the scorer's per-video details (a judge's answers and raw replies), if it gives any
+    details: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
 
     @property
     def warning(self) -> str | None:
@@ -103,6 +106,9 @@ class Engine(Aggregator):
                 arr = cache.get(self._cache_key(prep.video_sha, req, unit.entry))
                 if arr is not None:
                     prep.feats[key] = arr
+                    det = cache.get(self._details_key(prep.video_sha, req, unit.entry), count=False)
+                    if det is not None and det.size == 1:
+                        prep.details[key] = json.loads(str(det.reshape(-1)[0]))
                     continue
                 prep.to_score[key] = (req, texts)
                 ups = self.upstream.get(key)
@@ -366,10 +372,12 @@ class Engine(Aggregator):
                         out = got[0]
                     except AigveError as exc:
                         perr[req.key] = _with_path(str(exc), path)
+                        self._keep_details(prep, req, scorer.details(inp.video_id), None)
                         continue
                     except Exception as exc:
                         log.debug("scorer %s failed on %s:\n%s", scorer.name, path, traceback.format_exc())
                         perr[req.key] = f"{path}: {scorer.name} failed: {type(exc).__name__}: {exc}"
+                        self._keep_details(prep, req, scorer.details(inp.video_id), None)
                         continue
                     finally:
                         self.timings[f"score:{scorer.name}"] += time.perf_counter() - t0
@@ -384,6 +392,20 @@ class Engine(Aggregator):
                 assert prep.video_sha is not None
                 cache.put(self._cache_key(prep.video_sha, req, prep.unit.entry), arr)
                 prep.feats[req.key] = arr
+                self._keep_details(prep, req, scorer.details(inp.video_id), cache)
+
+    def _keep_details(
+        self, prep: _Prepared, req: FeatureRequest, det: dict[str, Any] | None, cache: FeatureCache | None
+    ) -> None:
+        """A scorer's per-video details for the video's records; cached beside its output when it succeeded
+        (a cache hit shows them again), not when it failed (the error is retried on the next run)."""
+        if det is None:
+            return
+        det = json_safe(det)
+        prep.details[req.key] = det
+        if cache is not None and prep.video_sha is not None:
+            blob = np.array([json.dumps(det, sort_keys=True)], dtype=str)
+            cache.put(self._details_key(prep.video_sha, req, prep.unit.entry), blob)
 
     def _score_unit(
         self, prep: _Prepared, req_errors: dict[tuple[Any, ...], str], replay_only: bool
@@ -405,6 +427,8 @@ class Engine(Aggregator):
             feats = {r.role: prep.feats[r.key] for r in reqs if r.key in prep.feats}
             if err is None and len(feats) != len(reqs):
                 err = f"{unit.path}: features missing for {slot.name}"
+            det = next((prep.details[r.key] for r in reqs if r.key in prep.details), None)
+            first = len(records)
             if isinstance(metric, VideoMetric):
                 if replay_only:
                     continue
@@ -435,6 +459,8 @@ class Engine(Aggregator):
                         )
                     else:
                         records.append(VideoRecord(unit.entry.id, slot.name, out.name, None, err))
+                if det is not None and len(records) > first:  # once per video: on its first record
+                    records[first] = replace(records[first], details=json.dumps(det, sort_keys=True))
             elif isinstance(metric, SetMetric):
                 if err is None:
                     try:
@@ -607,10 +633,14 @@ class Engine(Aggregator):
             cache.release_all()
             if journal is not None:
                 journal.close()
+            if self.judge is not None:
+                self.judge.close()
             raise
         if journal is not None:
             journal.close()
         cache.close()  # a run-private cache is removed only once the run has finished
+        if self.judge is not None:
+            self.judge.close()
         self.timings["total"] = time.perf_counter() - t_start
         provenance = self._provenance(cache)
         return Results(

@@ -134,8 +134,10 @@ class _TensorMetricBase:
         seed: int = 0,
         backbone_options: dict[str, dict[str, Any]] | None = None,
         sync_on_compute: bool = True,
+        judge: Any = None,
     ) -> None:
-        from aigve.api import _check_backbone_options
+        from aigve.api import _check_backbone_options, apply_judge_frames
+        from aigve.judges.base import JudgeConfig
         from aigve.metrics.catalog import get_metric_class, select_metrics
 
         names = select_metrics(list(metrics))
@@ -149,9 +151,12 @@ class _TensorMetricBase:
             raise UsageError(f"fps must be > 0, got {fps!r}")
         self.fps = float(fps)
         self.sync_on_compute = sync_on_compute
+        judge_config = JudgeConfig.from_any(judge)
+        opts = apply_judge_frames(names, opts, judge_config)
         self.config = RunConfig(
             metrics=names,
             metric_options=opts,
+            judge=judge_config,
             backbone_options=_check_backbone_options(backbone_options),
             window=Window(max_len=max_len, max_seconds=max_seconds),
             batch_size=int(batch_size),
@@ -317,6 +322,7 @@ class TensorMetric(_TensorMetricBase):
         seed: int = 0,
         backbone_options: dict[str, dict[str, Any]] | None = None,
         sync_on_compute: bool = True,
+        judge: Any = None,
         **metric_options: Any,
     ) -> None:
         if not self.metric:
@@ -335,6 +341,7 @@ class TensorMetric(_TensorMetricBase):
             seed=seed,
             backbone_options=backbone_options,
             sync_on_compute=sync_on_compute,
+            judge=judge,
         )
 
     def compute(self) -> MetricAggregate:
@@ -470,6 +477,31 @@ class VideoPhy(TensorMetric):
     ``prompts`` (``aigve list-metrics``)."""
 
     metric = "videophy"
+
+
+class VQAScore(TensorMetric):
+    """``vqascore`` on tensors: a VLM judge's P("Yes") that each sampled frame shows the prompt; give the judge
+    with ``judge={"backend": ..., "model": ...}`` (the catalogue row: ``aigve list-metrics``)."""
+
+    metric = "vqascore"
+
+
+class VIEScore(TensorMetric):
+    """``viescore`` on tensors: VIEScore t2v (semantic consistency, perceptual quality, 0-10) by a VLM judge."""
+
+    metric = "viescore"
+
+
+class TIFA(TensorMetric):
+    """``tifa`` on tensors: accuracy of a VLM judge on questions generated from the prompt."""
+
+    metric = "tifa"
+
+
+class DSG(TensorMetric):
+    """``dsg`` on tensors: a VLM judge's yes-rate on the prompt's Davidsonian scene-graph questions."""
+
+    metric = "dsg"
 
 
 #: class name -> catalogue name, one class per built-in metric above (a test keeps it equal to the catalogue);
