@@ -59,6 +59,10 @@ class FeatureCache:
     (used for ``--no-cache`` runs, whose cache lives in the output dir so ``--resume`` still works).
     """
 
+    # lease counters, also for subclasses that hold entries elsewhere and skip __init__ (tensor metrics' cache)
+    leases_busy = 0  # lease requests that found the lease held by another worker
+    lease_takeovers = 0  # expired leases taken over
+
     def __init__(
         self, root: str | Path | None, temporary: bool = False, lease_ttl: float | None = None
     ) -> None:
@@ -70,8 +74,8 @@ class FeatureCache:
         self.lease_ttl = float(LEASE_TTL if lease_ttl is None else lease_ttl)
         #: this cache object's owner id in lease files (host, pid, random part: unique per run)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
-        self.leases_busy = 0  # lease requests that found the lease held by another worker
-        self.lease_takeovers = 0  # expired leases taken over
+        self.leases_busy = 0
+        self.lease_takeovers = 0
         self._held: dict[str, Lease] = {}
         self._held_lock = threading.Lock()
         self._heartbeat: threading.Thread | None = None
@@ -250,6 +254,8 @@ class FeatureCache:
 
     def release_all(self) -> None:
         """Release every lease this cache object holds and stop its heartbeat."""
+        if not hasattr(self, "_held_lock"):  # a subclass without files (no leases)
+            return
         with self._held_lock:
             held = list(self._held.values())
         for lease in held:
