@@ -123,3 +123,20 @@ def test_server_job_takes_precision(tmp_path: Path, make_video) -> None:
     assert ServerState(settings).job_params(bf16)["precision"] == "bf16"
     with pytest.raises(ValidationError):
         JobRequest.model_validate({"dataset": {"path": "x"}, "metrics": ["fid"], "precision": "int8"})
+
+
+def test_cli_flags_reach_the_run(make_video, tmp_path: Path) -> None:
+    import json
+
+    from aigve.cli import main
+
+    for i in range(2):
+        make_video(f"c/{i}.mp4", smooth_clip(4, h=32, w=32, seed=i))
+    out = tmp_path / "out"
+    base = ["run", str(tmp_path / "c"), "--metrics", "flicker", "--no-cache", "--bootstrap", "0", "--quiet"]
+    argv = [*base, "--precision", "bf16", "--decode-device", "cpu", "--out", str(out), "--no-report"]
+    assert main(argv) == 0
+    prov = json.loads((out / "results.json").read_text())["provenance"]
+    assert prov["precision"] == "bf16" and prov["decode_device"] == "cpu"
+    assert json.loads((out / "results.json").read_text())["metrics"]["flicker"]["backbone"] == "frame_absdiff"
+    assert main([*base, "--precision", "fp8"]) == 2  # a usage error
