@@ -256,3 +256,31 @@ def test_offline_missing_checkpoint_fails_this_dimension_only(make_video, tmp_pa
     assert "musiq_spaq_ckpt-358bb6af.pth" in msg or "musiq_spaq" in msg
     assert res.aggregates["vbench_temporal_flickering"].error is None
     assert np.isfinite(res.value("vbench_temporal_flickering"))
+
+
+def test_engine_run_with_weights_gives_vbench_video_values(
+    make_video, tmp_path: Path, tiny_file: Path
+) -> None:
+    from aigve.backbones.musiq import MusiqExtractor
+    from aigve.data.dataset import Dataset
+    from aigve.engine import Engine, RunConfig
+    from aigve.types import Entry
+    from aigve.video.decode import decode_video
+
+    paths = [make_video(f"w{i}.mp4", frames(3 + i, 32, 48, seed=10 + i)) for i in range(2)]
+    cfg = RunConfig(
+        metrics=["vbench_imaging_quality"],
+        metric_options={"vbench_imaging_quality": {"weights": str(tiny_file)}},
+        cache_dir=tmp_path / "cache",
+        bootstrap=0,
+        progress=False,
+    )
+    res = Engine(
+        Dataset(name="d", entries=[Entry(id=f"v{i}", generated=p) for i, p in enumerate(paths)]), cfg
+    ).run()
+    assert res.exit_code == 0, res.errors
+    ext = MusiqExtractor(batch_size=1, weights=str(tiny_file))
+    got = res.wide()["vbench_imaging_quality"].to_numpy()
+    for i, p in enumerate(paths):
+        per_frame = ext.extract(decode_video(p).frames)[:, 0]
+        assert got[i] == pytest.approx(ref_video_value(list(per_frame)), abs=1e-6)
