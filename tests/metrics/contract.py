@@ -150,6 +150,7 @@ SYNTHETIC: dict[str, Synthetic] = {
     "vbench_aesthetic": Synthetic(
         "frames", lambda b, k, r, q: 0.3 + 0.5 * q + 0.02 * r.standard_normal((k, 1))
     ),
+    "musiq_spaq": Synthetic("frames", lambda b, k, r, q: 30.0 + 40.0 * q + 0.5 * r.standard_normal((k, 1))),
     "fid_inception": Synthetic("frames", _fid_inception),
     "i3d_kinetics400": Synthetic("video", lambda b, k, r, q: _shifted(b.dim, k, r, q)),  # type: ignore[attr-defined]
     "videomae_v2": Synthetic("video", lambda b, k, r, q: _shifted(b.dim, k, r, q)),  # type: ignore[attr-defined]

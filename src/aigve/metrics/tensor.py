@@ -534,6 +534,12 @@ class VBenchHumanAction(TensorMetric):
     metric = "vbench_human_action"
 
 
+class VBenchImagingQuality(TensorMetric):
+    """``vbench_imaging_quality`` on tensors: VBench's imaging quality dimension (``aigve list-metrics``)."""
+
+    metric = "vbench_imaging_quality"
+
+
 class VBenchMotionSmoothness(TensorMetric):
     """``vbench_motion_smoothness`` on tensors: VBench's motion smoothness dimension (``aigve list-metrics``)."""
 

@@ -1,5 +1,6 @@
 """VBench dimensions computed natively: ``vbench_subject_consistency``, ``vbench_background_consistency``,
-``vbench_temporal_flickering``, ``vbench_dynamic_degree``, ``vbench_aesthetic_quality``, ``vbench_appearance_style``.
+``vbench_temporal_flickering``, ``vbench_dynamic_degree``, ``vbench_aesthetic_quality``, ``vbench_appearance_style``,
+``vbench_imaging_quality``.
 
 Each follows ``vbench/<dimension>.py`` of Vchitect/VBench at commit 45e79ec: the same frames (every decoded frame),
 the same preprocessing (:mod:`aigve.vbench.transforms`) and the same formula. The engine decodes each video once
@@ -21,7 +22,9 @@ out of the dimension score.
 
 Dynamic degree (RAFT), aesthetic quality (CLIP ViT-L/14 + LAION linear head) and appearance style (CLIP ViT-B/32
 with the style text) follow ``dynamic_degree.py``, ``aesthetic_quality.py`` and ``appearance_style.py``; their
-backbones are in :mod:`aigve.backbones.vbench`.
+backbones are in :mod:`aigve.backbones.vbench`. Imaging quality follows ``imaging_quality.py`` (mode ``longer``):
+MUSIQ (SPAQ) on every frame, :mod:`aigve.backbones.musiq`; the video's value is the mean frame score / 100 (VBench
+divides its dimension mean by 100, which is the same as averaging the per-video values divided by 100).
 """
 
 from __future__ import annotations
@@ -394,3 +397,40 @@ class VBenchDynamicDegree(VideoMetric):
             self.name: 1.0 if dynamic_decision(rad, thres, count_num) else 0.0,
             f"{self.name}_pairs_over": float((rad > thres).sum()),
         }
+
+
+@register_metric
+class VBenchImagingQuality(VideoMetric):
+    """VBench imaging quality: MUSIQ (SPAQ) score of every frame (longer side <= 512), mean over frames, /100."""
+
+    spec: ClassVar[MetricSpec] = MetricSpec(
+        name="vbench_imaging_quality",
+        family="multi_aspect",
+        description=(
+            "VBench imaging quality: MUSIQ (SPAQ checkpoint) on all frames, frames over 512 px on the longer side "
+            "resized to 512 (VBench's 'longer' mode), mean over frames divided by 100"
+        ),
+        inputs=("generated",),
+        backbone="musiq_spaq",
+        outputs=(
+            OutputSpec(
+                "vbench_imaging_quality",
+                True,
+                (None, None),
+                "mean over frames of the MUSIQ-SPAQ score / 100 (about 0-1; VBench's per-video value / 100)",
+            ),
+        ),
+        citation=VBENCH_CITATION + "; Ke et al., MUSIQ: Multi-scale Image Quality Transformer, ICCV 2021",
+        weights=("musiq_spaq",),
+        suites=("vbench",),
+        options={"weights": None},
+    )
+
+    def requests(self) -> list[FeatureRequest]:
+        return [FeatureRequest("musiq", "musiq_spaq", ALL_FRAMES, "generated")]
+
+    def score(self, entry: Entry, feats: Mapping[str, np.ndarray]) -> dict[str, float]:
+        s = np.asarray(feats["musiq"], dtype=np.float64)
+        if s.ndim != 2 or s.shape[0] == 0:
+            raise MetricInputError(f"{entry.generated}: {self.name} needs at least 1 frame")
+        return {self.name: float(s[:, 0].mean() / 100.0)}
