@@ -285,12 +285,12 @@ class Engine(Aggregator):
             finally:
                 prep.decode_seconds += waited
             assert stream.info is not None and stream.num_frames is not None and stream.fps is not None
-            if (stream.num_frames, stream.fps) != (length, fps) and any(
-                req.sampler.select(stream.num_frames, stream.fps) != feeds[key].rows
+            if any(  # the rows handed over are not the ones the true length picks
+                req.sampler.select(stream.num_frames, stream.fps) != feeds[key].used_rows
                 for key, (req, _) in wanted.items()
                 if key in feeds
             ):
-                log.debug("%s: %d frames decoded, %s declared; reading it again", prep.unit.path, stream.num_frames, length)
+                log.debug("%s: %d frames, %d declared: read again", prep.unit.path, stream.num_frames, length)
                 length, fps = stream.num_frames, stream.fps
                 errs.clear()
                 continue
@@ -315,7 +315,7 @@ class Engine(Aggregator):
             finally:
                 self.timings[f"extract:{req.extractor}"] += time.perf_counter() - t1
             if ext is None:  # frames for a scorer
-                prep.sampled[key] = Clip(arr, fps, tuple(feed.rows), info)
+                prep.sampled[key] = Clip(arr, fps, tuple(feed.used_rows), info)
             else:
                 self._keep(prep, req, arr, errs, cache)
         return errs

@@ -66,6 +66,11 @@ class Feed:
         self.fps = fps
         self._picker = _Picker(rows)
 
+    @property
+    def used_rows(self) -> list[int]:
+        """The rows handed over so far (all of ``rows`` once the stream had them all)."""
+        return [int(r) for r in self._picker.rows[: self._picker.pos]]
+
     def add(self, chunk: FrameChunk) -> None:
         frames = self._picker.take(chunk)
         if frames is not None:
