@@ -26,7 +26,9 @@ def evaluate(
     fps: float | None = None,
     batch_size: int = 32,
     device: str = "cpu",
-    num_workers: int = 0,
+    num_workers: int = 2,
+    prefetch: int | None = None,
+    batch_videos: bool = True,
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
     out_dir: str | Path | None = None,
@@ -81,6 +83,7 @@ def evaluate(
     for name, value, least in (
         ("batch_size", batch_size, 1),
         ("num_workers", num_workers, 0),
+        ("prefetch", 1 if prefetch is None else prefetch, 0),
         ("bootstrap", bootstrap, 0),
         ("set_bootstrap", set_bootstrap, 0),
     ):
@@ -107,6 +110,8 @@ def evaluate(
         batch_size=batch_size,
         device=device,
         num_workers=num_workers,
+        prefetch=prefetch,
+        batch_videos=bool(batch_videos),
         cache_dir=cdir,
         out_dir=Path(out_dir) if out_dir else None,
         resume=resume,

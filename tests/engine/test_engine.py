@@ -274,7 +274,9 @@ def test_resume_after_kill_gives_same_results(dataset: Dataset, tmp_path: Path) 
     with open(out / "journal.jsonl", "a") as f:
         f.write('{"unit": "gen:v3", "reco')
     CALLS["extract"] = 0
-    cfg = RunConfig(metrics=metrics, cache_dir=None, out_dir=out, resume=True, bootstrap=0, batch_videos=False)
+    cfg = RunConfig(
+        metrics=metrics, cache_dir=None, out_dir=out, resume=True, bootstrap=0, batch_videos=False
+    )
     resumed = Engine(dataset, cfg).run()
     assert CALLS["extract"] == 2  # only the two unfinished units were extracted again
     assert (

@@ -48,7 +48,8 @@ class FrameMeanScorer(Scorer):
 
     def score(self, items: Sequence[ScorerInput]) -> list[np.ndarray]:
         return [
-            it.data.reshape(len(it.data), -1).mean(axis=1, keepdims=True) * np.arange(1, len(it.data) + 1)[:, None]
+            it.data.reshape(len(it.data), -1).mean(axis=1, keepdims=True)
+            * np.arange(1, len(it.data) + 1)[:, None]
             for it in items
         ]
 
@@ -127,7 +128,13 @@ def test_streamed_values_equal_the_whole_window(streaming_set: Dataset, tmp_path
     assert streamed.video_warnings == whole.video_warnings and whole.video_warnings  # the cut file's warning
     # with and without the chunk prefetch thread, and with decode threads
     again = _run(
-        streaming_set, tmp_path, STREAMED, stream_above_mib=0, stream_chunk=5, stream_prefetch=0, num_workers=2
+        streaming_set,
+        tmp_path,
+        STREAMED,
+        stream_above_mib=0,
+        stream_chunk=5,
+        stream_prefetch=0,
+        num_workers=2,
     )
     pd.testing.assert_frame_equal(_table(again), _table(whole), check_exact=True)
 
@@ -196,7 +203,9 @@ def test_batched_across_videos_equals_one_at_a_time(many: Dataset, tmp_path: Pat
     one = _run(many, tmp_path, BATCHED, metric_options=FID, batch_videos=False, batch_size=8)
     one_calls = list(calls)
     calls.clear()
-    batched = _run(many, tmp_path, BATCHED, metric_options=FID, batch_videos=True, batch_size=8, num_workers=2)
+    batched = _run(
+        many, tmp_path, BATCHED, metric_options=FID, batch_videos=True, batch_size=8, num_workers=2
+    )
     assert one.exit_code == 0 and not one.errors
     pd.testing.assert_frame_equal(_table(batched), _table(one), check_exact=True)
     assert batched.value("fid") == one.value("fid")
@@ -219,7 +228,9 @@ def test_a_corrupt_video_among_batched_ones_gets_its_error(many: Dataset, tmp_pa
     assert good.value.notna().all() and good.error.isna().all()
 
 
-def test_an_extractor_failing_on_one_video_fails_only_that_video(many: Dataset, tmp_path: Path, monkeypatch) -> None:
+def test_an_extractor_failing_on_one_video_fails_only_that_video(
+    many: Dataset, tmp_path: Path, monkeypatch
+) -> None:
     """A batched call that raises falls back to one video at a time, so each video gets its own outcome."""
     from aigve.backbones.efficientnet_lite0 import EfficientNetLite0Extractor
 

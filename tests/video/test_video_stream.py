@@ -93,4 +93,14 @@ def test_estimate_window_reads_the_container(media: Media) -> None:
     assert (est.frames, est.fps, est.height, est.width) == (40, clip.fps, *clip.frames.shape[1:3])
     assert est.nbytes == clip.frames.nbytes
     assert estimate_window(path, Window(max_len=7)).frames == 7
-    assert estimate_window(path, Window(max_seconds=0.5)).frames == decode_video(path, Window(max_seconds=0.5)).num_frames
+    assert (
+        estimate_window(path, Window(max_seconds=0.5)).frames
+        == decode_video(path, Window(max_seconds=0.5)).num_frames
+    )
+
+
+def test_stream_of_a_file_with_no_decodable_frame_raises_at_the_end(media: Media) -> None:
+    path = media.zeroed_payload(media.clip(t=20))
+    with pytest.raises(DecodeError) as exc:
+        list(FrameStream(path))
+    assert exc.value.reason == pytest.raises(DecodeError, decode_video, path).value.reason

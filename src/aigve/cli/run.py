@@ -28,7 +28,7 @@ log = logging.getLogger("aigve")
 RUN_DEFAULTS: dict[str, Any] = {
     "batch_size": 32,
     "device": "cpu",
-    "num_workers": 0,
+    "num_workers": 2,
     "bootstrap": 1000,
     "set_bootstrap": 100,
     "seed": 0,
@@ -53,6 +53,8 @@ def merge_run_options(args: argparse.Namespace) -> dict[str, Any]:
         "batch_size",
         "device",
         "num_workers",
+        "prefetch",
+        "no_batch_videos",
         "cache_dir",
         "no_cache",
         "resume",
@@ -212,6 +214,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             batch_size=int(o["batch_size"]),
             device=str(o["device"]),
             num_workers=int(o["num_workers"]),
+            prefetch=None if o.get("prefetch") is None else int(o["prefetch"]),
+            batch_videos=not o.get("no_batch_videos", False),
             cache_dir=o.get("cache_dir"),
             use_cache=not o.get("no_cache", False),
             out_dir=out,
@@ -290,7 +294,24 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--device", help="cpu, cuda, cuda:N or auto")
     g.add_argument(
-        "--num-workers", dest="num_workers", type=int, help="decoding threads (0 = in the main thread)"
+        "--num-workers",
+        dest="num_workers",
+        type=int,
+        help=f"decoding threads (default {RUN_DEFAULTS['num_workers']}; 0 = in the main thread, no overlap "
+        "with the model)",
+    )
+    g.add_argument(
+        "--prefetch",
+        type=int,
+        help="videos decoded ahead of the model (default: one group of up to 8); each holds its decoded "
+        "window in memory",
+    )
+    g.add_argument(
+        "--no-batch-videos",
+        dest="no_batch_videos",
+        action="store_true",
+        help="frame extractors take one video per forward pass instead of filling --batch-size with frames "
+        "of consecutive videos (same values, slower)",
     )
     g.add_argument(
         "--cache-dir", dest="cache_dir", help="feature cache (default ~/.cache/aigve or $AIGVE_CACHE_DIR)"

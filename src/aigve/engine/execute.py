@@ -113,6 +113,7 @@ class Engine(Aggregator):
                 else:
                     prep.feats[key] = arr
             plan = self._stream_plan(path) if missing or force_decode else None
+            frame_hw: tuple[int, ...] | None
             if plan is not None:  # decoded later, chunk by chunk, while the extractors run
                 prep.stream = plan
                 frame_hw = (plan.height, plan.width)
@@ -122,7 +123,7 @@ class Engine(Aggregator):
                 prep.decode_seconds = time.perf_counter() - t0
                 prep.warnings = tuple(prep.clip.info.warnings)
                 cache.put(self._warnings_key(prep.video_sha), np.array(prep.warnings, dtype=str))
-                frame_hw: tuple[int, ...] | None = tuple(int(n) for n in prep.clip.frames.shape[1:3])
+                frame_hw = tuple(int(n) for n in prep.clip.frames.shape[1:3])
                 if frame_hw and len(frame_hw) == 2:
                     cache.put(self._frame_size_key(prep.video_sha), np.array(frame_hw, dtype=np.int64))
             else:
@@ -239,10 +240,10 @@ class Engine(Aggregator):
         wanted: dict[tuple[Any, ...], tuple[FeatureRequest, Extractor | None]] = {}
         for key, req in prep.needed.items():
             if key not in prep.feats:
-                ext = self.extractors[req.extractor_key]
-                assert isinstance(ext, Extractor)
-                wanted[key] = (req, ext)
-        for key, (req, _) in prep.to_score.items():
+                extractor = self.extractors[req.extractor_key]
+                assert isinstance(extractor, Extractor)
+                wanted[key] = (req, extractor)
+        for key, (req, _texts) in prep.to_score.items():
             if not self.upstream.get(key):  # a scorer reading frames
                 wanted[key] = (req, None)
         if not wanted:
@@ -251,12 +252,12 @@ class Engine(Aggregator):
         assert length is not None and fps is not None
         for _ in range(2):
             feeds: dict[tuple[Any, ...], Feed] = {}
-            for key, (req, ext) in wanted.items():
+            for key, (req, maybe_ext) in wanted.items():
                 rows = req.sampler.select(length, fps)
                 if not rows:
                     errs[key] = f"{prep.unit.path}: no frames to sample"
                 else:
-                    feeds[key] = make_feed(ext, rows, fps)
+                    feeds[key] = make_feed(maybe_ext, rows, fps)
             stream = FrameStream(prep.unit.path, self.config.window, chunk=self.config.stream_chunk)
             failed: dict[tuple[Any, ...], str] = {}
             t0 = time.perf_counter()
@@ -297,12 +298,13 @@ class Engine(Aggregator):
             break
         log.debug("%s streamed in %.2f s", prep.unit.path, time.perf_counter() - t0)
         info = stream.info
+        assert info is not None
         prep.warnings = tuple(info.warnings) + prep.warnings
         assert prep.video_sha is not None
         cache.put(self._warnings_key(prep.video_sha), np.array(info.warnings, dtype=str))
         cache.put(self._frame_size_key(prep.video_sha), np.array([info.height, info.width], dtype=np.int64))
         for key, feed in feeds.items():
-            req, ext = wanted[key]
+            req, maybe_ext = wanted[key]
             if key in failed:
                 errs[key] = failed[key]
                 continue
@@ -314,7 +316,7 @@ class Engine(Aggregator):
                 continue
             finally:
                 self.timings[f"extract:{req.extractor}"] += time.perf_counter() - t1
-            if ext is None:  # frames for a scorer
+            if maybe_ext is None:  # frames for a scorer
                 prep.sampled[key] = Clip(arr, fps, tuple(feed.used_rows), info)
             else:
                 self._keep(prep, req, arr, errs, cache)
@@ -343,7 +345,8 @@ class Engine(Aggregator):
             ext = self.extractors[items[0][1].extractor_key]
             assert isinstance(ext, Extractor)
             t0 = time.perf_counter()
-            clips, rates = [c.frames for _, _, c in items], [c.fps for _, _, c in items]
+            clips = [c.frames for _, _, c in items]
+            rates: list[float | None] = [c.fps for _, _, c in items]
             try:
                 if ext.kind == "frames":  # the frames of several videos fill each forward pass
                     feats = extract_frames_across(ext, clips, rates)

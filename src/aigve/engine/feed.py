@@ -156,7 +156,9 @@ def make_feed(extractor: Extractor | None, rows: list[int], fps: float) -> Feed:
     return _FramesFeed(extractor, rows, fps)
 
 
-def extract_frames_across(extractor: Extractor, clips: list[np.ndarray], fps: list[float]) -> list[np.ndarray]:
+def extract_frames_across(
+    extractor: Extractor, clips: list[np.ndarray], fps: list[float | None]
+) -> list[np.ndarray]:
     """One ``kind="frames"`` extractor on the sampled frames of several videos: the frames of videos of one
     size (and frame rate) are concatenated and extracted in one call, whose ``batched`` forward passes are
     then full; returns each video's ``[T_i, D]`` rows, in order."""

@@ -54,7 +54,7 @@ class RunConfig:
     window: Window = field(default_factory=Window)
     batch_size: int = 32
     device: str = "cpu"
-    num_workers: int = 0  # decoding threads (0: decode in the main thread, no overlap with the model)
+    num_workers: int = 2  # decoding threads (0: decode in the main thread, no overlap with the model)
     #: videos decoded ahead of the model by the ``num_workers`` threads (None: one group of videos, see
     #: ``batch_videos``); each holds its decoded window, so this bounds the memory of prefetching
     prefetch: int | None = None

@@ -43,7 +43,17 @@ from aigve.errors import DecodeError, UsageError
 from aigve.types import Clip, VideoInfo
 from aigve.video.sampling import Window
 
-__all__ = ["MAX_REORDER", "THREAD_TYPES", "FrameChunk", "FrameStream", "WindowEstimate", "decode_video", "estimate_window", "iter_decoded", "probe_video"]
+__all__ = [
+    "MAX_REORDER",
+    "THREAD_TYPES",
+    "FrameChunk",
+    "FrameStream",
+    "WindowEstimate",
+    "decode_video",
+    "estimate_window",
+    "iter_decoded",
+    "probe_video",
+]
 
 THREAD_TYPES: tuple[str, ...] = ("AUTO", "FRAME", "SLICE", "NONE")
 
@@ -452,7 +462,9 @@ class _Scan:
     """What one pass over a video found (shared by ``decode_video`` and ``check_video``)."""
 
     info: VideoInfo
-    frames: _FrameStore | _ChunkStore = field(default_factory=lambda: _FrameStore(None))  # empty: not converting
+    frames: _FrameStore | _ChunkStore = field(
+        default_factory=lambda: _FrameStore(None)
+    )  # empty: not converting
     frame_hw: tuple[int, int] | None = None  # decoded (unrotated) height and width of the frames
     count: int = 0
     times: list[float | None] = field(default_factory=list)  # seconds since the first frame
@@ -775,6 +787,23 @@ class FrameStream:
             start += len(block)
         self.info, self.fps = _finish(self.path, scan, self.window)
         self.num_frames = scan.count
+
+
+def _with_warning(info: VideoInfo, warning: str) -> VideoInfo:
+    return replace(info, warnings=(*info.warnings, warning))
+
+
+def _no_frames_error(path: Path, scan: _Scan) -> DecodeError:
+    declared = scan.info.container_frames
+    detail = f" (FFmpeg: {scan.error})" if scan.error else ""
+    if declared:
+        return DecodeError(
+            path,
+            f"no frame could be decoded although the container declares {declared}: the file is "
+            f"probably truncated or corrupt{detail}",
+            _FIX_REGENERATE,
+        )
+    return DecodeError(path, f"no frame could be decoded from its video stream{detail}", _FIX_REGENERATE)
 
 
 # --------------------------------------------------------------------------------------------
