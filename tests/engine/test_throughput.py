@@ -121,7 +121,9 @@ def streaming_set(tmp_path: Path) -> Dataset:
 
 def test_streamed_values_equal_the_whole_window(streaming_set: Dataset, tmp_path: Path) -> None:
     whole = _run(streaming_set, tmp_path, STREAMED, stream_above_mib=None, batch_size=4)
-    streamed = _run(streaming_set, tmp_path, STREAMED, stream_above_mib=0, stream_chunk=3, batch_size=4)
+    streamed = _run(
+        streaming_set, tmp_path, STREAMED, stream_above_mib=0, stream_chunk_mib=0.02, batch_size=4
+    )
     assert whole.exit_code == 0 and not whole.errors
     assert len(whole.per_video) == len(STREAMED) * 2 * 4
     pd.testing.assert_frame_equal(_table(streamed), _table(whole), check_exact=True)
@@ -132,7 +134,7 @@ def test_streamed_values_equal_the_whole_window(streaming_set: Dataset, tmp_path
         tmp_path,
         STREAMED,
         stream_above_mib=0,
-        stream_chunk=5,
+        stream_chunk_mib=0.05,
         stream_prefetch=0,
         num_workers=2,
     )
@@ -148,11 +150,11 @@ def test_a_mis_declared_length_is_read_again(streaming_set: Dataset, tmp_path: P
         orig(self, path, *a, **kw)
 
     monkeypatch.setattr(dec.FrameStream, "__init__", counting)
-    _run(streaming_set, tmp_path, ["test_tp_clipm"], stream_above_mib=0, stream_chunk=3)
+    _run(streaming_set, tmp_path, ["test_tp_clipm"], stream_above_mib=0, stream_chunk_mib=0.02)
     # uniform rows depend on the length: the cut file (fewer frames than declared) is read twice
     assert sorted(opened) == ["a.mp4", "b.mp4", "cut.mkv", "cut.mkv", "rot.mp4"]
     opened.clear()
-    _run(streaming_set, tmp_path, ["flicker"], stream_above_mib=0, stream_chunk=3)
+    _run(streaming_set, tmp_path, ["flicker"], stream_above_mib=0, stream_chunk_mib=0.02)
     assert sorted(opened) == ["a.mp4", "b.mp4", "cut.mkv", "rot.mp4"]  # "all" rows do not depend on it
 
 

@@ -258,7 +258,9 @@ class Engine(Aggregator):
                     errs[key] = f"{prep.unit.path}: no frames to sample"
                 else:
                     feeds[key] = make_feed(maybe_ext, rows, fps)
-            stream = FrameStream(prep.unit.path, self.config.window, chunk=self.config.stream_chunk)
+            frame_bytes = max(1, prep.stream.height * prep.stream.width * 3)
+            chunk_frames = max(1, int(self.config.stream_chunk_mib * 2**20 // frame_bytes))
+            stream = FrameStream(prep.unit.path, self.config.window, chunk=chunk_frames)
             failed: dict[tuple[Any, ...], str] = {}
             t0 = time.perf_counter()
             waited = 0.0

@@ -48,13 +48,12 @@ class _Picker:
         self.rows = np.asarray(rows, dtype=np.int64)
         self.pos = 0
 
-    def take(self, chunk: FrameChunk) -> np.ndarray | None:
+    def take(self, chunk: FrameChunk) -> np.ndarray:
+        """Positions in ``chunk.frames`` of the rows it holds (in order, repeats kept)."""
         end = int(np.searchsorted(self.rows, chunk.stop, side="left"))
-        sel = self.rows[self.pos : end]
+        sel = self.rows[self.pos : end] - chunk.start
         self.pos = end
-        if sel.size == 0:
-            return None
-        return chunk.frames[sel - chunk.start]
+        return sel
 
 
 class Feed:
@@ -72,11 +71,11 @@ class Feed:
         return [int(r) for r in self._picker.rows[: self._picker.pos]]
 
     def add(self, chunk: FrameChunk) -> None:
-        frames = self._picker.take(chunk)
-        if frames is not None:
-            self._add(frames)
+        sel = self._picker.take(chunk)
+        if sel.size:
+            self._add(chunk.frames, sel)
 
-    def _add(self, frames: np.ndarray) -> None:
+    def _add(self, frames: np.ndarray, sel: np.ndarray) -> None:
         raise NotImplementedError
 
     def finish(self) -> np.ndarray:
@@ -84,39 +83,41 @@ class Feed:
 
 
 class _FramesFeed(Feed):
-    """``kind="frames"``: extract in groups of ``frames_per_call`` frames as they arrive."""
+    """``kind="frames"``: the sampled frames gathered in one buffer of ``frames_per_call`` frames, extracted
+    each time it is full (the forward passes ``extract`` makes on the whole clip)."""
 
     overlap = 0  # frames of one group that start the next
 
     def __init__(self, extractor: Extractor, rows: list[int], fps: float) -> None:
         super().__init__(extractor, rows, fps)
-        self._pending: list[np.ndarray] = []
+        self._buf: np.ndarray | None = None
         self._n = 0
-        self._group = 0
         self._out: list[np.ndarray] = []
 
-    def _add(self, frames: np.ndarray) -> None:
-        if not self._group:
+    def _add(self, frames: np.ndarray, sel: np.ndarray) -> None:
+        if self._buf is None:
             assert self.extractor is not None
-            self._group = max(1, int(self.extractor.frames_per_call(*frames.shape[1:3]))) + self.overlap
-        self._pending.append(frames)
-        self._n += len(frames)
-        while self._n >= self._group:
-            self._run(self._group)
+            group = max(1, int(self.extractor.frames_per_call(*frames.shape[1:3]))) + self.overlap
+            self._buf = np.empty((group, *frames.shape[1:]), dtype=frames.dtype)
+        for row in sel:
+            self._buf[self._n] = frames[row]
+            self._n += 1
+            if self._n == len(self._buf):
+                self._run()
 
-    def _run(self, n: int) -> None:
-        block = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
-        assert self.extractor is not None
-        self._out.append(np.asarray(self.extractor.extract(block[:n], self.fps)))
-        rest = block[n - self.overlap :]
-        self._pending = [rest] if len(rest) else []
-        self._n = len(rest)
+    def _run(self) -> None:
+        assert self.extractor is not None and self._buf is not None
+        self._out.append(np.asarray(self.extractor.extract(self._buf[: self._n], self.fps)))
+        if self.overlap:
+            self._buf[: self.overlap] = self._buf[self._n - self.overlap : self._n]
+        self._n = self.overlap
 
     def finish(self) -> np.ndarray:
         if not self._n and not self._out:
             raise ValueError("no frames to extract features from")
         if self._n > self.overlap or not self._out:  # new frames left, or (pairs) a one-frame clip
-            self._run(self._n)
+            self._run()
+        self._buf = None
         return self._out[0] if len(self._out) == 1 else np.concatenate(self._out)
 
 
@@ -134,8 +135,8 @@ class _KeepFeed(Feed):
         super().__init__(extractor, rows, fps)
         self._kept: list[np.ndarray] = []
 
-    def _add(self, frames: np.ndarray) -> None:
-        self._kept.append(np.ascontiguousarray(frames))
+    def _add(self, frames: np.ndarray, sel: np.ndarray) -> None:
+        self._kept.append(frames[sel])
 
     def frames(self) -> np.ndarray:
         return self._kept[0] if len(self._kept) == 1 else np.concatenate(self._kept)

@@ -64,7 +64,7 @@ class RunConfig:
     #: a video whose decoded window the container says is larger than this (MiB) is streamed through the
     #: extractors in chunks instead of decoded whole (None: never); the values are the same either way
     stream_above_mib: float | None = 256.0
-    stream_chunk: int = 32  # frames per streamed chunk
+    stream_chunk_mib: float = 48.0  # decoded frames per streamed chunk: this many MiB (at least one frame)
     stream_prefetch: int = 2  # chunks decoded ahead of the extractors on a thread (0: none)
     cache_dir: Path | None = None  # None: a run-private cache (in out_dir if given), removed after the run
     out_dir: Path | None = None  # where the journal lives (needed for resume)
