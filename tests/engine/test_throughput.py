@@ -111,9 +111,9 @@ def _table(res) -> pd.DataFrame:  # type: ignore[no-untyped-def]
 def streaming_set(tmp_path: Path) -> Dataset:
     media = Media(tmp_path)
     paths = [
-        write_video(tmp_path / "a.mp4", smooth_clip(t=23, h=48, w=64, seed=1), fps=8),
+        write_video(tmp_path / "a.mp4", smooth_clip(t=12, h=48, w=64, seed=1), fps=8),
         write_video(tmp_path / "b.mp4", smooth_clip(t=3, h=40, w=40, seed=2), fps=10),
-        media.cut(media.clip("long.mkv", t=40), 0.5, "cut.mkv"),  # declares more frames than it holds
+        media.cut(media.clip("long.mkv", t=30), 0.5, "cut.mkv"),  # declares more frames than it holds
         media.rotated_clip("rot.mp4", 90)[0],
     ]
     return Dataset("s", [Entry(id=p.stem, generated=p) for p in paths])

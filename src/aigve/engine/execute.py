@@ -285,6 +285,11 @@ class Engine(Aggregator):
             except AigveError as exc:  # the video cannot be decoded: its error, as for a whole decode
                 prep.error = str(exc)
                 return {}
+            except Exception as exc:
+                prep.error = (
+                    f"{prep.unit.path}: unexpected error while reading the video: {type(exc).__name__}: {exc}"
+                )
+                return {}
             finally:
                 prep.decode_seconds += waited
             assert stream.info is not None and stream.num_frames is not None and stream.fps is not None
