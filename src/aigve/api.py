@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from aigve.video.sampling import Window
 
 
 def evaluate(
-    dataset: Dataset | str | Path,
+    dataset: Dataset | str | Path | Any,
     metrics: list[str] | str | None = None,
     *,
     categories: list[str] | None = None,
@@ -34,15 +35,20 @@ def evaluate(
     out_dir: str | Path | None = None,
     resume: bool = False,
     real_stats: str | Path | None = None,
+    real_stats_backbone: str | None = None,
     bootstrap: int = 1000,
     set_bootstrap: int = 100,
     seed: int = 0,
     progress: ProgressFn | None = None,
     report: bool = True,
     video_dir: str | Path | None = None,
-    prompts: str | Path | None = None,
+    prompts: str | Path | Sequence[str | None] | None = None,
+    judge: Any = None,
 ) -> Results:
-    """Evaluate a dataset (a ``Dataset``, a built-in name, an annotation JSON, a manifest or a folder).
+    """Evaluate a dataset (a ``Dataset``, a built-in name, an annotation JSON, a manifest or a folder), or
+    videos in memory: a uint8 ``[B, T, H, W, 3]`` array or tensor, a list of ``[T, H, W, 3]`` ones, or a
+    mapping id -> video, with ``prompts`` a list (one per video) and ``fps`` their frame rate (default 8);
+    :func:`aigve.data.memory.memory_dataset` adds real videos and ids.
 
     Returns ``Results``: ``results.aggregates`` (per-metric values with provenance) and
     ``results.per_video`` (a pandas DataFrame, one row per video x metric output). With
@@ -51,7 +57,12 @@ def evaluate(
     ``prompts`` apply when ``dataset`` is a path (as ``--video-dir`` / ``--prompts`` do on the CLI).
     ``backbone_options`` (backbone name -> options) apply to every metric using that backbone, e.g.
     ``{"fid_inception": {"weights": PATH}}`` for fid, kid and is (``--backbone-option`` on the CLI); a
-    metric's own option for the same key (``metric_options``) wins for that metric.
+    metric's own option for the same key (``metric_options``) wins for that metric. ``judge`` configures the
+    vision-language judge of the ``vl_understanding`` metrics (vqascore, ...): a ``JudgeConfig``, a mapping of
+    its fields (``backend`` "endpoint" or "local", ``model``, ``base_url``, ``api_key``, ``concurrency``,
+    ``timeout``, ``max_retries``, ``seed``, ``frames``, ``cache``, ``price``) or None for the environment
+    (``AIGVE_JUDGE``, ``AIGVE_JUDGE_MODEL``, ``OPENAI_BASE_URL``, ``OPENAI_API_KEY``); ``frames`` sets
+    ``num_frames`` of every judge metric that has no option of its own (``--judge-frames``).
 
     Two small videos in a folder (a still one and one that turns brighter every other frame), scored for
     flicker without touching the feature cache:
@@ -93,11 +104,23 @@ def evaluate(
         if video_dir is not None or prompts is not None:
             raise UsageError("video_dir / prompts apply to a dataset given by path, not to a Dataset object")
         ds = dataset
+    elif not isinstance(dataset, str | Path):  # in-memory videos (arrays / tensors): aigve.data.memory
+        from aigve.data.memory import memory_dataset
+
+        if isinstance(prompts, str | Path) or video_dir is not None:
+            raise UsageError(
+                "for in-memory videos give prompts as a list (one per video); video_dir does not apply"
+            )
+        ds = memory_dataset(dataset, prompts=prompts, fps=fps or 8.0)
     else:
         ds = load_dataset(dataset, video_dir=video_dir, prompts=prompts)
     if isinstance(metrics, str):
         metrics = [m.strip() for m in metrics.split(",") if m.strip()]
     names = select_metrics(metrics, categories, suite)
+    from aigve.judges.base import JudgeConfig
+
+    judge_config = JudgeConfig.from_any(judge)
+    metric_options = apply_judge_frames(names, metric_options, judge_config)
     if use_cache:
         cdir: Path | None = Path(cache_dir) if cache_dir else paths.cache_dir()
     else:
@@ -118,9 +141,14 @@ def evaluate(
         bootstrap=bootstrap,
         set_bootstrap=set_bootstrap,
         seed=seed,
+        judge=judge_config,
     )
     if real_stats is not None:
-        _assign_real_stats(str(real_stats), names, config.metric_options)
+        _assign_real_stats(str(real_stats), names, config.metric_options, real_stats_backbone)
+    elif real_stats_backbone is not None:
+        raise UsageError(
+            "real_stats_backbone (--real-stats-backbone) declares the network of --real-stats FILE"
+        )
     unknown = set(config.metric_options) - set(names)
     if unknown:
         from aigve.errors import UsageError
@@ -134,6 +162,23 @@ def evaluate(
         if report:
             _write_report(results, Path(out_dir))
     return results
+
+
+def apply_judge_frames(
+    names: list[str], metric_options: dict[str, dict[str, Any]] | None, judge: Any
+) -> dict[str, dict[str, Any]]:
+    """``metric_options`` with the judge's ``frames`` as ``num_frames`` of each judge metric in ``names``
+    (``vl_understanding`` family) that has no ``num_frames`` of its own."""
+    from aigve.metrics.catalog import get_metric_class
+
+    out = {k: dict(v) for k, v in (metric_options or {}).items()}
+    frames = getattr(judge, "frames", None)
+    if frames is None:
+        return out
+    for name in names:
+        if get_metric_class(name).spec.family == "vl_understanding":
+            out.setdefault(name, {}).setdefault("num_frames", int(frames))
+    return out
 
 
 def _write_report(results: Results, out_dir: Path) -> None:
@@ -168,8 +213,12 @@ def _check_backbone_options(options: dict[str, dict[str, Any]] | None) -> dict[s
     return out
 
 
-def _assign_real_stats(value: str, names: list[str], metric_options: dict[str, dict[str, Any]]) -> None:
-    """``--real-stats [NAME=]PATH``: reference statistics for the one set metric that takes them."""
+def _assign_real_stats(
+    value: str, names: list[str], metric_options: dict[str, dict[str, Any]], backbone: str | None = None
+) -> None:
+    """``--real-stats [NAME=]PATH``: reference statistics for the one set metric that takes them;
+    ``backbone`` (``--real-stats-backbone``): the network a file of another tool was made with, by the
+    user's word (checked against the metric's backbone, recorded as a claim)."""
     from aigve.errors import UsageError
     from aigve.metrics.base import supports_reference_stats
     from aigve.metrics.catalog import get_metric_class
@@ -189,3 +238,5 @@ def _assign_real_stats(value: str, names: list[str], metric_options: dict[str, d
             )
         name, path = takers[0], value
     metric_options.setdefault(name, {})["real_stats"] = path
+    if backbone is not None:
+        metric_options[name]["real_stats_backbone"] = backbone

@@ -92,9 +92,11 @@ class VideoRecord:
     value: float | None
     error: str | None = None
     warning: str | None = None  # the value exists but the video had a problem (e.g. truncated)
+    #: JSON text of per-video detail (a judge's per-question answers, raw replies), on one record per video
+    details: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "video_id": self.video_id,
             "metric": self.metric,
             "output": self.output,
@@ -102,3 +104,6 @@ class VideoRecord:
             "error": self.error,
             "warning": self.warning,
         }
+        if self.details is not None:  # only when there are some: other metrics' files stay as they were
+            d["details"] = self.details
+        return d

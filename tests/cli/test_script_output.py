@@ -211,13 +211,11 @@ def test_usage_error_names_closest_choice_before_any_progress(
 
 
 def test_every_option_has_help() -> None:
-    # `stats` is being reworked in another change (statistics files): its options are left to it
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     missing = [
         f"{name} {a.option_strings or a.dest}"
         for name, sp in sub.choices.items()
-        if name != "stats"
         for a in sp._actions
         if not a.help and not isinstance(a, argparse._HelpAction)
     ]

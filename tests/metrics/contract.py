@@ -106,6 +106,18 @@ def _dover(b: Backbone, k: int, rng: np.random.Generator, q: float) -> np.ndarra
     return np.array([[t, a]])
 
 
+def _judge(b: Backbone, k: int, rng: np.random.Generator, q: float) -> np.ndarray:
+    """A judge scorer's one row per video: each value at ``q`` of its range (0-10 for VIEScore's, else 0-1),
+    the prompt not truncated."""
+    row = []
+    for c in type(b).columns:  # type: ignore[attr-defined]
+        top = 10.0 if c.startswith("viescore") else 1.0
+        row.append(
+            0.0 if c == "prompt_truncated" else float(np.clip(q + 0.01 * rng.standard_normal(), 0, 1)) * top
+        )
+    return np.asarray([row] * k)
+
+
 #: backbone name -> how to fake its output (widths come from the backbone where it says them: ``dim``,
 #: ``Scorer.columns``)
 SYNTHETIC: dict[str, Synthetic] = {
@@ -131,6 +143,14 @@ SYNTHETIC: dict[str, Synthetic] = {
     "simplevqa_head": Synthetic("video", lambda b, k, r, q: 1.0 + 3.0 * q + 0.05 * r.standard_normal((k, 1))),
     "lightvqa_head": Synthetic("video", lambda b, k, r, q: 20.0 + 60.0 * q + 0.5 * r.standard_normal((k, 1))),
     "videoscore": Synthetic("video", lambda b, k, r, q: 1.0 + 3.0 * q + 0.05 * r.uniform(-1.0, 1.0, (k, 5))),
+    # P(yes) for [semantic adherence, physical commonsense]
+    "videophy": Synthetic(
+        "video", lambda b, k, r, q: np.clip(q + 0.02 * r.standard_normal((k, 2)), 0.0, 1.0)
+    ),
+    "judge_vqascore": Synthetic("video", _judge),
+    "judge_viescore": Synthetic("video", _judge),
+    "judge_tifa": Synthetic("video", _judge),
+    "judge_dsg": Synthetic("video", _judge),
 }
 
 

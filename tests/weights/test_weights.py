@@ -30,6 +30,10 @@ FILENAME_PREFIX = re.compile(
     r"-([0-9a-f]{8,64})\.[A-Za-z0-9]+$"
 )  # torch.hub convention: name-<sha256[:n]>.ext
 UNPINNED_EXPECTED = {
+    "qwen2_vl_2b_instruct",
+    "qwen2_vl_7b_instruct",
+    "qwen2_5_vl_3b_instruct",
+    "qwen2_5_vl_7b_instruct",
     "videomae_v2_g_ssv2",
     "videoscore_v1_1",
     "simplevqa_ugc",

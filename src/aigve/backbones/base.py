@@ -184,6 +184,15 @@ class Scorer(Backbone):
     def score(self, items: Sequence[ScorerInput]) -> list[np.ndarray]:
         """One ``[K, len(columns)]`` float array per item, in order; must equal scoring each item alone."""
 
+    def details(self, video_id: str) -> dict[str, Any] | None:
+        """JSON-able detail of the last :meth:`score` of ``video_id`` (a judge's per-question answers and raw
+        replies, or why it failed), kept beside the video's values in the per-video results; None: none."""
+        return None
+
+    def usage(self) -> dict[str, Any] | None:
+        """What this scorer spent in the run (a judge's requests and tokens), for the provenance; None: n/a."""
+        return None
+
     def column(self, out: np.ndarray, name: str) -> np.ndarray:
         """The column called ``name`` of one ``score`` output (metrics read outputs by name)."""
         return np.asarray(out)[:, self.columns.index(name)]

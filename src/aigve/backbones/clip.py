@@ -218,7 +218,9 @@ def fetch_snapshot(weights_name: str, allow_patterns: Sequence[str] | None = Non
         from huggingface_hub import snapshot_download
     except ImportError as e:  # pragma: no cover - transformers depends on huggingface_hub
         raise MissingDependencyError("downloading hub snapshots", "vlsim", "huggingface_hub") from e
-    patterns = list(allow_patterns) if allow_patterns else ["*.json", "*.txt", registry_file_name(spec)]
+    # tokenizer.model: SentencePiece tokenizers (VideoPhy's LLaMA) are not JSON
+    default = ["*.json", "*.txt", "tokenizer.model", registry_file_name(spec)]
+    patterns = list(allow_patterns) if allow_patterns else default
     assert spec.hf_repo is not None  # hf_snapshot_dir checked it
     dest.mkdir(parents=True, exist_ok=True)
     snapshot_download(  # pragma: no cover - network

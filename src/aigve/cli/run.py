@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -60,11 +61,13 @@ def merge_run_options(args: argparse.Namespace) -> dict[str, Any]:
         "resume",
         "out",
         "real_stats",
+        "real_stats_backbone",
         "seed",
         "bootstrap",
         "set_bootstrap",
         "no_report",
         "backbones",
+        "judge",
     }
     unknown = set(conf) - known
     if unknown:
@@ -121,7 +124,56 @@ def merge_run_options(args: argparse.Namespace) -> dict[str, Any]:
     _apply_legacy_flags(args, opts, metric_options)
     opts["metric_options"] = metric_options
     opts["backbone_options"] = _backbone_options(args, conf.get("backbones"))
+    opts["judge"] = _judge_options(args, conf.get("judge"))
     return opts
+
+
+#: ``--judge-*`` flag -> JudgeConfig field
+_JUDGE_FLAGS = {
+    "judge_backend": "backend",
+    "judge_model": "model",
+    "judge_base_url": "base_url",
+    "judge_concurrency": "concurrency",
+    "judge_timeout": "timeout",
+    "judge_max_retries": "max_retries",
+    "judge_frames": "frames",
+    "judge_cache": "cache",
+    "judge_price": "price",
+}
+
+
+def _judge_options(args: argparse.Namespace, from_file: Any) -> dict[str, Any] | None:
+    """The config file's ``judge:`` mapping updated by the ``--judge-*`` flags (None when neither is given).
+    The key is never a flag (shell histories keep flags): ``OPENAI_API_KEY``, or the variable named by
+    ``--judge-api-key-env``."""
+    import os
+
+    if from_file is not None and not isinstance(from_file, dict):
+        raise UsageError(
+            f"--config {args.config}: 'judge' must be a mapping, e.g. judge: {{backend: endpoint}}"
+        )
+    out: dict[str, Any] = dict(from_file or {})
+    if "api_key" in out:
+        raise UsageError(
+            f"--config {args.config}: do not write the judge's API key in a config file; set OPENAI_API_KEY "
+            "(or name another variable with judge: {api_key_env: NAME})"
+        )
+    for flag, key in _JUDGE_FLAGS.items():
+        val = getattr(args, flag, None)
+        if val is not None:
+            out[key] = val
+    if getattr(args, "judge_api_key_flag", None) is not None:
+        raise UsageError(
+            "the judge's key is not taken on the command line (shell histories keep it): set OPENAI_API_KEY, or "
+            "name the variable that holds it with --judge-api-key-env VAR"
+        )
+    env_name = getattr(args, "judge_api_key_env", None) or out.pop("api_key_env", None)
+    if env_name:
+        if not os.environ.get(env_name):
+            shown = env_name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", env_name) else "(not a variable name)"
+            raise UsageError(f"--judge-api-key-env {shown}: no such environment variable is set")
+        out["api_key"] = os.environ[env_name]
+    return out or None
 
 
 def _apply_legacy_flags(
@@ -221,11 +273,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             out_dir=out,
             resume=bool(o.get("resume", False)),
             real_stats=o.get("real_stats"),
+            real_stats_backbone=o.get("real_stats_backbone"),
             bootstrap=int(o["bootstrap"]),
             set_bootstrap=int(o["set_bootstrap"]),
             seed=int(o["seed"]),
             progress=progress,
             report=not o.get("no_report", False),
+            judge=o.get("judge"),
         )
     if stream is not None:
         stream.emit_new()
@@ -320,7 +374,17 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         "--no-cache", dest="no_cache", action="store_true", help="do not read or keep a shared cache"
     )
     g.add_argument("--resume", action="store_true", help="continue a killed run in the same --out directory")
-    g.add_argument("--real-stats", dest="real_stats", help="reference statistics from `aigve stats compute`")
+    g.add_argument(
+        "--real-stats",
+        dest="real_stats",
+        help="reference statistics: `aigve stats compute` output, or pytorch-fid / clean-fid .npz, cd-fvd pickle",
+    )
+    g.add_argument(
+        "--real-stats-backbone",
+        dest="real_stats_backbone",
+        metavar="NAME",
+        help="the backbone a --real-stats file of another tool was made with (your claim; recorded as such)",
+    )
     g.add_argument(
         "--seed",
         type=int,
@@ -332,6 +396,64 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         dest="set_bootstrap",
         type=int,
         help="bootstrap resamples for set metrics' CIs (FID/KID/FVD; from cached features; 0 = off)",
+    )
+    g = p.add_argument_group(
+        "judge (vl_understanding metrics: vqascore, ...)",
+        "the vision-language model that reads frames and prompts; config key `judge:`",
+    )
+    g.add_argument(
+        "--judge",
+        dest="judge_backend",
+        choices=("endpoint", "local"),
+        help="an OpenAI-compatible endpoint, or an "
+        "in-process Qwen2-VL/Qwen2.5-VL (default from AIGVE_JUDGE; endpoint when a model or base URL is given)",
+    )
+    g.add_argument(
+        "--judge-model",
+        dest="judge_model",
+        help="model name (endpoint), or registry name / directory (local); default $AIGVE_JUDGE_MODEL",
+    )
+    g.add_argument(
+        "--judge-base-url",
+        dest="judge_base_url",
+        help="endpoint URL, e.g. http://localhost:8000/v1 (default $OPENAI_BASE_URL, else OpenAI's)",
+    )
+    g.add_argument(
+        "--judge-api-key-env",
+        dest="judge_api_key_env",
+        metavar="VAR",
+        help="environment variable holding the endpoint's key (default OPENAI_API_KEY)",
+    )
+    g.add_argument("--judge-api-key", dest="judge_api_key_flag", help=argparse.SUPPRESS)  # refused, see above
+    g.add_argument(
+        "--judge-concurrency", dest="judge_concurrency", type=int, help="requests in flight (default 4)"
+    )
+    g.add_argument(
+        "--judge-timeout", dest="judge_timeout", type=float, help="seconds per request (default 120)"
+    )
+    g.add_argument(
+        "--judge-max-retries",
+        dest="judge_max_retries",
+        type=int,
+        help="retries on timeouts, 429 and 5xx, honouring Retry-After (default 5)",
+    )
+    g.add_argument(
+        "--judge-frames",
+        dest="judge_frames",
+        type=int,
+        help="frames sampled per video for every judge metric (default: each metric's num_frames)",
+    )
+    g.add_argument(
+        "--judge-cache",
+        dest="judge_cache",
+        metavar="FILE|off",
+        help="response cache (default <cache dir>/judges/responses.sqlite; off: none)",
+    )
+    g.add_argument(
+        "--judge-price",
+        dest="judge_price",
+        metavar="PROMPT,COMPLETION",
+        help="USD per million prompt and completion tokens: the cost goes into the provenance",
     )
     legacy.add_run_arguments(p)
 

@@ -15,11 +15,12 @@ from typing import Any
 import numpy as np
 
 from aigve import __version__
+from aigve.backbones.base import Scorer
 from aigve.device import device_summary
 from aigve.engine.cache import FeatureCache
 from aigve.engine.plan import Planner, _MetricSlot, _no_prompt_message
 from aigve.errors import AigveError
-from aigve.metrics.base import SetMetric, VideoMetric
+from aigve.metrics.base import ReferenceStats, SetMetric, VideoMetric
 from aigve.results.records import MetricAggregate, OutputValue, finite_mean
 from aigve.results.summary import MIN_CI_N, ci_caveat_text
 from aigve.types import Entry, Side, VideoRecord
@@ -240,9 +241,15 @@ class Aggregator(Planner):
         ):
             return
         real, gen = self._cached_side(slot, "real", cache), self._cached_side(slot, "generated", cache)
+        if not real and isinstance(metric, ReferenceStats):  # --real-stats with per-video features
+            real = list(metric.reference_features() or [])
         if len(real) < 2 or len(gen) < 2:
-            if metric.options.get("real_stats"):
-                why = "the real side is reference statistics (--real-stats), whose videos cannot be resampled"
+            if metric.options.get("real_stats") and not real:
+                why = (
+                    "the real side is reference statistics (--real-stats) without per-video features, which "
+                    "resampling needs: only aigve's format holds them (`aigve stats compute "
+                    "--per-video-features`); pytorch-fid, clean-fid and cd-fvd files do not"
+                )
             else:
                 why = f"it needs at least 2 videos on each side ({len(real)} real, {len(gen)} generated)"
             agg.warnings.append(f"no confidence interval: {why}")
@@ -329,6 +336,14 @@ class Aggregator(Planner):
                 exts[r.role] = {**self._identity(r.extractor_key), "sampler": r.sampler.id, "side": r.side}
         prov["extractors"] = exts
         prov["window"] = self.config.window.to_dict()
+        for r in slot.requests:  # what a scorer spent in this run (a judge's requests and tokens)
+            ext = self.extractors.get(r.extractor_key)
+            used = ext.usage() if isinstance(ext, Scorer) else None
+            if used is not None:
+                prov.setdefault("usage", {})[r.role] = used
+                judge = self._identity(r.extractor_key).get("judge")
+                if judge is not None:
+                    prov["judge"] = judge
         return prov
 
     def _provenance(self, cache: FeatureCache) -> dict[str, Any]:

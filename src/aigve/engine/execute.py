@@ -12,13 +12,14 @@ looked up first: a scorer whose output is cached needs neither its upstream feat
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import traceback
 from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,8 @@ class _Prepared:
     # scorer requests whose output is not cached, with the texts they read
     to_score: dict[tuple[Any, ...], tuple[FeatureRequest, dict[str, str]]] = field(default_factory=dict)
     missing_text: dict[tuple[Any, ...], str] = field(default_factory=dict)  # scorer request -> text
+    # scorer request -> the scorer's per-video details (a judge's answers and raw replies), if it gives any
+    details: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
     # a long video: not decoded here but streamed through the extractors (``_extract_streamed``)
     stream: WindowEstimate | None = None
     # a streamed video's sampled frames for the scorers that read frames, by request
@@ -83,8 +86,10 @@ class Engine(Aggregator):
 
         prep = _Prepared(unit)
         path = Path(unit.path)
+        mem = self._memory_video(path)  # an in-memory video (aigve.data.memory): no file to check or decode
         try:
-            check_file(path)  # missing, directory, empty: named before anything opens the file
+            if mem is None:
+                check_file(path)  # missing, directory, empty: named before anything opens the file
             prep.video_sha = self._video_sha(path)
             missing = False
             for key, req in self._requests_for(unit.side).items():
@@ -99,6 +104,9 @@ class Engine(Aggregator):
                 arr = cache.get(self._cache_key(prep.video_sha, req, unit.entry))
                 if arr is not None:
                     prep.feats[key] = arr
+                    det = cache.get(self._details_key(prep.video_sha, req, unit.entry), count=False)
+                    if det is not None and det.size == 1:
+                        prep.details[key] = json.loads(str(det.reshape(-1)[0]))
                     continue
                 prep.to_score[key] = (req, texts)
                 ups = self.upstream.get(key)
@@ -112,14 +120,19 @@ class Engine(Aggregator):
                     missing = True
                 else:
                     prep.feats[key] = arr
-            plan = self._stream_plan(path) if missing or force_decode else None
+            # an in-memory video is never streamed: its frames are in memory already
+            plan = self._stream_plan(path) if (missing or force_decode) and mem is None else None
             frame_hw: tuple[int, ...] | None
             if plan is not None:  # decoded later, chunk by chunk, while the extractors run
                 prep.stream = plan
                 frame_hw = (plan.height, plan.width)
             elif missing or force_decode:
                 t0 = time.perf_counter()
-                prep.clip = decode_video(path, self.config.window)
+                prep.clip = (
+                    mem.clip(self.config.window, path)
+                    if mem is not None
+                    else decode_video(path, self.config.window)
+                )
                 prep.decode_seconds = time.perf_counter() - t0
                 prep.warnings = tuple(prep.clip.info.warnings)
                 cache.put(self._warnings_key(prep.video_sha), np.array(prep.warnings, dtype=str))
@@ -441,10 +454,12 @@ class Engine(Aggregator):
                         out = got[0]
                     except AigveError as exc:
                         perr[req.key] = _with_path(str(exc), path)
+                        self._keep_details(prep, req, scorer.details(inp.video_id), None)
                         continue
                     except Exception as exc:
                         log.debug("scorer %s failed on %s:\n%s", scorer.name, path, traceback.format_exc())
                         perr[req.key] = f"{path}: {scorer.name} failed: {type(exc).__name__}: {exc}"
+                        self._keep_details(prep, req, scorer.details(inp.video_id), None)
                         continue
                     finally:
                         self.timings[f"score:{scorer.name}"] += time.perf_counter() - t0
@@ -459,6 +474,20 @@ class Engine(Aggregator):
                 assert prep.video_sha is not None
                 cache.put(self._cache_key(prep.video_sha, req, prep.unit.entry), arr)
                 prep.feats[req.key] = arr
+                self._keep_details(prep, req, scorer.details(inp.video_id), cache)
+
+    def _keep_details(
+        self, prep: _Prepared, req: FeatureRequest, det: dict[str, Any] | None, cache: FeatureCache | None
+    ) -> None:
+        """A scorer's per-video details for the video's records; cached beside its output when it succeeded
+        (a cache hit shows them again), not when it failed (the error is retried on the next run)."""
+        if det is None:
+            return
+        det = json_safe(det)
+        prep.details[req.key] = det
+        if cache is not None and prep.video_sha is not None:
+            blob = np.array([json.dumps(det, sort_keys=True)], dtype=str)
+            cache.put(self._details_key(prep.video_sha, req, prep.unit.entry), blob)
 
     def _score_unit(
         self, prep: _Prepared, req_errors: dict[tuple[Any, ...], str], replay_only: bool
@@ -480,6 +509,8 @@ class Engine(Aggregator):
             feats = {r.role: prep.feats[r.key] for r in reqs if r.key in prep.feats}
             if err is None and len(feats) != len(reqs):
                 err = f"{unit.path}: features missing for {slot.name}"
+            det = next((prep.details[r.key] for r in reqs if r.key in prep.details), None)
+            first = len(records)
             if isinstance(metric, VideoMetric):
                 if replay_only:
                     continue
@@ -510,6 +541,8 @@ class Engine(Aggregator):
                         )
                     else:
                         records.append(VideoRecord(unit.entry.id, slot.name, out.name, None, err))
+                if det is not None and len(records) > first:  # once per video: on its first record
+                    records[first] = replace(records[first], details=json.dumps(det, sort_keys=True))
             elif isinstance(metric, SetMetric):
                 if err is None:
                     try:
@@ -598,6 +631,15 @@ class Engine(Aggregator):
         decodes while this one's forward passes run)."""
         return self.config.prefetch if self.config.prefetch is not None else self._group_size()
 
+    def _open_cache(self) -> FeatureCache:
+        """The run's feature cache: the shared one, else a run-private one (in ``out_dir`` if given)."""
+        cfg = self.config
+        if cfg.cache_dir is not None:
+            return FeatureCache(cfg.cache_dir)
+        if cfg.out_dir is not None:  # no shared cache: a run-private one that survives a kill
+            return FeatureCache(Path(cfg.out_dir) / ".run-cache", temporary=True)
+        return FeatureCache(None)
+
     def run(self) -> Results:
         t_start = time.perf_counter()
         cfg = self.config
@@ -605,12 +647,7 @@ class Engine(Aggregator):
         self._check_prompts()
         self._build_extractors()
         units = self._units()
-        if cfg.cache_dir is not None:
-            cache = FeatureCache(cfg.cache_dir)
-        elif cfg.out_dir is not None:  # no shared cache: a run-private one that survives a kill
-            cache = FeatureCache(Path(cfg.out_dir) / ".run-cache", temporary=True)
-        else:
-            cache = FeatureCache(None)
+        cache = self._open_cache()
         journal: Journal | None = None
         done: dict[str, list[VideoRecord]] = {}
         fp = run_fingerprint(cfg.fingerprint_dict(), self.dataset)
@@ -685,10 +722,14 @@ class Engine(Aggregator):
         except BaseException:
             if journal is not None:
                 journal.close()
+            if self.judge is not None:
+                self.judge.close()
             raise
         if journal is not None:
             journal.close()
         cache.close()  # a run-private cache is removed only once the run has finished
+        if self.judge is not None:
+            self.judge.close()
         self.timings["total"] = time.perf_counter() - t_start
         provenance = self._provenance(cache)
         return Results(

@@ -33,6 +33,7 @@ from aigve.data.dataset import Dataset
 from aigve.device import resolve_device
 from aigve.engine.cache import feature_key
 from aigve.errors import AigveError, MissingDependencyError, UsageError
+from aigve.judges.base import CachedJudge, JudgeConfig, build_judge, no_judge_message
 from aigve.metrics.base import FeatureRequest, Metric
 from aigve.metrics.catalog import get_metric_class, missing_modules
 from aigve.paths import file_sha256
@@ -76,6 +77,9 @@ class RunConfig:
     #: backbone name -> options applied to every request for that backbone, whichever metric makes it (e.g.
     #: ``{"fid_inception": {"weights": PATH}}`` for fid, kid and is); a metric's own option for a key wins
     backbone_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the judge (a vision-language model) of the vl_understanding metrics; None: from the environment
+    #: (``AIGVE_JUDGE``, ``AIGVE_JUDGE_MODEL``, ``OPENAI_BASE_URL``), else those metrics fail with the fix
+    judge: JudgeConfig | None = None
 
     def fingerprint_dict(self) -> dict[str, Any]:
         fp: dict[str, Any] = {
@@ -85,6 +89,8 @@ class RunConfig:
         }
         if self.backbone_options:  # only when given: journals written before the option still resume
             fp["backbone_options"] = self.backbone_options
+        if self.judge is not None:  # the judge's settings, never its key
+            fp["judge"] = {k: v for k, v in self.judge.public().items() if k not in ("concurrency", "cache")}
         return fp
 
 
@@ -131,8 +137,34 @@ class Planner:
         # scorer request key -> the upstream requests (same sampler and side) by input name
         self.upstream: dict[tuple[Any, ...], dict[str, FeatureRequest]] = {}
         self._sha_memo: dict[str, str] = {}
+        self.judge: CachedJudge | None = None  # the run's judge, built for the first judge scorer
+        self._judge_failure: AigveError | None = None
 
     # ------------------------------------------------------------------ planning
+    def _run_judge(self) -> CachedJudge:
+        """The run's one judge (all judge metrics share it: a local VLM is loaded once); a missing or broken
+        configuration raises ``AigveError`` naming the fix, which fails the judge metrics, not the run."""
+        if self.judge is not None:
+            return self.judge
+        if self._judge_failure is not None:
+            raise self._judge_failure
+        cfg = (self.config.judge or JudgeConfig()).resolved()
+        if cfg.backend is None or not cfg.model:
+            self._judge_failure = AigveError(no_judge_message("the vl_understanding metrics"))
+            raise self._judge_failure
+        try:
+            self.judge = build_judge(
+                cfg,
+                device=self.device,
+                batch_size=self.config.batch_size,
+                run_cache_dir=self.config.cache_dir,
+                in_run=True,
+            )
+        except AigveError as exc:
+            self._judge_failure = exc
+            raise
+        return self.judge
+
     def _build_metrics(self) -> None:
         for name in self.config.metrics:
             cls = get_metric_class(name)
@@ -195,6 +227,8 @@ class Planner:
             ext = build_extractor(
                 name, device=self.device, batch_size=self.config.batch_size, **dict(options)
             )
+            if getattr(ext, "needs_judge", False):
+                ext.use_judge(self._run_judge())  # type: ignore[attr-defined]
             if isinstance(ext, Scorer) and ext.input == "features":
                 ups = ext.upstreams()
                 if not ups:
@@ -290,7 +324,16 @@ class Planner:
         return out
 
     # ------------------------------------------------------------------ per unit
+    def _memory_video(self, path: Path) -> Any:
+        """The in-memory video at ``path`` (:class:`aigve.data.memory.MemoryVideo`) when the dataset holds its
+        videos in memory, else None (a file)."""
+        store = getattr(self.dataset, "memory_videos", None)
+        return store.get(path) if store is not None else None
+
     def _video_sha(self, path: Path) -> str:
+        mem = self._memory_video(path)
+        if mem is not None:
+            return str(mem.sha)
         st = path.stat()
         memo = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
         if memo not in self._sha_memo:
@@ -311,6 +354,10 @@ class Planner:
     def _warnings_key(self, sha: str) -> str:
         """Cache key of a video's decoder warnings under this run's window (a cache hit skips decoding)."""
         return feature_key(sha, {"decoder": "warnings", "version": 1}, "-", self.config.window.id)
+
+    def _details_key(self, sha: str, req: FeatureRequest, entry: Entry | None) -> str:
+        """Cache key of a scorer's per-video details (JSON text), beside its output's key."""
+        return self._cache_key(sha, req, entry) + "-details"
 
     def _frame_size_key(self, sha: str) -> str:
         """Cache key of a video's decoded frame size ``[H, W]``: a cache hit still warns about small frames."""

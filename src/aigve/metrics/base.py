@@ -273,12 +273,18 @@ class ReferenceStats(ABC):
         """Every setting that changes the real statistics (stored with them, checked on load)."""
 
     @abstractmethod
-    def save_real_stats(self, path: str | os.PathLike[str]) -> Path:
-        """Write the accumulated real statistics with :meth:`real_stats_meta`; returns the path written."""
+    def save_real_stats(self, path: str | os.PathLike[str], features: list[np.ndarray] | None = None) -> Path:
+        """Write the accumulated real statistics with :meth:`real_stats_meta` (and, given, the per-video
+        feature arrays behind them, for set-level CIs of later runs); returns the path written."""
 
     @abstractmethod
     def load_real_stats(self, path: str | os.PathLike[str]) -> None:
         """Use the statistics in ``path`` as the real side (refused when made with other settings)."""
+
+    def reference_features(self) -> list[np.ndarray] | None:
+        """Per-video feature arrays of the real side read with the statistics (aigve files written with
+        ``--per-video-features``), which the set-level bootstrap resamples; ``None`` when the file has none."""
+        return None
 
 
 def supports_reference_stats(metric: type[Metric] | Metric) -> bool:

@@ -28,6 +28,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "aigve.metrics.vl_similarity",
     "aigve.metrics.vqa",
     "aigve.metrics.multi_aspect",
+    "aigve.metrics.vl_understanding",
 )
 
 # metrics users ask for by name that cannot be provided, and why (a named error beats "unknown metric")

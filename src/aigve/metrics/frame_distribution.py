@@ -149,7 +149,7 @@ class FID(_FrameSetMetric, ReferenceStats):
         citation="Heusel et al., GANs Trained by a Two Time-Scale Update Rule..., NeurIPS 2017",
         extra="distribution",
         weights=("fid_inception",),
-        options={**COMMON_OPTIONS, "real_stats": None},
+        options={**COMMON_OPTIONS, "real_stats": None, "real_stats_backbone": None},
     )
 
     def __init__(self, **options: Any) -> None:
@@ -157,6 +157,9 @@ class FID(_FrameSetMetric, ReferenceStats):
         self.stats: dict[str, GaussianStats | None] = {"generated": None, "real": None}
         self.n_videos = {"generated": 0, "real": 0}
         self._real_from_file = False
+        #: how the reference statistics were read (format, covariance convention, whose word the backbone is)
+        self.real_stats_provenance: dict[str, Any] = {}
+        self.real_features: list[np.ndarray] | None = None  # per-video, when the statistics file has them
 
     def requests(self) -> list[FeatureRequest]:
         reqs = [FeatureRequest("gen", self.backbone.extractor, self.sampler(), "generated", self._options())]
@@ -188,7 +191,21 @@ class FID(_FrameSetMetric, ReferenceStats):
             self.load_real_stats(path)
 
     def load_real_stats(self, path: str | os.PathLike[str]) -> None:
-        self.stats["real"] = GaussianStats.load(Path(path), expect_meta=self.real_stats_meta())
+        """aigve statistics (every setting checked), or pytorch-fid / clean-fid / cd-fvd files with the
+        backbone declared in the ``real_stats_backbone`` option (:mod:`~aigve.metrics.functional.stats_files`)."""
+        from aigve.metrics.functional.stats_files import load_reference_stats
+
+        pool = self.backbone.pool
+        dim = (pool.stop - (pool.start or 0)) if pool is not None and pool.stop is not None else -1
+        self.stats["real"], self.real_stats_provenance, self.real_features = load_reference_stats(
+            Path(path),
+            metric=self.spec.name,
+            backbone=self.options["backbone"],
+            dim=dim,
+            expect_meta=self.real_stats_meta,
+            claimed_backbone=self.options.get("real_stats_backbone"),
+            ddof=1,
+        )
         self._real_from_file = True
 
     def update(self, entry: Entry, side: Side, feats: Mapping[str, np.ndarray]) -> None:
@@ -215,18 +232,20 @@ class FID(_FrameSetMetric, ReferenceStats):
 
     def compute(self) -> dict[str, Any]:
         from aigve.metrics.functional.frechet import frechet_from_stats
+        from aigve.metrics.functional.stats_files import MomentStats
 
         g, r = self.stats["generated"], self.stats["real"]
         if g is None or g.n < 2:
             raise MetricInputError("FID needs at least 2 generated frames")
-        if r is None or r.n < 2:
+        n_unknown = isinstance(r, MomentStats) and not r.n_known  # a mu/sigma file: mean and covariance only
+        if r is None or (r.n < 2 and not n_unknown):
             raise MetricInputError(
                 "FID needs at least 2 real frames: give the dataset readable real videos "
                 "(video_path_gt / --real DIR) or reference statistics (--real-stats FILE)"
             )
         warnings = self._backbone_warnings()
         for side, st in (("generated", g), ("real", r)):
-            if st.n < st.dim:
+            if st.n < st.dim and not (side == "real" and n_unknown):
                 warnings.append(
                     f"FID: {st.n} {side} frames for {st.dim}-d features — the covariance is rank-deficient and "
                     "the value is biased upward; published FIDs use 10k-50k samples"
@@ -238,10 +257,12 @@ class FID(_FrameSetMetric, ReferenceStats):
             "warnings": warnings,
             "protocol": {
                 **self.protocol(),
-                "n_real_frames": r.n,
+                "n_real_frames": None if n_unknown else r.n,
                 "n_generated_frames": g.n,
                 "feature_layer": "pool3 (2048)" if self.backbone.standard else "global average pool",
+                "covariance": "unbiased (ddof=1, divided by n-1), as pytorch-fid and clean-fid",
                 "real_stats_file": self.options.get("real_stats"),
+                **self.real_stats_provenance,
             },
         }
 
@@ -257,7 +278,7 @@ class FID(_FrameSetMetric, ReferenceStats):
     def value_from_features(self, real: np.ndarray, generated: np.ndarray) -> float | None:
         from aigve.metrics.functional.frechet import frechet_from_stats
 
-        if self._real_from_file or len(real) < 2 or len(generated) < 2:
+        if (self._real_from_file and self.real_features is None) or len(real) < 2 or len(generated) < 2:
             return None
         r = GaussianStats.from_features(self._rows(real, self.backbone.pool))
         g = GaussianStats.from_features(self._rows(generated, self.backbone.pool))
@@ -271,18 +292,23 @@ class FID(_FrameSetMetric, ReferenceStats):
         (:class:`~aigve.metrics.functional.frechet.FrechetResampler`, unbiased covariances as ``compute``)."""
         from aigve.metrics.functional.frechet import FrechetResampler
 
-        if self._real_from_file:
+        if self._real_from_file and self.real_features is None:
             return None
         pool = self.backbone.pool
         return FrechetResampler(
             [self._rows(b, pool) for b in real], [self._rows(b, pool) for b in generated], ddof=1
         )
 
-    def save_real_stats(self, path: str | os.PathLike[str]) -> Path:
+    def save_real_stats(self, path: str | os.PathLike[str], features: list[np.ndarray] | None = None) -> Path:
         r = self.stats["real"]
         if r is None:
             raise MetricInputError("no real features were accumulated; nothing to save")
-        return r.save(path, meta=self.real_stats_meta())
+        if features is not None and sum(len(self._rows(f, self.backbone.pool)) for f in features) != r.n:
+            raise MetricInputError(f"the per-video features hold other rows than the {r.n} of the statistics")
+        return r.save(path, meta=self.real_stats_meta(), features=features)
+
+    def reference_features(self) -> list[np.ndarray] | None:
+        return self.real_features
 
 
 @register_metric

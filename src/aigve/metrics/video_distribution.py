@@ -86,8 +86,11 @@ ROLE = "i3d"
 
 
 def biased_cov(stats: GaussianStats) -> np.ndarray:
-    """Covariance divided by ``n`` (StyleGAN-V / cd-fvd ``FeatureStats.get_mean_cov``)."""
-    return stats.cov * ((stats.n - 1) / stats.n)
+    """Covariance divided by ``n`` (StyleGAN-V / cd-fvd ``FeatureStats.get_mean_cov``); statistics read from a
+    mean/covariance file are converted with their recorded ``n``."""
+    from aigve.metrics.functional.stats_files import biased_covariance
+
+    return biased_covariance(stats)
 
 
 def fvd_from_stats(gen: GaussianStats, real: GaussianStats, name: str = "fvd") -> float:
@@ -129,7 +132,13 @@ class FVD(SetMetric, ReferenceStats):
         ),
         extra="distribution",
         weights=(I3D_WEIGHTS,),
-        options={"frames": 16, "stride": 1, "resolution": 224, "real_stats": None},
+        options={
+            "frames": 16,
+            "stride": 1,
+            "resolution": 224,
+            "real_stats": None,
+            "real_stats_backbone": None,
+        },
     )
     # what tells the FVD variants apart (FVDVideoMAE overrides these, the rest is shared)
     label: ClassVar[str] = "FVD"
@@ -155,6 +164,8 @@ class FVD(SetMetric, ReferenceStats):
         self.gen = GaussianStats(FEATURE_DIM)
         self.real = GaussianStats(FEATURE_DIM)
         self.real_stats_path: str | None = None
+        self.real_stats_provenance: dict[str, Any] = {}
+        self.real_features: list[np.ndarray] | None = None  # per-video, when the statistics file has them
         self._sha: str | None = None
         if self.options.get("real_stats"):  # loaded in bind() once the weights hash is known
             self.real_stats_path = str(self.options["real_stats"])
@@ -207,7 +218,7 @@ class FVD(SetMetric, ReferenceStats):
 
     def value_from_features(self, real: np.ndarray, generated: np.ndarray) -> float | None:
         """FVD of raw feature rows (for the set-level bootstrap CI), same convention as ``compute``."""
-        if self.real_stats_path or len(real) < 2 or len(generated) < 2:
+        if (self.real_stats_path and self.real_features is None) or len(real) < 2 or len(generated) < 2:
             return None
         return fvd_from_stats(GaussianStats.from_features(generated), GaussianStats.from_features(real))
 
@@ -219,7 +230,7 @@ class FVD(SetMetric, ReferenceStats):
         (:class:`~aigve.metrics.functional.frechet.FrechetResampler` with biased covariances, ddof=0)."""
         from aigve.metrics.functional.frechet import FrechetResampler
 
-        if self.real_stats_path:
+        if self.real_stats_path and self.real_features is None:
             return None
         resampler = FrechetResampler(generated, real, ddof=0)  # generated first, as fvd_from_stats
         return lambda idx_real, idx_gen: resampler(idx_gen, idx_real)
@@ -284,6 +295,7 @@ class FVD(SetMetric, ReferenceStats):
             "n_real": self.real.n,
             "n_generated": self.gen.n,
             "real_stats": self.real_stats_path,
+            **self.real_stats_provenance,
         }
 
     def warnings(self) -> list[str]:
@@ -342,18 +354,37 @@ class FVD(SetMetric, ReferenceStats):
         """The accumulated statistics of the real videos (a copy)."""
         return self.real.copy()
 
-    def save_real_stats(self, path: str | os.PathLike[str]) -> Path:
-        """Write the real set's statistics with :meth:`real_stats_meta` (for ``aigve stats compute``)."""
+    def save_real_stats(self, path: str | os.PathLike[str], features: list[np.ndarray] | None = None) -> Path:
+        """Write the real set's statistics with :meth:`real_stats_meta` (for ``aigve stats compute``), with
+        the per-video features behind them when given (``--per-video-features``)."""
         name = self.spec.name
         if self.real.n < 2:
             raise UsageError(
                 f"{name}: cannot save reference statistics of {self.real.n} real videos (need >= 2)"
             )
-        return self.real.save(path, meta={**self.real_stats_meta(), "n": self.real.n})
+        if features is not None and sum(len(f) for f in features) != self.real.n:
+            raise MetricInputError(f"{name}: the per-video features hold other rows than the statistics")
+        return self.real.save(path, meta={**self.real_stats_meta(), "n": self.real.n}, features=features)
+
+    def reference_features(self) -> list[np.ndarray] | None:
+        return self.real_features
 
     def load_real_stats(self, path: str | os.PathLike[str]) -> None:
-        """Use reference statistics instead of real videos; refuses files made with other settings."""
-        stats = GaussianStats.load(path, expect_meta=self.real_stats_meta())
+        """Use reference statistics instead of real videos: aigve's own (refused when made with other settings),
+        or cd-fvd / pytorch-fid / clean-fid files with the backbone declared in the ``real_stats_backbone``
+        option (:mod:`~aigve.metrics.functional.stats_files`; a mu/sigma file needs its ``n`` to give the
+        biased covariance FVD uses)."""
+        from aigve.metrics.functional.stats_files import load_reference_stats
+
+        stats, self.real_stats_provenance, self.real_features = load_reference_stats(
+            path,
+            metric=self.spec.name,
+            backbone=self.extractor,
+            dim=self.dim,
+            expect_meta=self.real_stats_meta,
+            claimed_backbone=self.options.get("real_stats_backbone"),
+            ddof=0,
+        )
         if stats.dim != self.dim:
             raise UsageError(f"{path}: statistics of dim {stats.dim}, {self.spec.name} needs {self.dim}")
         self.real = stats
@@ -361,10 +392,11 @@ class FVD(SetMetric, ReferenceStats):
 
     def reset(self) -> None:
         path = self.real_stats_path
-        real = self.real
+        real, prov, feats = self.real, self.real_stats_provenance, self.real_features
         super().reset()
         if path:  # loaded reference statistics survive a reset
             self.real, self.real_stats_path = real, path
+            self.real_stats_provenance, self.real_features = prov, feats
 
 
 MAE_EXTRACTOR = "videomae_v2"
@@ -408,7 +440,14 @@ class FVDVideoMAE(FVD):
         ),
         extra="distribution",
         weights=(MAE_WEIGHTS,),
-        options={"frames": 16, "stride": 1, "resolution": 224, "real_stats": None, "config": DEFAULT_CONFIG},
+        options={
+            "frames": 16,
+            "stride": 1,
+            "resolution": 224,
+            "real_stats": None,
+            "real_stats_backbone": None,
+            "config": DEFAULT_CONFIG,
+        },
     )
     label = "FVD (VideoMAE-v2)"
     extractor = MAE_EXTRACTOR
@@ -443,6 +482,8 @@ class FVDVideoMAE(FVD):
         self.gen = GaussianStats(dim)
         self.real = GaussianStats(dim)
         self.real_stats_path: str | None = None
+        self.real_stats_provenance: dict[str, Any] = {}
+        self.real_features: list[np.ndarray] | None = None  # per-video, when the statistics file has them
         self._sha: str | None = None
         if self.options.get("real_stats"):  # loaded in bind() once the weights hash is known
             self.real_stats_path = str(self.options["real_stats"])

@@ -32,6 +32,7 @@ BASE_COLUMNS: tuple[str, ...] = (
     "generated",
     "real",
     "prompt",
+    "details",  # a judge's per-video detail (JSON text), on one record per video and metric
 )
 
 
@@ -119,7 +120,7 @@ def _read_per_video(run_dir: Path) -> pd.DataFrame:
             return pd.read_csv(csv, dtype={"video_id": str, "metric": str, "output": str})
         except (pd.errors.ParserError, UnicodeDecodeError) as exc:
             raise DatasetError(f"{csv}: could not parse ({exc}); re-run the evaluation") from exc
-    return pd.DataFrame(columns=list(BASE_COLUMNS))
+    return pd.DataFrame(columns=[c for c in BASE_COLUMNS if c != "details"])
 
 
 def _resolve(p: Any, run_dir: Path) -> Path | None:
@@ -153,7 +154,8 @@ def _entries(df: pd.DataFrame, run_dir: Path) -> list[Entry]:
 
 
 def _records(df: pd.DataFrame) -> list[VideoRecord]:
-    cols = [df[c].tolist() if c in df.columns else [None] * len(df) for c in BASE_COLUMNS[:6]]
+    names = (*BASE_COLUMNS[:6], "details")
+    cols = [df[c].tolist() if c in df.columns else [None] * len(df) for c in names]
     return [
         VideoRecord(
             str(v),
@@ -162,8 +164,9 @@ def _records(df: pd.DataFrame) -> list[VideoRecord]:
             _opt_float(val),
             None if _missing(err) else str(err),
             None if _missing(warn) else str(warn),
+            None if _missing(det) else str(det),
         )
-        for v, m, o, val, err, warn in zip(*cols, strict=True)
+        for v, m, o, val, err, warn, det in zip(*cols, strict=True)
     ]
 
 

@@ -7,7 +7,7 @@ Two levels:
 - ``Window``: run-level limits applied while decoding (``--max-len``, ``--max-seconds``; ``--fps``
   only stands in where the container has no frame rate). Frames past the window are never decoded.
 - ``Sampler``: a metric's choice of rows inside the decoded window (all, first N, first S seconds,
-  uniform N, every k-th, resample to a target fps), with a padding policy for short clips.
+  uniform N, every k-th, resample to a target fps, segment centres), with a padding policy for short clips.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any, Literal
 
 from aigve.errors import UsageError
 
-Protocol = Literal["all", "first", "seconds", "uniform", "stride", "fps"]
+Protocol = Literal["all", "first", "seconds", "uniform", "stride", "fps", "segments"]
 PadPolicy = Literal["repeat_last", "none"]
-PROTOCOLS: tuple[str, ...] = ("all", "first", "seconds", "uniform", "stride", "fps")
+PROTOCOLS: tuple[str, ...] = ("all", "first", "seconds", "uniform", "stride", "fps", "segments")
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,11 @@ class Sampler:
     - ``seconds``: the frames of the first ``seconds`` seconds;
     - ``uniform``: ``n`` frames evenly spaced over the clip (rounded ``linspace(0, T-1, n)``);
     - ``stride``: every ``stride``-th frame from the first (``n`` caps the count);
-    - ``fps``: resampled to ``fps`` frames per second, nearest earlier frame (``n`` caps the count).
+    - ``fps``: resampled to ``fps`` frames per second, nearest earlier frame (``n`` caps the count);
+    - ``segments``: ``n`` frames near the centres of ``n`` equal segments, the index rule of
+      mPLUG-Owl-Video's ``get_index`` (VideoPhy): with ``s = (T - 1) / n``, row ``i`` is
+      ``int(s / 2) + round(s * i)`` (round half to even); always ``n`` rows, so a clip shorter than ``n``
+      repeats frames (each row is the frame nearest its segment), never pads.
 
     ``pad="repeat_last"`` repeats the last frame until ``n`` rows exist when the clip is shorter;
     ``pad="none"`` returns what there is.
@@ -94,7 +98,7 @@ class Sampler:
             raise UsageError(
                 f"unknown sampling protocol '{self.protocol}', choose from {', '.join(PROTOCOLS)}"
             )
-        if self.protocol in ("first", "uniform") and (self.n is None or self.n < 1):
+        if self.protocol in ("first", "uniform", "segments") and (self.n is None or self.n < 1):
             raise UsageError(f"sampling protocol '{self.protocol}' needs n >= 1")
         if self.n is not None and self.n < 1:
             raise UsageError(f"sampler n must be >= 1, got {self.n}")
@@ -140,6 +144,10 @@ class Sampler:
             duration = t / fps
             count = max(1, math.ceil(duration * self.fps - 1e-9))
             rows = [min(t - 1, int(math.floor(j * fps / self.fps + 1e-6))) for j in range(count)]
+        elif p == "segments":
+            assert self.n is not None
+            seg = (t - 1) / self.n
+            rows = [int(seg / 2) + int(round(seg * i)) for i in range(self.n)]
         else:  # pragma: no cover - guarded in __post_init__
             raise AssertionError(p)
         if self.n is not None and p in ("all", "stride", "fps", "seconds"):

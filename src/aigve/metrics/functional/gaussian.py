@@ -153,9 +153,21 @@ class GaussianStats:
         return f"GaussianStats(dim={self.dim}, n={self.n})"
 
     # -- files -----------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike[str], meta: dict[str, Any] | None = None) -> Path:
-        """Write an ``.npz`` with the sums and a JSON ``meta`` recording every setting behind them."""
+    def save(
+        self,
+        path: str | os.PathLike[str],
+        meta: dict[str, Any] | None = None,
+        features: list[np.ndarray] | None = None,
+    ) -> Path:
+        """Write an ``.npz`` with the sums and a JSON ``meta`` recording every setting behind them; with
+        ``features`` (one ``[K, D']`` array per video, what the extractor gave) also those, as ``video_rows``
+        (stacked) and ``video_offsets`` (``[N + 1]``): what a set-level bootstrap CI resamples."""
         path = Path(path)
+        extra: dict[str, np.ndarray] = {}
+        if features:
+            lengths = [int(len(f)) for f in features]
+            extra["video_rows"] = np.concatenate([np.asarray(f) for f in features])
+            extra["video_offsets"] = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         meta_json = json.dumps(_normalise_meta(meta or {}), sort_keys=True)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
@@ -172,6 +184,7 @@ class GaussianStats:
                     sum=self.sum,
                     outer=self.outer,
                     meta=np.array(meta_json),
+                    **extra,  # type: ignore[arg-type]
                 )
             os.replace(tmp, path)
         except BaseException:
