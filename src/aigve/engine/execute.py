@@ -37,6 +37,7 @@ from aigve.results.records import Results
 from aigve.results.writers import json_safe
 from aigve.types import Clip, VideoRecord
 from aigve.video.decode import WindowEstimate
+from aigve.video.sampling import Sampler
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +122,8 @@ class Engine(Aggregator):
                 else:
                     prep.feats[key] = arr
             # an in-memory video is never streamed: its frames are in memory already
-            plan = self._stream_plan(path) if (missing or force_decode) and mem is None else None
+            samplers = [r.sampler for r in (*prep.needed.values(), *(q for q, _ in prep.to_score.values()))]
+            plan = self._stream_plan(path, samplers) if (missing or force_decode) and mem is None else None
             frame_hw: tuple[int, ...] | None
             if plan is not None:  # decoded later, chunk by chunk, while the extractors run
                 prep.stream = plan
@@ -155,17 +157,22 @@ class Engine(Aggregator):
             prep.error = f"{path}: unexpected error while reading the video: {type(exc).__name__}: {exc}"
         return prep
 
-    def _stream_plan(self, path: Path) -> WindowEstimate | None:
+    def _stream_plan(self, path: Path, samplers: list[Sampler]) -> WindowEstimate | None:
         """The container's estimate of the decoded window when it is above ``stream_above_mib`` (the video
-        is then streamed), else None (decoded whole). Unknown lengths or rates are decoded whole."""
+        is then streamed), else None (decoded whole). Unknown lengths or rates are decoded whole, and so are
+        videos a sampler reads out of order (no protocol does today; a stream is read forwards)."""
         from aigve.video.decode import estimate_window
 
         limit = self.config.stream_above_mib
         if limit is None:
             return None
         est = estimate_window(path, self.config.window)
-        if est.nbytes is None or est.fps is None or est.nbytes <= limit * 2**20:
+        if est.frames is None or est.nbytes is None or est.fps is None or est.nbytes <= limit * 2**20:
             return None
+        for sampler in samplers:
+            rows = sampler.select(est.frames, est.fps)
+            if any(b < a for a, b in zip(rows, rows[1:], strict=False)):
+                return None
         return est
 
     def _small_frame_warnings(self, unit: _Unit, short_side: int) -> tuple[str, ...]:
