@@ -30,6 +30,8 @@ def evaluate(
     num_workers: int = 2,
     prefetch: int | None = None,
     batch_videos: bool = True,
+    precision: str = "fp32",
+    decode_device: str = "cpu",
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
     out_dir: str | Path | None = None,
@@ -57,7 +59,10 @@ def evaluate(
     ``prompts`` apply when ``dataset`` is a path (as ``--video-dir`` / ``--prompts`` do on the CLI).
     ``backbone_options`` (backbone name -> options) apply to every metric using that backbone, e.g.
     ``{"fid_inception": {"weights": PATH}}`` for fid, kid and is (``--backbone-option`` on the CLI); a
-    metric's own option for the same key (``metric_options``) wins for that metric. ``judge`` configures the
+    metric's own option for the same key (``metric_options``) wins for that metric. ``precision`` (``fp32``,
+    ``bf16``, ``fp16``) runs the neural backbones under autocast (docs/precision.md); ``decode_device="cuda"``
+    decodes on the GPU where torchcodec's CUDA decoder works, else on the CPU with a warning (docs/gpu-decode.md).
+    ``judge`` configures the
     vision-language judge of the ``vl_understanding`` metrics (vqascore, ...): a ``JudgeConfig``, a mapping of
     its fields (``backend`` "endpoint" or "local", ``model``, ``base_url``, ``api_key``, ``concurrency``,
     ``timeout``, ``max_retries``, ``seed``, ``frames``, ``cache``, ``price``) or None for the environment
@@ -135,6 +140,8 @@ def evaluate(
         num_workers=num_workers,
         prefetch=prefetch,
         batch_videos=bool(batch_videos),
+        precision=precision,
+        decode_device=decode_device,
         cache_dir=cdir,
         out_dir=Path(out_dir) if out_dir else None,
         resume=resume,

@@ -133,8 +133,23 @@ SYNTHETIC: dict[str, Synthetic] = {
     ),
     "efficientnet_lite0": Synthetic("frames", lambda b, k, r, q: _similar_rows(b.dim, k, r, q, nonneg=True)),  # type: ignore[attr-defined]
     "clip": Synthetic("frames", lambda b, k, r, q: _similar_rows(512, k, r, q, nonneg=False)),
+    "dino_vitb16": Synthetic("frames", lambda b, k, r, q: _similar_rows(768, k, r, q, nonneg=False)),
     "clip_text": Synthetic("frames", _image_text),
     "blip_text": Synthetic("frames", _image_text),
+    "vbench_clip_style": Synthetic("frames", _image_text),
+    "vbench_raft_static": Synthetic(
+        "frames",
+        lambda b, k, r, q: np.stack([r.uniform(0.0, 3.0, k), np.full(k, 3.0), np.full(k, 1.0)], axis=1),
+        graded=False,
+    ),
+    "vbench_raft": Synthetic(
+        "frames",
+        lambda b, k, r, q: np.stack([r.uniform(0.0, 12.0, k), np.full(k, 6.0), np.full(k, 2.0)], axis=1),
+        graded=False,
+    ),
+    "vbench_aesthetic": Synthetic(
+        "frames", lambda b, k, r, q: 0.3 + 0.5 * q + 0.02 * r.standard_normal((k, 1))
+    ),
     "fid_inception": Synthetic("frames", _fid_inception),
     "i3d_kinetics400": Synthetic("video", lambda b, k, r, q: _shifted(b.dim, k, r, q)),  # type: ignore[attr-defined]
     "videomae_v2": Synthetic("video", lambda b, k, r, q: _shifted(b.dim, k, r, q)),  # type: ignore[attr-defined]
@@ -151,6 +166,12 @@ SYNTHETIC: dict[str, Synthetic] = {
     "judge_viescore": Synthetic("video", _judge),
     "judge_tifa": Synthetic("video", _judge),
     "judge_dsg": Synthetic("video", _judge),
+    # VBench motion smoothness: mean |predicted - real| (0-255) per interpolated frame, smaller when smoother
+    "amt_s": Synthetic("video", lambda b, k, r, q: (1.0 - q) * r.uniform(5.0, 60.0, (k, 1))),
+    # VBench temporal_style / overall_consistency: one ViCLIP video-text cosine per video
+    # VBench human_action: [hit, label_known] (the action is recognised when the video is good)
+    "umt_k400_action": Synthetic("video", lambda b, k, r, q: np.array([[float(q > 0.5), 1.0]] * k)),
+    "viclip": Synthetic("video", lambda b, k, r, q: 0.05 + 0.3 * q + 0.01 * r.uniform(-1.0, 1.0, (k, 1))),
 }
 
 
@@ -181,10 +202,15 @@ def synthetic_feats(
     return feats
 
 
-def _entry(i: int) -> Entry:
-    return Entry(
-        id=f"v{i}", generated=Path(f"gen{i}.mp4"), real=Path(f"real{i}.mp4"), prompt="a red ball bouncing"
-    )
+DEFAULT_PROMPT = "a red ball bouncing"
+#: metrics that need a prompt of a particular form (the others get DEFAULT_PROMPT)
+CONTRACT_PROMPTS: dict[str, str] = {
+    "vbench_human_action": "A person is riding a bike",  # VBench's form, a Kinetics-400 class
+}
+
+
+def _entry(i: int, prompt: str = DEFAULT_PROMPT) -> Entry:
+    return Entry(id=f"v{i}", generated=Path(f"gen{i}.mp4"), real=Path(f"real{i}.mp4"), prompt=prompt)
 
 
 #: metrics whose direction one synthetic quality scale of their backbone cannot grade, and why (their own tests
@@ -325,7 +351,7 @@ def check_video_metric(spec: MetricSpec) -> None:
     metric = get_metric_class(spec.name)()
     assert isinstance(metric, VideoMetric)
     backbones = {r.extractor: _build(r) for r in metric.effective_requests()}
-    entries = [_entry(i) for i in range(N_VIDEOS)]
+    entries = [_entry(i, CONTRACT_PROMPTS.get(spec.name, DEFAULT_PROMPT)) for i in range(N_VIDEOS)]
     by_quality: dict[float, list[dict[str, float]]] = {}
     for q in (LOW, HIGH):
         feats = [synthetic_feats(metric, "generated", i, q, backbones) for i in range(len(entries))]

@@ -46,6 +46,8 @@ UNPINNED_EXPECTED = {
     "amt_s",
     "raft_models_zip",
     "nvidia_inception_ts",
+    "viclip_internvid_10m_flt",
+    "umt_l16_k400",
     "pickscore_v1",
 }
 

@@ -18,6 +18,7 @@ backbone's output by name (``FeatureRequest``) and reduce it.
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,17 +27,37 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import torch
 
-from aigve.device import resolve_device
+from aigve.device import autocast, check_precision, resolve_device
 
 ExtractorKind = Literal["frames", "clip", "pairs"]
 BackboneKind = Literal["frames", "clip", "pairs", "scorer"]
 
 
+#: the methods that run a backbone's network: each runs under the backbone's precision (``_in_precision``)
+_NETWORK_METHODS = ("extract", "extract_many", "score")
+
+
+def _in_precision(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def run(self: Backbone, *args: Any, **kwargs: Any) -> Any:
+        with autocast(self.device, self.precision if self.neural else "fp32"):
+            return fn(self, *args, **kwargs)
+
+    run._aigve_precision = True  # type: ignore[attr-defined]
+    return run
+
+
 class Backbone(ABC):
-    """What every backbone shares: device, batch size, options, one-time loading and an identity.
+    """What every backbone shares: device, batch size, precision, options, one-time loading and an identity.
 
     ``load()`` is called once before the first use: heavy imports and weight loading go there (not in
     ``__init__``) so that listing metrics stays cheap.
+
+    Precision (``--precision``): every subclass's ``extract``/``extract_many``/``score`` runs under
+    :func:`aigve.device.autocast` in :attr:`precision` (set by the engine with :meth:`set_precision`), so no
+    backbone handles it itself; backbones without a network (``neural = False``) always run in full
+    precision and their identity never names one. A neural backbone's identity names a precision other than
+    fp32, so its cache entries and provenance are apart from the fp32 ones.
     """
 
     name: ClassVar[str]
@@ -53,6 +74,18 @@ class Backbone(ABC):
     #: extractors, vgg16_meanstd) or reads another backbone's features; the engine warns per video when a
     #: video's shorter frame side is far below it (frames upscaled many times: scores that mean little)
     input_side: ClassVar[int | None] = None
+    #: runs a network whose matmuls/convolutions ``--precision`` applies to (False: classic, pixel maths)
+    neural: ClassVar[bool] = True
+    precision: str = "fp32"  # per instance: set_precision()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in _NETWORK_METHODS:
+            fn = cls.__dict__.get(name)
+            if not callable(fn) or getattr(fn, "__isabstractmethod__", False):
+                continue
+            if not getattr(fn, "_aigve_precision", False):
+                setattr(cls, name, _in_precision(fn))
 
     def __init__(
         self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
@@ -61,6 +94,17 @@ class Backbone(ABC):
         self.batch_size = int(batch_size)
         self.options = dict(options)
         self._loaded = False
+        self.precision = "fp32"
+
+    def set_precision(self, precision: str | None) -> None:
+        """``fp32`` (default), ``bf16`` or ``fp16`` for the network's forward passes (no effect on backbones
+        with ``neural = False``)."""
+        self.precision = check_precision(precision)
+
+    @property
+    def effective_precision(self) -> str:
+        """The precision the outputs are computed in: :attr:`precision`, or fp32 without a network."""
+        return self.precision if self.neural else "fp32"
 
     # -- lifecycle -------------------------------------------------------------------------
     def load(self) -> None:
@@ -78,13 +122,17 @@ class Backbone(ABC):
         return None
 
     def identity(self) -> dict[str, Any]:
-        """Everything that changes the output: part of the cache key and the provenance."""
-        return {
+        """Everything that changes the output: part of the cache key and the provenance (the precision
+        only when it is not fp32, so fp32 entries keep the keys they always had)."""
+        ident = {
             "extractor": self.name,
             "version": self.version,
             "options": {k: self.options[k] for k in sorted(self.options)},
             "weights_sha256": self.weights_sha256(),
         }
+        if self.effective_precision != "fp32":
+            ident["precision"] = self.effective_precision
+        return ident
 
 
 class Extractor(Backbone):

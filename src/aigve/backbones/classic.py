@@ -51,6 +51,8 @@ class FrameAbsDiff(_PixelExtractor):
     version: ClassVar[str] = "1"
     extra: ClassVar[str | None] = None
 
+    neural: ClassVar[bool] = False  # pixel maths: --precision does not apply
+
     def __init__(
         self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
     ) -> None:
@@ -75,6 +77,8 @@ class OpticalFlowMagnitude(_PixelExtractor):
     min_side: ClassVar[int] = F_temporal.FLOW_MIN_SIDE["dis"]  # the default method at native size
     min_side_reason: ClassVar[str] = "DIS optical flow; its option resize lifts the limit"
     DEFAULTS: ClassVar[dict[str, Any]] = {"method": "dis", "resize": None}
+
+    neural: ClassVar[bool] = False  # pixel maths: --precision does not apply
 
     def __init__(
         self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
@@ -119,6 +123,8 @@ class NiqeFeatures(_PixelExtractor):
     min_side: ClassVar[int] = F_niqe.MIN_SIDE
     min_side_reason: ClassVar[str] = f"2x2 patches of {F_niqe.PATCH_SIZE} px"
     DEFAULTS: ClassVar[dict[str, Any]] = {"arithmetic": F_niqe.DEFAULT_ARITHMETIC}
+
+    neural: ClassVar[bool] = False  # pixel maths: --precision does not apply
 
     def __init__(
         self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
@@ -176,6 +182,8 @@ class BlurEffectFrames(_PixelExtractor):
     extra: ClassVar[str | None] = None
     min_side: ClassVar[int] = 4
     DEFAULTS: ClassVar[dict[str, Any]] = {"h_size": F_blur.DEFAULT_H_SIZE}
+
+    neural: ClassVar[bool] = False  # pixel maths: --precision does not apply
 
     def __init__(
         self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any

@@ -63,7 +63,8 @@ log = logging.getLogger(__name__)
 
 EXTRACTOR_NAME = "clip"
 DEFAULT_MODEL = "clip_vit_b32"
-ImageBackend = Literal["pil", "torchvision"]
+ImageBackend = Literal["pil", "torchvision", "vbench", "vbench_pil"]
+IMAGE_BACKENDS: tuple[str, ...] = ("pil", "torchvision", "vbench", "vbench_pil")
 
 HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 HF_PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
@@ -272,6 +273,8 @@ class ClipModel:
         preprocess: Any = None,
         tokenizer: Any = None,
         context_length: int = 77,
+        image_backend: str = "pil",
+        image_size: int = 224,
     ) -> None:
         self.backend = backend
         self.model = model
@@ -280,6 +283,10 @@ class ClipModel:
         self.preprocess = preprocess
         self.tokenizer = tokenizer
         self.context_length = int(context_length)
+        #: "vbench": VBench's ``clip_transform`` on float tensors (:mod:`aigve.vbench.transforms`) instead of
+        #: the model's own processor
+        self.image_backend = image_backend
+        self.image_size = int(image_size)
         self._text_cache: dict[str, tuple[np.ndarray, bool]] = {}
         self._lock = threading.Lock()
 
@@ -291,7 +298,16 @@ class ClipModel:
     @torch.inference_mode()
     def encode_images(self, frames: np.ndarray) -> np.ndarray:
         """uint8 ``[N, H, W, 3]`` -> float32 ``[N, D]`` projected (unnormalised) image embeddings."""
-        if self.backend == "hf":
+        if self.image_backend in ("vbench", "vbench_pil"):
+            from aigve.vbench.transforms import clip_transform, clip_transform_image
+
+            fn = clip_transform if self.image_backend == "vbench" else clip_transform_image
+            pix = fn(frames, self.image_size).to(self.device)
+            if self.backend == "hf":
+                out = _pooled(self.model.get_image_features(pixel_values=pix))
+            else:
+                out = self.model.encode_image(pix)
+        elif self.backend == "hf":
             pix = self.processor(images=list(frames), return_tensors="pt")["pixel_values"]
             out = _pooled(self.model.get_image_features(pixel_values=pix.to(self.device)))
         else:
@@ -354,11 +370,19 @@ def load_clip_model(
 
     ms = model_spec(model)
     dev = resolve_device(device)
-    if image_backend not in ("pil", "torchvision"):
-        raise UsageError(f"image_backend must be 'pil' or 'torchvision', got '{image_backend}'")
+    if image_backend not in IMAGE_BACKENDS:
+        raise UsageError(f"image_backend must be one of {IMAGE_BACKENDS}, got '{image_backend}'")
     if ms.backend == "hf":
-        return _load_hf(ms, weights, processor, dev, image_backend)
-    return _load_open_clip(ms, weights, dev)
+        handle, sha, warnings = _load_hf(
+            ms, weights, processor, dev, "pil" if image_backend.startswith("vbench") else image_backend
+        )
+        handle.image_size = int(handle.model.config.vision_config.image_size)
+    else:
+        handle, sha, warnings = _load_open_clip(ms, weights, dev)
+        size = getattr(handle.model.visual, "image_size", 224)
+        handle.image_size = int(size[0] if isinstance(size, tuple | list) else size)
+    handle.image_backend = image_backend
+    return handle, sha, warnings
 
 
 def _load_hf(
@@ -466,7 +490,10 @@ class ClipExtractor(Extractor):
 
     Options: ``model`` (see :data:`MODELS`), ``weights`` (snapshot directory or OpenCLIP checkpoint),
     ``processor`` (a processor directory, for models whose processor lives elsewhere, e.g. PickScore),
-    ``image_backend`` (``"pil"`` default or ``"torchvision"``).
+    ``image_backend`` (``"pil"`` default, ``"torchvision"``, or ``"vbench"``: VBench's ``clip_transform`` —
+    bicubic resize of the float frames without antialiasing, centre crop, CLIP mean/std — for the VBench
+    dimensions; a metric with the same model, frames and ``image_backend="vbench"`` shares their forward pass),
+    or ``"vbench_pil"``: VBench's ``clip_transform_Image`` (PIL bicubic resize, centre crop), for appearance_style.
     """
 
     name: ClassVar[str] = EXTRACTOR_NAME

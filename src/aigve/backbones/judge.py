@@ -65,6 +65,8 @@ class JudgeScorer(Scorer):
     method_options: ClassVar[tuple[str, ...]] = ()
     #: the engine hands this scorer the run's judge (``use_judge``) before loading it
     needs_judge: ClassVar[bool] = True
+    #: --precision does not apply: the judge (an endpoint, or a local model) runs in its own configured precision
+    neural: ClassVar[bool] = False
 
     def __init__(
         self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any

@@ -30,6 +30,8 @@ RUN_DEFAULTS: dict[str, Any] = {
     "batch_size": 32,
     "device": "cpu",
     "num_workers": 2,
+    "precision": "fp32",
+    "decode_device": "cpu",
     "bootstrap": 1000,
     "set_bootstrap": 100,
     "seed": 0,
@@ -56,6 +58,8 @@ def merge_run_options(args: argparse.Namespace) -> dict[str, Any]:
         "num_workers",
         "prefetch",
         "no_batch_videos",
+        "precision",
+        "decode_device",
         "cache_dir",
         "no_cache",
         "resume",
@@ -268,6 +272,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             num_workers=int(o["num_workers"]),
             prefetch=None if o.get("prefetch") is None else int(o["prefetch"]),
             batch_videos=not o.get("no_batch_videos", False),
+            precision=str(o["precision"]),
+            decode_device=str(o["decode_device"]),
             cache_dir=o.get("cache_dir"),
             use_cache=not o.get("no_cache", False),
             out_dir=out,
@@ -366,6 +372,18 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="frame extractors take one video per forward pass instead of filling --batch-size with frames "
         "of consecutive videos (same values, slower)",
+    )
+    g.add_argument(
+        "--precision",
+        choices=("fp32", "bf16", "fp16"),
+        help="the neural backbones' forward passes (default fp32); bf16/fp16 numbers are labelled and cached "
+        "apart, and differ from fp32 within the tolerances of docs/precision.md",
+    )
+    g.add_argument(
+        "--decode-device",
+        dest="decode_device",
+        help="cpu (default) or cuda[:N]: decode on the GPU with torchcodec (the `gpudecode` extra); a video "
+        "the GPU cannot decode falls back to the CPU with a warning",
     )
     g.add_argument(
         "--cache-dir", dest="cache_dir", help="feature cache (default ~/.cache/aigve or $AIGVE_CACHE_DIR)"

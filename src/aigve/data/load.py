@@ -104,6 +104,14 @@ def load_dataset(
         return ds
     raw = str(spec)
     path = Path(spec)
+    if raw.startswith("vbench:") and not path.exists():  # VBench's standard mode: prompt suite + videos
+        from aigve.vbench.prompts import load_standard
+
+        ds = load_standard(raw[len("vbench:") :], cache_dir=cache_dir)
+        if prompts is not None:
+            raise UsageError("vbench:<folder> takes its prompts from VBench's prompt suite, not prompts=")
+        ds.check_files()
+        return ds
     if raw in names:
         if real is not None or video_dir is not None:
             raise UsageError(f"built-in dataset '{raw}' takes no real= or video_dir=")

@@ -95,7 +95,27 @@ class Aggregator(Planner):
                     self._set_ci(slot, agg, cache)
                 out[slot.name] = agg
                 records.extend(self._set_diagnostics(slot, cache))
+        for slot in self.slots:
+            self._label_precision(slot, out[slot.name])
         return out
+
+    def _slot_precision(self, slot: _MetricSlot) -> str:
+        """The precision a metric's numbers were computed in: the run's, when one of its backbones (or a
+        scorer's upstream extractors) runs a network; fp32 otherwise."""
+        keys = [r.extractor_key for r in slot.requests]
+        keys += [k for r in slot.requests for k in (self.upstream_of.get(r.extractor_key) or {}).values()]
+        lows = {b.effective_precision for k in keys if (b := self.extractors.get(k)) is not None}
+        lows.discard("fp32")
+        return next(iter(lows), "fp32")
+
+    def _label_precision(self, slot: _MetricSlot, agg: MetricAggregate) -> None:
+        """A number computed in bf16/fp16 says so where it is shown: the backbone cell of the summary and the
+        report (``fid_inception (bf16)``), ``precision`` in results.json's metric entry and its provenance."""
+        p = self._slot_precision(slot)
+        if p != "fp32":
+            agg.backbone = f"{agg.backbone} ({p})"
+            agg.extra["precision"] = p
+            agg.provenance["precision"] = p
 
     @staticmethod
     def _backbone(slot: _MetricSlot) -> str:
@@ -358,6 +378,9 @@ class Aggregator(Planner):
             "metric_options": self.config.metric_options,
             "window": self.config.window.to_dict(),
             "device": str(self.device),
+            "precision": self.config.precision,
+            "decode_device": self.config.decode_device,
+            "decode_fallbacks": len(self.decode_fallbacks),  # videos decoded on the CPU instead (warned)
             "batch_size": self.config.batch_size,
             "num_workers": self.config.num_workers,
             "environment": {**device_summary(), "numpy": np.__version__, "pid": os.getpid()},
@@ -365,6 +388,8 @@ class Aggregator(Planner):
                 "dir": None if cache._tmp else str(cache.root),
                 "hits": cache.hits,
                 "misses": cache.misses,
+                "leases_busy": cache.leases_busy,  # videos another worker was computing (shared cache)
+                "lease_takeovers": cache.lease_takeovers,  # expired leases of crashed workers taken over
             },
             "resumed": self.config.resume,
             "timings_seconds": {k: round(v, 4) for k, v in sorted(self.timings.items())},

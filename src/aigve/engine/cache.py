@@ -3,6 +3,14 @@
 Key = sha256 of (video content hash, extractor identity incl. weights sha256, sampler id, decode
 window). A rerun, or a new metric on the same backbone and frames, reuses the arrays. Writes are
 atomic (temp file + rename), so a killed run never leaves a half-written entry behind.
+
+Several workers (two CLI runs, two server workers) may share one cache. So that they never compute the same
+video's features twice, a worker first takes the video's *lease* (:meth:`FeatureCache.lease`): a small file
+``leases/<key>.lease`` created atomically (``O_CREAT | O_EXCL``) holding the owner's id and an expiry time.
+The holder renews it from a heartbeat thread while it works and removes it when its arrays are stored; the
+other worker waits until the lease is gone, then finds the arrays in the cache. A lease whose expiry has
+passed (its holder crashed or hangs) is taken over. Correctness never rests on the lease: entries are
+written atomically and are equal whoever computes them, so a lost race costs duplicated work, not results.
 """
 
 from __future__ import annotations
@@ -10,10 +18,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
+import socket
 import tempfile
+import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +34,11 @@ import numpy as np
 
 from aigve.fsutil import as_if_opened
 
+log = logging.getLogger(__name__)
+
 TMP_PREFIX = ".put-"  # temporary files of unfinished writes (a killed run can leave one behind)
+#: seconds a lease lives without renewal; the holder renews it every ``ttl / 4`` s while it works
+LEASE_TTL = 60.0
 
 
 def feature_key(
@@ -43,12 +59,27 @@ class FeatureCache:
     (used for ``--no-cache`` runs, whose cache lives in the output dir so ``--resume`` still works).
     """
 
-    def __init__(self, root: str | Path | None, temporary: bool = False) -> None:
+    # lease counters, also for subclasses that hold entries elsewhere and skip __init__ (tensor metrics' cache)
+    leases_busy = 0  # lease requests that found the lease held by another worker
+    lease_takeovers = 0  # expired leases taken over
+
+    def __init__(
+        self, root: str | Path | None, temporary: bool = False, lease_ttl: float | None = None
+    ) -> None:
         self._tmp = root is None or temporary
         self.root = Path(tempfile.mkdtemp(prefix="aigve-cache-")) if root is None else Path(root)
         self.dir = self.root / "features"
         self.hits = 0
         self.misses = 0
+        self.lease_ttl = float(LEASE_TTL if lease_ttl is None else lease_ttl)
+        #: this cache object's owner id in lease files (host, pid, random part: unique per run)
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self.leases_busy = 0
+        self.lease_takeovers = 0
+        self._held: dict[str, Lease] = {}
+        self._held_lock = threading.Lock()
+        self._heartbeat: threading.Thread | None = None
+        self._stop = threading.Event()
 
     def _path(self, key: str) -> Path:
         return self.dir / key[:2] / f"{key}.npy"
@@ -122,6 +153,196 @@ class FeatureCache:
                 freed += size
         return removed, freed
 
+    # ------------------------------------------------------------------ leases
+    @property
+    def shared(self) -> bool:
+        """A cache other workers may use at the same time (not a run-private one): leases apply."""
+        return not self._tmp
+
+    def _lease_path(self, key: str) -> Path:
+        return self.root / "leases" / f"{key}.lease"
+
+    def try_lease(self, key: str) -> Lease | None:
+        """Take the lease on ``key`` (a video's work) for this worker, or None while another worker holds
+        it. An expired lease (its holder crashed or stopped renewing it) is taken over."""
+        p = self._lease_path(key)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(3):
+            if _create_exclusive(p, self._lease_body()):
+                return self._hold(key, p)
+            held = _read_lease(p)
+            if held is None:  # vanished (released) or half-written: look again
+                if p.exists() and time.time() - _mtime(p) > self.lease_ttl:
+                    p.unlink(missing_ok=True)  # an unreadable leftover older than a lease lives
+                continue
+            if held.get("owner") == self.owner:
+                return self._held.get(key) or self._hold(key, p)
+            if float(held.get("expires", 0.0)) > time.time():
+                self.leases_busy += 1
+                return None
+            # expired: move it aside (only one worker's rename succeeds), then check it was the stale one
+            aside = p.with_name(f"{p.name}.{uuid.uuid4().hex[:8]}.stale")
+            try:
+                os.rename(p, aside)
+            except FileNotFoundError:
+                continue
+            moved = _read_lease(aside)
+            if moved is not None and moved != held and float(moved.get("expires", 0.0)) > time.time():
+                # a fresh lease of a worker that took over just before us: put it back unless one exists
+                with contextlib.suppress(FileExistsError):
+                    os.link(aside, p)
+                aside.unlink(missing_ok=True)
+                return None
+            aside.unlink(missing_ok=True)
+            log.warning(
+                "feature cache: the lease on %s held by %s expired; taking over its work",
+                key[:12],
+                held.get("owner"),
+            )
+            self.lease_takeovers += 1
+        return None
+
+    def wait_lease(self, key: str, poll: float = 0.2, timeout: float | None = None) -> Lease | None:
+        """Wait while another worker holds ``key``'s lease. Returns this worker's lease once taken (the
+        holder crashed, or released it without storing everything), or None when the holder released it
+        (callers then look in the cache again). ``timeout``: give up waiting after that many seconds (None)."""
+        t0 = time.monotonic()
+        while True:
+            got = self.try_lease(key)
+            if got is not None:
+                return got
+            if timeout is not None and time.monotonic() - t0 > timeout:
+                return None
+            time.sleep(poll)
+            if not self._lease_path(key).exists():
+                return None
+
+    def lease_held(self, key: str) -> bool:
+        """Does some worker hold an unexpired lease on ``key``?"""
+        held = _read_lease(self._lease_path(key))
+        return held is not None and float(held.get("expires", 0.0)) > time.time()
+
+    def _lease_body(self) -> bytes:
+        body = {"owner": self.owner, "pid": os.getpid(), "expires": time.time() + self.lease_ttl}
+        return json.dumps(body).encode()
+
+    def _hold(self, key: str, path: Path) -> Lease:
+        lease = Lease(self, key, path)
+        with self._held_lock:
+            self._held[key] = lease
+            if self._heartbeat is None or not self._heartbeat.is_alive():
+                self._stop.clear()
+                self._heartbeat = threading.Thread(
+                    target=self._renew_loop, name="aigve-lease-heartbeat", daemon=True
+                )
+                self._heartbeat.start()
+        return lease
+
+    def _renew_loop(self) -> None:
+        while not self._stop.wait(max(self.lease_ttl / 4.0, 0.05)):
+            with self._held_lock:
+                held = list(self._held.values())
+            for lease in held:
+                lease.renew()
+
+    def _release(self, lease: Lease) -> None:
+        with self._held_lock:
+            self._held.pop(lease.key, None)
+        cur = _read_lease(lease.path)
+        if cur is not None and cur.get("owner") == self.owner:
+            lease.path.unlink(missing_ok=True)
+
+    def release_all(self) -> None:
+        """Release every lease this cache object holds and stop its heartbeat."""
+        if not hasattr(self, "_held_lock"):  # a subclass without files (no leases)
+            return
+        with self._held_lock:
+            held = list(self._held.values())
+        for lease in held:
+            lease.release()
+        self._stop.set()
+
     def close(self) -> None:
+        self.release_all()
         if self._tmp:
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+class Lease:
+    """One held lease (see :meth:`FeatureCache.try_lease`); ``release()`` is idempotent."""
+
+    def __init__(self, cache: FeatureCache, key: str, path: Path) -> None:
+        self.cache = cache
+        self.key = key
+        self.path = path
+        self.released = False
+
+    def renew(self) -> bool:
+        """Push the expiry forward; False when the lease is no longer ours (taken over after a stall)."""
+        if self.released:
+            return False
+        cur = _read_lease(self.path)
+        if cur is None or cur.get("owner") != self.cache.owner:
+            return False
+        _write_atomic(self.path, self.cache._lease_body())
+        return True
+
+    def release(self) -> None:
+        if not self.released:
+            self.released = True
+            self.cache._release(self)
+
+    def __enter__(self) -> Lease:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _create_exclusive(path: Path, body: bytes) -> bool:
+    """Create ``path`` holding ``body`` if it does not exist, atomically (False when it exists). The body is
+    written to a temporary file first and hard-linked into place, so a reader never sees it half-written."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".lease-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(body)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        except OSError:  # a file system without hard links: O_EXCL create, then write
+            try:
+                fd2 = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                return False
+            with os.fdopen(fd2, "wb") as f:
+                f.write(body)
+        return True
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _write_atomic(path: Path, body: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".lease-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(body)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _read_lease(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return time.time()

@@ -27,7 +27,7 @@ import numpy as np
 
 from aigve.backbones.base import Extractor, Scorer, ScorerInput
 from aigve.engine.aggregate import Aggregator
-from aigve.engine.cache import FeatureCache
+from aigve.engine.cache import FeatureCache, Lease, feature_key
 from aigve.engine.feed import Feed, extract_frames_across, make_feed, prefetched
 from aigve.engine.journal import Journal, run_fingerprint
 from aigve.engine.plan import _no_prompt_message, _no_text_message, _Unit, _with_path, scorer_texts
@@ -64,6 +64,8 @@ class _Prepared:
     # scorer requests whose output is not cached, with the texts they read
     to_score: dict[tuple[Any, ...], tuple[FeatureRequest, dict[str, str]]] = field(default_factory=dict)
     missing_text: dict[tuple[Any, ...], str] = field(default_factory=dict)  # scorer request -> text
+    lease: Lease | None = None  # this worker's lease on the video's work in a shared cache (engine/cache.py)
+    deferred: bool = False  # another worker holds the video's lease: come back to it after the others
     # scorer request -> the scorer's per-video details (a judge's answers and raw replies), if it gives any
     details: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
     # a long video: not decoded here but streamed through the extractors (``_extract_streamed``)
@@ -81,8 +83,14 @@ class _Prepared:
 class Engine(Aggregator):
     """Runs a set of metrics over a dataset. ``run()`` returns ``Results``."""
 
-    def _prepare(self, unit: _Unit, cache: FeatureCache, force_decode: bool = False) -> _Prepared:
-        """Worker-thread part: hash, cache lookups, and one decode if anything is missing."""
+    #: second pass over the videos another worker held (see ``_lease_or_defer``): wait for their leases
+    _lease_wait = False
+
+    def _prepare(
+        self, unit: _Unit, cache: FeatureCache, force_decode: bool = False, _no_lease: bool = False
+    ) -> _Prepared:
+        """Worker-thread part: hash, cache lookups, the video's lease (shared cache) and one decode if
+        anything is missing."""
         from aigve.video.decode import check_file, decode_video
 
         prep = _Prepared(unit)
@@ -121,9 +129,14 @@ class Engine(Aggregator):
                     missing = True
                 else:
                     prep.feats[key] = arr
-            # an in-memory video is never streamed: its frames are in memory already
+            if (missing or prep.to_score) and not _no_lease:
+                other = self._lease_or_defer(prep, cache, force_decode)
+                if other is not None:
+                    return other
+            # an in-memory video is never streamed (its frames are in memory already), nor one decoded on a GPU
             samplers = [r.sampler for r in (*prep.needed.values(), *(q for q, _ in prep.to_score.values()))]
-            plan = self._stream_plan(path, samplers) if (missing or force_decode) and mem is None else None
+            streamable = (missing or force_decode) and mem is None and self.config.decode_device == "cpu"
+            plan = self._stream_plan(path, samplers) if streamable else None
             frame_hw: tuple[int, ...] | None
             if plan is not None:  # decoded later, chunk by chunk, while the extractors run
                 prep.stream = plan
@@ -134,6 +147,8 @@ class Engine(Aggregator):
                     mem.clip(self.config.window, path)
                     if mem is not None
                     else decode_video(path, self.config.window)
+                    if self.config.decode_device == "cpu"
+                    else self._decode_on_device(path)
                 )
                 prep.decode_seconds = time.perf_counter() - t0
                 prep.warnings = tuple(prep.clip.info.warnings)
@@ -174,6 +189,53 @@ class Engine(Aggregator):
             if any(b < a for a, b in zip(rows, rows[1:], strict=False)):
                 return None
         return est
+
+    def _decode_on_device(self, path: Path) -> Clip:
+        """``--decode-device cuda``: torchcodec on the GPU, the CPU decoder for a video it cannot decode."""
+        from aigve.video.gpu_decode import decode_on
+
+        clip, fallback = decode_on(path, self.config.window, self.config.decode_device)
+        if fallback is not None:
+            self.decode_fallbacks.append(fallback)
+        return clip
+
+    def _lease_or_defer(self, prep: _Prepared, cache: FeatureCache, force_decode: bool) -> _Prepared | None:
+        """Work is missing for this video: take its lease in a shared cache (None: go on, ``prep.lease`` set).
+        While another worker holds it, the first pass defers the video (``prep.deferred``; ``run`` comes back
+        to it after the others), the second waits until it is released (or expires) and looks again; after
+        ``2 * lease_ttl`` s of waiting it computes without the lease (two workers waiting on each other's
+        leases must not wait for ever; the worst case is work done twice)."""
+        if not cache.shared:
+            return None
+        assert prep.video_sha is not None
+        key = feature_key(prep.video_sha, {"lease": "video", "version": 1}, "-", self.config.window.id)
+        lease = cache.try_lease(key)
+        if lease is not None:
+            prep.lease = lease
+            return None
+        if not self._lease_wait:
+            prep.deferred = True
+            return prep
+        got = cache.wait_lease(key, timeout=2.0 * cache.lease_ttl)
+        if got is not None:  # taken over: look again (the last holder may have stored part of the work)
+            got.release()
+        return self._prepare(prep.unit, cache, force_decode, _no_lease=got is None and cache.lease_held(key))
+
+    def _with_deferred(self, units: list[_Unit], cache: FeatureCache) -> Iterator[_Prepared]:
+        """``_iter_prepared`` over ``units``, then again over those deferred because another worker held
+        their lease (by then mostly cache hits)."""
+        deferred: list[_Unit] = []
+        for prep in self._iter_prepared(units, cache, set()):
+            if prep.deferred:
+                deferred.append(prep.unit)
+            else:
+                yield prep
+        if deferred:
+            self._lease_wait = True
+            try:
+                yield from self._iter_prepared(deferred, cache, set())
+            finally:
+                self._lease_wait = False
 
     def _small_frame_warnings(self, unit: _Unit, short_side: int) -> tuple[str, ...]:
         """One warning per backbone of this unit's requests (a scorer's upstream extractors included) whose
@@ -669,7 +731,7 @@ class Engine(Aggregator):
             group = self._group_size()
             i = 0
             needs_set = any(isinstance(s.metric, SetMetric) for s in self.slots if s.failure is None)
-            for chunk in _chunks(self._iter_prepared(units, cache, set()), group):
+            for chunk in _chunks(self._with_deferred(units, cache), group):
                 if len(chunk) > 1:
                     self._extract_group(chunk, cache)
                 for prep in chunk:
@@ -718,15 +780,21 @@ class Engine(Aggregator):
                             )
                     prep.clip = None
                     prep.sampled = {}
+                    if prep.lease is not None:  # its arrays are stored: the other workers find them
+                        prep.lease.release()
                     i += 1
                     if self.progress:
                         self.progress(i, total)
             order = {u.key: i for i, u in enumerate(units)}
+            if cache.leases_busy:  # videos deferred for another worker's lease come last: input order again
+                rank = {(u.entry.id if u.side == "generated" else u.key): i for i, u in enumerate(units)}
+                records.sort(key=lambda r: rank.get(r.video_id, -1))
             self.errors.sort(key=lambda e: order.get(e.get("_unit", ""), -1))
             for e in self.errors:
                 e.pop("_unit", None)
             aggregates = self._aggregate(records, cache)
         except BaseException:
+            cache.release_all()
             if journal is not None:
                 journal.close()
             if self.judge is not None:

@@ -30,7 +30,7 @@ from typing import Any
 from aigve.backbones.base import Backbone, Extractor, Scorer
 from aigve.backbones.registry import build_extractor, get_extractor_class
 from aigve.data.dataset import Dataset
-from aigve.device import resolve_device
+from aigve.device import check_decode_device, check_precision, resolve_device
 from aigve.engine.cache import feature_key
 from aigve.errors import AigveError, MissingDependencyError, UsageError
 from aigve.judges.base import CachedJudge, JudgeConfig, build_judge, no_judge_message
@@ -77,6 +77,10 @@ class RunConfig:
     #: backbone name -> options applied to every request for that backbone, whichever metric makes it (e.g.
     #: ``{"fid_inception": {"weights": PATH}}`` for fid, kid and is); a metric's own option for a key wins
     backbone_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: ``fp32`` | ``bf16`` | ``fp16``: the neural backbones' forward passes (aigve.device.autocast)
+    precision: str = "fp32"
+    #: ``cpu`` | ``cuda`` | ``cuda:N``: where videos are decoded (aigve.video.gpu_decode; CPU fallback per video)
+    decode_device: str = "cpu"
     #: the judge (a vision-language model) of the vl_understanding metrics; None: from the environment
     #: (``AIGVE_JUDGE``, ``AIGVE_JUDGE_MODEL``, ``OPENAI_BASE_URL``), else those metrics fail with the fix
     judge: JudgeConfig | None = None
@@ -89,6 +93,8 @@ class RunConfig:
         }
         if self.backbone_options:  # only when given: journals written before the option still resume
             fp["backbone_options"] = self.backbone_options
+        if self.precision != "fp32":  # likewise: an fp32 run resumes journals written before --precision
+            fp["precision"] = self.precision
         if self.judge is not None:  # the judge's settings, never its key
             fp["judge"] = {k: v for k, v in self.judge.public().items() if k not in ("concurrency", "cache")}
         return fp
@@ -124,6 +130,9 @@ class Planner:
         self.config = config
         self.progress = progress
         self.device = resolve_device(config.device)
+        config.precision = check_precision(config.precision)
+        config.decode_device = check_decode_device(config.decode_device)
+        self.decode_fallbacks: list[str] = []  # videos --decode-device could not decode (CPU decoded them)
         self.timings: dict[str, float] = defaultdict(float)
         self.errors: list[dict[str, Any]] = []
         self.video_warnings: list[dict[str, Any]] = []  # videos scored despite a decoder warning
@@ -227,6 +236,7 @@ class Planner:
             ext = build_extractor(
                 name, device=self.device, batch_size=self.config.batch_size, **dict(options)
             )
+            ext.set_precision(self.config.precision)  # also on a server worker's reused instance
             if getattr(ext, "needs_judge", False):
                 ext.use_judge(self._run_judge())  # type: ignore[attr-defined]
             if isinstance(ext, Scorer) and ext.input == "features":

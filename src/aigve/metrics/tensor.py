@@ -504,6 +504,66 @@ class DSG(TensorMetric):
     metric = "dsg"
 
 
+class VBenchAestheticQuality(TensorMetric):
+    """``vbench_aesthetic_quality`` on tensors: VBench's aesthetic quality dimension (``aigve list-metrics``)."""
+
+    metric = "vbench_aesthetic_quality"
+
+
+class VBenchAppearanceStyle(TensorMetric):
+    """``vbench_appearance_style`` on tensors: VBench's appearance style dimension (``aigve list-metrics``)."""
+
+    metric = "vbench_appearance_style"
+
+
+class VBenchBackgroundConsistency(TensorMetric):
+    """``vbench_background_consistency`` on tensors: VBench's background consistency dimension (``aigve list-metrics``)."""
+
+    metric = "vbench_background_consistency"
+
+
+class VBenchDynamicDegree(TensorMetric):
+    """``vbench_dynamic_degree`` on tensors: VBench's dynamic degree dimension (``aigve list-metrics``)."""
+
+    metric = "vbench_dynamic_degree"
+
+
+class VBenchHumanAction(TensorMetric):
+    """``vbench_human_action`` on tensors: VBench's human action dimension; needs ``prompts`` (``aigve list-metrics``)."""
+
+    metric = "vbench_human_action"
+
+
+class VBenchMotionSmoothness(TensorMetric):
+    """``vbench_motion_smoothness`` on tensors: VBench's motion smoothness dimension (``aigve list-metrics``)."""
+
+    metric = "vbench_motion_smoothness"
+
+
+class VBenchOverallConsistency(TensorMetric):
+    """``vbench_overall_consistency`` on tensors: VBench's overall consistency dimension; needs ``prompts`` (``aigve list-metrics``)."""
+
+    metric = "vbench_overall_consistency"
+
+
+class VBenchSubjectConsistency(TensorMetric):
+    """``vbench_subject_consistency`` on tensors: VBench's subject consistency dimension (``aigve list-metrics``)."""
+
+    metric = "vbench_subject_consistency"
+
+
+class VBenchTemporalFlickering(TensorMetric):
+    """``vbench_temporal_flickering`` on tensors: VBench's temporal flickering dimension (``aigve list-metrics``)."""
+
+    metric = "vbench_temporal_flickering"
+
+
+class VBenchTemporalStyle(TensorMetric):
+    """``vbench_temporal_style`` on tensors: VBench's temporal style dimension; needs ``prompts`` (``aigve list-metrics``)."""
+
+    metric = "vbench_temporal_style"
+
+
 #: class name -> catalogue name, one class per built-in metric above (a test keeps it equal to the catalogue);
 #: adding a metric's class here is all ``from aigve.metrics import Name`` needs
 CLASS_NAMES: dict[str, str] = {

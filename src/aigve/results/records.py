@@ -169,7 +169,16 @@ class Results:
             "errors": self.errors,
             "video_warnings": self.video_warnings,
             "provenance": self.provenance,
+            **_suite_fields(self),
         }
+
+
+def _suite_fields(results: Results) -> dict[str, Any]:
+    """``"vbench"``: the VBench Quality/Semantic/Total over the run's ``vbench_*`` dimensions (when any ran)."""
+    from aigve.vbench.suite import results_suite_scores
+
+    scores = results_suite_scores(results)
+    return {"vbench": scores.to_dict()} if scores is not None else {}
 
 
 def _error_fields(results: Results) -> dict[str, Any]:

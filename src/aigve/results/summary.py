@@ -265,6 +265,12 @@ def print_summary(results: Results, console: Any = None) -> None:
     for i, n in enumerate(notes, 1):
         style = NOTE_STYLE[n.kind]
         console.print(f"  [{style}]\\[{i}] {escape(note_line(n))}[/{style}]")
+    from aigve.vbench.suite import results_suite_scores, summary_lines
+
+    suite = results_suite_scores(results)
+    if suite is not None:
+        for line in summary_lines(suite):
+            console.print(escape(line))
     by = results.hints.get("group_by")
     if by:
         g = group_table(results, by)

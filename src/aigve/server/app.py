@@ -83,6 +83,9 @@ class JobRequest(BaseModel):
     fps: float | None = Field(None, gt=0, le=10000)
     device: str | None = Field(None, max_length=16, description="cpu, cuda, cuda:N or auto (server default)")
     batch_size: int = Field(32, ge=1, le=4096)
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        default="fp32", description="the neural backbones' forward passes; bf16/fp16 values are labelled"
+    )
     bootstrap: int | None = Field(None, ge=0, le=100000, description="bootstrap resamples for CIs")
     seed: int = Field(0, ge=0, le=2**31 - 1)
 
@@ -156,6 +159,7 @@ class ServerState:
             "fps": req.fps,
             "device": req.device,
             "batch_size": req.batch_size,
+            "precision": req.precision,
             "bootstrap": self.settings.bootstrap if req.bootstrap is None else req.bootstrap,
             "seed": req.seed,
         }

