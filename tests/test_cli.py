@@ -212,7 +212,14 @@ def test_checkpoint_flag_reaches_the_metric(folder: Path, tmp_path: Path, monkey
 
 
 @pytest.mark.parametrize(
-    "flag", [("--batch-size", "0"), ("--num-workers", "-1"), ("--bootstrap", "-5"), ("--set-bootstrap", "-1")]
+    "flag",
+    [
+        ("--batch-size", "0"),
+        ("--num-workers", "-1"),
+        ("--prefetch", "-1"),
+        ("--bootstrap", "-5"),
+        ("--set-bootstrap", "-1"),
+    ],
 )
 def test_out_of_range_run_options_are_usage_errors(
     flag: tuple[str, str], folder: Path, tmp_path: Path
@@ -220,6 +227,37 @@ def test_out_of_range_run_options_are_usage_errors(
     argv = ["run", "--generated", str(folder), "--metrics", "flicker", *flag, "--out", str(tmp_path / "o")]
     assert main(argv) == 2
     assert not (tmp_path / "o" / "results.json").exists()
+
+
+def test_batching_and_prefetch_options_reach_the_engine(folder: Path, tmp_path: Path, monkeypatch) -> None:
+    import aigve.engine.execute as execute
+
+    seen: list[tuple[int | None, bool, int]] = []
+    orig = execute.Engine.run
+
+    def spy(self):  # type: ignore[no-untyped-def]
+        seen.append((self.config.prefetch, self.config.batch_videos, self.config.num_workers))
+        return orig(self)
+
+    monkeypatch.setattr(execute.Engine, "run", spy)
+    base = ["run", "--generated", str(folder), "--metrics", "flicker", "--no-report"]
+    assert main([*base, "--out", str(tmp_path / "a")]) == 0
+    assert (
+        main(
+            [
+                *base,
+                "--prefetch",
+                "3",
+                "--no-batch-videos",
+                "--num-workers",
+                "0",
+                "--out",
+                str(tmp_path / "b"),
+            ]
+        )
+        == 0
+    )
+    assert seen == [(None, True, 2), (3, False, 0)]
 
 
 def test_python_dash_m_and_api_video_dir(folder: Path, tmp_path: Path) -> None:

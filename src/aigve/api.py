@@ -27,7 +27,9 @@ def evaluate(
     fps: float | None = None,
     batch_size: int = 32,
     device: str = "cpu",
-    num_workers: int = 0,
+    num_workers: int = 2,
+    prefetch: int | None = None,
+    batch_videos: bool = True,
     precision: str = "fp32",
     decode_device: str = "cpu",
     cache_dir: str | Path | None = None,
@@ -97,6 +99,7 @@ def evaluate(
     for name, value, least in (
         ("batch_size", batch_size, 1),
         ("num_workers", num_workers, 0),
+        ("prefetch", 1 if prefetch is None else prefetch, 0),
         ("bootstrap", bootstrap, 0),
         ("set_bootstrap", set_bootstrap, 0),
     ):
@@ -135,6 +138,8 @@ def evaluate(
         batch_size=batch_size,
         device=device,
         num_workers=num_workers,
+        prefetch=prefetch,
+        batch_videos=bool(batch_videos),
         precision=precision,
         decode_device=decode_device,
         cache_dir=cdir,

@@ -159,6 +159,9 @@ def _decoded_mean(path: Path) -> float:
 
 
 def run(ds: Dataset, tmp: Path, metrics: list[str], **kw: Any):
+    # the extractor-call counts below are per video: frames of several videos in one call are tested in
+    # tests/engine/test_throughput.py
+    kw.setdefault("batch_videos", False)
     cfg = RunConfig(metrics=metrics, cache_dir=kw.pop("cache_dir", tmp / "cache"), bootstrap=0, **kw)
     return Engine(ds, cfg).run()
 
@@ -262,7 +265,7 @@ def test_resume_after_kill_gives_same_results(dataset: Dataset, tmp_path: Path) 
 
         return progress
 
-    cfg = RunConfig(metrics=metrics, cache_dir=None, out_dir=out, bootstrap=0)
+    cfg = RunConfig(metrics=metrics, cache_dir=None, out_dir=out, bootstrap=0, batch_videos=False)
     with pytest.raises(_Kill):
         Engine(dataset, cfg, progress=kill_after(3)).run()
     lines = (out / "journal.jsonl").read_text().splitlines()
@@ -271,7 +274,9 @@ def test_resume_after_kill_gives_same_results(dataset: Dataset, tmp_path: Path) 
     with open(out / "journal.jsonl", "a") as f:
         f.write('{"unit": "gen:v3", "reco')
     CALLS["extract"] = 0
-    cfg = RunConfig(metrics=metrics, cache_dir=None, out_dir=out, resume=True, bootstrap=0)
+    cfg = RunConfig(
+        metrics=metrics, cache_dir=None, out_dir=out, resume=True, bootstrap=0, batch_videos=False
+    )
     resumed = Engine(dataset, cfg).run()
     assert CALLS["extract"] == 2  # only the two unfinished units were extracted again
     assert (

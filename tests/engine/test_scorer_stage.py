@@ -198,6 +198,9 @@ def decodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def run(ds: Dataset, tmp: Path, metrics: list[str], **kw: Any):
+    # the extractor-call counts below are per video: frames of several videos in one call are tested in
+    # tests/engine/test_throughput.py
+    kw.setdefault("batch_videos", False)
     cfg = RunConfig(metrics=metrics, cache_dir=kw.pop("cache_dir", tmp / "cache"), bootstrap=0, **kw)
     return Engine(ds, cfg).run()
 
@@ -370,7 +373,7 @@ def test_resume_after_kill_needs_no_model_work(dataset: Dataset, tmp_path: Path,
             raise _Kill
 
     out = tmp_path / "killed"
-    cfg = RunConfig(metrics=metrics, cache_dir=None, out_dir=out, bootstrap=0)
+    cfg = RunConfig(metrics=metrics, cache_dir=None, out_dir=out, bootstrap=0, batch_videos=False)
     with pytest.raises(_Kill):
         Engine(dataset, cfg, progress=kill_after_two).run()
     _reset()

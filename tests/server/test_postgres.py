@@ -488,14 +488,15 @@ def test_restart_of_one_instance_with_a_running_job(pair: Pair) -> None:
     (resumed from the journal and the feature cache); B's job, running all along, is never touched."""
     from aigve.metrics.catalog import availability, get_metric_class
 
-    # frame_consistency (EfficientNet-Lite0 on every frame) makes a job of 10 small clips outlast an
-    # instance restart, so B's job is still running when A comes back and recovers
+    # frame_consistency (EfficientNet-Lite0 on every frame) makes a job of 20 small clips outlast an
+    # instance restart, so B's job is still running when A comes back and recovers (10 clips did before
+    # frame extractors batched across videos, which made the job about twice as fast)
     slow = (
         "frame_consistency"
         if availability(get_metric_class("frame_consistency").spec)["available"]
         else "motion"
     )
-    n_videos, frames = (10, 16) if slow == "frame_consistency" else (60, 24)
+    n_videos, frames = (20, 16) if slow == "frame_consistency" else (60, 24)
     folders = {
         name: [
             write_clip(pair.data / name / f"{name}{i:02d}.mp4", seed + i, t=frames, h=64, w=64)

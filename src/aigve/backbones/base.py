@@ -151,6 +151,13 @@ class Extractor(Backbone):
         default simply loops over ``extract``. Results must equal ``extract`` on each clip."""
         return [self.extract(c, f) for c, f in zip(clips, fps, strict=True)]
 
+    def frames_per_call(self, height: int, width: int) -> int:
+        """How many frames of ``height x width`` one forward pass of ``extract`` takes (``batched``'s
+        ``batch_size``). The engine's streaming feed hands a long video's frames to ``extract`` in groups of
+        this size, the groups ``extract`` forms on the whole clip, so the rows are the same; an extractor
+        that chunks otherwise says how here."""
+        return self.batch_size
+
     def batched(self, frames: np.ndarray, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
         """Apply ``fn`` to chunks of ``batch_size`` frames and stack the results."""
         outs = [fn(frames[i : i + self.batch_size]) for i in range(0, len(frames), self.batch_size)]

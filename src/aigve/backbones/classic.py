@@ -34,8 +34,16 @@ def _reject_options(name: str, options: dict[str, Any], allowed: tuple[str, ...]
         raise UsageError(f"extractor '{name}' has no option(s) {unknown}; known: {list(allowed)}")
 
 
+class _PixelExtractor(Extractor):
+    """A classic extractor: each row is computed from its own frame (or pair) alone, so the grouping of frames
+    into calls does not matter; a streamed long video hands them over a few at a time (less memory held)."""
+
+    def frames_per_call(self, height: int, width: int) -> int:
+        return 4
+
+
 @register_extractor
-class FrameAbsDiff(Extractor):
+class FrameAbsDiff(_PixelExtractor):
     """Per consecutive pair: mean absolute RGB difference (0-255) -> ``[T-1, 1]`` (``[0, 1]`` for 1 frame)."""
 
     name: ClassVar[str] = "frame_absdiff"
@@ -57,7 +65,7 @@ class FrameAbsDiff(Extractor):
 
 
 @register_extractor
-class OpticalFlowMagnitude(Extractor):
+class OpticalFlowMagnitude(_PixelExtractor):
     """Per consecutive pair: ``[mean flow magnitude (px/frame, original resolution), magnitude / frame
     diagonal]`` -> ``[T-1, 2]`` (``[0, 2]`` for 1 frame). Options: ``method`` ("dis" | "farneback",
     default "dis"), ``resize`` (short side in px for the flow computation, default None = native)."""
@@ -101,7 +109,7 @@ class OpticalFlowMagnitude(Extractor):
 
 
 @register_extractor
-class NiqeFeatures(Extractor):
+class NiqeFeatures(_PixelExtractor):
     """Per frame: NIQE of the luma (scikit-video's port, see ``aigve.backbones.pixel_ops.niqe``) -> ``[T, 1]``.
 
     Option ``arithmetic`` ("numpy1" default | "numpy2"): which NumPy version's rounding of scikit-video
@@ -160,7 +168,7 @@ class NiqeFeatures(Extractor):
 
 
 @register_extractor
-class BlurEffectFrames(Extractor):
+class BlurEffectFrames(_PixelExtractor):
     """Per frame: the blur effect of Crété-Roffet et al. 2007 on the grey frame (scikit-image's formulation,
     see ``aigve.backbones.pixel_ops.blur``) -> ``[T, 1]`` in [0, 1] (0 sharp, 1 blurred).
 

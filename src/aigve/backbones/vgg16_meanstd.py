@@ -240,12 +240,17 @@ class VGG16MeanStdExtractor(Extractor):
                 f"{self.smallest_side}x{self.smallest_side}); pass resize={self.smallest_side} or larger"
             )
         self.ensure_loaded()
-        pixels = h * w if self.resize is None else self.resize * self.resize * max(h, w) // max(1, min(h, w))
-        chunk = max(1, min(self.batch_size, _PIXELS_PER_CHUNK // max(1, pixels)))
+        chunk = self.frames_per_call(h, w)
         outs = [self._run(frames[i : i + chunk]) for i in range(0, len(frames), chunk)]
         if not outs:
             raise UsageError("vgg16_meanstd: no frames to extract features from")
         return np.concatenate(outs, axis=0)
+
+    def frames_per_call(self, height: int, width: int) -> int:
+        """Frames per forward pass: ``batch_size``, fewer for large frames (a bound on the activations)."""
+        h, w = int(height), int(width)
+        pixels = h * w if self.resize is None else self.resize * self.resize * max(h, w) // max(1, min(h, w))
+        return max(1, min(self.batch_size, _PIXELS_PER_CHUNK // max(1, pixels)))
 
     def _run(self, chunk: np.ndarray) -> np.ndarray:
         assert self.model is not None

@@ -29,7 +29,7 @@ log = logging.getLogger("aigve")
 RUN_DEFAULTS: dict[str, Any] = {
     "batch_size": 32,
     "device": "cpu",
-    "num_workers": 0,
+    "num_workers": 2,
     "precision": "fp32",
     "decode_device": "cpu",
     "bootstrap": 1000,
@@ -56,6 +56,8 @@ def merge_run_options(args: argparse.Namespace) -> dict[str, Any]:
         "batch_size",
         "device",
         "num_workers",
+        "prefetch",
+        "no_batch_videos",
         "precision",
         "decode_device",
         "cache_dir",
@@ -268,6 +270,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             batch_size=int(o["batch_size"]),
             device=str(o["device"]),
             num_workers=int(o["num_workers"]),
+            prefetch=None if o.get("prefetch") is None else int(o["prefetch"]),
+            batch_videos=not o.get("no_batch_videos", False),
             precision=str(o["precision"]),
             decode_device=str(o["decode_device"]),
             cache_dir=o.get("cache_dir"),
@@ -350,7 +354,24 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--device", help="cpu, cuda, cuda:N or auto")
     g.add_argument(
-        "--num-workers", dest="num_workers", type=int, help="decoding threads (0 = in the main thread)"
+        "--num-workers",
+        dest="num_workers",
+        type=int,
+        help=f"decoding threads (default {RUN_DEFAULTS['num_workers']}; 0 = in the main thread, no overlap "
+        "with the model)",
+    )
+    g.add_argument(
+        "--prefetch",
+        type=int,
+        help="videos decoded ahead of the model (default: one group of up to 8); each holds its decoded "
+        "window in memory",
+    )
+    g.add_argument(
+        "--no-batch-videos",
+        dest="no_batch_videos",
+        action="store_true",
+        help="frame extractors take one video per forward pass instead of filling --batch-size with frames "
+        "of consecutive videos (same values, slower)",
     )
     g.add_argument(
         "--precision",

@@ -28,6 +28,7 @@ import numpy as np
 from aigve.backbones.base import Extractor, Scorer, ScorerInput
 from aigve.engine.aggregate import Aggregator
 from aigve.engine.cache import FeatureCache, Lease, feature_key
+from aigve.engine.feed import Feed, extract_frames_across, make_feed, prefetched
 from aigve.engine.journal import Journal, run_fingerprint
 from aigve.engine.plan import _no_prompt_message, _no_text_message, _Unit, _with_path, scorer_texts
 from aigve.errors import AigveError, UsageError
@@ -35,6 +36,8 @@ from aigve.metrics.base import FeatureRequest, SetMetric, VideoMetric
 from aigve.results.records import Results
 from aigve.results.writers import json_safe
 from aigve.types import Clip, VideoRecord
+from aigve.video.decode import WindowEstimate
+from aigve.video.sampling import Sampler
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +68,10 @@ class _Prepared:
     deferred: bool = False  # another worker holds the video's lease: come back to it after the others
     # scorer request -> the scorer's per-video details (a judge's answers and raw replies), if it gives any
     details: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
+    # a long video: not decoded here but streamed through the extractors (``_extract_streamed``)
+    stream: WindowEstimate | None = None
+    # a streamed video's sampled frames for the scorers that read frames, by request
+    sampled: dict[tuple[Any, ...], Clip] = field(default_factory=dict)
 
     @property
     def warning(self) -> str | None:
@@ -126,7 +133,15 @@ class Engine(Aggregator):
                 other = self._lease_or_defer(prep, cache, force_decode)
                 if other is not None:
                     return other
-            if missing or force_decode:
+            # an in-memory video is never streamed (its frames are in memory already), nor one decoded on a GPU
+            samplers = [r.sampler for r in (*prep.needed.values(), *(q for q, _ in prep.to_score.values()))]
+            streamable = (missing or force_decode) and mem is None and self.config.decode_device == "cpu"
+            plan = self._stream_plan(path, samplers) if streamable else None
+            frame_hw: tuple[int, ...] | None
+            if plan is not None:  # decoded later, chunk by chunk, while the extractors run
+                prep.stream = plan
+                frame_hw = (plan.height, plan.width)
+            elif missing or force_decode:
                 t0 = time.perf_counter()
                 prep.clip = (
                     mem.clip(self.config.window, path)
@@ -138,7 +153,7 @@ class Engine(Aggregator):
                 prep.decode_seconds = time.perf_counter() - t0
                 prep.warnings = tuple(prep.clip.info.warnings)
                 cache.put(self._warnings_key(prep.video_sha), np.array(prep.warnings, dtype=str))
-                frame_hw: tuple[int, ...] | None = tuple(int(n) for n in prep.clip.frames.shape[1:3])
+                frame_hw = tuple(int(n) for n in prep.clip.frames.shape[1:3])
                 if frame_hw and len(frame_hw) == 2:
                     cache.put(self._frame_size_key(prep.video_sha), np.array(frame_hw, dtype=np.int64))
             else:
@@ -156,6 +171,24 @@ class Engine(Aggregator):
         except Exception as exc:
             prep.error = f"{path}: unexpected error while reading the video: {type(exc).__name__}: {exc}"
         return prep
+
+    def _stream_plan(self, path: Path, samplers: list[Sampler]) -> WindowEstimate | None:
+        """The container's estimate of the decoded window when it is above ``stream_above_mib`` (the video
+        is then streamed), else None (decoded whole). Unknown lengths or rates are decoded whole, and so are
+        videos a sampler reads out of order (no protocol does today; a stream is read forwards)."""
+        from aigve.video.decode import estimate_window
+
+        limit = self.config.stream_above_mib
+        if limit is None:
+            return None
+        est = estimate_window(path, self.config.window)
+        if est.frames is None or est.nbytes is None or est.fps is None or est.nbytes <= limit * 2**20:
+            return None
+        for sampler in samplers:
+            rows = sampler.select(est.frames, est.fps)
+            if any(b < a for a, b in zip(rows, rows[1:], strict=False)):
+                return None
+        return est
 
     def _decode_on_device(self, path: Path) -> Clip:
         """``--decode-device cuda``: torchcodec on the GPU, the CPU decoder for a video it cannot decode."""
@@ -234,6 +267,8 @@ class Engine(Aggregator):
     def _extract(self, prep: _Prepared, cache: FeatureCache) -> dict[tuple[Any, ...], str]:
         """Main-thread part: run each missing extractor once. Returns per-request errors."""
         errs: dict[tuple[Any, ...], str] = {}
+        if prep.stream is not None:
+            return self._extract_streamed(prep, cache)
         if prep.clip is None:
             return errs
         clip = prep.clip
@@ -250,36 +285,145 @@ class Engine(Aggregator):
             t0 = time.perf_counter()
             try:
                 arr = np.asarray(ext.extract(sub.frames, sub.fps))
-            except AigveError as exc:  # e.g. frames too small for the network: say which video
-                errs[key] = _with_path(str(exc), prep.unit.path)
-                continue
             except Exception as exc:
-                log.debug(
-                    "extractor %s failed on %s:\n%s", req.extractor, prep.unit.path, traceback.format_exc()
-                )
-                errs[key] = f"{prep.unit.path}: {req.extractor} failed: {type(exc).__name__}: {exc}"
+                errs[key] = _extract_error(exc, req, prep.unit.path)
                 continue
             finally:
                 self.timings[f"extract:{req.extractor}"] += time.perf_counter() - t0
-            if arr.ndim != 2:
-                errs[key] = f"{req.extractor} returned an array of shape {arr.shape}, expected [K, D]"
+            self._keep(prep, req, arr, errs, cache)
+        return errs
+
+    def _keep(
+        self,
+        prep: _Prepared,
+        req: FeatureRequest,
+        arr: np.ndarray,
+        errs: dict[tuple[Any, ...], str],
+        cache: FeatureCache,
+    ) -> None:
+        """An extractor's rows for one unit: checked, cached, handed to the metrics."""
+        if arr.ndim != 2:
+            errs[req.key] = f"{req.extractor} returned an array of shape {arr.shape}, expected [K, D]"
+            return
+        assert prep.video_sha is not None
+        cache.put(self._cache_key(prep.video_sha, req), arr)
+        prep.feats[req.key] = arr
+
+    def _extract_streamed(self, prep: _Prepared, cache: FeatureCache) -> dict[tuple[Any, ...], str]:
+        """A long video read chunk by chunk (``aigve.engine.feed``): each missing extractor, and each scorer
+        that reads frames, gets a feed that holds only what it still needs. The rows of samplers that depend
+        on the clip's length are chosen from the container's estimate; if the decode disagrees the video is
+        read again with the true length (rare: cut or mis-declared files), so the rows are the whole-window
+        path's. Per-request errors, as ``_extract``; a video that cannot be decoded sets ``prep.error``."""
+        from aigve.video.decode import FrameStream
+
+        assert prep.stream is not None
+        errs: dict[tuple[Any, ...], str] = {}
+        wanted: dict[tuple[Any, ...], tuple[FeatureRequest, Extractor | None]] = {}
+        for key, req in prep.needed.items():
+            if key not in prep.feats:
+                extractor = self.extractors[req.extractor_key]
+                assert isinstance(extractor, Extractor)
+                wanted[key] = (req, extractor)
+        for key, (req, _texts) in prep.to_score.items():
+            if not self.upstream.get(key):  # a scorer reading frames
+                wanted[key] = (req, None)
+        if not wanted:
+            return errs
+        length, fps = prep.stream.frames, prep.stream.fps
+        assert length is not None and fps is not None
+        for _ in range(2):
+            feeds: dict[tuple[Any, ...], Feed] = {}
+            for key, (req, maybe_ext) in wanted.items():
+                rows = req.sampler.select(length, fps)
+                if not rows:
+                    errs[key] = f"{prep.unit.path}: no frames to sample"
+                else:
+                    feeds[key] = make_feed(maybe_ext, rows, fps)
+            frame_bytes = max(1, prep.stream.height * prep.stream.width * 3)
+            chunk_frames = max(1, int(self.config.stream_chunk_mib * 2**20 // frame_bytes))
+            stream = FrameStream(prep.unit.path, self.config.window, chunk=chunk_frames)
+            failed: dict[tuple[Any, ...], str] = {}
+            t0 = time.perf_counter()
+            waited = 0.0
+            try:
+                chunks = prefetched(stream, self.config.stream_prefetch, "aigve-stream")
+                while True:
+                    t_wait = time.perf_counter()
+                    chunk = next(chunks, None)
+                    waited += time.perf_counter() - t_wait
+                    if chunk is None:
+                        break
+                    for key, feed in feeds.items():
+                        if key in failed:
+                            continue
+                        t1 = time.perf_counter()
+                        try:
+                            feed.add(chunk)
+                        except Exception as exc:
+                            failed[key] = _extract_error(exc, wanted[key][0], prep.unit.path)
+                        finally:
+                            self.timings[f"extract:{wanted[key][0].extractor}"] += time.perf_counter() - t1
+            except AigveError as exc:  # the video cannot be decoded: its error, as for a whole decode
+                prep.error = str(exc)
+                return {}
+            except Exception as exc:
+                prep.error = (
+                    f"{prep.unit.path}: unexpected error while reading the video: {type(exc).__name__}: {exc}"
+                )
+                return {}
+            finally:
+                prep.decode_seconds += waited
+            assert stream.info is not None and stream.num_frames is not None and stream.fps is not None
+            if any(  # the rows handed over are not the ones the true length picks
+                req.sampler.select(stream.num_frames, stream.fps) != feeds[key].used_rows
+                for key, (req, _) in wanted.items()
+                if key in feeds
+            ):
+                log.debug("%s: %d frames, %d declared: read again", prep.unit.path, stream.num_frames, length)
+                length, fps = stream.num_frames, stream.fps
+                errs.clear()
                 continue
-            assert prep.video_sha is not None
-            cache.put(self._cache_key(prep.video_sha, req), arr)
-            prep.feats[key] = arr
+            break
+        log.debug("%s streamed in %.2f s", prep.unit.path, time.perf_counter() - t0)
+        info = stream.info
+        assert info is not None
+        prep.warnings = tuple(info.warnings) + prep.warnings
+        assert prep.video_sha is not None
+        cache.put(self._warnings_key(prep.video_sha), np.array(info.warnings, dtype=str))
+        cache.put(self._frame_size_key(prep.video_sha), np.array([info.height, info.width], dtype=np.int64))
+        for key, feed in feeds.items():
+            req, maybe_ext = wanted[key]
+            if key in failed:
+                errs[key] = failed[key]
+                continue
+            t1 = time.perf_counter()
+            try:
+                arr = np.asarray(feed.finish())
+            except Exception as exc:
+                errs[key] = _extract_error(exc, req, prep.unit.path)
+                continue
+            finally:
+                self.timings[f"extract:{req.extractor}"] += time.perf_counter() - t1
+            if maybe_ext is None:  # frames for a scorer
+                prep.sampled[key] = Clip(arr, fps, tuple(feed.used_rows), info)
+            else:
+                self._keep(prep, req, arr, errs, cache)
         return errs
 
     def _extract_group(self, preps: list[_Prepared], cache: FeatureCache) -> None:
-        """Run ``kind="clip"`` extractors once for a group of units (one batched forward pass).
+        """Run ``kind="clip"`` extractors, and ``kind="frames"`` ones (``batch_videos``), once for a group of
+        units: one call on every unit's sampled frames, whose forward passes are full batches.
 
         A batch that fails falls back to one video at a time (``_extract``), which records errors."""
         todo: dict[tuple[Any, ...], list[tuple[_Prepared, FeatureRequest, Clip]]] = defaultdict(list)
+        kinds = ("clip", "frames") if self.config.batch_videos else ("clip",)
         for prep in preps:
             if prep.clip is None:
                 continue
             for key, req in prep.needed.items():
                 ext = self.extractors[req.extractor_key]
-                if ext.kind != "clip" or key in prep.feats:
+                if ext.kind not in kinds or key in prep.feats:
                     continue
                 rows = req.sampler.select(prep.clip.num_frames, prep.clip.fps)
                 if rows:
@@ -290,8 +434,13 @@ class Engine(Aggregator):
             ext = self.extractors[items[0][1].extractor_key]
             assert isinstance(ext, Extractor)
             t0 = time.perf_counter()
+            clips = [c.frames for _, _, c in items]
+            rates: list[float | None] = [c.fps for _, _, c in items]
             try:
-                feats = ext.extract_many([c.frames for _, _, c in items], [c.fps for _, _, c in items])
+                if ext.kind == "frames":  # the frames of several videos fill each forward pass
+                    feats = extract_frames_across(ext, clips, rates)
+                else:
+                    feats = ext.extract_many(clips, rates)
             except Exception as exc:  # fall back to per-unit extraction, which records per-video errors
                 log.debug("batched %s failed (%s); extracting one video at a time", ext.name, exc)
                 continue
@@ -330,9 +479,11 @@ class Engine(Aggregator):
                     features = {name: prep.feats[u.key] for name, u in ups.items()}
                     # fps None: the frames are not decoded when the features come from the cache
                     data, fps = next(iter(features.values())), None
+                elif key in prep.sampled:  # a streamed video: its sampled frames were kept
+                    data, fps = prep.sampled[key].frames, prep.sampled[key].fps
                 else:
                     if prep.clip is None:
-                        perr[key] = f"{unit.path}: frames missing for {req.extractor}"
+                        perr.setdefault(key, f"{unit.path}: frames missing for {req.extractor}")
                         continue
                     rows = req.sampler.select(prep.clip.num_frames, prep.clip.fps)
                     if not rows:
@@ -489,12 +640,13 @@ class Engine(Aggregator):
             for u in units:
                 yield self._prepare(u, cache, u.key in force)
             return
+        depth = max(nw, self._prefetch_depth())
         with ThreadPoolExecutor(max_workers=nw, thread_name_prefix="aigve-decode") as pool:
             pending: list[Future[_Prepared]] = []
             it = iter(units)
             for u in it:
                 pending.append(pool.submit(self._prepare, u, cache, u.key in force))
-                if len(pending) >= nw:  # at most nw decoded clips wait in memory besides the current one
+                if len(pending) >= depth:  # at most `depth` decoded clips wait besides those in use
                     break
             for u in it:
                 yield pending.pop(0).result()
@@ -534,8 +686,19 @@ class Engine(Aggregator):
         }
 
     def _batches_across_videos(self) -> bool:
-        """Clip extractors and scorers take several videos per call: the run loop groups units for them."""
-        return any(e.kind in ("clip", "scorer") for e in self.extractors.values())
+        """Clip extractors and scorers take several videos per call, and frame extractors too with
+        ``batch_videos``: the run loop groups units for them."""
+        kinds = ("clip", "scorer", "frames") if self.config.batch_videos else ("clip", "scorer")
+        return any(e.kind in kinds for e in self.extractors.values())
+
+    def _group_size(self) -> int:
+        """Units handled together by the run loop (one batched call per extractor and scorer)."""
+        return max(1, min(8, self.config.batch_size)) if self._batches_across_videos() else 1
+
+    def _prefetch_depth(self) -> int:
+        """Videos decoded ahead of the model (``RunConfig.prefetch``; default: one group, so the next group
+        decodes while this one's forward passes run)."""
+        return self.config.prefetch if self.config.prefetch is not None else self._group_size()
 
     def _open_cache(self) -> FeatureCache:
         """The run's feature cache: the shared one, else a run-private one (in ``out_dir`` if given)."""
@@ -565,7 +728,7 @@ class Engine(Aggregator):
         records: list[VideoRecord] = []
         try:
             total = len(units)
-            group = max(1, min(8, self.config.batch_size)) if self._batches_across_videos() else 1
+            group = self._group_size()
             i = 0
             needs_set = any(isinstance(s.metric, SetMetric) for s in self.slots if s.failure is None)
             for chunk in _chunks(self._with_deferred(units, cache), group):
@@ -616,6 +779,7 @@ class Engine(Aggregator):
                                 warning=prep.warning,
                             )
                     prep.clip = None
+                    prep.sampled = {}
                     if prep.lease is not None:  # its arrays are stored: the other workers find them
                         prep.lease.release()
                     i += 1
@@ -653,6 +817,14 @@ class Engine(Aggregator):
             dataset_name=self.dataset.name,
             hints=dict(self.dataset.hints),
         )
+
+
+def _extract_error(exc: Exception, req: FeatureRequest, path: Path) -> str:
+    """The per-video error of an extractor that raised on ``path``."""
+    if isinstance(exc, AigveError):  # e.g. frames too small for the network: say which video
+        return _with_path(str(exc), path)
+    log.debug("extractor %s failed on %s:\n%s", req.extractor, path, traceback.format_exc())
+    return f"{path}: {req.extractor} failed: {type(exc).__name__}: {exc}"
 
 
 def _chunks(it: Iterator[_Prepared], n: int) -> Iterator[list[_Prepared]]:

@@ -55,7 +55,18 @@ class RunConfig:
     window: Window = field(default_factory=Window)
     batch_size: int = 32
     device: str = "cpu"
-    num_workers: int = 0
+    num_workers: int = 2  # decoding threads (0: decode in the main thread, no overlap with the model)
+    #: videos decoded ahead of the model by the ``num_workers`` threads (None: one group of videos, see
+    #: ``batch_videos``); each holds its decoded window, so this bounds the memory of prefetching
+    prefetch: int | None = None
+    #: frame extractors batch the frames of consecutive videos (up to 8) into full ``batch_size`` forward
+    #: passes; False: one video per call (the rows are the same either way)
+    batch_videos: bool = True
+    #: a video whose decoded window the container says is larger than this (MiB) is streamed through the
+    #: extractors in chunks instead of decoded whole (None: never); the values are the same either way
+    stream_above_mib: float | None = 256.0
+    stream_chunk_mib: float = 48.0  # decoded frames per streamed chunk: this many MiB (at least one frame)
+    stream_prefetch: int = 2  # chunks decoded ahead of the extractors on a thread (0: none)
     cache_dir: Path | None = None  # None: a run-private cache (in out_dir if given), removed after the run
     out_dir: Path | None = None  # where the journal lives (needed for resume)
     resume: bool = False

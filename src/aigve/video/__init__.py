@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aigve.video.check import PROBLEM_SEVERITY, CheckReport, check_many, check_video
-from aigve.video.decode import THREAD_TYPES, decode_video, iter_decoded, probe_video
+from aigve.video.decode import THREAD_TYPES, FrameChunk, FrameStream, decode_video, iter_decoded, probe_video
 from aigve.video.encode import write_video
 from aigve.video.sampling import ALL_FRAMES, PROTOCOLS, Sampler, Window
 
@@ -13,6 +13,8 @@ __all__ = [
     "PROTOCOLS",
     "THREAD_TYPES",
     "CheckReport",
+    "FrameChunk",
+    "FrameStream",
     "Sampler",
     "Window",
     "check_many",

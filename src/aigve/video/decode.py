@@ -28,7 +28,7 @@ import errno
 import math
 import os
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -43,7 +43,17 @@ from aigve.errors import DecodeError, UsageError
 from aigve.types import Clip, VideoInfo
 from aigve.video.sampling import Window
 
-__all__ = ["THREAD_TYPES", "decode_video", "iter_decoded", "probe_video"]
+__all__ = [
+    "MAX_REORDER",
+    "THREAD_TYPES",
+    "FrameChunk",
+    "FrameStream",
+    "WindowEstimate",
+    "decode_video",
+    "estimate_window",
+    "iter_decoded",
+    "probe_video",
+]
 
 THREAD_TYPES: tuple[str, ...] = ("AUTO", "FRAME", "SLICE", "NONE")
 
@@ -312,6 +322,45 @@ def probe_video(path: str | Path) -> VideoInfo:
         container.close()
 
 
+@dataclass(frozen=True)
+class WindowEstimate:
+    """What the container says a decode inside a window will give, read without decoding a frame:
+    ``frames`` (None when it declares neither a frame count nor a duration), ``fps`` (the window's
+    effective rate, None if unknown), and the coded ``height`` x ``width``."""
+
+    frames: int | None
+    fps: float | None
+    height: int
+    width: int
+
+    @property
+    def nbytes(self) -> int | None:
+        """Bytes of the decoded RGB window, if the frame count is known."""
+        return None if self.frames is None else self.frames * self.height * self.width * 3
+
+
+def estimate_window(path: str | Path, window: Window = Window()) -> WindowEstimate:
+    """How many frames (and at what rate) ``decode_video(path, window)`` should give, from the container's
+    declarations only (an estimate: a cut or mis-declared file decodes to another count). DecodeError when
+    the file cannot be opened, as ``decode_video``."""
+    path = Path(path)
+    container, stream = _open(path)
+    try:
+        fields = _base_info(path, container, stream)
+        fps = window.effective_fps(fields["fps"])
+        frames = fields["container_frames"]
+        if frames is None and fields["duration"] and fps:
+            frames = max(1, int(round(fields["duration"] * fps)))
+        if frames is not None and fps:
+            limit = window.frame_limit(fps)
+            frames = min(frames, limit) if limit is not None else frames
+        elif frames is not None and window.max_len is not None:
+            frames = min(frames, window.max_len)
+        return WindowEstimate(frames, fps, fields["height"], fields["width"])
+    finally:
+        container.close()
+
+
 # --------------------------------------------------------------------------------------------
 # decoding
 # --------------------------------------------------------------------------------------------
@@ -347,12 +396,57 @@ class _FrameStore:
     def truncate(self, n: int) -> None:
         self._n = min(self._n, n)
 
+    def take_ready(self) -> np.ndarray | None:
+        """Whole-window decoding hands nothing out before the end."""
+        return None
+
     def array(self) -> np.ndarray:
         """``[T, H, W, 3]``; a view when the estimate was close, else a tight copy (frees the rest)."""
         assert self._buf is not None and self._n > 0
         if self._n >= 0.75 * len(self._buf):
             return self._buf[: self._n]
         return self._buf[: self._n].copy()
+
+
+#: frames at the end of a truncated stream that may still be dropped as out of sequence
+#: (``_drop_out_of_order_tail``): a streaming decode holds this many back until the stream ends
+MAX_REORDER = 16
+
+
+class _ChunkStore:
+    """Streaming: the decoded frames handed out in blocks of ``chunk`` frames, holding back the last
+    ``MAX_REORDER + 1`` until the stream ends (a truncated stream may drop those), so at most
+    ``chunk + MAX_REORDER + 1`` decoded frames are in memory whatever the video's length."""
+
+    def __init__(self, chunk: int) -> None:
+        self.chunk = max(1, int(chunk))
+        self._pending: list[np.ndarray] = []
+        self._handed = 0  # frames already handed out
+
+    def append(self, frame: np.ndarray) -> None:
+        self._pending.append(frame)
+
+    def __len__(self) -> int:
+        return self._handed + len(self._pending)
+
+    def truncate(self, n: int) -> None:
+        keep = n - self._handed
+        assert keep >= 0, "a frame already handed out cannot be dropped"
+        del self._pending[keep:]
+
+    def take_ready(self) -> np.ndarray | None:
+        if len(self._pending) < self.chunk + MAX_REORDER + 1:
+            return None
+        return self._take(self.chunk)
+
+    def take_rest(self) -> np.ndarray | None:
+        return self._take(len(self._pending)) if self._pending else None
+
+    def _take(self, n: int) -> np.ndarray:
+        block = np.stack(self._pending[:n])
+        del self._pending[:n]
+        self._handed += n
+        return block
 
 
 def _capacity_hint(container_frames: int | None, window: Window, fps: float | None) -> int | None:
@@ -368,7 +462,10 @@ class _Scan:
     """What one pass over a video found (shared by ``decode_video`` and ``check_video``)."""
 
     info: VideoInfo
-    frames: _FrameStore = field(default_factory=lambda: _FrameStore(None))  # empty when not converting
+    frames: _FrameStore | _ChunkStore = field(
+        default_factory=lambda: _FrameStore(None)
+    )  # empty: not converting
+    frame_hw: tuple[int, int] | None = None  # decoded (unrotated) height and width of the frames
     count: int = 0
     times: list[float | None] = field(default_factory=list)  # seconds since the first frame
     time_base: float | None = None
@@ -408,7 +505,7 @@ def _truncation_reason(scan: _Scan, container: Any, stream: Any, fps: float | No
     return "the stream ends before what the container declares (" + ", ".join(parts) + ")"
 
 
-def _drop_out_of_order_tail(scan: _Scan, max_reorder: int = 16) -> int:
+def _drop_out_of_order_tail(scan: _Scan, max_reorder: int = MAX_REORDER) -> int:
     """Drop trailing frames that follow a timestamp jump in a truncated stream; returns how many.
 
     When a file is cut, the decoder flushes the reference frames it was holding back for
@@ -444,6 +541,25 @@ def _scan(
     autorotate: bool = True,
 ) -> _Scan:
     """Decode ``path`` inside ``window``; raises DecodeError only when the file cannot be opened."""
+    steps = _scan_iter(path, window, thread_type=thread_type, convert=convert, autorotate=autorotate)
+    while True:
+        try:
+            next(steps)  # whole-window decoding hands out no block before the end
+        except StopIteration as done:
+            return done.value
+
+
+def _scan_iter(
+    path: Path,
+    window: Window,
+    *,
+    thread_type: str = "AUTO",
+    convert: bool = True,
+    autorotate: bool = True,
+    chunk: int | None = None,
+) -> Generator[np.ndarray, None, _Scan]:
+    """The one decode loop. With ``chunk``, yields the decoded (rotated) frames in blocks as they come
+    (``_ChunkStore``); without, keeps them all in ``_Scan.frames``. Returns the ``_Scan``."""
     if thread_type not in THREAD_TYPES:
         raise UsageError(f"thread_type must be one of {', '.join(THREAD_TYPES)}, got {thread_type!r}")
     container, stream = _open(path)
@@ -452,7 +568,10 @@ def _scan(
         fps = window.effective_fps(fields["fps"])
         warnings: list[str] = []
         scan = _Scan(info=VideoInfo(**fields))
-        scan.frames = _FrameStore(_capacity_hint(fields.get("container_frames"), window, fps))
+        if chunk is not None:
+            scan.frames = _ChunkStore(chunk)
+        else:
+            scan.frames = _FrameStore(_capacity_hint(fields.get("container_frames"), window, fps))
         with contextlib.suppress(*_AV_ERRORS):  # some codecs refuse threading options
             stream.thread_type = thread_type
         tb = stream.time_base
@@ -489,7 +608,8 @@ def _scan(
                         break
                 if convert:
                     try:
-                        scan.frames.append(frame.to_ndarray(format="rgb24"))
+                        rgb = frame.to_ndarray(format="rgb24")
+                        scan.frames.append(rgb)
                     except MemoryError:
                         raise DecodeError(
                             path,
@@ -497,11 +617,16 @@ def _scan(
                             f"({frame.width}x{frame.height}; every decoded frame is held in memory)",
                             "decode fewer frames: --max-seconds S or --max-len N",
                         ) from None
+                    if scan.frame_hw is None:
+                        scan.frame_hw = (int(rgb.shape[0]), int(rgb.shape[1]))
                 scan.times.append(None if t is None else float(t))
                 scan.count += 1
                 if max_len is not None and scan.count >= max_len:
                     scan.stopped_by_window = True
                     break
+                block = scan.frames.take_ready()
+                if block is not None:
+                    yield _rotate(block, scan.rotation_k)
         except av.error.MemoryError:  # FFmpeg itself out of memory: not damage in the file
             raise DecodeError(
                 path,
@@ -521,12 +646,16 @@ def _scan(
                 warnings.append(f"truncated: decoding stopped after {scan.count} frames: {reason}{note}")
         if scan.rotation_k % 2 == 1:
             fields["width"], fields["height"] = fields["height"], fields["width"]
-        if scan.frames:
-            h, w = scan.frames[0].shape[:2]
+        if scan.frame_hw is not None and len(scan.frames):
+            h, w = scan.frame_hw
             if scan.rotation_k % 2 == 1:
                 h, w = w, h
             fields["width"], fields["height"] = int(w), int(h)
         scan.info = VideoInfo(**fields, decoded_frames=scan.count, warnings=tuple(warnings))
+        if isinstance(scan.frames, _ChunkStore):
+            rest = scan.frames.take_rest()
+            if rest is not None:
+                yield _rotate(rest, scan.rotation_k)
         return scan
     finally:
         container.close()
@@ -561,6 +690,19 @@ def decode_video(
     """
     path = Path(path)
     scan = _scan(path, window, thread_type=thread_type, convert=True, autorotate=autorotate)
+    info, fps = _finish(path, scan, window)
+    assert isinstance(scan.frames, _FrameStore)
+    frames = _rotate(scan.frames.array(), scan.rotation_k)
+    return Clip(frames=frames, fps=fps, indices=tuple(range(scan.count)), info=info)
+
+
+def _rotate(frames: np.ndarray, k: int) -> np.ndarray:
+    return np.ascontiguousarray(np.rot90(frames, k=k, axes=(1, 2))) if k else frames
+
+
+def _finish(path: Path, scan: _Scan, window: Window) -> tuple[VideoInfo, float]:
+    """The decoded window's info and frame rate (estimated from the timestamps, with a warning, where the
+    container declares none and ``--fps`` is not given); DecodeError when no frame decoded."""
     if scan.count == 0:
         raise _no_frames_error(path, scan)
     info = scan.info
@@ -576,10 +718,75 @@ def decode_video(
         info = _with_warning(
             info, f"fps: the container declares no frame rate; estimated {fps:.3f} from timestamps"
         )
-    frames = scan.frames.array()
-    if scan.rotation_k:
-        frames = np.ascontiguousarray(np.rot90(frames, k=scan.rotation_k, axes=(1, 2)))
-    return Clip(frames=frames, fps=float(fps), indices=tuple(range(scan.count)), info=info)
+    return info, float(fps)
+
+
+@dataclass(frozen=True)
+class FrameChunk:
+    """A block of consecutive decoded frames: rows ``start .. start + len(frames) - 1`` of the window."""
+
+    start: int
+    frames: np.ndarray  # uint8 [k, H, W, 3] RGB, rotation applied
+
+    @property
+    def stop(self) -> int:
+        return self.start + int(self.frames.shape[0])
+
+
+class FrameStream:
+    """The frames of ``decode_video(path, window)`` in blocks of ``chunk`` frames, decoded as they are read.
+
+    Iterating yields :class:`FrameChunk` s in order; the frames, their order, truncation handling and
+    rotation are exactly ``decode_video``'s (the same decode loop), but at most ``chunk + MAX_REORDER + 1``
+    decoded frames are held at once (the last ``MAX_REORDER + 1`` wait until the stream ends, since a
+    truncated stream may drop them). After the iteration ``info``, ``fps`` and ``num_frames`` are those
+    of ``decode_video``'s clip. Raises :class:`DecodeError` as ``decode_video`` does (when no frame decodes:
+    at the end of the iteration). A stream is read once.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        window: Window = Window(),
+        *,
+        chunk: int = 32,
+        thread_type: str = "AUTO",
+        autorotate: bool = True,
+    ) -> None:
+        if chunk < 1:
+            raise UsageError(f"chunk must be >= 1, got {chunk}")
+        self.path = Path(path)
+        self.window = window
+        self.chunk = int(chunk)
+        self.thread_type = thread_type
+        self.autorotate = autorotate
+        self.info: VideoInfo | None = None
+        self.fps: float | None = None
+        self.num_frames: int | None = None
+        self._used = False
+
+    def __iter__(self) -> Iterator[FrameChunk]:
+        if self._used:
+            raise UsageError("a FrameStream is read once; open another for a second pass")
+        self._used = True
+        steps = _scan_iter(
+            self.path,
+            self.window,
+            thread_type=self.thread_type,
+            autorotate=self.autorotate,
+            chunk=self.chunk,
+        )
+        start = 0
+        while True:
+            try:
+                block = next(steps)
+            except StopIteration as done:
+                scan: _Scan = done.value
+                break
+            yield FrameChunk(start, block)
+            start += len(block)
+        self.info, self.fps = _finish(self.path, scan, self.window)
+        self.num_frames = scan.count
 
 
 def _with_warning(info: VideoInfo, warning: str) -> VideoInfo:
