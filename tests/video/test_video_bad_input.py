@@ -141,10 +141,21 @@ def test_one_frame_video_is_still_accepted(media: Media) -> None:
 BACKBONE_OF = {"motion": "optical_flow", "niqe": "niqe_features"}
 
 
+#: VBench backbones with a minimum side: torchvision's RAFT refuses < 128 px, AMT-S needs 113 px at scale 1,
+#: DINO's 16-px patches
+VBENCH_LIMITS = {
+    "vbench_raft": (128, "vbench_dynamic_degree"),
+    "amt_s": (113, "vbench_motion_smoothness"),
+    "dino_vitb16": (16, "vbench_subject_consistency"),
+}
+
+
 def test_limits_come_from_the_backbones() -> None:
     """The backbones declare their minimum side; the catalogue says which metrics use them."""
     limits = {lim.name: lim for lim in frame_size_limits()}
-    assert set(limits) == {"optical_flow", "niqe_features", "blur_effect_frames"}
+    assert set(limits) == {"optical_flow", "niqe_features", "blur_effect_frames", *VBENCH_LIMITS}
+    for name, (side, metric) in VBENCH_LIMITS.items():
+        assert (limits[name].min_side, limits[name].used_by) == (side, (metric,))
     assert limits["blur_effect_frames"].min_side == 4 and limits["blur_effect_frames"].used_by == (
         "blur_effect",
     )
@@ -166,7 +177,7 @@ def test_limits_come_from_the_backbones() -> None:
 )
 def test_small_frames_problem(tmp_path: Path, h: int, w: int, metrics: list[str]) -> None:
     path = write_video(tmp_path / "s.mp4", moving_frames(3, h, w), fps=8)
-    limits = frame_size_limits()
+    limits = [lim for lim in frame_size_limits() if lim.name not in VBENCH_LIMITS]  # the classic ones here
     r = check_video(path, size_limits=limits)
     assert r.ok  # a warning: other metrics still work on the video
     small = [p for p in r.problems if p.startswith("small_frames:")]
