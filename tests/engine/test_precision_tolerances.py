@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import smooth_clip
 
 #: relative tolerance of each metric's value, bf16 vs fp32 (docs/precision.md)
-TOLERANCE = {"fid": 5e-2, "kid": 1.5e-1, "is": 2e-2, "clipsim": 2e-2, "cliptemp": 1e-3}
+TOLERANCE = {"fid": 5e-2, "kid": 1.5e-1, "is": 6e-2, "clipsim": 2e-2, "cliptemp": 1e-3}
 
 
 @pytest.mark.slow
