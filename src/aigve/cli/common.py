@@ -124,6 +124,19 @@ def print_table(
     console.print(t)
 
 
+class _CurrentStderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at each record (not the stream at creation, which a caller that
+    swaps stderr, such as a test harness or an embedding application, may have closed since)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def log_handler() -> logging.Handler:
     """The handler of the ``aigve`` log: rich on a terminal; plain ``LEVEL message`` lines, never wrapped,
     when stderr is redirected."""
@@ -131,7 +144,7 @@ def log_handler() -> logging.Handler:
         from rich.logging import RichHandler
 
         return RichHandler(show_path=False, console=stderr_console())
-    h = logging.StreamHandler(sys.stderr)
+    h = _CurrentStderrHandler()
     h.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
     return h
 
