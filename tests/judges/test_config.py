@@ -36,19 +36,19 @@ def test_flags_override_the_config_file(tmp_path: Path) -> None:
 
 def test_keys_come_from_the_environment_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("judge:\n  api_key: sk-in-a-file\n")
+    cfg.write_text("judge:\n  api_key: test-key-in-a-file\n")
     with pytest.raises(UsageError, match="OPENAI_API_KEY"):
         opts("--config", str(cfg))
-    monkeypatch.setenv("OTHER_KEY", "sk-other")
-    assert opts("--judge-api-key-env", "OTHER_KEY")["judge"]["api_key"] == "sk-other"
+    monkeypatch.setenv("OTHER_KEY", "test-key-other")
+    assert opts("--judge-api-key-env", "OTHER_KEY")["judge"]["api_key"] == "test-key-other"
     with pytest.raises(UsageError, match="NOT_SET_HERE"):
         opts("--judge-api-key-env", "NOT_SET_HERE")
     with pytest.raises(UsageError, match="not taken on the command line") as e:  # no flag takes the key
-        opts("--judge-api-key", "sk-x")
-    assert "sk-x" not in str(e.value)
+        opts("--judge-api-key", "test-key-x")
+    assert "test-key-x" not in str(e.value)
     with pytest.raises(UsageError) as e:  # a key given where a variable name goes is not echoed
-        opts("--judge-api-key-env", "sk-x-1")
-    assert "sk-x-1" not in str(e.value)
+        opts("--judge-api-key-env", "test-key-x-1")
+    assert "test-key-x-1" not in str(e.value)
 
 
 def test_resolution_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -68,6 +68,6 @@ def test_resolution_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> Non
         JudgeConfig.from_any({"modle": "m"})
     with pytest.raises(UsageError, match="USD per million"):
         JudgeConfig.from_any({"price": "cheap"})
-    cfg = JudgeConfig.from_any({"backend": "endpoint", "api_key": "sk-secret", "price": [1, 2]})
+    cfg = JudgeConfig.from_any({"backend": "endpoint", "api_key": "test-key-secret", "price": [1, 2]})
     assert cfg is not None and cfg.price == (1.0, 2.0)
-    assert "sk-secret" not in repr(cfg) and "api_key" not in cfg.public()
+    assert "test-key-secret" not in repr(cfg) and "api_key" not in cfg.public()

@@ -15,7 +15,8 @@ from aigve.judges.endpoint import EndpointJudge
 from aigve.judges.protocol import JudgeCapabilityError, JudgeError
 from tests.judges.chatserver import ChatServer, completion
 
-SENTINEL = "sk-SENTINEL-3f9a7c1e-never-print-me"
+# a made-up key (not a real one): no output may contain it
+SENTINEL = "test-key-" + "3f9a7c1e-never-print-me"
 
 
 def _frames(n: int = 3, seed: int = 0) -> list[np.ndarray]:

@@ -17,7 +17,8 @@ from aigve.types import Entry
 from tests.conftest import smooth_clip, toy_dir_or_none
 from tests.judges.chatserver import ChatServer, Seen, completion
 
-SENTINEL = "sk-SENTINEL-engine-9d2b"
+# a made-up key (not a real one): no output may contain it
+SENTINEL = "test-key-" + "engine-9d2b"
 
 
 def toy_prompts(n: int) -> list[str]:
