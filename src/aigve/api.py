@@ -8,7 +8,7 @@ from typing import Any
 
 from aigve import paths
 from aigve.data.dataset import Dataset
-from aigve.engine import Engine, ProgressFn, RunConfig
+from aigve.engine import ProgressFn, RunConfig, make_engine
 from aigve.metrics.catalog import select_metrics
 from aigve.results.records import Results
 from aigve.video.sampling import Window
@@ -46,6 +46,9 @@ def evaluate(
     video_dir: str | Path | None = None,
     prompts: str | Path | Sequence[str | None] | None = None,
     judge: Any = None,
+    engine: str = "local",
+    ray_address: str | None = None,
+    ray_workers: int | None = None,
 ) -> Results:
     """Evaluate a dataset (a ``Dataset``, a built-in name, an annotation JSON, a manifest or a folder), or
     videos in memory: a uint8 ``[B, T, H, W, 3]`` array or tensor, a list of ``[T, H, W, 3]`` ones, or a
@@ -67,7 +70,9 @@ def evaluate(
     its fields (``backend`` "endpoint" or "local", ``model``, ``base_url``, ``api_key``, ``concurrency``,
     ``timeout``, ``max_retries``, ``seed``, ``frames``, ``cache``, ``price``) or None for the environment
     (``AIGVE_JUDGE``, ``AIGVE_JUDGE_MODEL``, ``OPENAI_BASE_URL``, ``OPENAI_API_KEY``); ``frames`` sets
-    ``num_frames`` of every judge metric that has no option of its own (``--judge-frames``).
+    ``num_frames`` of every judge metric that has no option of its own (``--judge-frames``). ``engine="ray"``
+    runs the videos on a Ray cluster (``ray_address``; None starts a local Ray for the run) with
+    ``ray_workers`` model actors, for the same results (docs/distributed.md; the ``distributed`` extra).
 
     Two small videos in a folder (a still one and one that turns brighter every other frame), scored for
     flicker without touching the feature cache:
@@ -149,6 +154,9 @@ def evaluate(
         set_bootstrap=set_bootstrap,
         seed=seed,
         judge=judge_config,
+        engine=engine,
+        ray_address=ray_address,
+        ray_workers=ray_workers,
     )
     if real_stats is not None:
         _assign_real_stats(str(real_stats), names, config.metric_options, real_stats_backbone)
@@ -161,7 +169,7 @@ def evaluate(
         from aigve.errors import UsageError
 
         raise UsageError(f"options given for metric(s) not in this run: {sorted(unknown)}")
-    results = Engine(ds, config, progress=progress).run()
+    results = make_engine(ds, config, progress=progress).run()
     if out_dir is not None:
         from aigve.results.writers import write_results
 

@@ -82,6 +82,48 @@ class Clip:
         return Clip(self.frames[rows], self.fps, tuple(self.indices[r] for r in rows), self.info)
 
 
+@dataclass
+class SparseClip(Clip):
+    """Some rows of a decoded clip, kept under their row numbers in the whole clip (``rows``, ascending):
+    what a distributed run's decode task ships to a worker, only the frames its samplers will read.
+
+    ``num_frames`` is the whole clip's length, so a sampler picks the same rows as on the whole clip, and
+    ``select`` of kept rows gives the frames the whole clip would give."""
+
+    length: int = 0
+    rows: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if len(self.rows) != self.frames.shape[0]:
+            raise ValueError("SparseClip.rows must name one row of the whole clip per kept frame")
+
+    @classmethod
+    def keep(cls, clip: Clip, rows: list[int] | tuple[int, ...] | set[int]) -> SparseClip:
+        """The rows ``rows`` of ``clip`` (deduplicated, in order)."""
+        kept = sorted(set(rows))
+        return cls(
+            clip.frames[kept],
+            clip.fps,
+            tuple(clip.indices[r] for r in kept),
+            clip.info,
+            length=clip.num_frames,
+            rows=tuple(kept),
+        )
+
+    @property
+    def num_frames(self) -> int:
+        return self.length
+
+    def select(self, rows: list[int] | tuple[int, ...]) -> Clip:
+        at = {r: i for i, r in enumerate(self.rows)}
+        missing = [r for r in rows if r not in at]
+        if missing:
+            raise ValueError(f"rows {missing[:5]} of the clip were not kept (kept: {len(self.rows)} rows)")
+        take = [at[r] for r in rows]
+        return Clip(self.frames[take], self.fps, tuple(self.indices[i] for i in take), self.info)
+
+
 @dataclass(frozen=True)
 class VideoRecord:
     """One per-video value of one metric output, or the error that prevented it."""

@@ -35,6 +35,7 @@ RUN_DEFAULTS: dict[str, Any] = {
     "bootstrap": 1000,
     "set_bootstrap": 100,
     "seed": 0,
+    "engine": "local",
 }
 
 
@@ -72,6 +73,9 @@ def merge_run_options(args: argparse.Namespace) -> dict[str, Any]:
         "no_report",
         "backbones",
         "judge",
+        "engine",
+        "ray_address",
+        "ray_workers",
     }
     unknown = set(conf) - known
     if unknown:
@@ -286,6 +290,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             progress=progress,
             report=not o.get("no_report", False),
             judge=o.get("judge"),
+            engine=str(o["engine"]),
+            ray_address=o.get("ray_address"),
+            ray_workers=None if o.get("ray_workers") is None else int(o["ray_workers"]),
         )
     if stream is not None:
         stream.emit_new()
@@ -384,6 +391,25 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         dest="decode_device",
         help="cpu (default) or cuda[:N]: decode on the GPU with torchcodec (the `gpudecode` extra); a video "
         "the GPU cannot decode falls back to the CPU with a warning",
+    )
+    g.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        help="local (default: this process) or ray: the videos go to a Ray cluster, decoded in CPU tasks and "
+        "scored by model actors, for the same results (the `distributed` extra; docs/distributed.md)",
+    )
+    g.add_argument(
+        "--ray-address",
+        dest="ray_address",
+        help="with --engine ray: the cluster (auto, HOST:PORT, ray://HOST:PORT); default: a local Ray started "
+        "for the run with this machine's cores and GPUs",
+    )
+    g.add_argument(
+        "--ray-workers",
+        dest="ray_workers",
+        type=int,
+        help="with --engine ray: model actors, each holding every backbone of the run (default: one per GPU, "
+        "or one per two CPUs without GPUs)",
     )
     g.add_argument(
         "--cache-dir", dest="cache_dir", help="feature cache (default ~/.cache/aigve or $AIGVE_CACHE_DIR)"

@@ -1,5 +1,6 @@
 """The engine: plan (metrics, backbones, units, requests) -> execute (decode once, extract, score) ->
-aggregate (CIs, diagnostics, provenance). ``journal`` keeps per-unit outcomes for ``--resume``; ``cache``
+aggregate (CIs, diagnostics, provenance). ``ray_engine`` runs the same steps on a Ray cluster
+(``--engine ray``; the only module that imports Ray). ``journal`` keeps per-unit outcomes for ``--resume``; ``cache``
 keeps backbone outputs by content.
 
 The public names are imported lazily, so ``aigve.engine.cache`` stays importable without the model stack.
@@ -11,13 +12,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from aigve.engine.execute import Engine
+    from aigve.engine.execute import Engine, make_engine
     from aigve.engine.plan import ProgressFn, RunConfig
 
-__all__ = ["Engine", "ProgressFn", "RunConfig"]
+__all__ = ["Engine", "ProgressFn", "RunConfig", "make_engine"]
 
 _WHERE = {
     "Engine": "aigve.engine.execute",
+    "make_engine": "aigve.engine.execute",
     "ProgressFn": "aigve.engine.plan",
     "RunConfig": "aigve.engine.plan",
 }

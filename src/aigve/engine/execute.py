@@ -17,7 +17,7 @@ import logging
 import time
 import traceback
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,7 +30,15 @@ from aigve.engine.aggregate import Aggregator
 from aigve.engine.cache import FeatureCache, Lease, feature_key
 from aigve.engine.feed import Feed, extract_frames_across, make_feed, prefetched
 from aigve.engine.journal import Journal, run_fingerprint
-from aigve.engine.plan import _no_prompt_message, _no_text_message, _Unit, _with_path, scorer_texts
+from aigve.engine.plan import (
+    ProgressFn,
+    RunConfig,
+    _no_prompt_message,
+    _no_text_message,
+    _Unit,
+    _with_path,
+    scorer_texts,
+)
 from aigve.errors import AigveError, UsageError
 from aigve.metrics.base import FeatureRequest, SetMetric, VideoMetric
 from aigve.results.records import Results
@@ -40,6 +48,10 @@ from aigve.video.decode import WindowEstimate
 from aigve.video.sampling import Sampler
 
 log = logging.getLogger(__name__)
+
+#: decodes a video for ``Engine._prepare`` instead of ``decode_video``: ``(path, samplers) -> Clip`` (the
+#: samplers are those whose rows the engine will select from the clip)
+Decoder = Callable[[Path, list[Sampler]], Clip]
 
 #: a video whose shorter frame side is below ``1 / SMALL_FRAME_FACTOR`` of a backbone's ``input_side`` gets a
 #: per-video warning: each of its pixels is blown up more than 4x per side (16x the area) before the network
@@ -72,6 +84,10 @@ class _Prepared:
     stream: WindowEstimate | None = None
     # a streamed video's sampled frames for the scorers that read frames, by request
     sampled: dict[tuple[Any, ...], Clip] = field(default_factory=dict)
+    # ``_prepare(probe=True)`` found work to do (a distributed run hands it to a worker), and the samplers
+    # whose frames that work reads
+    needs_work: bool = False
+    frame_samplers: tuple[Sampler, ...] = ()
 
     @property
     def warning(self) -> str | None:
@@ -87,10 +103,24 @@ class Engine(Aggregator):
     _lease_wait = False
 
     def _prepare(
-        self, unit: _Unit, cache: FeatureCache, force_decode: bool = False, _no_lease: bool = False
+        self,
+        unit: _Unit,
+        cache: FeatureCache,
+        force_decode: bool = False,
+        _no_lease: bool = False,
+        *,
+        sha: str | None = None,
+        decoder: Decoder | None = None,
+        probe: bool = False,
     ) -> _Prepared:
         """Worker-thread part: hash, cache lookups, the video's lease (shared cache) and one decode if
-        anything is missing."""
+        anything is missing.
+
+        ``sha``: the video's content hash, already known (not read again). ``decoder``: decodes the video
+        instead of ``decode_video`` (a distributed run's worker is handed frames a decode task read).
+        ``probe``: when anything is missing, stop after the lookups (no lease, no decode), with
+        ``prep.needs_work`` set and ``prep.frame_samplers`` the samplers a decode would serve; a video whose
+        work is all in the cache comes back complete, as without ``probe``."""
         from aigve.video.decode import check_file, decode_video
 
         prep = _Prepared(unit)
@@ -99,7 +129,7 @@ class Engine(Aggregator):
         try:
             if mem is None:
                 check_file(path)  # missing, directory, empty: named before anything opens the file
-            prep.video_sha = self._video_sha(path)
+            prep.video_sha = sha if sha is not None else self._video_sha(path)
             missing = False
             for key, req in self._requests_for(unit.side).items():
                 scorer = self.extractors[req.extractor_key]
@@ -129,12 +159,16 @@ class Engine(Aggregator):
                     missing = True
                 else:
                     prep.feats[key] = arr
+            # an in-memory video is never streamed (its frames are in memory already), nor one decoded on a GPU
+            samplers = [r.sampler for r in (*prep.needed.values(), *(q for q, _ in prep.to_score.values()))]
+            if probe and (missing or prep.to_score or force_decode):
+                prep.needs_work = True
+                prep.frame_samplers = tuple(samplers)
+                return prep
             if (missing or prep.to_score) and not _no_lease:
                 other = self._lease_or_defer(prep, cache, force_decode)
                 if other is not None:
                     return other
-            # an in-memory video is never streamed (its frames are in memory already), nor one decoded on a GPU
-            samplers = [r.sampler for r in (*prep.needed.values(), *(q for q, _ in prep.to_score.values()))]
             streamable = (missing or force_decode) and mem is None and self.config.decode_device == "cpu"
             plan = self._stream_plan(path, samplers) if streamable else None
             frame_hw: tuple[int, ...] | None
@@ -146,6 +180,8 @@ class Engine(Aggregator):
                 prep.clip = (
                     mem.clip(self.config.window, path)
                     if mem is not None
+                    else decoder(path, samplers)
+                    if decoder is not None
                     else decode_video(path, self.config.window)
                     if self.config.decode_device == "cpu"
                     else self._decode_on_device(path)
@@ -166,29 +202,12 @@ class Engine(Aggregator):
                 )
             if frame_hw is not None and len(frame_hw) == 2:
                 prep.warnings += self._small_frame_warnings(unit, min(frame_hw))
-        except AigveError as exc:
-            prep.error = str(exc)
         except Exception as exc:
-            prep.error = f"{path}: unexpected error while reading the video: {type(exc).__name__}: {exc}"
+            prep.error = read_error(exc, path)
         return prep
 
     def _stream_plan(self, path: Path, samplers: list[Sampler]) -> WindowEstimate | None:
-        """The container's estimate of the decoded window when it is above ``stream_above_mib`` (the video
-        is then streamed), else None (decoded whole). Unknown lengths or rates are decoded whole, and so are
-        videos a sampler reads out of order (no protocol does today; a stream is read forwards)."""
-        from aigve.video.decode import estimate_window
-
-        limit = self.config.stream_above_mib
-        if limit is None:
-            return None
-        est = estimate_window(path, self.config.window)
-        if est.frames is None or est.nbytes is None or est.fps is None or est.nbytes <= limit * 2**20:
-            return None
-        for sampler in samplers:
-            rows = sampler.select(est.frames, est.fps)
-            if any(b < a for a, b in zip(rows, rows[1:], strict=False)):
-                return None
-        return est
+        return stream_plan(path, self.config, samplers)
 
     def _decode_on_device(self, path: Path) -> Clip:
         """``--decode-device cuda``: torchcodec on the GPU, the CPU decoder for a video it cannot decode."""
@@ -364,13 +383,8 @@ class Engine(Aggregator):
                             failed[key] = _extract_error(exc, wanted[key][0], prep.unit.path)
                         finally:
                             self.timings[f"extract:{wanted[key][0].extractor}"] += time.perf_counter() - t1
-            except AigveError as exc:  # the video cannot be decoded: its error, as for a whole decode
-                prep.error = str(exc)
-                return {}
-            except Exception as exc:
-                prep.error = (
-                    f"{prep.unit.path}: unexpected error while reading the video: {type(exc).__name__}: {exc}"
-                )
+            except Exception as exc:  # the video cannot be decoded: its error, as for a whole decode
+                prep.error = read_error(exc, prep.unit.path)
                 return {}
             finally:
                 prep.decode_seconds += waited
@@ -709,8 +723,9 @@ class Engine(Aggregator):
             return FeatureCache(Path(cfg.out_dir) / ".run-cache", temporary=True)
         return FeatureCache(None)
 
-    def run(self) -> Results:
-        t_start = time.perf_counter()
+    def _start(self) -> tuple[list[_Unit], FeatureCache, Journal | None, dict[str, list[VideoRecord]]]:
+        """The run's plan: metrics and backbones built, units listed, the cache and journal opened (the
+        journal's finished units, when resuming)."""
         cfg = self.config
         self._build_metrics()
         self._check_prompts()
@@ -725,66 +740,79 @@ class Engine(Aggregator):
             done = journal.open(resume=cfg.resume)
         elif cfg.resume:
             raise UsageError("--resume needs --out (the run's journal lives in the output directory)")
-        records: list[VideoRecord] = []
+        return units, cache, journal, done
+
+    def _needs_set(self) -> bool:
+        """Does any metric that can run accumulate over the set (its updates are replayed on resume)?"""
+        return any(isinstance(s.metric, SetMetric) for s in self.slots if s.failure is None)
+
+    def _forget_stale(
+        self, prep: _Prepared, done: dict[str, list[VideoRecord]], journal: Journal | None
+    ) -> None:
+        """A journaled unit that no longer stands (changed file, or it failed before) is computed again."""
+        unit = prep.unit
+        if unit.key in done and not self._still_done(unit, prep, done[unit.key], journal):
+            del done[unit.key]
+
+    def _finish_unit(
+        self,
+        prep: _Prepared,
+        errs: dict[tuple[Any, ...], str],
+        done: dict[str, list[VideoRecord]],
+        journal: Journal | None,
+        records: list[VideoRecord],
+    ) -> None:
+        """A unit whose arrays are all in ``prep``: its records (or the journal's, on resume; set metrics are
+        replayed then), errors, warnings and journal line. Called in dataset order."""
+        self.timings["decode"] += prep.decode_seconds
+        unit = prep.unit
+        if unit.key in done:
+            records.extend(done[unit.key])
+            if prep.warnings or (journal is not None and journal.unit_warnings.get(unit.key)):
+                self.video_warnings.append(self._warning_row(unit, prep, journal))
+            if self._needs_set():
+                self._score_unit(prep, errs, replay_only=True)
+        else:
+            recs = self._score_unit(prep, errs, replay_only=False)
+            if prep.error:
+                self.errors.append(
+                    {
+                        "_unit": unit.key,
+                        "video_id": unit.entry.id if unit.side == "generated" else None,
+                        "side": unit.side,
+                        "path": str(unit.path),
+                        "error": prep.error,
+                    }
+                )
+            if prep.warnings:
+                self.video_warnings.append(self._warning_row(unit, prep, None))
+            records.extend(recs)
+            if journal is not None:
+                journal.append(
+                    unit.key,
+                    recs,
+                    prep.error,
+                    unit.side,
+                    str(unit.path),
+                    sha=prep.video_sha,
+                    warning=prep.warning,
+                )
+        prep.clip = None
+        prep.sampled = {}
+        if prep.lease is not None:  # its arrays are stored: the other workers find them
+            prep.lease.release()
+
+    def _finish_run(
+        self,
+        t_start: float,
+        units: list[_Unit],
+        records: list[VideoRecord],
+        cache: FeatureCache,
+        journal: Journal | None,
+    ) -> Results:
+        """Records in input order, the aggregates (set metrics from their accumulated state, CIs from the
+        cached features), the cache and journal closed, provenance: the run's ``Results``."""
         try:
-            total = len(units)
-            group = self._group_size()
-            i = 0
-            needs_set = any(isinstance(s.metric, SetMetric) for s in self.slots if s.failure is None)
-            for chunk in _chunks(self._with_deferred(units, cache), group):
-                if len(chunk) > 1:
-                    self._extract_group(chunk, cache)
-                for prep in chunk:
-                    unit = prep.unit
-                    if unit.key in done and not self._still_done(unit, prep, done[unit.key], journal):
-                        del done[unit.key]  # changed file, or it failed before: computed again
-                # the units whose arrays are used (a journaled one only to replay set metrics): extract
-                # each, then run the scorers on all of them at once
-                work = [p for p in chunk if p.unit.key not in done or needs_set]
-                work_errs = [self._extract(p, cache) for p in work]
-                self._run_scorers(work, work_errs, cache)
-                errs_of = {id(p): e for p, e in zip(work, work_errs, strict=True)}
-                for prep in chunk:
-                    self.timings["decode"] += prep.decode_seconds
-                    unit = prep.unit
-                    if unit.key in done:
-                        records.extend(done[unit.key])
-                        if prep.warnings or (journal is not None and journal.unit_warnings.get(unit.key)):
-                            self.video_warnings.append(self._warning_row(unit, prep, journal))
-                        if needs_set:
-                            self._score_unit(prep, errs_of[id(prep)], replay_only=True)
-                    else:
-                        recs = self._score_unit(prep, errs_of[id(prep)], replay_only=False)
-                        if prep.error:
-                            self.errors.append(
-                                {
-                                    "_unit": unit.key,
-                                    "video_id": unit.entry.id if unit.side == "generated" else None,
-                                    "side": unit.side,
-                                    "path": str(unit.path),
-                                    "error": prep.error,
-                                }
-                            )
-                        if prep.warnings:
-                            self.video_warnings.append(self._warning_row(unit, prep, None))
-                        records.extend(recs)
-                        if journal is not None:
-                            journal.append(
-                                unit.key,
-                                recs,
-                                prep.error,
-                                unit.side,
-                                str(unit.path),
-                                sha=prep.video_sha,
-                                warning=prep.warning,
-                            )
-                    prep.clip = None
-                    prep.sampled = {}
-                    if prep.lease is not None:  # its arrays are stored: the other workers find them
-                        prep.lease.release()
-                    i += 1
-                    if self.progress:
-                        self.progress(i, total)
             order = {u.key: i for i, u in enumerate(units)}
             if cache.leases_busy:  # videos deferred for another worker's lease come last: input order again
                 rank = {(u.entry.id if u.side == "generated" else u.key): i for i, u in enumerate(units)}
@@ -794,11 +822,7 @@ class Engine(Aggregator):
                 e.pop("_unit", None)
             aggregates = self._aggregate(records, cache)
         except BaseException:
-            cache.release_all()
-            if journal is not None:
-                journal.close()
-            if self.judge is not None:
-                self.judge.close()
+            self._abandon(cache, journal)
             raise
         if journal is not None:
             journal.close()
@@ -817,6 +841,84 @@ class Engine(Aggregator):
             dataset_name=self.dataset.name,
             hints=dict(self.dataset.hints),
         )
+
+    def _abandon(self, cache: FeatureCache, journal: Journal | None) -> None:
+        """A run that stops on an exception: leases released, journal and judge closed (the cache stays)."""
+        cache.release_all()
+        if journal is not None:
+            journal.close()
+        if self.judge is not None:
+            self.judge.close()
+
+    def run(self) -> Results:
+        t_start = time.perf_counter()
+        units, cache, journal, done = self._start()
+        records: list[VideoRecord] = []
+        try:
+            total = len(units)
+            i = 0
+            needs_set = self._needs_set()
+            for chunk in _chunks(self._with_deferred(units, cache), self._group_size()):
+                if len(chunk) > 1:
+                    self._extract_group(chunk, cache)
+                for prep in chunk:
+                    self._forget_stale(prep, done, journal)
+                # the units whose arrays are used (a journaled one only to replay set metrics): extract
+                # each, then run the scorers on all of them at once
+                work = [p for p in chunk if p.unit.key not in done or needs_set]
+                work_errs = [self._extract(p, cache) for p in work]
+                self._run_scorers(work, work_errs, cache)
+                errs_of = {id(p): e for p, e in zip(work, work_errs, strict=True)}
+                for prep in chunk:
+                    self._finish_unit(prep, errs_of.get(id(prep), {}), done, journal, records)
+                    i += 1
+                    if self.progress:
+                        self.progress(i, total)
+        except BaseException:
+            self._abandon(cache, journal)
+            raise
+        return self._finish_run(t_start, units, records, cache, journal)
+
+
+ENGINES = ("local", "ray")
+
+
+def make_engine(dataset: Any, config: RunConfig, progress: ProgressFn | None = None) -> Engine:
+    """The engine ``config.engine`` names: this process (``local``) or a Ray cluster (``ray``)."""
+    if config.engine == "ray":
+        from aigve.engine.ray_engine import RayEngine
+
+        return RayEngine(dataset, config, progress)
+    if config.engine != "local":
+        raise UsageError(f"unknown engine '{config.engine}': use {' or '.join(ENGINES)}")
+    return Engine(dataset, config, progress)
+
+
+def read_error(exc: Exception, path: Path) -> str:
+    """A video's error when reading it raised ``exc``: an ``AigveError`` says what is wrong and names the
+    file; anything else is reported with its type."""
+    if isinstance(exc, AigveError):
+        return str(exc)
+    return f"{path}: unexpected error while reading the video: {type(exc).__name__}: {exc}"
+
+
+def stream_plan(path: Path, config: RunConfig, samplers: list[Sampler]) -> WindowEstimate | None:
+    """The container's estimate of the decoded window when it is above ``stream_above_mib`` (the video
+    is then streamed), else None (decoded whole). Unknown lengths or rates are decoded whole, and so are
+    videos a sampler reads out of order (no protocol does today; a stream is read forwards)."""
+    from aigve.video.decode import estimate_window
+
+    limit = config.stream_above_mib
+    if limit is None:
+        return None
+    est = estimate_window(path, config.window)
+    if est.frames is None or est.nbytes is None or est.fps is None or est.nbytes <= limit * 2**20:
+        return None
+    for sampler in samplers:
+        rows = sampler.select(est.frames, est.fps)
+        if any(b < a for a, b in zip(rows, rows[1:], strict=False)):
+            return None
+    return est
 
 
 def _extract_error(exc: Exception, req: FeatureRequest, path: Path) -> str:

@@ -84,6 +84,20 @@ class RunConfig:
     #: the judge (a vision-language model) of the vl_understanding metrics; None: from the environment
     #: (``AIGVE_JUDGE``, ``AIGVE_JUDGE_MODEL``, ``OPENAI_BASE_URL``), else those metrics fail with the fix
     judge: JudgeConfig | None = None
+    #: ``local`` (this process, ``aigve.engine.execute``) or ``ray`` (Ray Data, ``aigve.engine.ray_engine``);
+    #: the results are the same, so neither this nor the ``ray_*`` settings enter the run's fingerprint
+    engine: str = "local"
+    #: ``--engine ray``: the cluster (``auto``, ``HOST:PORT``, ``ray://HOST:PORT``); None starts a local Ray
+    #: for the run (all cores and GPUs of this machine) and stops it afterwards
+    ray_address: str | None = None
+    #: model actors (each loads every backbone of the run once); None: one per GPU of the cluster when the
+    #: workers run on CUDA, else one per two CPUs
+    ray_workers: int | None = None
+    #: GPUs each model actor reserves (None: 1 when the workers run on CUDA, else 0); a fraction packs several
+    #: actors onto one GPU
+    ray_gpus_per_worker: float | None = None
+    ray_cpus_per_worker: float = 1.0  # CPUs (and torch threads) of each model actor
+    ray_decode_cpus: float = 1.0  # CPUs of each decode task
 
     def fingerprint_dict(self) -> dict[str, Any]:
         fp: dict[str, Any] = {

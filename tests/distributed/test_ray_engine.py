@@ -1,0 +1,223 @@
+"""``--engine ray`` on a one-node Ray started here on 127.0.0.1 (two CPUs): the same records, set-level values,
+CIs and cache files as the local engine; an actor killed mid-run; bad files; resume; the CLI."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import ray
+
+from aigve import evaluate
+from aigve.cli import main
+from aigve.engine.ray_engine import local_settings
+from tests.distributed.helpers import (
+    METRICS,
+    aggregates,
+    cache_arrays,
+    is_loopback,
+    kill,
+    listening_sockets,
+    run_local,
+    worker_pids,
+)
+
+
+@pytest.fixture(scope="module")
+def cluster(ray_env: None, ray_tmp: Path) -> Iterator[set[tuple[str, int]]]:
+    """One Ray for the module; yields the listening sockets it opened."""
+    before = listening_sockets()
+    with local_settings():  # what a run without --ray-address uses: servers on 127.0.0.1
+        ray.init(
+            num_cpus=2,
+            num_gpus=0,
+            include_dashboard=False,
+            object_store_memory=256 * 2**20,
+            log_to_driver=False,
+            _temp_dir=str(ray_tmp / "one"),
+        )
+    opened = listening_sockets() - before
+    yield opened
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def local_run(dataset: Any, run_kwargs: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Any:
+    cache = tmp_path_factory.mktemp("cache-local")
+    return run_local(dataset, cache, run_kwargs), cache
+
+
+@pytest.fixture(scope="module")
+def ray_run(
+    cluster: Any, dataset: Any, run_kwargs: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> Any:
+    cache = tmp_path_factory.mktemp("cache-ray")
+    res = evaluate(dataset, METRICS, cache_dir=cache, engine="ray", ray_workers=1, **run_kwargs)
+    return res, cache
+
+
+def test_ray_listens_on_loopback_only(cluster: set[tuple[str, int]]) -> None:
+    assert ray.util.get_node_ip_address() == "127.0.0.1"
+    assert cluster, "Ray opened no listening socket?"
+    assert all(is_loopback(addr) for addr, _ in cluster), sorted(cluster)
+
+
+def test_same_records_values_cis_and_cache_files_as_the_local_engine(local_run: Any, ray_run: Any) -> None:
+    (a, cache_a), (b, cache_b) = local_run, ray_run
+    assert b.provenance["engine"]["name"] == "ray" and b.provenance["engine"]["groups"] == 5
+    assert a.exit_code == b.exit_code == 0, (a.errors, b.errors)
+    # per-video records: equal, in the same (dataset) order
+    pa, pb = a.per_video, b.per_video
+    assert list(pa["video_id"]) == list(pb["video_id"])
+    assert pa.equals(pb)
+    # set-level values (FID, KID) and every CI: equal, not close
+    assert aggregates(a) == aggregates(b)
+    for m in ("fid", "kid"):
+        assert a.aggregates[m].value is not None and a.aggregates[m].outputs[m].ci_low is not None
+    # the same cache files, bitwise
+    arrs_a, arrs_b = cache_arrays(cache_a), cache_arrays(cache_b)
+    assert set(arrs_a) == set(arrs_b) and len(arrs_a) >= 20
+    for k, v in arrs_a.items():
+        assert v.dtype == arrs_b[k].dtype and np.array_equal(v, arrs_b[k]), k
+
+
+def test_resume_decodes_nothing(ray_run: Any, dataset: Any, run_kwargs: dict[str, Any]) -> None:
+    first, cache = ray_run
+    again = evaluate(dataset, METRICS, cache_dir=cache, engine="ray", ray_workers=1, **run_kwargs)
+    eng = again.provenance["engine"]
+    assert eng.get("groups", 0) == 0  # every video was in the cache: nothing went to the cluster
+    assert again.provenance["timings_seconds"].get("decode", 0.0) == 0.0
+    assert again.provenance["cache"]["misses"] == 0
+    assert again.per_video.equals(first.per_video)
+    assert aggregates(again) == aggregates(first)
+
+
+def test_partial_cache_sends_only_the_rest(
+    cluster: Any, dataset: Any, run_kwargs: dict[str, Any], local_run: Any, tmp_path: Path
+) -> None:
+    """A run cut short (here: the first three pairs) leaves its arrays; the next run computes only the rest."""
+    from aigve.data.dataset import Dataset
+
+    cache = tmp_path / "cache"
+    head = Dataset(name=dataset.name, entries=list(dataset.entries[:3]), source=dataset.source)
+    evaluate(head, METRICS, cache_dir=cache, engine="ray", ray_workers=1, **run_kwargs)
+    full = evaluate(dataset, METRICS, cache_dir=cache, engine="ray", ray_workers=1, **run_kwargs)
+    assert full.provenance["engine"]["groups"] == 2  # units 6..9 of 10 (two per group), not all five groups
+    assert full.per_video.equals(local_run[0].per_video)
+    assert aggregates(full) == aggregates(local_run[0])
+
+
+def test_an_actor_killed_mid_run_changes_nothing(
+    cluster: Any, dataset: Any, run_kwargs: dict[str, Any], local_run: Any, tmp_path: Path
+) -> None:
+    """The model actor is killed (SIGKILL) after the first group came back; Ray restarts it and retries its
+    group: the run completes with every video once and the undisturbed run's numbers."""
+    killed: list[int] = []
+    lock = threading.Lock()
+
+    def progress(done: int, total: int) -> None:
+        with lock:
+            if not killed and done >= 2:
+                pids = worker_pids()
+                assert len(pids) == 1, pids
+                kill(pids[0])
+                killed.append(pids[0])
+
+    res = evaluate(
+        dataset,
+        METRICS,
+        cache_dir=tmp_path / "cache",
+        engine="ray",
+        ray_workers=1,
+        progress=progress,
+        **run_kwargs,
+    )
+    assert killed
+    assert res.provenance["engine"]["worker_processes"] >= 2  # the killed actor and its replacement
+    assert res.exit_code == 0, res.errors
+    pv = res.per_video
+    assert not pv.duplicated(["video_id", "metric", "output"]).any()
+    assert pv.equals(local_run[0].per_video)
+    assert aggregates(res) == aggregates(local_run[0])
+
+
+def test_bad_files_are_error_records_exit_3_and_the_rest_is_scored(
+    cluster: Any, videos: Path, run_kwargs: dict[str, Any], tmp_path: Path, local_run: Any
+) -> None:
+    weights = run_kwargs["backbone_options"]["fid_inception"]["weights"]
+    out = tmp_path / "out"
+    code = main(
+        [
+            "run",
+            "--generated",
+            str(videos / "bad"),
+            "--real",
+            str(videos / "real"),
+            "--metrics",
+            ",".join(METRICS),
+            "--backbone-option",
+            f"fid_inception.weights={weights}",
+            "--max-len",
+            "4",
+            "--batch-size",
+            "2",
+            "--num-workers",
+            "0",
+            "--bootstrap",
+            "50",
+            "--set-bootstrap",
+            "20",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--engine",
+            "ray",
+            "--ray-workers",
+            "1",
+            "--no-report",
+            "--quiet",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 3
+    import pandas as pd
+
+    pv = pd.read_csv(out / "per_video.csv")
+    flick = pv[(pv["metric"] == "flicker") & (pv["output"] == "flicker")].set_index("video_id")
+    assert flick.loc["notes", "error"] and "not a video" in flick.loc["notes", "error"]
+    assert flick.loc["empty", "error"] and "empty" in flick.loc["empty", "error"]
+    good = local_run[0].per_video
+    good = good[(good["metric"] == "flicker") & (good["output"] == "flicker")].set_index("video_id")["value"]
+    for vid, value in good.items():  # the five good videos: scored, the same values
+        assert flick.loc[vid, "value"] == value
+
+
+def test_driver_reports_a_cache_the_workers_cannot_see(
+    cluster: Any, dataset: Any, run_kwargs: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that does not find the driver's marker in the cache (a node-local path on a cluster) stops the
+    run with the fix, instead of CIs read from features that are not there."""
+    from aigve.engine import ray_engine
+    from aigve.errors import UsageError
+
+    monkeypatch.setattr(ray_engine.RayEngine, "_visibility_marker", lambda self, cache: "0" * 64)
+    with pytest.raises(UsageError, match="do not see the feature cache .*--cache-dir"):
+        evaluate(dataset, METRICS, cache_dir=tmp_path / "cache", engine="ray", ray_workers=1, **run_kwargs)
+
+
+def test_local_ray_is_started_and_stopped_for_a_run_without_address(
+    ray_env: None, dataset: Any, run_kwargs: dict[str, Any], tmp_path: Path
+) -> None:
+    """No Ray in the process and no address: the run starts a local one and stops it afterwards."""
+    if ray.is_initialized():
+        ray.shutdown()  # the module's cluster: the fixture's shutdown is then a no-op
+    one = type(dataset)(name=dataset.name, entries=list(dataset.entries[:1]), source=dataset.source)
+    res = evaluate(one, ["flicker"], cache_dir=tmp_path / "cache", engine="ray", bootstrap=0, report=False)
+    assert res.exit_code == 0 and res.provenance["engine"]["address"] == "local"
+    assert not ray.is_initialized()
+    shutil.rmtree(tmp_path / "cache", ignore_errors=True)
