@@ -9,8 +9,15 @@ video's features twice, a worker first takes the video's *lease* (:meth:`Feature
 ``leases/<key>.lease`` created atomically (``O_CREAT | O_EXCL``) holding the owner's id and an expiry time.
 The holder renews it from a heartbeat thread while it works and removes it when its arrays are stored; the
 other worker waits until the lease is gone, then finds the arrays in the cache. A lease whose expiry has
-passed (its holder crashed or hangs) is taken over. Correctness never rests on the lease: entries are
-written atomically and are equal whoever computes them, so a lost race costs duplicated work, not results.
+passed (its holder crashed or hangs) is taken over, and so is, at once, a lease whose holder was a process on
+this host (same host name and PID namespace) that no longer exists (a worker killed mid-run). Correctness never
+rests on the lease: entries are written atomically and are equal whoever computes them, so a lost race costs
+duplicated work, not results.
+
+The cache may also live at a URL (``s3://bucket/prefix``, ``gs://...``, ``file://...``: any fsspec file system):
+:func:`open_feature_cache` returns a :class:`FsspecFeatureCache` there, with the same layout, whole-object writes
+on object stores and no leases (an object store has no exclusive create; concurrent runs may then compute a video
+twice, with equal results). ``docs/feature-cache.md`` says what is supported.
 """
 
 from __future__ import annotations
