@@ -9,6 +9,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -170,13 +171,18 @@ def test_prune_by_age_needs_times(monkeypatch: pytest.MonkeyPatch) -> None:
     assert c.prune() == (1, no_times[c._object(KEY)]["size"])
 
 
-def test_missing_protocol_package_names_it() -> None:
-    import importlib.util
+def test_missing_protocol_package_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import fsspec.core
 
-    if importlib.util.find_spec("s3fs") is not None:
-        pytest.skip("s3fs is installed")
-    with pytest.raises(MissingDependencyError, match="pip install s3fs"):
-        open_feature_cache("s3://some-bucket/prefix")
+    def no_s3fs(url: str, **kw: object) -> None:
+        raise ImportError("Install s3fs to access S3")  # what fsspec raises without s3fs
+
+    with monkeypatch.context() as m:
+        m.setattr(fsspec.core, "url_to_fs", no_s3fs)
+        with pytest.raises(MissingDependencyError, match=r"needs s3fs: pip install s3fs"):
+            open_feature_cache("s3://some-bucket/prefix")
+        with pytest.raises(MissingDependencyError, match=r"needs gcsfs: pip install gcsfs"):
+            open_feature_cache("gs://some-bucket/prefix")
     with pytest.raises(UsageError, match="protocol 'nosuchfs'"):
         open_feature_cache("nosuchfs://x/y")
 
@@ -269,3 +275,73 @@ def test_server_settings_keep_a_url(tmp_path: Path) -> None:
     local = ServerSettings(state_dir=tmp_path, no_auth=True, cache_dir="rel/cache").finalize()
     assert local.cache_dir == Path("rel/cache").absolute()
     assert ServerSettings.from_dict(local.to_dict()).cache_dir == local.cache_dir
+
+
+# ------------------------------------------------------------------ S3 (a moto server on 127.0.0.1)
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    pytest.importorskip("s3fs")
+    server_mod = pytest.importorskip("moto.server")
+    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_url(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh bucket on the local moto server; the credentials and endpoint come from the environment, as
+    they would for a real bucket (the URL carries none)."""
+    import boto3
+    import s3fs
+
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    bucket = f"aigve-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=bucket)
+    s3fs.S3FileSystem.clear_instance_cache()
+    yield f"s3://{bucket}/cache"
+    s3fs.S3FileSystem.clear_instance_cache()
+
+
+def test_s3_get_put_broken_prune_and_temporary(s3_url: str) -> None:
+    c = open_feature_cache(s3_url)
+    assert isinstance(c, FsspecFeatureCache) and c._whole_object and not c.shared
+    assert c.get(KEY) is None and c.misses == 1
+    c.put(KEY, ARR)
+    np.testing.assert_array_equal(c.get(KEY), ARR)
+    c.put("cd" * 32, ARR)
+    c.fs.pipe_file(c._object("cd" * 32), b"")  # an empty object: dropped, a miss
+    assert c.get("cd" * 32) is None and not c.fs.exists(c._object("cd" * 32))
+    st = c.stats()
+    assert st["root"] == s3_url and st["entries"] == 1 and st["bytes"] > 0
+    assert c.prune(older_than_days=1.0) == (0, 0)  # S3 reports LastModified: ages are known
+    assert c.prune()[0] == 1 and c.stats()["entries"] == 0
+    t = open_feature_cache(s3_url + "-run", temporary=True)
+    t.put(KEY, ARR)
+    t.close()
+    assert not t.fs.exists(s3_url.removeprefix("s3://") + "-run")
+
+
+def test_a_run_on_an_s3_cache_matches_a_directory_cache(s3_url: str, make_video, tmp_path: Path) -> None:
+    from aigve import evaluate
+
+    videos = _videos(make_video, 2)
+    kw = {"bootstrap": 0, "report": False, "num_workers": 0}
+    plain = evaluate(videos, ["flicker"], cache_dir=tmp_path / "plain", **kw)
+    first = evaluate(videos, ["flicker"], cache_dir=s3_url, **kw)
+    second = evaluate(videos, ["flicker"], cache_dir=s3_url, **kw)
+    assert second.provenance["cache"]["dir"] == s3_url
+    assert first.provenance["cache"]["misses"] > 0 and second.provenance["cache"]["misses"] == 0
+    for res in (first, second):
+        assert res.exit_code == 0
+        assert [r.value for r in res.records] == [r.value for r in plain.records]  # bitwise

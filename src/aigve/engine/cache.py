@@ -481,7 +481,9 @@ class FsspecFeatureCache(FeatureCache):
         try:
             arr = np.load(io.BytesIO(data), allow_pickle=False)
         except (OSError, ValueError, EOFError):  # empty or cut object: drop it and recompute
-            log.warning("feature cache: %s/%s is unreadable; dropping it", self.root, key)
+            log.warning(
+                "feature cache: %s/features/%s/%s.npy is unreadable; dropping it", self.root, key[:2], key
+            )
             with contextlib.suppress(OSError):
                 self.fs.rm_file(p)
             self.misses += count
