@@ -49,7 +49,11 @@ def add_commands(sub: Any) -> None:
         choices=["info", "prune", "clear"],
         help="info: entries and size; prune: drop entries unused for --older-than days; clear: drop all",
     )
-    ca.add_argument("--cache-dir", dest="cache_dir", help="default ~/.cache/aigve or $AIGVE_CACHE_DIR")
+    ca.add_argument(
+        "--cache-dir",
+        dest="cache_dir",
+        help="a directory or a URL (s3://bucket/prefix, ...); default ~/.cache/aigve or $AIGVE_CACHE_DIR",
+    )
     ca.add_argument(
         "--older-than",
         dest="older_than",

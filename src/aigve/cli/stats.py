@@ -206,7 +206,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument(
         "--cache-dir",
         dest="cache_dir",
-        help="compute: feature cache (default ~/.cache/aigve or $AIGVE_CACHE_DIR)",
+        help="compute: feature cache, a directory or a URL (default ~/.cache/aigve or $AIGVE_CACHE_DIR)",
     )
     p.add_argument("--json", action="store_true", help="print what was written as one JSON object")
     p.set_defaults(func=cmd_stats)

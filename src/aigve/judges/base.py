@@ -332,9 +332,9 @@ def open_cache(
         return None
     if config.cache:
         return ResponseCache(config.cache)
-    if isinstance(run_cache_dir, str) and "://" in run_cache_dir:
-        from aigve.engine.cache import redact_url
+    from aigve.engine.cache import is_url, redact_url
 
+    if isinstance(run_cache_dir, str) and is_url(run_cache_dir):
         path = default_cache_path()
         log.info(
             "judge responses: the feature cache %s is a URL and SQLite needs a local file, so they are "
