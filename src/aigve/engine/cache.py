@@ -329,9 +329,7 @@ class Lease:
 # ---------------------------------------------------------------------------------------------- URL caches
 #: fsspec protocols whose writes put a whole object at once (a reader sees the old object or the new one, never
 #: part of one): an entry is written with one call, no temporary name
-OBJECT_STORE_PROTOCOLS = frozenset(
-    {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oci", "oss", "r2", "memory"}
-)
+OBJECT_STORE_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "oci", "oss", "memory"})
 #: the package that gives fsspec a protocol (named in the error when it is missing)
 PROTOCOL_PACKAGES = {
     "s3": "s3fs",
