@@ -9,6 +9,7 @@ from typing import Any
 from aigve import paths
 from aigve.data.dataset import Dataset
 from aigve.engine import ProgressFn, RunConfig, make_engine
+from aigve.engine.cache import cache_location
 from aigve.metrics.catalog import select_metrics
 from aigve.results.records import Results
 from aigve.video.sampling import Window
@@ -132,7 +133,7 @@ def evaluate(
     judge_config = JudgeConfig.from_any(judge)
     metric_options = apply_judge_frames(names, metric_options, judge_config)
     if use_cache:
-        cdir: Path | None = Path(cache_dir) if cache_dir else paths.cache_dir()
+        cdir: Path | str | None = cache_location(cache_dir) if cache_dir else paths.cache_dir()
     else:
         cdir = None
     config = RunConfig(

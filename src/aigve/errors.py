@@ -34,10 +34,15 @@ class WeightsError(AigveError):
 class MissingDependencyError(AigveError):
     """An optional dependency group (extra) is not installed."""
 
-    def __init__(self, what: str, extra: str, module: str | None = None) -> None:
+    def __init__(
+        self, what: str, extra: str, module: str | None = None, *, install: str | None = None
+    ) -> None:
         self.extra = extra
         mod = f" (module '{module}' not found)" if module else ""
-        super().__init__(f"{what} needs the '{extra}' extra{mod}: pip install 'aigve[{extra}]'")
+        if install:  # packages outside aigve's extras (e.g. an fsspec file system): name them
+            super().__init__(f"{what} needs {install}{mod}: pip install {install}")
+        else:
+            super().__init__(f"{what} needs the '{extra}' extra{mod}: pip install 'aigve[{extra}]'")
 
 
 class MetricInputError(AigveError):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
 from aigve.cli.common import EXIT_OK
@@ -16,10 +15,10 @@ def cmd_cache(args: argparse.Namespace) -> int:
     --older-than DAYS`` (entries unused that long, plus leftovers), ``clear`` (everything). Model weights
     live under ``<cache>/weights`` and are never touched here."""
     from aigve import paths
-    from aigve.engine.cache import FeatureCache
+    from aigve.engine.cache import cache_location, open_feature_cache
 
-    root = Path(args.cache_dir).expanduser() if args.cache_dir else paths.cache_dir()
-    cache = FeatureCache(root)
+    root = cache_location(args.cache_dir) if args.cache_dir else paths.cache_dir()
+    cache = open_feature_cache(root)
     if args.action == "prune" and args.older_than is None:
         raise UsageError("aigve cache prune needs --older-than DAYS (or use `aigve cache clear`)")
     if args.action in ("prune", "clear"):
@@ -50,7 +49,11 @@ def add_commands(sub: Any) -> None:
         choices=["info", "prune", "clear"],
         help="info: entries and size; prune: drop entries unused for --older-than days; clear: drop all",
     )
-    ca.add_argument("--cache-dir", dest="cache_dir", help="default ~/.cache/aigve or $AIGVE_CACHE_DIR")
+    ca.add_argument(
+        "--cache-dir",
+        dest="cache_dir",
+        help="a directory or a URL (s3://bucket/prefix, ...); default ~/.cache/aigve or $AIGVE_CACHE_DIR",
+    )
     ca.add_argument(
         "--older-than",
         dest="older_than",

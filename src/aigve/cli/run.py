@@ -412,7 +412,10 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         "or one per two CPUs without GPUs)",
     )
     g.add_argument(
-        "--cache-dir", dest="cache_dir", help="feature cache (default ~/.cache/aigve or $AIGVE_CACHE_DIR)"
+        "--cache-dir",
+        dest="cache_dir",
+        help="feature cache: a directory or a URL (s3://bucket/prefix, gs://...; needs fsspec and s3fs/gcsfs) "
+        "(default ~/.cache/aigve or $AIGVE_CACHE_DIR)",
     )
     g.add_argument(
         "--no-cache", dest="no_cache", action="store_true", help="do not read or keep a shared cache"

@@ -45,7 +45,11 @@ def add_commands(sub: Any) -> None:
         dest="database_url",
         help="job store: sqlite:///FILE or postgresql://... (default sqlite:///<state-dir>/jobs.db)",
     )
-    s.add_argument("--cache-dir", dest="cache_dir", help="shared feature cache (default <state-dir>/cache)")
+    s.add_argument(
+        "--cache-dir",
+        dest="cache_dir",
+        help="shared feature cache: a directory or a URL such as s3://bucket/prefix (default <state-dir>/cache)",
+    )
     s.add_argument(
         "--workers",
         type=int,
@@ -173,7 +177,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         no_auth=args.no_auth,
         workers=args.workers,
         device=args.device,
-        cache_dir=Path(args.cache_dir) if args.cache_dir else None,
+        cache_dir=args.cache_dir or None,  # a directory or a URL: finalize() makes a directory absolute
         max_upload_files=args.max_files,
         max_file_bytes=int(args.max_file_mb * MB),
         max_upload_bytes=int(args.max_upload_mb * MB),

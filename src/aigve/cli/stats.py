@@ -35,6 +35,7 @@ def compute_reference_stats(
     from aigve import paths
     from aigve.data.dataset import Dataset, load_dataset
     from aigve.engine import Engine, RunConfig
+    from aigve.engine.cache import cache_location, open_feature_cache
     from aigve.metrics.base import ReferenceStats, SetMetric, supports_reference_stats
     from aigve.metrics.catalog import get_metric_class
     from aigve.video.sampling import Window
@@ -52,7 +53,7 @@ def compute_reference_stats(
         batch_size=batch_size,
         device=device,
         num_workers=num_workers,
-        cache_dir=Path(cache_dir) if cache_dir else paths.cache_dir(),
+        cache_dir=cache_location(cache_dir) if cache_dir else paths.cache_dir(),
         bootstrap=0,
     )
     engine = Engine(reals, cfg)
@@ -68,10 +69,12 @@ def compute_reference_stats(
     assert isinstance(m, ReferenceStats)
     feats = None
     if per_video_features:
-        from aigve.engine.cache import FeatureCache
-
         assert cfg.cache_dir is not None
-        feats = engine._cached_side(slot, "real", FeatureCache(cfg.cache_dir))
+        cache = open_feature_cache(cfg.cache_dir)
+        try:
+            feats = engine._cached_side(slot, "real", cache)
+        finally:
+            cache.close()
         if len(feats) != len(videos):
             raise AigveError(
                 f"features of {len(feats)} of {len(videos)} reference videos are in the cache; run again"
@@ -203,7 +206,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument(
         "--cache-dir",
         dest="cache_dir",
-        help="compute: feature cache (default ~/.cache/aigve or $AIGVE_CACHE_DIR)",
+        help="compute: feature cache, a directory or a URL (default ~/.cache/aigve or $AIGVE_CACHE_DIR)",
     )
     p.add_argument("--json", action="store_true", help="print what was written as one JSON object")
     p.set_defaults(func=cmd_stats)

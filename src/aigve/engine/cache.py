@@ -9,14 +9,23 @@ video's features twice, a worker first takes the video's *lease* (:meth:`Feature
 ``leases/<key>.lease`` created atomically (``O_CREAT | O_EXCL``) holding the owner's id and an expiry time.
 The holder renews it from a heartbeat thread while it works and removes it when its arrays are stored; the
 other worker waits until the lease is gone, then finds the arrays in the cache. A lease whose expiry has
-passed (its holder crashed or hangs) is taken over. Correctness never rests on the lease: entries are
-written atomically and are equal whoever computes them, so a lost race costs duplicated work, not results.
+passed (its holder crashed or hangs) is taken over, and so is, at once, a lease whose holder was a process on
+this host (same host name and PID namespace) that no longer exists (a worker killed mid-run). Correctness never
+rests on the lease: entries are written atomically and are equal whoever computes them, so a lost race costs
+duplicated work, not results.
+
+The cache may also live at a URL (``s3://bucket/prefix``, ``gs://...``, ``file://...``: any fsspec file system):
+:func:`open_feature_cache` returns a :class:`FsspecFeatureCache` there, with the same layout, whole-object writes
+on object stores and no leases (an object store has no exclusive create; concurrent runs may then compute a video
+twice, with equal results). ``docs/feature-cache.md`` says what is supported.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import hashlib
+import io
 import json
 import logging
 import os
@@ -32,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from aigve.errors import MissingDependencyError, UsageError
 from aigve.fsutil import as_if_opened
 
 log = logging.getLogger(__name__)
@@ -67,8 +77,11 @@ class FeatureCache:
         self, root: str | Path | None, temporary: bool = False, lease_ttl: float | None = None
     ) -> None:
         self._tmp = root is None or temporary
-        self.root = Path(tempfile.mkdtemp(prefix="aigve-cache-")) if root is None else Path(root)
-        self.dir = self.root / "features"
+        root_path = Path(tempfile.mkdtemp(prefix="aigve-cache-")) if root is None else Path(root)
+        #: the cache's location: a directory here, the URL (credentials left out) for a URL cache
+        self.root: Path | str = root_path
+        self.dir = root_path / "features"
+        self._lease_dir = root_path / "leases"
         self.hits = 0
         self.misses = 0
         self.lease_ttl = float(LEASE_TTL if lease_ttl is None else lease_ttl)
@@ -83,6 +96,16 @@ class FeatureCache:
 
     def _path(self, key: str) -> Path:
         return self.dir / key[:2] / f"{key}.npy"
+
+    @property
+    def location(self) -> str:
+        """What another process (a distributed run's worker) opens with :func:`open_feature_cache` to reach this
+        cache: the directory, or the URL as given (``root`` is the URL shown, without credentials)."""
+        return str(self.root)
+
+    def discard(self, key: str) -> None:
+        """Remove one entry, if present."""
+        self._path(key).unlink(missing_ok=True)
 
     def get(self, key: str, count: bool = True) -> np.ndarray | None:
         """The stored array, or None. ``count=False``: a side lookup that the hit/miss counts skip."""
@@ -160,11 +183,12 @@ class FeatureCache:
         return not self._tmp
 
     def _lease_path(self, key: str) -> Path:
-        return self.root / "leases" / f"{key}.lease"
+        return self._lease_dir / f"{key}.lease"
 
     def try_lease(self, key: str) -> Lease | None:
         """Take the lease on ``key`` (a video's work) for this worker, or None while another worker holds
-        it. An expired lease (its holder crashed or stopped renewing it) is taken over."""
+        it. An expired lease (its holder crashed or stopped renewing it) is taken over, and so, at once, is
+        a lease whose holder was a process of this host that no longer exists (a killed worker)."""
         p = self._lease_path(key)
         p.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(3):
@@ -177,17 +201,24 @@ class FeatureCache:
                 continue
             if held.get("owner") == self.owner:
                 return self._held.get(key) or self._hold(key, p)
-            if float(held.get("expires", 0.0)) > time.time():
+            gone = _holder_gone(held)
+            if not gone and float(held.get("expires", 0.0)) > time.time():
                 self.leases_busy += 1
                 return None
-            # expired: move it aside (only one worker's rename succeeds), then check it was the stale one
+            # expired or orphaned: move it aside (only one worker's rename succeeds), then check it was the
+            # stale one
             aside = p.with_name(f"{p.name}.{uuid.uuid4().hex[:8]}.stale")
             try:
                 os.rename(p, aside)
             except FileNotFoundError:
                 continue
             moved = _read_lease(aside)
-            if moved is not None and moved != held and float(moved.get("expires", 0.0)) > time.time():
+            if (
+                moved is not None
+                and moved != held
+                and float(moved.get("expires", 0.0)) > time.time()
+                and not _holder_gone(moved)
+            ):
                 # a fresh lease of a worker that took over just before us: put it back unless one exists
                 with contextlib.suppress(FileExistsError):
                     os.link(aside, p)
@@ -195,9 +226,10 @@ class FeatureCache:
                 return None
             aside.unlink(missing_ok=True)
             log.warning(
-                "feature cache: the lease on %s held by %s expired; taking over its work",
+                "feature cache: the lease on %s held by %s %s; taking over its work",
                 key[:12],
                 held.get("owner"),
+                "lost its holder (that process is gone)" if gone else "expired",
             )
             self.lease_takeovers += 1
         return None
@@ -223,7 +255,12 @@ class FeatureCache:
         return held is not None and float(held.get("expires", 0.0)) > time.time()
 
     def _lease_body(self) -> bytes:
-        body = {"owner": self.owner, "pid": os.getpid(), "expires": time.time() + self.lease_ttl}
+        body = {
+            "owner": self.owner,
+            "pid": os.getpid(),
+            "pidns": _pid_namespace(),  # the pid means this process only within this PID namespace
+            "expires": time.time() + self.lease_ttl,
+        }
         return json.dumps(body).encode()
 
     def _hold(self, key: str, path: Path) -> Lease:
@@ -299,6 +336,276 @@ class Lease:
         self.release()
 
 
+# ---------------------------------------------------------------------------------------------- URL caches
+#: fsspec protocols whose writes put a whole object at once (a reader sees the old object or the new one, never
+#: part of one): an entry is written with one call, no temporary name
+OBJECT_STORE_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "oci", "oss", "memory"})
+#: the package that gives fsspec a protocol (named in the error when it is missing)
+PROTOCOL_PACKAGES = {
+    "s3": "s3fs",
+    "s3a": "s3fs",
+    "gs": "gcsfs",
+    "gcs": "gcsfs",
+    "az": "adlfs",
+    "abfs": "adlfs",
+    "abfss": "adlfs",
+    "adl": "adlfs",
+    "oci": "ocifs",
+    "oss": "ossfs",
+    "sftp": "paramiko",
+    "ssh": "paramiko",
+    "hdfs": "pyarrow",
+}
+
+
+def is_url(root: object) -> bool:
+    """A cache location with a scheme (``s3://bucket/prefix``, ``file:///data/cache``, ...): a string holding
+    ``://``. A :class:`~pathlib.Path` is always a local directory."""
+    return isinstance(root, str) and "://" in root
+
+
+def cache_location(root: str | Path) -> str | Path:
+    """A cache location as a user gives it: a URL stays the string it is (``Path()`` would fold its ``//``);
+    anything else is a local directory (``~`` expanded)."""
+    return root if isinstance(root, str) and is_url(root) else Path(root).expanduser()
+
+
+def redact_url(url: str) -> str:
+    """``url`` without a ``user:password@`` part, for logs and provenance (credentials belong in the
+    environment or the fsspec configuration, never in what aigve writes)."""
+    scheme, sep, rest = url.partition("://")
+    head, slash, tail = rest.partition("/")
+    if "@" in head:
+        head = "***@" + head.rsplit("@", 1)[1]
+    return f"{scheme}{sep}{head}{slash}{tail}"
+
+
+def open_feature_cache(
+    root: str | Path | None, temporary: bool = False, lease_ttl: float | None = None
+) -> FeatureCache:
+    """The feature cache at ``root``: a :class:`FeatureCache` for a local directory (or a private temporary one
+    when None), a :class:`FsspecFeatureCache` for a URL (``s3://``, ``gs://``, ``file://``, ``memory://``...)."""
+    if root is not None and is_url(root):
+        return FsspecFeatureCache(str(root), temporary=temporary, lease_ttl=lease_ttl)
+    return FeatureCache(root, temporary=temporary, lease_ttl=lease_ttl)
+
+
+def _url_to_fs(url: str) -> tuple[Any, str]:
+    """The fsspec file system and the path within it for ``url``; clear errors for what is not installed."""
+    scheme = url.split("://", 1)[0].lower()
+    package = PROTOCOL_PACKAGES.get(scheme)
+    try:
+        from fsspec.core import url_to_fs
+    except ImportError:
+        raise MissingDependencyError(
+            f"a feature cache at {redact_url(url)}",
+            "",
+            "fsspec",
+            install=" ".join(["fsspec", *([package] if package else [])]),
+        ) from None
+    try:
+        return url_to_fs(url)
+    except ImportError as exc:  # fsspec knows the protocol; its package is missing
+        raise MissingDependencyError(
+            f"a feature cache at {redact_url(url)} ({scheme}://)",
+            "",
+            None,
+            install=package or f"the fsspec implementation of {scheme}:// ({exc})",
+        ) from None
+    except ValueError as exc:  # "Protocol not known"
+        raise UsageError(
+            f"feature cache {redact_url(url)}: fsspec does not know the protocol '{scheme}' ({exc}) — give a "
+            "local directory or a URL fsspec can open (s3://, gs://, file://, ...)"
+        ) from None
+
+
+def _info_time(info: dict[str, Any]) -> float | None:
+    """The modification (else creation) time in an fsspec ``info`` dict, as a POSIX timestamp; None when the
+    file system reports none. Implementations spell it differently (``mtime``, ``LastModified``, ``updated``)."""
+    for name in ("mtime", "LastModified", "last_modified", "updated", "modified", "created", "timeCreated"):
+        value = info.get(name)
+        if value is None:
+            continue
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, datetime.datetime):
+            return value.timestamp()
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                t = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+                return (t if t.tzinfo else t.replace(tzinfo=datetime.UTC)).timestamp()
+    return None
+
+
+class FsspecFeatureCache(FeatureCache):
+    """The feature cache at a URL, through fsspec: an object store (``s3://bucket/prefix``, ``gs://...``) or any
+    other file system fsspec opens (``file://``, ``memory://``, ...). Same layout as the local cache
+    (``<url>/features/<key[:2]>/<key>.npy``), so a directory and ``file://`` + that directory are one cache.
+
+    - Writes: on an object store, one whole-object write per entry (atomic on S3, GCS and Azure: a reader
+      sees all of it or none of it); elsewhere a temporary name, then a move (a rename on ``file://``, with
+      the data synced to disk first).
+    - No leases (``shared`` is False): an object store has no exclusive create to build them on. Two runs on
+      one URL cache may compute the same video at the same time; the entries are equal whoever writes them,
+      so this duplicates work, never changes a number.
+    - ``prune --older-than`` counts from an entry's last write on object stores (a read does not refresh an
+      object's time there; on ``file://`` it does, as for a local cache).
+    - Credentials come from the environment or the fsspec configuration (``AWS_PROFILE``,
+      ``GOOGLE_APPLICATION_CREDENTIALS``, ``~/.config/fsspec``); aigve stores none, and logs and provenance
+      show the URL without a ``user:password@`` part.
+    """
+
+    def __init__(self, url: str, temporary: bool = False, lease_ttl: float | None = None) -> None:
+        fs, path = _url_to_fs(url)
+        self.fs = fs
+        self._url = url  # as given, for other processes to open (``location``); never shown: ``root`` is
+        self.root = redact_url(url)
+        self._base = path.rstrip("/")
+        self._features = f"{self._base}/features"
+        protocols = fs.protocol if isinstance(fs.protocol, tuple | list) else (fs.protocol,)
+        self._local = "file" in protocols or "local" in protocols
+        self._whole_object = not self._local and any(p in OBJECT_STORE_PROTOCOLS for p in protocols)
+        self._tmp = temporary
+        self.hits = 0
+        self.misses = 0
+        self.lease_ttl = float(LEASE_TTL if lease_ttl is None else lease_ttl)
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self.leases_busy = 0
+        self.lease_takeovers = 0
+        self._held = {}
+        self._held_lock = threading.Lock()
+        self._heartbeat = None
+        self._stop = threading.Event()
+
+    def _object(self, key: str) -> str:
+        return f"{self._features}/{key[:2]}/{key}.npy"
+
+    @property
+    def location(self) -> str:
+        return self._url
+
+    def discard(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError, OSError):
+            self.fs.rm_file(self._object(key))
+
+    def get(self, key: str, count: bool = True) -> np.ndarray | None:
+        p = self._object(key)
+        try:
+            data = self.fs.cat_file(p)
+        except FileNotFoundError:
+            self.misses += count
+            return None
+        try:
+            arr = np.load(io.BytesIO(data), allow_pickle=False)
+        except (OSError, ValueError, EOFError):  # empty or cut object: drop it and recompute
+            log.warning(
+                "feature cache: %s/features/%s/%s.npy is unreadable; dropping it", self.root, key[:2], key
+            )
+            with contextlib.suppress(OSError):
+                self.fs.rm_file(p)
+            self.misses += count
+            return None
+        self.hits += count
+        if count and self._local:
+            with contextlib.suppress(OSError):  # "last used" for `aigve cache prune --older-than`
+                os.utime(p)
+        return arr
+
+    def put(self, key: str, arr: np.ndarray) -> None:
+        buf = io.BytesIO()
+        np.save(buf, np.ascontiguousarray(arr), allow_pickle=False)
+        data = buf.getvalue()
+        p = self._object(key)
+        if self._whole_object:
+            self.fs.pipe_file(p, data)
+            return
+        parent = p.rsplit("/", 1)[0]
+        self.fs.makedirs(parent, exist_ok=True)
+        tmp = f"{parent}/{TMP_PREFIX}{uuid.uuid4().hex[:16]}.tmp"
+        try:
+            if self._local:
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, p)
+            else:
+                self.fs.pipe_file(tmp, data)
+                self.fs.mv(tmp, p)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.fs.rm_file(tmp)
+            raise
+
+    def _objects(self, stale_after: float) -> list[tuple[str, int, float | None, str]]:
+        """Every object under ``features/``: (path, size, age in seconds or None when unknown, kind) as in
+        :meth:`FeatureCache._files`."""
+        try:
+            found = self.fs.find(self._features, detail=True)
+        except FileNotFoundError:
+            return []
+        now = time.time()
+        out = []
+        for path, info in sorted(found.items()):
+            if info.get("type") == "directory":
+                continue
+            t = _info_time(info)
+            age = None if t is None else now - t
+            if not path.rsplit("/", 1)[-1].startswith(TMP_PREFIX):
+                kind = "entry"
+            else:
+                kind = "stale" if age is not None and age > stale_after else "writing"
+            out.append((path, int(info.get("size") or 0), age, kind))
+        return out
+
+    def stats(self, stale_after: float = 3600.0) -> dict[str, Any]:
+        counts = {"entries": 0, "bytes": 0, "stale_tmp_files": 0, "stale_tmp_bytes": 0}
+        for _, size, _, kind in self._objects(stale_after):
+            if kind in ("entry", "stale"):
+                n, b = ("entries", "bytes") if kind == "entry" else ("stale_tmp_files", "stale_tmp_bytes")
+                counts[n] += 1
+                counts[b] += size
+        return {"root": str(self.root), **counts}
+
+    def prune(self, older_than_days: float | None = None, stale_after: float = 3600.0) -> tuple[int, int]:
+        objects = self._objects(stale_after)
+        if older_than_days is not None and any(age is None for _, _, age, kind in objects if kind == "entry"):
+            raise UsageError(
+                f"feature cache {self.root}: this file system reports no modification times, so entries "
+                "cannot be pruned by age — use `aigve cache clear` (removes every entry) instead"
+            )
+        doomed: list[str] = []
+        freed = 0
+        for p, size, age, kind in objects:
+            old = older_than_days is None or (age is not None and age > older_than_days * 86400.0)
+            if kind == "stale" or (kind == "entry" and old):
+                doomed.append(p)
+                freed += size
+        for i in range(0, len(doomed), 1000):  # object stores delete in batches (S3: 1000 keys a request)
+            with contextlib.suppress(FileNotFoundError):
+                self.fs.rm(doomed[i : i + 1000])
+        return len(doomed), freed
+
+    @property
+    def shared(self) -> bool:
+        """False: a URL cache has no leases (see the class docstring)."""
+        return False
+
+    def try_lease(self, key: str) -> Lease | None:
+        raise UsageError(
+            f"feature cache {self.root}: a URL cache has no leases (its `shared` is False: check it first)"
+        )
+
+    def lease_held(self, key: str) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.release_all()
+        if self._tmp:
+            with contextlib.suppress(FileNotFoundError):
+                self.fs.rm(self._base, recursive=True)
+
+
 def _create_exclusive(path: Path, body: bytes) -> bool:
     """Create ``path`` holding ``body`` if it does not exist, atomically (False when it exists). The body is
     written to a temporary file first and hard-linked into place, so a reader never sees it half-written."""
@@ -339,6 +646,38 @@ def _read_lease(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def _pid_namespace() -> str | None:
+    """This process's PID namespace (``pid:[4026531836]`` on Linux), None where the OS does not say."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
+def _holder_gone(held: dict[str, Any]) -> bool:
+    """Was the lease's holder a process on this host, in this PID namespace, that no longer exists? Only
+    then is its pid meaningful here: a lease of another host (or container) keeps to its expiry time. A
+    pid taken again by some other process reads as alive, which only delays the takeover until expiry."""
+    if os.name != "posix":  # os.kill(pid, 0) probes a process on POSIX only
+        return False
+    parts = str(held.get("owner", "")).rsplit(":", 2)
+    if len(parts) != 3 or parts[0] != socket.gethostname() or held.get("pidns") != _pid_namespace():
+        return False
+    try:
+        pid = int(held.get("pid", parts[1]))
+    except (TypeError, ValueError):
+        return False
+    if pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # PermissionError: alive, owned by another user
+        return False
+    return False
 
 
 def _mtime(path: Path) -> float:

@@ -27,7 +27,7 @@ import numpy as np
 
 from aigve.backbones.base import Extractor, Scorer, ScorerInput
 from aigve.engine.aggregate import Aggregator
-from aigve.engine.cache import FeatureCache, Lease, feature_key
+from aigve.engine.cache import FeatureCache, Lease, feature_key, open_feature_cache
 from aigve.engine.feed import Feed, extract_frames_across, make_feed, prefetched
 from aigve.engine.journal import Journal, run_fingerprint
 from aigve.engine.plan import (
@@ -715,13 +715,14 @@ class Engine(Aggregator):
         return self.config.prefetch if self.config.prefetch is not None else self._group_size()
 
     def _open_cache(self) -> FeatureCache:
-        """The run's feature cache: the shared one, else a run-private one (in ``out_dir`` if given)."""
+        """The run's feature cache: the shared one (a directory or a URL), else a run-private one (in
+        ``out_dir`` if given)."""
         cfg = self.config
         if cfg.cache_dir is not None:
-            return FeatureCache(cfg.cache_dir)
+            return open_feature_cache(cfg.cache_dir)
         if cfg.out_dir is not None:  # no shared cache: a run-private one that survives a kill
-            return FeatureCache(Path(cfg.out_dir) / ".run-cache", temporary=True)
-        return FeatureCache(None)
+            return open_feature_cache(Path(cfg.out_dir) / ".run-cache", temporary=True)
+        return open_feature_cache(None)
 
     def _start(self) -> tuple[list[_Unit], FeatureCache, Journal | None, dict[str, list[VideoRecord]]]:
         """The run's plan: metrics and backbones built, units listed, the cache and journal opened (the

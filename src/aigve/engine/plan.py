@@ -67,7 +67,9 @@ class RunConfig:
     stream_above_mib: float | None = 256.0
     stream_chunk_mib: float = 48.0  # decoded frames per streamed chunk: this many MiB (at least one frame)
     stream_prefetch: int = 2  # chunks decoded ahead of the extractors on a thread (0: none)
-    cache_dir: Path | None = None  # None: a run-private cache (in out_dir if given), removed after the run
+    #: the shared feature cache: a directory, or a URL string fsspec opens (``s3://bucket/prefix``; kept a
+    #: string: ``Path`` folds its ``//``); None: a run-private cache (in out_dir if given), removed after the run
+    cache_dir: Path | str | None = None
     out_dir: Path | None = None  # where the journal lives (needed for resume)
     resume: bool = False
     progress: bool = True

@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from aigve.data.dataset import Dataset
-from aigve.engine.cache import FeatureCache, feature_key
+from aigve.engine.cache import FeatureCache, feature_key, open_feature_cache
 from aigve.engine.execute import Engine, _Prepared, read_error, stream_plan
 from aigve.engine.plan import ProgressFn, RunConfig, _Unit
 from aigve.errors import AigveError, MissingDependencyError, UsageError
@@ -317,7 +317,7 @@ class RayEngine(Engine):
             yield from self._run_pipeline(ray, rows, cache, cfg, marker, workers, gpus)
         finally:
             with contextlib.suppress(OSError):
-                cache._path(marker).unlink()
+                cache.discard(marker)
 
     def _run_pipeline(
         self,
@@ -332,7 +332,7 @@ class RayEngine(Engine):
         from ray.data import ActorPoolStrategy
 
         worker_cfg = replace(cfg, progress=False, resume=False, out_dir=None)
-        blob = pickle.dumps((self.dataset, worker_cfg, str(cache.root), marker))
+        blob = pickle.dumps((self.dataset, worker_cfg, cache.location, marker))
         self.engine_info.update(
             {
                 "ray": ray.__version__,
@@ -452,7 +452,7 @@ class _GroupWorker:
         self.engine._build_extractors()
         self.engine._lease_wait = True  # a video another worker holds: wait for it, then read its arrays
         self.engine.timings.clear()  # each actor's load time is not the run's
-        self.cache = FeatureCache(cache_root)
+        self.cache = open_feature_cache(cache_root)
         self.cache_ok = self.cache.get(marker, count=False) is not None
 
     def _decoder(self, item: tuple[Any, ...]) -> Any:

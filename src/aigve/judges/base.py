@@ -8,6 +8,7 @@ repeated calls from the :class:`~aigve.judges.cache.ResponseCache` and counts wh
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Iterator, Sequence
@@ -21,6 +22,8 @@ import numpy as np
 from aigve.errors import UsageError
 from aigve.judges.cache import ResponseCache, default_cache_path, image_digest, request_key
 from aigve.judges.protocol import JudgeCapabilityError, JudgeError, JudgeReply
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "ENV_JUDGE",
@@ -319,15 +322,27 @@ class CachedJudge:
 
 
 def open_cache(
-    config: JudgeConfig, run_cache_dir: Path | None, *, in_run: bool = False
+    config: JudgeConfig, run_cache_dir: Path | str | None, *, in_run: bool = False
 ) -> ResponseCache | None:
     """The response cache a config asks for: off, an explicit file, or ``judges/responses.sqlite`` in the
     run's cache dir. A run without a shared cache (``--no-cache``, ``in_run``) keeps none unless a file is
-    named; a judge used on its own uses the default cache dir."""
+    named; a judge used on its own uses the default cache dir. A run whose feature cache is a URL
+    (``s3://...``) keeps its responses in the default local file: SQLite needs a local file system."""
     if config.cache == "off":
         return None
     if config.cache:
         return ResponseCache(config.cache)
+    from aigve.engine.cache import is_url, redact_url
+
+    if isinstance(run_cache_dir, str) and is_url(run_cache_dir):
+        path = default_cache_path()
+        log.info(
+            "judge responses: the feature cache %s is a URL and SQLite needs a local file, so they are "
+            "cached in %s (set judge cache= / --judge-cache to choose another file)",
+            redact_url(run_cache_dir),
+            path,
+        )
+        return ResponseCache(path)
     if run_cache_dir is not None:
         return ResponseCache(Path(run_cache_dir) / "judges" / "responses.sqlite")
     return None if in_run else ResponseCache(default_cache_path())
@@ -338,7 +353,7 @@ def build_judge(
     *,
     device: Any = "cpu",
     batch_size: int = 8,
-    run_cache_dir: Path | None = None,
+    run_cache_dir: Path | str | None = None,
     in_run: bool = False,
 ) -> CachedJudge:
     """The backend a resolved config names (``UsageError`` when none is configured)."""

@@ -53,6 +53,8 @@ def redactor(settings: ServerSettings) -> Redactor:
     pairs.extend((root, "data:") for root in settings.data_roots)
     # the same folders as the OS may spell them (symlinked /tmp and the like)
     for p, tag in list(pairs):
+        if isinstance(p, str) and "://" in p:  # a URL cache: no local spelling
+            continue
         rp = Path(p).resolve()
         if str(rp) != str(p):
             pairs.append((rp, tag))

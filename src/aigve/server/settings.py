@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aigve.engine.cache import cache_location, is_url
 from aigve.errors import UsageError
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
@@ -35,7 +36,9 @@ class ServerSettings:
     no_auth: bool = False  # only allowed on a loopback host
     workers: int = 1
     device: str = "auto"
-    cache_dir: Path | None = None  # shared feature cache, default <state_dir>/cache
+    cache_dir: Path | str | None = (
+        None  # shared feature cache (a directory or a URL), default <state_dir>/cache
+    )
     max_upload_files: int = 200
     max_file_bytes: int = 2048 * MB
     max_upload_bytes: int = 8192 * MB  # one request
@@ -57,7 +60,8 @@ class ServerSettings:
         self.state_dir = Path(self.state_dir).expanduser().absolute()
         if self.cache_dir is None:
             self.cache_dir = self.state_dir / "cache"
-        self.cache_dir = Path(self.cache_dir).expanduser().absolute()
+        if not is_url(self.cache_dir):  # a URL (s3://...) stays as given
+            self.cache_dir = Path(self.cache_dir).expanduser().absolute()
         if not self.database_url:
             self.database_url = (
                 os.environ.get("AIGVE_DATABASE_URL") or f"sqlite:///{self.state_dir / 'jobs.db'}"
@@ -118,6 +122,6 @@ class ServerSettings:
     def from_dict(cls, d: dict[str, Any]) -> ServerSettings:
         d = dict(d)
         d["state_dir"] = Path(d["state_dir"])
-        d["cache_dir"] = Path(d["cache_dir"]) if d.get("cache_dir") else None
+        d["cache_dir"] = cache_location(d["cache_dir"]) if d.get("cache_dir") else None
         d["data_roots"] = [Path(p) for p in d.get("data_roots", [])]
         return cls(**d)
