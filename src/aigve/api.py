@@ -50,6 +50,7 @@ def evaluate(
     engine: str = "local",
     ray_address: str | None = None,
     ray_workers: int | None = None,
+    ray_gpus_per_worker: float | None = None,
 ) -> Results:
     """Evaluate a dataset (a ``Dataset``, a built-in name, an annotation JSON, a manifest or a folder), or
     videos in memory: a uint8 ``[B, T, H, W, 3]`` array or tensor, a list of ``[T, H, W, 3]`` ones, or a
@@ -73,7 +74,8 @@ def evaluate(
     (``AIGVE_JUDGE``, ``AIGVE_JUDGE_MODEL``, ``OPENAI_BASE_URL``, ``OPENAI_API_KEY``); ``frames`` sets
     ``num_frames`` of every judge metric that has no option of its own (``--judge-frames``). ``engine="ray"``
     runs the videos on a Ray cluster (``ray_address``; None starts a local Ray for the run) with
-    ``ray_workers`` model actors, for the same results (docs/distributed.md; the ``distributed`` extra).
+    ``ray_workers`` model actors of ``ray_gpus_per_worker`` GPUs each (default: 1 when the workers run on
+    CUDA), for the same results (docs/distributed.md; the ``distributed`` extra).
 
     Two small videos in a folder (a still one and one that turns brighter every other frame), scored for
     flicker without touching the feature cache:
@@ -158,6 +160,7 @@ def evaluate(
         engine=engine,
         ray_address=ray_address,
         ray_workers=ray_workers,
+        ray_gpus_per_worker=ray_gpus_per_worker,
     )
     if real_stats is not None:
         _assign_real_stats(str(real_stats), names, config.metric_options, real_stats_backbone)

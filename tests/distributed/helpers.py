@@ -31,9 +31,11 @@ METRICS = ["fid", "kid", "flicker"]
 
 
 @pytest.fixture(scope="session")
-def ray_env() -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in RAY_TEST_ENV}
-    os.environ.update(RAY_TEST_ENV)
+def ray_env(ray_tmp: Path) -> Iterator[None]:
+    env = {**RAY_TEST_ENV, "RAY_TMPDIR": str(ray_tmp)}  # Ray's files (sessions, cluster address) go here
+    (ray_tmp / "ray").mkdir(exist_ok=True)
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     yield
     for k, v in saved.items():
         if v is None:
@@ -73,20 +75,27 @@ def dataset(videos: Path) -> Dataset:
 
 @pytest.fixture(scope="session")
 def run_kwargs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """``evaluate`` settings of every run here: random FID Inception weights through the normal loader, four
+    """``evaluate`` settings of every run here: random FID Inception weights through the normal loader, two
     frames per video, two videos per group, decoding in the calling thread (same thread counts as a worker)."""
     from aigve.weights.random_init import random_weights_options
 
     wdir = tmp_path_factory.mktemp("ray-weights")
     return {
         "backbone_options": {"fid_inception": random_weights_options("fid_inception", wdir, small=True)},
-        "max_len": 4,
+        "max_len": 2,
         "batch_size": 2,
         "bootstrap": 50,
         "set_bootstrap": 20,
         "num_workers": 0,
         "report": False,
     }
+
+
+@pytest.fixture(scope="session")
+def local_run(dataset: Dataset, run_kwargs: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The local engine's results on ``dataset`` and its cache directory: what every Ray run must equal."""
+    cache = tmp_path_factory.mktemp("cache-local")
+    return run_local(dataset, cache, run_kwargs), cache
 
 
 def run_local(dataset: Any, cache: Path, run_kwargs: dict[str, Any], **kw: Any) -> Any:
@@ -146,16 +155,19 @@ def is_loopback(addr: str) -> bool:
 
 
 def worker_pids() -> list[int]:
-    """Processes of the run's model actors (Ray names them after the class in their process title)."""
+    """Processes of the run's model actors on this process's Ray (children of its raylet; Ray names them
+    after the class in their process title). Other Rays on the machine are not looked at."""
+    raylet = ray._private.worker._global_node.all_processes["raylet"][0].process.pid
     pids = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
             cmd = (proc / "cmdline").read_bytes().decode(errors="replace")
-        except OSError:
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
             continue
-        if "_GroupWorker" in cmd:
+        if "_GroupWorker" in cmd and ppid == raylet:
             pids.append(int(proc.name))
     return pids
 

@@ -3,7 +3,6 @@ CIs and cache files as the local engine; an actor killed mid-run; bad files; res
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,18 +46,28 @@ def cluster(ray_env: None, ray_tmp: Path) -> Iterator[set[tuple[str, int]]]:
 
 
 @pytest.fixture(scope="module")
-def local_run(dataset: Any, run_kwargs: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Any:
-    cache = tmp_path_factory.mktemp("cache-local")
-    return run_local(dataset, cache, run_kwargs), cache
-
-
-@pytest.fixture(scope="module")
 def ray_run(
     cluster: Any, dataset: Any, run_kwargs: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
 ) -> Any:
+    """The module's Ray run, disturbed: its model actor is killed (SIGKILL) once the first group came back.
+    Ray restarts the actor and retries the group it was working on. (``test_ray_two_nodes`` checks an
+    undisturbed run against the local engine the same way.)"""
     cache = tmp_path_factory.mktemp("cache-ray")
-    res = evaluate(dataset, METRICS, cache_dir=cache, engine="ray", ray_workers=1, **run_kwargs)
-    return res, cache
+    killed: list[int] = []
+    lock = threading.Lock()
+
+    def progress(done: int, total: int) -> None:
+        with lock:
+            if not killed and done >= 2:
+                pids = worker_pids()
+                assert len(pids) == 1, pids
+                kill(pids[0])
+                killed.append(pids[0])
+
+    res = evaluate(
+        dataset, METRICS, cache_dir=cache, engine="ray", ray_workers=1, progress=progress, **run_kwargs
+    )
+    return res, cache, killed
 
 
 def test_ray_listens_on_loopback_only(cluster: set[tuple[str, int]]) -> None:
@@ -68,7 +77,7 @@ def test_ray_listens_on_loopback_only(cluster: set[tuple[str, int]]) -> None:
 
 
 def test_same_records_values_cis_and_cache_files_as_the_local_engine(local_run: Any, ray_run: Any) -> None:
-    (a, cache_a), (b, cache_b) = local_run, ray_run
+    (a, cache_a), (b, cache_b, _) = local_run, ray_run
     assert b.provenance["engine"]["name"] == "ray" and b.provenance["engine"]["groups"] == 5
     assert a.exit_code == b.exit_code == 0, (a.errors, b.errors)
     # per-video records: equal, in the same (dataset) order
@@ -87,7 +96,7 @@ def test_same_records_values_cis_and_cache_files_as_the_local_engine(local_run: 
 
 
 def test_resume_decodes_nothing(ray_run: Any, dataset: Any, run_kwargs: dict[str, Any]) -> None:
-    first, cache = ray_run
+    first, cache, _ = ray_run
     again = evaluate(dataset, METRICS, cache_dir=cache, engine="ray", ray_workers=1, **run_kwargs)
     eng = again.provenance["engine"]
     assert eng.get("groups", 0) == 0  # every video was in the cache: nothing went to the cluster
@@ -105,45 +114,23 @@ def test_partial_cache_sends_only_the_rest(
 
     cache = tmp_path / "cache"
     head = Dataset(name=dataset.name, entries=list(dataset.entries[:3]), source=dataset.source)
-    evaluate(head, METRICS, cache_dir=cache, engine="ray", ray_workers=1, **run_kwargs)
+    run_local(head, cache, run_kwargs)  # the same arrays a Ray run stores
     full = evaluate(dataset, METRICS, cache_dir=cache, engine="ray", ray_workers=1, **run_kwargs)
     assert full.provenance["engine"]["groups"] == 2  # units 6..9 of 10 (two per group), not all five groups
     assert full.per_video.equals(local_run[0].per_video)
     assert aggregates(full) == aggregates(local_run[0])
 
 
-def test_an_actor_killed_mid_run_changes_nothing(
-    cluster: Any, dataset: Any, run_kwargs: dict[str, Any], local_run: Any, tmp_path: Path
-) -> None:
-    """The model actor is killed (SIGKILL) after the first group came back; Ray restarts it and retries its
-    group: the run completes with every video once and the undisturbed run's numbers."""
-    killed: list[int] = []
-    lock = threading.Lock()
-
-    def progress(done: int, total: int) -> None:
-        with lock:
-            if not killed and done >= 2:
-                pids = worker_pids()
-                assert len(pids) == 1, pids
-                kill(pids[0])
-                killed.append(pids[0])
-
-    res = evaluate(
-        dataset,
-        METRICS,
-        cache_dir=tmp_path / "cache",
-        engine="ray",
-        ray_workers=1,
-        progress=progress,
-        **run_kwargs,
-    )
+def test_an_actor_killed_mid_run_changes_nothing(ray_run: Any, local_run: Any) -> None:
+    """The run completes with every video once and the local engine's numbers (the records and values are
+    compared in full by the test above)."""
+    res, _, killed = ray_run
     assert killed
     assert res.provenance["engine"]["worker_processes"] >= 2  # the killed actor and its replacement
     assert res.exit_code == 0, res.errors
     pv = res.per_video
     assert not pv.duplicated(["video_id", "metric", "output"]).any()
-    assert pv.equals(local_run[0].per_video)
-    assert aggregates(res) == aggregates(local_run[0])
+    assert len(pv) == len(local_run[0].per_video)
 
 
 def test_bad_files_are_error_records_exit_3_and_the_rest_is_scored(
@@ -163,7 +150,7 @@ def test_bad_files_are_error_records_exit_3_and_the_rest_is_scored(
             "--backbone-option",
             f"fid_inception.weights={weights}",
             "--max-len",
-            "4",
+            "2",
             "--batch-size",
             "2",
             "--num-workers",
@@ -197,6 +184,55 @@ def test_bad_files_are_error_records_exit_3_and_the_rest_is_scored(
         assert flick.loc[vid, "value"] == value
 
 
+def test_a_judge_metric_on_the_workers_same_values_details_and_usage(cluster: Any, tmp_path: Path) -> None:
+    """A prompt-reading scorer (VQAScore on an OpenAI-compatible endpoint, the scripted server of the judge
+    tests on 127.0.0.1): the workers make the requests; values, per-video details and the provenance's
+    request and token counts are the local run's."""
+    from aigve.data.dataset import Dataset
+    from aigve.types import Entry
+    from aigve.video import write_video
+    from tests.conftest import smooth_clip
+    from tests.judges.chatserver import ChatServer
+
+    vids = [
+        write_video(tmp_path / f"j{i}.mp4", smooth_clip(t=4, h=32, w=32, seed=i), fps=8) for i in range(4)
+    ]
+    prompts = ["a red ball", "a blue car", "a red ball", "a green tree"]
+    ds = Dataset(
+        name="judge",
+        entries=[
+            Entry(id=f"j{i}", generated=v, prompt=p)
+            for i, (v, p) in enumerate(zip(vids, prompts, strict=True))
+        ],
+    )
+    results = {}
+    with ChatServer() as srv:
+        srv.responder = lambda seen: "Yes"
+        srv.json_mode = True
+        judge = {
+            "backend": "endpoint",
+            "model": "judge-model",
+            "base_url": srv.base_url,
+            "api_key": "test-key-ray",
+        }
+        opts = {
+            "metric_options": {"vqascore": {"num_frames": 2}},
+            "batch_size": 2,
+            "report": False,
+            "bootstrap": 0,
+        }
+        for engine in ("local", "ray"):
+            results[engine] = evaluate(
+                ds, "vqascore", judge=judge, engine=engine, ray_workers=1, cache_dir=tmp_path / engine, **opts
+            )
+    a, b = results["local"], results["ray"]
+    assert a.exit_code == b.exit_code == 0, (a.errors, b.errors)
+    assert a.per_video.equals(b.per_video)  # values and the per-video details (the judge's answers)
+    ua = a.aggregates["vqascore"].provenance["usage"]
+    ub = b.aggregates["vqascore"].provenance["usage"]
+    assert ua == ub and ua["judge"]["requests"] == 8
+
+
 def test_driver_reports_a_cache_the_workers_cannot_see(
     cluster: Any, dataset: Any, run_kwargs: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -213,11 +249,28 @@ def test_driver_reports_a_cache_the_workers_cannot_see(
 def test_local_ray_is_started_and_stopped_for_a_run_without_address(
     ray_env: None, dataset: Any, run_kwargs: dict[str, Any], tmp_path: Path
 ) -> None:
-    """No Ray in the process and no address: the run starts a local one and stops it afterwards."""
+    """No Ray in the process and no address: the run starts a local one, on 127.0.0.1 only, and stops it."""
     if ray.is_initialized():
         ray.shutdown()  # the module's cluster: the fixture's shutdown is then a no-op
+    before = listening_sockets()
+    during: dict[str, Any] = {}
+
+    def progress(done: int, total: int) -> None:
+        if not during:
+            during["ip"] = ray.util.get_node_ip_address()
+            during["opened"] = listening_sockets() - before
+
     one = type(dataset)(name=dataset.name, entries=list(dataset.entries[:1]), source=dataset.source)
-    res = evaluate(one, ["flicker"], cache_dir=tmp_path / "cache", engine="ray", bootstrap=0, report=False)
+    res = evaluate(
+        one,
+        ["flicker"],
+        cache_dir=tmp_path / "cache",
+        engine="ray",
+        bootstrap=0,
+        report=False,
+        progress=progress,
+    )
     assert res.exit_code == 0 and res.provenance["engine"]["address"] == "local"
+    assert during["ip"] == "127.0.0.1"
+    assert during["opened"] and all(is_loopback(a) for a, _ in during["opened"]), sorted(during["opened"])
     assert not ray.is_initialized()
-    shutil.rmtree(tmp_path / "cache", ignore_errors=True)

@@ -357,3 +357,52 @@ def test_job_request_takes_backbone_options(tmp_path: Path, toy_dir: Path) -> No
     bad = req.model_copy(update={"backbone_options": {"fid_inceptoin": {"weights": "/w.pth"}}})
     with pytest.raises(ApiError, match="unknown backbone 'fid_inceptoin'"):
         state.job_params(bad)
+
+
+def test_serve_engine_flags_reach_each_jobs_evaluate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``aigve serve --engine ray --ray-address ... --ray-workers N``: the settings survive the trip to the
+    worker processes, and every job's ``evaluate`` runs on that engine."""
+    import argparse
+    from types import SimpleNamespace
+
+    import aigve.api
+    import aigve.server.datasets
+    from aigve.cli.server import add_commands, settings_from_args
+    from aigve.errors import AigveError
+    from aigve.server.worker import run_job
+
+    parser = argparse.ArgumentParser()
+    add_commands(parser.add_subparsers())
+    args = parser.parse_args(
+        ["serve", "--no-auth", "--state-dir", str(tmp_path), "--engine", "ray", "--ray-address", "auto"]
+        + ["--ray-workers", "3"]
+    )
+    settings = ServerSettings.from_dict(settings_from_args(args).finalize().to_dict())
+    assert (settings.engine, settings.ray_address, settings.ray_workers) == ("ray", "auto", 3)
+    seen: dict[str, object] = {}
+
+    def fake_evaluate(ds: object, metrics: object, **kw: object) -> None:
+        seen.update(kw)
+        raise AigveError("stop here")
+
+    class Store:
+        finished: tuple[str, ...] = ()
+
+        def get_job(self, job_id: str) -> SimpleNamespace:
+            return SimpleNamespace(params={"dataset": {}, "metrics": ["flicker"]}, cancel_requested=None)
+
+        def progress(self, job_id: str, done: int, total: int) -> bool:
+            return False
+
+        def heartbeat(self, job_id: str) -> None:
+            pass
+
+        def finish(self, job_id: str, status: str, error: str | None = None) -> None:
+            self.finished = (status, str(error))
+
+    monkeypatch.setattr(aigve.api, "evaluate", fake_evaluate)
+    monkeypatch.setattr(aigve.server.datasets, "build_dataset", lambda s, spec: SimpleNamespace(entries=[]))
+    store = Store()
+    assert run_job(settings, store, "job1") == "failed"  # type: ignore[arg-type]
+    assert store.finished[1] == "stop here"
+    assert (seen["engine"], seen["ray_address"], seen["ray_workers"]) == ("ray", "auto", 3)

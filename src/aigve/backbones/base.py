@@ -241,6 +241,10 @@ class Scorer(Backbone):
         """What this scorer spent in the run (a judge's requests and tokens), for the provenance; None: n/a."""
         return None
 
+    def absorb_usage(self, spent: dict[str, Any]) -> None:
+        """Add what another copy of this scorer spent (a distributed run's worker: the counts of ``usage``) to
+        this one's, so the provenance shows the whole run's. No-op for scorers without usage."""
+
     def column(self, out: np.ndarray, name: str) -> np.ndarray:
         """The column called ``name`` of one ``score`` output (metrics read outputs by name)."""
         return np.asarray(out)[:, self.columns.index(name)]

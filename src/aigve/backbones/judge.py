@@ -74,6 +74,7 @@ class JudgeScorer(Scorer):
         super().__init__(device, batch_size, **options)
         self.judge: CachedJudge | None = None
         self._usage = Usage()
+        self._plans_elsewhere = 0  # prompts planned by other copies of this scorer (``absorb_usage``)
         self._plans: dict[str, dict[str, Any] | JudgeError] = {}
         self._plan_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
@@ -248,8 +249,12 @@ class JudgeScorer(Scorer):
         price = getattr(self.judge, "price", None)
         if price is not None:
             out["cost_usd"] = (out["prompt_tokens"] * price[0] + out["completion_tokens"] * price[1]) / 1e6
-        out["distinct_prompts"] = len(self._plans)
+        out["distinct_prompts"] = len(self._plans) + self._plans_elsewhere
         return out
+
+    def absorb_usage(self, spent: dict[str, Any]) -> None:
+        self._usage.add_counts(spent)
+        self._plans_elsewhere += int(spent.get("distinct_prompts", 0))
 
 
 @register_extractor

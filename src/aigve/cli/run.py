@@ -76,6 +76,7 @@ def merge_run_options(args: argparse.Namespace) -> dict[str, Any]:
         "engine",
         "ray_address",
         "ray_workers",
+        "ray_gpus_per_worker",
     }
     unknown = set(conf) - known
     if unknown:
@@ -293,6 +294,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             engine=str(o["engine"]),
             ray_address=o.get("ray_address"),
             ray_workers=None if o.get("ray_workers") is None else int(o["ray_workers"]),
+            ray_gpus_per_worker=(
+                None if o.get("ray_gpus_per_worker") is None else float(o["ray_gpus_per_worker"])
+            ),
         )
     if stream is not None:
         stream.emit_new()
@@ -410,6 +414,13 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         type=int,
         help="with --engine ray: model actors, each holding every backbone of the run (default: one per GPU, "
         "or one per two CPUs without GPUs)",
+    )
+    g.add_argument(
+        "--ray-gpus-per-worker",
+        dest="ray_gpus_per_worker",
+        type=float,
+        help="with --engine ray: GPUs each model actor reserves (default 1 when the workers run on CUDA, else 0; "
+        "0.5 puts two actors on one GPU)",
     )
     g.add_argument(
         "--cache-dir",

@@ -60,6 +60,19 @@ def add_commands(sub: Any) -> None:
         "--device", default="auto", help="device for jobs: auto, cpu, cuda, cuda:N (default %(default)s)"
     )
     s.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="where jobs run: local (in the worker process, default) or ray (a Ray cluster: --ray-address; "
+        "the `distributed` extra, docs/distributed.md)",
+    )
+    s.add_argument(
+        "--ray-address", dest="ray_address", help="with --engine ray: the cluster (default: a local Ray)"
+    )
+    s.add_argument(
+        "--ray-workers", dest="ray_workers", type=int, help="with --engine ray: model actors per job"
+    )
+    s.add_argument(
         "--token-file", dest="token_file", help="read the API token from this file (else $AIGVE_API_TOKEN)"
     )
     s.add_argument(
@@ -177,6 +190,9 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         no_auth=args.no_auth,
         workers=args.workers,
         device=args.device,
+        engine=args.engine,
+        ray_address=args.ray_address,
+        ray_workers=args.ray_workers,
         cache_dir=args.cache_dir or None,  # a directory or a URL: finalize() makes a directory absolute
         max_upload_files=args.max_files,
         max_file_bytes=int(args.max_file_mb * MB),

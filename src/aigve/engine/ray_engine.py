@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from aigve.backbones.base import Scorer
 from aigve.data.dataset import Dataset
 from aigve.engine.cache import FeatureCache, feature_key, open_feature_cache
 from aigve.engine.execute import Engine, _Prepared, read_error, stream_plan
@@ -167,18 +168,22 @@ def _quiet_ray_data() -> Iterator[None]:
     config: dict[str, Any] = copy.deepcopy(data_logging.DEFAULT_CONFIG)
     config["handlers"]["console"]["level"] = "DEBUG" if log.isEnabledFor(logging.DEBUG) else "ERROR"
     var = data_logging.RAY_DATA_LOGGING_CONFIG_ENV_VAR_NAME
-    saved = os.environ.get(var)
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="aigve-ray-data-log-", delete=False) as f:
         yaml.safe_dump(config, f)
-    os.environ[var] = f.name
+    # no usage report either: Ray Data's collector also queries a Prometheus on localhost:9090 after a worker
+    # failure, and prints the refused connection
+    env = {var: f.name, "RAY_DATA_USAGE_DISABLED": "1"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
         data_logging.configure_logging()
         yield
     finally:
-        if saved is None:
-            os.environ.pop(var, None)
-        else:
-            os.environ[var] = saved
+        for k, old in saved.items():
+            if old is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = old
         Path(f.name).unlink(missing_ok=True)
         data_logging.configure_logging()
 
@@ -193,6 +198,10 @@ class RayEngine(Engine):
                 f"--decode-device {config.decode_device} is not supported with --engine ray (videos are decoded "
                 "in CPU tasks); leave --decode-device at cpu"
             )
+        if config.ray_workers is not None and config.ray_workers < 1:
+            raise UsageError(f"--ray-workers must be at least 1 (got {config.ray_workers})")
+        if config.ray_gpus_per_worker is not None and config.ray_gpus_per_worker < 0:
+            raise UsageError(f"--ray-gpus-per-worker must be 0 or more (got {config.ray_gpus_per_worker})")
         self.worker_config = config
         # the driver builds the backbones only for their identities (cache keys, metric binding): on the CPU
         super().__init__(dataset, replace(config, device="cpu"), progress)
@@ -378,6 +387,10 @@ class RayEngine(Engine):
             seen_pids.add((outcome["node"], outcome["pid"]))
             for key, seconds in outcome["timings"].items():
                 self.timings[key] += seconds
+            for ext_key, spent in outcome["usage"].items():  # a judge's requests and tokens on the workers
+                scorer = self.extractors.get(ext_key)
+                if isinstance(scorer, Scorer):
+                    scorer.absorb_usage(spent)
             yield int(row["gid"]), outcome
         self.engine_info["worker_nodes"] = sorted(seen_nodes)  # Ray node ids the model actors ran on
         self.engine_info["worker_processes"] = len(seen_pids)  # more than ``workers``: actors were restarted
@@ -406,6 +419,10 @@ def _decode_memory(cfg: RunConfig) -> float:
     nothing is streamed), plus its process."""
     window = cfg.stream_above_mib if cfg.stream_above_mib is not None else 1024.0
     return float((window + DECODE_PROCESS_MIB) * 2**20)
+
+
+#: the counters of a scorer's ``usage`` that add up across workers
+_USAGE_COUNTS = ("requests", "cached", "failed", "prompt_tokens", "completion_tokens", "distinct_prompts")
 
 
 class _ReadFailed(AigveError):
@@ -454,6 +471,7 @@ class _GroupWorker:
         self.engine.timings.clear()  # each actor's load time is not the run's
         self.cache = open_feature_cache(cache_root)
         self.cache_ok = self.cache.get(marker, count=False) is not None
+        self._spent: dict[tuple[Any, ...], dict[str, int]] = {}
 
     def _decoder(self, item: tuple[Any, ...]) -> Any:
         def decode(path: Path, samplers: list[Sampler]) -> Clip:
@@ -493,10 +511,20 @@ class _GroupWorker:
         timings = dict(eng.timings)
         timings.pop("decode", None)  # the driver adds each video's decode time once
         eng.timings.clear()
+        spent: dict[tuple[Any, ...], dict[str, int]] = {}  # what each scorer spent on this group (judges)
+        for key, ext in eng.extractors.items():
+            used = ext.usage() if isinstance(ext, Scorer) else None
+            if used is None:
+                continue
+            now = {k: int(v) for k, v in used.items() if k in _USAGE_COUNTS}
+            before = self._spent.get(key, {})
+            spent[key] = {k: v - before.get(k, 0) for k, v in now.items()}
+            self._spent[key] = now
         outcome = {
             "preps": out,
             "lost": {},
             "timings": timings,
+            "usage": spent,
             "cache_ok": self.cache_ok,
             "node": ray.get_runtime_context().get_node_id(),
             "pid": os.getpid(),

@@ -158,6 +158,15 @@ class Usage:
             self.prompt_tokens += int(pt)
             self.completion_tokens += int(ct)
 
+    def add_counts(self, counts: dict[str, Any]) -> None:
+        """Add the counters of another ``snapshot`` (missing fields count 0)."""
+        with self._lock:
+            self.requests += int(counts.get("requests", 0))
+            self.cached += int(counts.get("cached", 0))
+            self.failed += int(counts.get("failed", 0))
+            self.prompt_tokens += int(counts.get("prompt_tokens", 0))
+            self.completion_tokens += int(counts.get("completion_tokens", 0))
+
     def snapshot(self) -> dict[str, int]:
         with self._lock:
             return {

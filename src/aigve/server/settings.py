@@ -36,6 +36,11 @@ class ServerSettings:
     no_auth: bool = False  # only allowed on a loopback host
     workers: int = 1
     device: str = "auto"
+    #: how each job runs: ``local`` (in the worker process) or ``ray`` (on the Ray cluster at ``ray_address``,
+    #: or a local Ray started for the job when None; docs/distributed.md)
+    engine: str = "local"
+    ray_address: str | None = None
+    ray_workers: int | None = None
     cache_dir: Path | str | None = (
         None  # shared feature cache (a directory or a URL), default <state_dir>/cache
     )

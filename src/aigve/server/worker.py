@@ -150,6 +150,9 @@ def run_job(settings: ServerSettings, store: JobStore, job_id: str, parent_pid: 
             progress=progress,
             # the full HTML report embeds file paths and prompts: the API serves a redacted one instead
             report=False,
+            engine=settings.engine,
+            ray_address=settings.ray_address,
+            ray_workers=settings.ray_workers,
         )
     except JobCancelled:
         store.finish(job_id, "cancelled", error="cancelled by request")
