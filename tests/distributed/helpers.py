@@ -98,7 +98,7 @@ def local_run(dataset: Dataset, run_kwargs: dict[str, Any], tmp_path_factory: py
     return run_local(dataset, cache, run_kwargs), cache
 
 
-def run_local(dataset: Any, cache: Path, run_kwargs: dict[str, Any], **kw: Any) -> Any:
+def run_local(dataset: Any, cache: Path | str, run_kwargs: dict[str, Any], **kw: Any) -> Any:
     """The local engine with one torch thread, as each Ray worker runs (bitwise parity needs equal threads)."""
     import torch
 

@@ -109,10 +109,11 @@ def test_resume_decodes_nothing(ray_run: Any, dataset: Any, run_kwargs: dict[str
 def test_partial_cache_sends_only_the_rest(
     cluster: Any, dataset: Any, run_kwargs: dict[str, Any], local_run: Any, tmp_path: Path
 ) -> None:
-    """A run cut short (here: the first three pairs) leaves its arrays; the next run computes only the rest."""
+    """A run cut short (here: the first three pairs) leaves its arrays; the next run computes only the rest.
+    The cache is given as a URL (``file://``): the workers open it through fsspec, as they would ``s3://``."""
     from aigve.data.dataset import Dataset
 
-    cache = tmp_path / "cache"
+    cache = f"file://{tmp_path / 'cache'}"
     head = Dataset(name=dataset.name, entries=list(dataset.entries[:3]), source=dataset.source)
     run_local(head, cache, run_kwargs)  # the same arrays a Ray run stores
     full = evaluate(dataset, METRICS, cache_dir=cache, engine="ray", ray_workers=1, **run_kwargs)
@@ -244,6 +245,38 @@ def test_driver_reports_a_cache_the_workers_cannot_see(
     monkeypatch.setattr(ray_engine.RayEngine, "_visibility_marker", lambda self, cache: "0" * 64)
     with pytest.raises(UsageError, match="do not see the feature cache .*--cache-dir"):
         evaluate(dataset, METRICS, cache_dir=tmp_path / "cache", engine="ray", ray_workers=1, **run_kwargs)
+
+
+def test_weights_that_a_worker_cannot_load_stop_the_run_with_the_reason(
+    cluster: Any, dataset: Any, run_kwargs: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The driver loaded the weights; by the time the model actor starts they are gone (a node without them):
+    the run stops naming the backbone, the node and the fix, instead of a "features missing" per video."""
+    import shutil as sh
+
+    from aigve.engine import ray_engine
+    from aigve.errors import AigveError
+
+    weights = tmp_path / "inception.safetensors"
+    sh.copy(run_kwargs["backbone_options"]["fid_inception"]["weights"], weights)
+    kw = {
+        **run_kwargs,
+        "backbone_options": {"fid_inception": {**run_kwargs["backbone_options"]["fid_inception"]}},
+    }
+    kw["backbone_options"]["fid_inception"]["weights"] = str(weights)
+    probe = ray_engine.RayEngine._probe_all
+
+    def probe_then_lose_the_weights(self: Any, units: Any, cache: Any) -> Any:
+        out = probe(self, units, cache)
+        weights.unlink()
+        return out
+
+    monkeypatch.setattr(ray_engine.RayEngine, "_probe_all", probe_then_lose_the_weights)
+    with pytest.raises(
+        AigveError,
+        match=r"cannot run this evaluation: backbone fid_inception loaded on the driver but not on this node",
+    ):
+        evaluate(dataset, ["fid"], cache_dir=tmp_path / "cache", engine="ray", ray_workers=1, **kw)
 
 
 def test_local_ray_is_started_and_stopped_for_a_run_without_address(

@@ -217,8 +217,7 @@ class RayEngine(Engine):
             preps = self._probe_all(units, cache)
             for prep in preps:
                 self._forget_stale(prep, done, journal)
-            with ray_session(self.config.ray_address), _quiet_ray_data():
-                self._run_groups(ray, preps, cache, journal, done, records)
+            self._run_groups(ray, preps, cache, journal, done, records)
         except BaseException:
             self._abandon(cache, journal)
             raise
@@ -249,6 +248,7 @@ class RayEngine(Engine):
         size = self._group_size()
         groups = [preps[i : i + size] for i in range(0, len(preps), size)]
         rows: list[dict[str, Any]] = []
+        sent: dict[int, list[int]] = {}  # group -> positions of the units that went to the cluster
         for gid, group in enumerate(groups):
             todo = [
                 (
@@ -262,6 +262,7 @@ class RayEngine(Engine):
             ]
             if todo:
                 rows.append({"gid": gid, "payload": pickle.dumps(todo)})
+                sent[gid] = [t[0] for t in todo]
         results: dict[int, dict[str, Any]] = {}
         total, finished, next_gid = len(preps), 0, 0
 
@@ -282,25 +283,28 @@ class RayEngine(Engine):
                 groups[next_gid] = []  # drop the arrays of finished units
                 next_gid += 1
 
-        wanted = {r["gid"] for r in rows}
-        finish_ready()
-        if rows:
+        wanted = set(sent)
+        self.engine_info["groups"] = len(rows)
+        finish_ready()  # the groups before the first one with work: all cached
+        if not rows:  # everything was in the cache: no cluster needed
+            return
+        with ray_session(self.config.ray_address), _quiet_ray_data():
             for gid, outcome in self._stream(ray, rows, cache):
                 if gid in results or gid < next_gid:
                     continue  # a retried group that came back twice: the first result stands
                 results[gid] = outcome
                 finish_ready()
-            lost = wanted - set(results) - set(range(next_gid))
-            for gid in sorted(lost):  # never came back: an error on each of its videos
-                results[gid] = {
-                    "preps": {},
-                    "lost": {
-                        pos: f"{p.unit.path}: the Ray cluster returned no result for this video (its worker "
-                        "failed); run again with --resume to compute it"
-                        for pos, p in enumerate(groups[gid])
-                    },
-                }
-            finish_ready()
+        lost = wanted - set(results) - set(range(next_gid))
+        for gid in sorted(lost):  # never came back: an error on each of its videos that went out
+            results[gid] = {
+                "preps": {},
+                "lost": {
+                    pos: f"{groups[gid][pos].unit.path}: the Ray cluster returned no result for this video (its "
+                    "worker failed); run again with --resume to compute it"
+                    for pos in sent[gid]
+                },
+            }
+        finish_ready()
 
     def _stream(self, ray: Any, rows: list[dict[str, Any]], cache: FeatureCache) -> Iterator[tuple[int, Any]]:
         """The groups through decode tasks and the model actor pool; ``(gid, outcome)`` as they finish."""
@@ -341,7 +345,10 @@ class RayEngine(Engine):
         from ray.data import ActorPoolStrategy
 
         worker_cfg = replace(cfg, progress=False, resume=False, out_dir=None)
-        blob = pickle.dumps((self.dataset, worker_cfg, cache.location, marker))
+        from aigve import __version__
+
+        state = pickle.dumps((self.dataset, worker_cfg, cache.location, marker, set(self.extractor_failures)))
+        blob = pickle.dumps((__version__, state))
         self.engine_info.update(
             {
                 "ray": ray.__version__,
@@ -377,6 +384,12 @@ class RayEngine(Engine):
         seen_pids: set[tuple[str, int]] = set()
         for row in ds.iter_rows():
             outcome = pickle.loads(row["payload"])
+            if outcome["problem"]:
+                raise AigveError(
+                    f"--engine ray: the worker on node {outcome['node']} cannot run this evaluation: "
+                    f"{outcome['problem']} (every node needs the same aigve, extras and weights: a shared "
+                    "AIGVE_CACHE_DIR, or `aigve weights fetch` on each node)"
+                )
             if not outcome["cache_ok"]:
                 raise UsageError(
                     f"--engine ray: the workers on node {outcome['node']} do not see the feature cache "
@@ -461,7 +474,16 @@ class _GroupWorker:
         import ray
         import torch
 
-        dataset, config, cache_root, marker = pickle.loads(ray.get(blob[0]))
+        from aigve import __version__
+
+        self._spent: dict[tuple[Any, ...], dict[str, int]] = {}
+        self.cache_ok = True
+        self.problem: str | None = None  # why this actor cannot run the run's work (the driver stops the run)
+        version, state = pickle.loads(ray.get(blob[0]))
+        if version != __version__:  # checked before the state, whose classes may differ between versions
+            self.problem = f"aigve {version} runs on the driver but aigve {__version__} on this node"
+            return
+        dataset, config, cache_root, marker, driver_failures = pickle.loads(state)
         torch.set_num_threads(max(1, int(config.ray_cpus_per_worker)))
         self.window = config.window
         self.engine = Engine(dataset, config)
@@ -469,9 +491,14 @@ class _GroupWorker:
         self.engine._build_extractors()
         self.engine._lease_wait = True  # a video another worker holds: wait for it, then read its arrays
         self.engine.timings.clear()  # each actor's load time is not the run's
+        # a backbone that loaded on the driver but not here (weights missing on this node, another version of
+        # a dependency): the run stops with the reason, rather than reporting every video's features as missing
+        for key, msg in self.engine.extractor_failures.items():
+            if key not in driver_failures:
+                self.problem = f"backbone {key[0]} loaded on the driver but not on this node: {msg}"
+                break
         self.cache = open_feature_cache(cache_root)
         self.cache_ok = self.cache.get(marker, count=False) is not None
-        self._spent: dict[tuple[Any, ...], dict[str, int]] = {}
 
     def _decoder(self, item: tuple[Any, ...]) -> Any:
         def decode(path: Path, samplers: list[Sampler]) -> Clip:
@@ -486,13 +513,14 @@ class _GroupWorker:
         return decode
 
     def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
-        import ray
 
+        if self.problem is not None:
+            return {"gid": row["gid"], "payload": pickle.dumps(self._outcome({}, {}, {}))}
         eng, cache = self.engine, self.cache
         items = pickle.loads(row["payload"])
         decoded = pickle.loads(row["decoded"])
         preps: list[tuple[int, _Prepared]] = []
-        if self.cache_ok:
+        if self.problem is None and self.cache_ok:
             for (pos, unit, sha, _samplers), item in zip(items, decoded, strict=True):
                 prep = eng._prepare(unit, cache, sha=sha, decoder=self._decoder(item))
                 prep.decode_seconds += float(item[1])
@@ -520,13 +548,20 @@ class _GroupWorker:
             before = self._spent.get(key, {})
             spent[key] = {k: v - before.get(k, 0) for k, v in now.items()}
             self._spent[key] = now
-        outcome = {
-            "preps": out,
+        return {"gid": row["gid"], "payload": pickle.dumps(self._outcome(out, timings, spent))}
+
+    def _outcome(
+        self, preps: dict[int, Any], timings: dict[str, float], spent: dict[Any, Any]
+    ) -> dict[str, Any]:
+        import ray
+
+        return {
+            "preps": preps,
             "lost": {},
             "timings": timings,
             "usage": spent,
             "cache_ok": self.cache_ok,
+            "problem": self.problem,
             "node": ray.get_runtime_context().get_node_id(),
             "pid": os.getpid(),
         }
-        return {"gid": row["gid"], "payload": pickle.dumps(outcome)}
