@@ -6,6 +6,7 @@ can be recomputed independently from the decoded frames.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -518,6 +519,35 @@ def test_backbone_options_enter_the_fingerprint_only_when_given() -> None:
     assert set(plain.fingerprint_dict()) == {"metrics", "metric_options", "window"}
     given = RunConfig(metrics=["kid"], backbone_options={"fid_inception": {"weights": "/w.pth"}})
     assert given.fingerprint_dict()["backbone_options"] == {"fid_inception": {"weights": "/w.pth"}}
+
+
+def test_a_changed_dataset_field_refuses_resume_and_plain_datasets_keep_their_fingerprint() -> None:
+    """A scorer may read any field of an entry (``extra``): a journal made with other field values is not
+    resumed; entries without extra fields hash as before the fields counted (old journals still resume)."""
+    from aigve.engine.journal import run_fingerprint
+
+    cfg = {"metrics": ["x"]}
+    plain = Dataset(name="d", entries=[Entry(id="a", generated=Path("/v/a.mp4"), prompt="p")])
+    ref = hashlib.sha256(
+        json.dumps(
+            {"config": cfg, "entries": [["a", "/v/a.mp4", None, "p"]], "extra_reals": []},
+            sort_keys=True,
+            default=str,
+        ).encode()
+    ).hexdigest()
+    assert run_fingerprint(cfg, plain) == ref
+
+    def with_question(q: str) -> Dataset:
+        return Dataset(
+            name="d", entries=[Entry(id="a", generated=Path("/v/a.mp4"), prompt="p", extra={"question": q})]
+        )
+
+    assert run_fingerprint(cfg, with_question("is it red?")) == run_fingerprint(
+        cfg, with_question("is it red?")
+    )
+    assert run_fingerprint(cfg, with_question("is it red?")) != run_fingerprint(
+        cfg, with_question("is it blue?")
+    )
 
 
 def test_backbone_options_fill_in_and_a_metric_option_wins() -> None:

@@ -29,6 +29,10 @@ def run_fingerprint(config: dict[str, Any], dataset: Dataset) -> str:
         ],
         "extra_reals": [str(p) for p in dataset.extra_reals],
     }
+    if any(
+        e.extra for e in dataset.entries
+    ):  # fields a scorer may read (only then: plain journals still resume)
+        payload["extra"] = [e.extra for e in dataset.entries]
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
