@@ -218,6 +218,32 @@ def test_leaderboard_ranks_respect_direction() -> None:
     assert {"clip ↑", "err ↓", "fid ↓", "mean_rank"} <= set(wide.columns)
 
 
+def test_leaderboard_flags_cis_from_fewer_than_five_videos_where_they_are_shown() -> None:
+    """A per-video CI over 3 videos is marked in its cell and explained in the note; one over 6 is not; a
+    set metric's CI keeps the caveat its run recorded."""
+    from aigve.results.compare import leaderboard_caveat_note
+
+    df = pd.DataFrame(
+        {
+            "model": ["few"] * 3 + ["many"] * 6,
+            "metric": "clip",
+            "value": [0.1, 0.2, 0.3, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
+        }
+    )
+    fid = pd.DataFrame(
+        {"model": ["few"], "metric": "fid", "value": [12.0], "ci_low": [10.0], "ci_high": [14.0],
+         "ci_caveat": ["CI from only n = 2 video(s) (fewer than 5): ..."]}
+    )  # fmt: skip
+    lb = leaderboard(pd.concat([df, fid]), {"clip": True, "fid": False}, n_resamples=200)
+    by = lb.set_index(["model", "metric"])["ci_caveat"]
+    assert "n = 3" in by[("few", "clip")] and pd.isna(by[("many", "clip")])
+    assert by[("few", "fid")].startswith("CI from only n = 2")
+    wide = leaderboard_wide(lb).set_index("model")
+    assert wide.loc["few", "clip ↑"].endswith("⚠ n<5") and "⚠" not in wide.loc["many", "clip ↑"]
+    note = leaderboard_caveat_note(lb)
+    assert note is not None and "few / clip (n = 3)" in note and "many" not in note
+
+
 def test_leaderboard_no_direction_no_rank_and_ties() -> None:
     df = pd.DataFrame({"model": ["a", "b", "c"], "metric": "x", "value": [1.0, 1.0, 2.0]})
     lb = leaderboard(df, {"x": True})

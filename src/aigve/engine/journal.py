@@ -22,7 +22,7 @@ from aigve.types import VideoRecord
 
 
 def run_fingerprint(config: dict[str, Any], dataset: Dataset) -> str:
-    payload = {
+    payload: dict[str, Any] = {
         "config": config,
         "entries": [
             [e.id, str(e.generated), str(e.real) if e.real else None, e.prompt] for e in dataset.entries

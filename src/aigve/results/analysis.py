@@ -427,7 +427,7 @@ def run_comparison(
     ``allow_mismatch``: then the rows are compared and marked (``settings_differ``), with a note.
     Whole-run leaderboard cells repeat the CI the run recorded for that aggregate.
     """
-    from aigve.results.compare import apply_holm, compare_frames, leaderboard
+    from aigve.results.compare import apply_holm, compare_frames, leaderboard, leaderboard_caveat_note
     from aigve.results.stats import cell_rng
 
     if not runs:
@@ -544,6 +544,9 @@ def run_comparison(
             f"WARNING: {m['metric']}: runs {m['a']} and {m['b']} differ in {'; '.join(m['differences'])}; "
             "its differences and ranks mix the settings with the models"
         )
+    caveat = leaderboard_caveat_note(lb) if len(lb) else None
+    if caveat is not None:  # shown with the tables (markdown, report), where the marked cells are
+        notes.append(caveat)
     return ComparisonTables(lb, comp, names, by, key, notes, alpha=alpha, mismatches=mismatches)
 
 

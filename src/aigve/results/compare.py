@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from aigve.errors import UsageError
+from aigve.results.summary import MIN_CI_N, ci_caveat_text
 from aigve.results.stats import (
     CI,
     Method,
@@ -393,7 +394,9 @@ def leaderboard(
     columns (default: the ``metric`` label and ""), and a set value without one gets a
     ``ci_reason``. ``rank`` is 1 for the best model per metric, taking the
     direction from ``directions`` (ties share the best rank); metrics with no direction get no
-    rank. Columns: model, metric, n, mean, ci_low, ci_high, ci_reason, higher_is_better, rank.
+    rank. A CI over fewer than ``MIN_CI_N`` videos (or one a run recorded with a caveat, column
+    ``ci_caveat``) gets its ``ci_caveat``. Columns: model, metric, n, mean, ci_low, ci_high, ci_reason,
+    ci_caveat, higher_is_better, rank.
     """
     missing = {"model", "metric", "value"} - set(df_long.columns)
     if missing:
@@ -415,6 +418,13 @@ def leaderboard(
             out = str(g["output"].iloc[0]) if "output" in g else ""
             ci = mean_ci(vals, n_resamples, seed, src, out, level)
             low, high, reason = ci.low, ci.high, ci.reason
+        given_caveat = g["ci_caveat"].iloc[0] if "ci_caveat" in g else None
+        caveat = None
+        if low is not None and high is not None:  # a CI from too few videos is flagged where it is shown
+            if isinstance(given_caveat, str) and given_caveat:
+                caveat = given_caveat
+            elif len(g) > 1 and ci.n < MIN_CI_N:
+                caveat = ci_caveat_text(ci.n)
         rows.append(
             dict(
                 model=model,
@@ -424,11 +434,12 @@ def leaderboard(
                 ci_low=low,
                 ci_high=high,
                 ci_reason=reason,
+                ci_caveat=caveat,
                 higher_is_better=directions.get(str(metric)),
             )
         )
     out = pd.DataFrame(rows, columns=["model", "metric", "n", "mean", "ci_low", "ci_high", "ci_reason",
-                                      "higher_is_better"])  # fmt: skip
+                                      "ci_caveat", "higher_is_better"])  # fmt: skip
     ranks = pd.Series(np.nan, index=out.index)
     for metric, g in out.groupby("metric", sort=False):
         hib = directions.get(str(metric))
@@ -437,6 +448,17 @@ def leaderboard(
         ranks.loc[g.index] = g["mean"].astype(float).rank(ascending=not hib, method="min")
     out["rank"] = ranks.astype("Int64")
     return out.sort_values(["metric", "rank", "model"], na_position="last").reset_index(drop=True)
+
+
+def leaderboard_caveat_note(lb: pd.DataFrame) -> str | None:
+    """The note under a leaderboard with CIs marked ``⚠ n<5``: which cells and why, or None."""
+    if "ci_caveat" not in lb or not lb["ci_caveat"].notna().any():
+        return None
+    cells = [f"{r['model']} / {r['metric']} (n = {r['n']})" for _, r in lb[lb["ci_caveat"].notna()].iterrows()]
+    return (
+        f"⚠ n<{MIN_CI_N}: the CIs of {', '.join(cells)} are resampled from fewer than {MIN_CI_N} videos; a "
+        "bootstrap over so few values understates the uncertainty: do not report them as 95% intervals"
+    )
 
 
 def leaderboard_wide(lb: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
@@ -449,6 +471,8 @@ def leaderboard_wide(lb: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
             txt = ""
         elif pd.notna(r["ci_low"]) and pd.notna(r["ci_high"]):
             txt = f"{r['mean']:.{digits}f} [{r['ci_low']:.{digits}f}, {r['ci_high']:.{digits}f}]"
+            if isinstance(r.get("ci_caveat"), str) and r["ci_caveat"]:
+                txt += f" ⚠ n<{MIN_CI_N}"  # the leaderboard's note says why (``leaderboard_caveat_note``)
         else:
             txt = f"{r['mean']:.{digits}f}"
         cells[(r["model"], r["metric"])] = txt
