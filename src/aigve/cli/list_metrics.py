@@ -36,7 +36,7 @@ def cmd_list_metrics(args: argparse.Namespace) -> int:
                 ",".join(d["inputs"]),
                 d["backbone"],
                 "↑" if d["higher_is_better"] else ("↓" if d["higher_is_better"] is False else "·"),
-                f"[{'' if lo is None else lo}, {'' if hi is None else hi}]",
+                range_text(lo, hi),
                 avail,
             )
         )
@@ -46,6 +46,13 @@ def cmd_list_metrics(args: argparse.Namespace) -> int:
         table,
     )
     return EXIT_OK
+
+
+def range_text(lo: float | None, hi: float | None) -> str:
+    """A metric's value range as people read it: ``[0, 1]``, ``[0, ∞)``, ``(−∞, ∞)`` when unbounded."""
+    left = "(−∞" if lo is None else f"[{lo}"
+    right = "∞)" if hi is None else f"{hi}]"
+    return f"{left}, {right}"
 
 
 def metrics_markdown_table() -> str:
@@ -59,7 +66,7 @@ def metrics_markdown_table() -> str:
     for s in all_specs():
         lo, hi = s.primary.range
         better = "higher" if s.higher_is_better else ("lower" if s.higher_is_better is False else "—")
-        rng = f"[{'' if lo is None else lo}, {'' if hi is None else hi}]"
+        rng = range_text(lo, hi)
         lines.append(
             f"| `{s.name}` | {s.family} | {s.level} | {', '.join(s.inputs)} | {s.backbone} | {better} | {rng} "
             f"| {s.extra or '—'} | {', '.join(s.suites) or '—'} |"
