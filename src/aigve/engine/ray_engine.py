@@ -134,12 +134,34 @@ def ray_session(address: str | None) -> Iterator[bool]:
             shutil.rmtree(tmp, ignore_errors=True)
         where = f"the Ray cluster at {address}" if address else "a local Ray"
         raise AigveError(f"--engine ray: could not start {where}: {type(exc).__name__}: {exc}") from exc
+    restore = _exit_on_sigterm()
     try:
         yield True
     finally:
         ray.shutdown()
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+        restore()
+
+
+def _exit_on_sigterm() -> Any:
+    """While a Ray started here runs, SIGTERM (a job scheduler's stop, ``timeout``, ``kill``) exits through
+    ``SystemExit``, so the ``finally`` that shuts Ray down runs instead of leaving its workers and actors
+    behind. Only in the main thread (signal handlers live there); returns what restores the old handler."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous not in (signal.SIG_DFL, None):  # the caller handles SIGTERM itself: leave it
+        return lambda: None
+
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 def _ray_log_level() -> int:
@@ -325,6 +347,9 @@ class RayEngine(Engine):
             else:
                 workers = max(1, int(resources.get("CPU", 1) // 2))
         workers = max(1, min(int(workers), len(rows)))
+        workers = self._fit_cpus(
+            workers, float(resources.get("CPU", 0)), explicit=cfg.ray_workers is not None
+        )
         marker = self._visibility_marker(cache)
         try:
             yield from self._run_pipeline(ray, rows, cache, cfg, marker, workers, gpus)
@@ -407,6 +432,28 @@ class RayEngine(Engine):
             yield int(row["gid"]), outcome
         self.engine_info["worker_nodes"] = sorted(seen_nodes)  # Ray node ids the model actors ran on
         self.engine_info["worker_processes"] = len(seen_pids)  # more than ``workers``: actors were restarted
+
+    def _fit_cpus(self, workers: int, cpus: float, explicit: bool) -> int:
+        """Actors that leave the CPUs for at least one decode task: every actor holds its CPUs for the whole
+        run, so actors that take them all would wait for ever on frames no task can decode. A default number of
+        actors is lowered to fit; an explicit ``--ray-workers`` that does not fit is a usage error."""
+        cfg = self.worker_config
+        fits = (
+            int((cpus - cfg.ray_decode_cpus) // cfg.ray_cpus_per_worker)
+            if cfg.ray_cpus_per_worker > 0
+            else workers
+        )
+        if fits >= workers:
+            return workers
+        if explicit or fits < 1:
+            raise UsageError(
+                f"--engine ray: {workers} model actor(s) of {cfg.ray_cpus_per_worker:g} CPU would leave no CPU for "
+                f"the decode tasks ({cfg.ray_decode_cpus:g} CPU each) on a cluster of {cpus:g} CPUs; use "
+                f"--ray-workers {max(1, fits)} or fewer"
+                + ("" if fits >= 1 else ", or a cluster with more CPUs")
+            )
+        log.info("--engine ray: %d model actor(s), to leave CPUs for decoding", fits)
+        return fits
 
     def _visibility_marker(self, cache: FeatureCache) -> str:
         """A key the driver writes before the run; a worker that cannot read it does not share the cache."""
