@@ -22,7 +22,9 @@ backbones), which is part of each run's fixed cost. Three sets of generated vide
 Each set runs on the local engine (``engine="local"``, its default two decode threads), Ray with 1 worker and
 Ray with 2 workers, each with a fresh cache directory (a cold cache: every run decodes and extracts every
 video), ``bootstrap=0``. Per-video values (``results.per_video``) and the aggregates must be the same as the
-local run's. Each side also runs on the first video alone: that run's wall time is the side's fixed cost per
+local run's. The sides run in ``--repeats`` rounds (default 2), the order reversed every other round, and each
+side's best time is kept: the box is shared, and a burst of load on one side's turn would skew a ratio. Each
+side also runs on the first video alone: that run's wall time is the side's fixed cost per
 run (for Ray: planning, actor start, torch import, model load, Ray Data start and stop), and
 ``(T(N) - T(1)) / (N - 1)`` is its cost per further video. The break-even size solves
 ``a_ray + b_ray * (n - 1) = a_local + b_local * (n - 1)`` with ``a = T(1)``:
@@ -109,6 +111,10 @@ class Workload:
     walls1: dict[str, float] = field(default_factory=dict)  # side -> wall seconds on the first video
     groups: dict[str, int] = field(default_factory=dict)  # side -> Ray tasks (groups) of the full run
     same: dict[str, str] = field(default_factory=dict)  # side -> comparison with the local run
+    rounds: dict[str, list[tuple[float, float]]] = field(
+        default_factory=dict
+    )  # side -> (T(1), T(N)) per round
+    ref: Any = None  # the local run's results (the reference of the comparisons)
 
     @property
     def n(self) -> int:
@@ -224,6 +230,9 @@ def main() -> None:
         "--tiny-videos", type=int, default=24, help="videos of the per-task overhead set (flicker)"
     )
     ap.add_argument(
+        "--repeats", type=int, default=2, help="rounds, alternating the order of the sides; best time kept"
+    )
+    ap.add_argument(
         "--ray-cpus",
         type=int,
         default=3,
@@ -285,20 +294,25 @@ def main() -> None:
             # one Ray warm-up run: Ray Data's own actors and the first worker processes start here
             t_warm, _ = run_side(sets[2], "ray, 1 worker", caches, n=1)
             print(f"first Ray run (1 tiny video): {t_warm:.2f} s", flush=True)
-            for w in sets:
-                refs: dict[str, Any] = {}
-                for side in SIDES:
-                    w.walls1[side], _ = run_side(w, side, caches, n=1)
-                    w.walls[side], res = run_side(w, side, caches)
-                    refs[side] = res
-                    if side != "local":
-                        w.groups[side] = int(res.provenance["engine"].get("groups", 0))
-                        w.same[side] = compare(refs["local"], res)
-                    print(
-                        f"{w.name:7s} {side:15s} 1 video {w.walls1[side]:6.2f} s, {w.n} videos "
-                        f"{w.walls[side]:6.2f} s  {w.same.get(side, '')}",
-                        flush=True,
-                    )
+            for r in range(a.repeats):
+                order = list(SIDES) if r % 2 == 0 else list(SIDES)[::-1]  # round 0 runs the local side first
+                for w in sets:
+                    for side in order:
+                        t1, _ = run_side(w, side, caches, n=1)
+                        tn, res = run_side(w, side, caches)
+                        w.rounds.setdefault(side, []).append((t1, tn))
+                        w.walls1[side] = min(t1, w.walls1.get(side, t1))
+                        w.walls[side] = min(tn, w.walls.get(side, tn))
+                        if side == "local":
+                            w.ref = w.ref or res
+                        else:
+                            w.groups[side] = int(res.provenance["engine"].get("groups", 0))
+                            w.same[side] = compare(w.ref, res)
+                        print(
+                            f"round {r + 1} {w.name:7s} {side:15s} 1 video {t1:6.2f} s, {w.n} videos {tn:6.2f} s "
+                            f"(load {os.getloadavg()[0]:.1f})  {w.same.get(side, '') if side != 'local' else ''}",
+                            flush=True,
+                        )
             t_stop, _ = timed(ray.shutdown)
         finally:
             if ray.is_initialized():
@@ -310,7 +324,7 @@ def main() -> None:
         f"PYTHONPATH=src:. .venv/bin/python benchmarks/bench_ray.py --decode-videos {a.decode_videos} "
         f"--decode-frames {a.decode_frames} --decode-size {a.decode_size} --model-videos {a.model_videos} "
         f"--model-frames {a.model_frames} --model-size {a.model_size} --tiny-videos {a.tiny_videos} "
-        f"--ray-cpus {a.ray_cpus}"
+        f"--ray-cpus {a.ray_cpus} --repeats {a.repeats}"
     )
     lines += [
         "## Ray engine vs local (`benchmarks/bench_ray.py`)",
@@ -321,14 +335,15 @@ def main() -> None:
         f"({torch.get_num_threads()} threads in the driver), Ray {ray.__version__}; load average "
         f"{load0[0]:.1f} / {load0[1]:.1f} / {load0[2]:.1f} (1/5/15 min) at the start, {load1[0]:.1f} / "
         f"{load1[1]:.1f} / {load1[2]:.1f} at the end. One Ray (`num_cpus={a.ray_cpus}`) for every Ray run; each run "
-        "has a cold cache.",
+        f"has a cold cache. Best of {a.repeats} rounds per side (the order of the sides alternates between rounds); "
+        "the last column lists every round's `T(1)` / `T(N)`.",
         "",
         f"- `ray.init` (local, once): **{t_init:.2f} s**; `ray.shutdown`: {t_stop:.2f} s; the first Ray run "
         f"after init (1 tiny video, warm-up, not in the table): {t_warm:.2f} s",
         "",
         "| set | engine | videos | wall s | videos/s | vs local (throughput) | Ray tasks | 1-video run s "
-        "(fixed cost) | s per further video | values |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "(fixed cost) | s per further video | values | rounds: T(1) / T(N) s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for w in sets:
         for side in SIDES:
@@ -337,7 +352,9 @@ def main() -> None:
             lines.append(
                 f"| {w.name} | {side} | {w.n} | {wall:.2f} | {w.n / wall:.2f} | {ratio:.2f}x | "
                 f"{w.groups.get(side, '-')} | {w.fixed(side):.2f} | {w.per_video(side):.3f} | "
-                f"{w.same.get(side, 'reference')} |"
+                f"{w.same.get(side, 'reference')} | "
+                + ", ".join(f"{t1:.2f} / {tn:.2f}" for t1, tn in w.rounds[side])
+                + " |"
             )
     lines += ["", "Sets:", ""] + [f"- {w.what}" for w in sets]
     tiny = sets[2]
