@@ -1,7 +1,7 @@
 """The Ray engine (``--engine ray``) against the local engine on this machine: throughput with 1 and 2 model
 workers, Ray's fixed and per-task costs, and the dataset size at which Ray with 2 workers would break even.
 
-    PYTHONPATH=src:. .venv/bin/python benchmarks/bench_ray.py                      # about 10 minutes on 2 cores
+    PYTHONPATH=src:. .venv/bin/python benchmarks/bench_ray.py                      # about 12 minutes on 2 busy cores
     PYTHONPATH=src:. .venv/bin/python benchmarks/bench_ray.py --decode-videos 8 --model-videos 4 --tiny-videos 8
 
 One process is the driver of every run. It starts one local Ray (``--ray-cpus`` logical CPUs, default 3 on
