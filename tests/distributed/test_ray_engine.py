@@ -309,28 +309,6 @@ def test_local_ray_is_started_and_stopped_for_a_run_without_address(
     assert not ray.is_initialized()
 
 
-def test_sigterm_shuts_the_local_ray_down(ray_env: None) -> None:
-    """A run stopped with SIGTERM (a scheduler, ``timeout``) leaves no Ray processes behind: the signal exits
-    through ``SystemExit`` and the session's ``finally`` shuts the local Ray down."""
-    import os
-    import signal
-    import time
-
-    from aigve.engine.ray_engine import ray_session
-
-    if ray.is_initialized():
-        ray.shutdown()
-    raylet = None
-    with pytest.raises(SystemExit) as stopped, ray_session(None):
-        raylet = ray._private.worker._global_node.all_processes["raylet"][0].process
-        os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(30)  # interrupted by the signal
-    assert stopped.value.code == 128 + signal.SIGTERM
-    assert not ray.is_initialized()
-    assert raylet is not None and raylet.wait(timeout=10) is not None  # the raylet exited
-    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the handler was put back
-
-
 def test_actors_always_leave_a_cpu_for_decoding() -> None:
     """Every actor holds its CPUs for the whole run: actors taking all CPUs would wait for ever on frames no
     decode task can produce. A default count is lowered; an explicit one that does not fit is refused."""

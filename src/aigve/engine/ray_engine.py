@@ -134,34 +134,12 @@ def ray_session(address: str | None) -> Iterator[bool]:
             shutil.rmtree(tmp, ignore_errors=True)
         where = f"the Ray cluster at {address}" if address else "a local Ray"
         raise AigveError(f"--engine ray: could not start {where}: {type(exc).__name__}: {exc}") from exc
-    restore = _exit_on_sigterm()
-    try:
+    try:  # SIGTERM too: Ray's own handler in the driver exits through SystemExit, so this runs
         yield True
     finally:
         ray.shutdown()
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
-        restore()
-
-
-def _exit_on_sigterm() -> Any:
-    """While a Ray started here runs, SIGTERM (a job scheduler's stop, ``timeout``, ``kill``) exits through
-    ``SystemExit``, so the ``finally`` that shuts Ray down runs instead of leaving its workers and actors
-    behind. Only in the main thread (signal handlers live there); returns what restores the old handler."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    previous = signal.getsignal(signal.SIGTERM)
-    if previous not in (signal.SIG_DFL, None):  # the caller handles SIGTERM itself: leave it
-        return lambda: None
-
-    def stop(signum: int, frame: Any) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, stop)
-    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 def _ray_log_level() -> int:
