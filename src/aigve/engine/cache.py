@@ -35,7 +35,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,10 @@ class FeatureCache:
         self.root: Path | str = root_path
         self.dir = root_path / "features"
         self._lease_dir = root_path / "leases"
+        self._start_counts(lease_ttl)
+
+    def _start_counts(self, lease_ttl: float | None) -> None:
+        """Hit and lease counters, this object's lease owner id and its (idle) lease heartbeat."""
         self.hits = 0
         self.misses = 0
         self.lease_ttl = float(LEASE_TTL if lease_ttl is None else lease_ttl)
@@ -156,13 +160,10 @@ class FeatureCache:
 
     def stats(self, stale_after: float = 3600.0) -> dict[str, Any]:
         """Entries and bytes under ``features/``, plus leftover temporary files older than ``stale_after`` s."""
-        counts = {"entries": 0, "bytes": 0, "stale_tmp_files": 0, "stale_tmp_bytes": 0}
-        for _, size, _, kind in self._files(stale_after):
-            if kind in ("entry", "stale"):
-                n, b = ("entries", "bytes") if kind == "entry" else ("stale_tmp_files", "stale_tmp_bytes")
-                counts[n] += 1
-                counts[b] += size
-        return {"root": str(self.root), **counts}
+        return {
+            "root": str(self.root),
+            **_tally((size, kind) for _, size, _, kind in self._files(stale_after)),
+        }
 
     def prune(self, older_than_days: float | None = None, stale_after: float = 3600.0) -> tuple[int, int]:
         """Remove entries not written or read for ``older_than_days`` (all entries when None) and stale
@@ -380,6 +381,18 @@ def redact_url(url: str) -> str:
     return f"{scheme}{sep}{head}{slash}{tail}"
 
 
+def _tally(files: Iterable[tuple[int, str]]) -> dict[str, int]:
+    """Counts of ``stats`` from (size, kind) rows: entries and their bytes, stale temporary files and theirs
+    (files still being written are left out)."""
+    counts = {"entries": 0, "bytes": 0, "stale_tmp_files": 0, "stale_tmp_bytes": 0}
+    for size, kind in files:
+        if kind in ("entry", "stale"):
+            n, b = ("entries", "bytes") if kind == "entry" else ("stale_tmp_files", "stale_tmp_bytes")
+            counts[n] += 1
+            counts[b] += size
+    return counts
+
+
 def open_feature_cache(
     root: str | Path | None, temporary: bool = False, lease_ttl: float | None = None
 ) -> FeatureCache:
@@ -466,16 +479,7 @@ class FsspecFeatureCache(FeatureCache):
         self._local = "file" in protocols or "local" in protocols
         self._whole_object = not self._local and any(p in OBJECT_STORE_PROTOCOLS for p in protocols)
         self._tmp = temporary
-        self.hits = 0
-        self.misses = 0
-        self.lease_ttl = float(LEASE_TTL if lease_ttl is None else lease_ttl)
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
-        self.leases_busy = 0
-        self.lease_takeovers = 0
-        self._held = {}
-        self._held_lock = threading.Lock()
-        self._heartbeat = None
-        self._stop = threading.Event()
+        self._start_counts(lease_ttl)
 
     def _object(self, key: str) -> str:
         return f"{self._features}/{key[:2]}/{key}.npy"
@@ -559,13 +563,10 @@ class FsspecFeatureCache(FeatureCache):
         return out
 
     def stats(self, stale_after: float = 3600.0) -> dict[str, Any]:
-        counts = {"entries": 0, "bytes": 0, "stale_tmp_files": 0, "stale_tmp_bytes": 0}
-        for _, size, _, kind in self._objects(stale_after):
-            if kind in ("entry", "stale"):
-                n, b = ("entries", "bytes") if kind == "entry" else ("stale_tmp_files", "stale_tmp_bytes")
-                counts[n] += 1
-                counts[b] += size
-        return {"root": str(self.root), **counts}
+        return {
+            "root": str(self.root),
+            **_tally((size, kind) for _, size, _, kind in self._objects(stale_after)),
+        }
 
     def prune(self, older_than_days: float | None = None, stale_after: float = 3600.0) -> tuple[int, int]:
         objects = self._objects(stale_after)
