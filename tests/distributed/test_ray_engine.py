@@ -234,6 +234,28 @@ def test_a_judge_metric_on_the_workers_same_values_details_and_usage(cluster: An
     assert ua == ub and ua["judge"]["requests"] == 8
 
 
+def test_videos_in_memory_go_to_the_workers_with_the_dataset(cluster: Any) -> None:
+    """``evaluate(array, engine="ray")``: the frames travel with the dataset to the actors (no file to decode);
+    the values are the local engine's."""
+    import torch
+
+    from aigve.data.memory import memory_dataset
+    from tests.conftest import smooth_clip
+
+    ds = memory_dataset(np.stack([smooth_clip(6, 48, 48, seed=i) for i in range(4)]), fps=8.0)
+    kw = {"use_cache": False, "bootstrap": 0, "report": False}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        a = evaluate(ds, ["flicker", "frame_consistency"], **kw)
+    finally:
+        torch.set_num_threads(threads)
+    b = evaluate(ds, ["flicker", "frame_consistency"], engine="ray", ray_workers=1, **kw)
+    assert a.exit_code == b.exit_code == 0, b.errors
+    assert b.provenance["engine"]["groups"] == 1
+    assert a.per_video.equals(b.per_video)
+
+
 def test_driver_reports_a_cache_the_workers_cannot_see(
     cluster: Any, dataset: Any, run_kwargs: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
