@@ -22,7 +22,6 @@ from tests.distributed.helpers import (
     is_loopback,
     kill,
     listening_sockets,
-    run_local,
     worker_pids,
 )
 
@@ -104,22 +103,6 @@ def test_resume_decodes_nothing(ray_run: Any, dataset: Any, run_kwargs: dict[str
     assert again.provenance["cache"]["misses"] == 0
     assert again.per_video.equals(first.per_video)
     assert aggregates(again) == aggregates(first)
-
-
-def test_partial_cache_sends_only_the_rest(
-    cluster: Any, dataset: Any, run_kwargs: dict[str, Any], local_run: Any, tmp_path: Path
-) -> None:
-    """A run cut short (here: the first three pairs) leaves its arrays; the next run computes only the rest.
-    The cache is given as a URL (``file://``): the workers open it through fsspec, as they would ``s3://``."""
-    from aigve.data.dataset import Dataset
-
-    cache = f"file://{tmp_path / 'cache'}"
-    head = Dataset(name=dataset.name, entries=list(dataset.entries[:3]), source=dataset.source)
-    run_local(head, cache, run_kwargs)  # the same arrays a Ray run stores
-    full = evaluate(dataset, METRICS, cache_dir=cache, engine="ray", ray_workers=1, **run_kwargs)
-    assert full.provenance["engine"]["groups"] == 2  # units 6..9 of 10 (two per group), not all five groups
-    assert full.per_video.equals(local_run[0].per_video)
-    assert aggregates(full) == aggregates(local_run[0])
 
 
 def test_an_actor_killed_mid_run_changes_nothing(ray_run: Any, local_run: Any) -> None:
@@ -254,6 +237,46 @@ def test_videos_in_memory_go_to_the_workers_with_the_dataset(cluster: Any) -> No
     assert a.exit_code == b.exit_code == 0, b.errors
     assert b.provenance["engine"]["groups"] == 1
     assert a.per_video.equals(b.per_video)
+
+
+def test_resume_after_the_driver_dies(
+    cluster: Any, dataset: Any, run_kwargs: dict[str, Any], local_run: Any, tmp_path: Path
+) -> None:
+    """The driver stops (KeyboardInterrupt) once 4 of 10 videos are journaled; ``--resume`` takes those from
+    the journal, finds what the workers had stored in the cache, computes the rest, and ends with the local
+    engine's results. The cache is given as a URL (``file://``): the workers open it through fsspec, as they
+    would ``s3://``."""
+    import time
+
+    out, cache = tmp_path / "out", f"file://{tmp_path / 'cache'}"
+
+    def die(done: int, total: int) -> None:
+        if done >= 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(
+            dataset,
+            METRICS,
+            cache_dir=cache,
+            out_dir=out,
+            engine="ray",
+            ray_workers=1,
+            progress=die,
+            **run_kwargs,
+        )
+    journaled = [ln for ln in (out / "journal.jsonl").read_text().splitlines()[1:] if ln.strip()]
+    assert len(journaled) == 4
+    for _ in range(60):  # the abandoned run's actor gives its CPU back
+        if not worker_pids():
+            break
+        time.sleep(0.5)
+    res = evaluate(
+        dataset, METRICS, cache_dir=cache, out_dir=out, resume=True, engine="ray", ray_workers=1, **run_kwargs
+    )
+    assert res.provenance["engine"].get("groups", 0) <= 3  # the journaled groups did not go out again
+    assert res.per_video.equals(local_run[0].per_video)
+    assert aggregates(res) == aggregates(local_run[0])
 
 
 def test_driver_reports_a_cache_the_workers_cannot_see(
