@@ -569,3 +569,20 @@ def test_backbone_options_fill_in_and_a_metric_option_wins() -> None:
     flicker = get_metric_class("flicker")()
     (fl_req,) = [planner._effective(flicker, r) for r in flicker.requests()]
     assert "weights" not in dict(fl_req.options)
+
+
+def test_engine_ray_without_ray_names_the_extra(
+    dataset: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--engine ray`` without the ``distributed`` extra: the error gives the install line (exit 2 on the CLI),
+    before any video is read."""
+    import sys
+
+    from aigve import evaluate
+    from aigve.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    with pytest.raises(MissingDependencyError, match=r"pip install 'aigve\[distributed\]'"):
+        evaluate(dataset, ["flicker"], engine="ray", cache_dir=tmp_path / "c", bootstrap=0, report=False)
+    with pytest.raises(UsageError, match="unknown engine 'spark': use local or ray"):
+        evaluate(dataset, ["flicker"], engine="spark", cache_dir=tmp_path / "c", bootstrap=0, report=False)
