@@ -124,6 +124,93 @@ class SparseClip(Clip):
         return Clip(self.frames[take], self.fps, tuple(self.indices[i] for i in take), self.info)
 
 
+class DeclaredFrames:
+    """The frames of a clip that a backbone declared it reads (:meth:`aigve.backbones.base.Backbone.frame_windows`),
+    indexed like the whole clip's uint8 ``[T, H, W, 3]`` array.
+
+    ``len``, ``shape`` and row numbers are those of the whole clip, so a backbone's own frame choice (``frames[
+    rows]``, ``frames[::k]``) reads the same pixels as on the whole array; reading a row that was not declared
+    raises ``IndexError`` naming it, so a declaration that misses a row fails in every run instead of changing
+    a number. Two stores: a view of the whole array (``whole``, no copy; a video decoded whole) or only the
+    declared frames (``kept`` with their ``rows``; a streamed video, whose other frames were never held).
+    """
+
+    __slots__ = ("_data", "_where", "length", "owner")
+
+    def __init__(self, data: np.ndarray, where: np.ndarray, owner: str = "the backbone") -> None:
+        self._data = data
+        self._where = where  # per row of the whole clip: its position in ``data``, or -1
+        self.length = int(len(where))
+        self.owner = owner
+
+    @classmethod
+    def whole(cls, frames: np.ndarray, rows: Any, owner: str = "the backbone") -> DeclaredFrames:
+        """The declared ``rows`` of the whole clip ``frames`` (a view: nothing is copied)."""
+        where = np.full(len(frames), -1, dtype=np.int64)
+        idx = np.unique(np.asarray(list(rows), dtype=np.int64))
+        where[idx] = idx
+        return cls(frames, where, owner)
+
+    @classmethod
+    def kept(cls, frames: np.ndarray, rows: Any, length: int, owner: str = "the backbone") -> DeclaredFrames:
+        """``frames[i]`` is row ``rows[i]`` of a clip of ``length`` frames (``rows`` ascending, unique)."""
+        where = np.full(int(length), -1, dtype=np.int64)
+        where[np.asarray(list(rows), dtype=np.int64)] = np.arange(len(frames))
+        return cls(frames, where, owner)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.length, *self._data.shape[1:])
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return int(self._data.ndim)
+
+    @property
+    def rows(self) -> list[int]:
+        """The declared rows (ascending)."""
+        return [int(r) for r in np.flatnonzero(self._where >= 0)]
+
+    def __len__(self) -> int:
+        return self.length
+
+    def _positions(self, rows: np.ndarray) -> np.ndarray:
+        if rows.size and (rows.min() < -self.length or rows.max() >= self.length):
+            raise IndexError(f"row index out of range for a clip of {self.length} frames")
+        pos = self._where[rows]
+        if (pos < 0).any():
+            missing = sorted({int(r) % self.length for r in rows[pos < 0]})
+            raise IndexError(
+                f"{self.owner} read row(s) {missing[:5]} of a {self.length}-frame clip that its frame_windows "
+                "did not declare"
+            )
+        return pos
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        if isinstance(key, tuple):  # frames[rows, ...]: the rows first, then the rest on what they gave
+            first = self[key[0]]
+            if isinstance(key[0], int | np.integer):
+                return first[key[1:]]
+            return first[(slice(None), *key[1:])]
+        if isinstance(key, int | np.integer):
+            return self._data[int(self._positions(np.asarray([int(key)]))[0])]
+        if isinstance(key, slice):
+            key = range(*key.indices(self.length))
+        rows = np.asarray(key)
+        if rows.dtype == bool:
+            rows = np.flatnonzero(rows)
+        rows = rows.astype(np.int64, copy=False)
+        return self._data[self._positions(rows.reshape(-1))].reshape(*rows.shape, *self._data.shape[1:])
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        out = self[np.arange(self.length)]
+        return out if dtype is None else out.astype(dtype)
+
+
 @dataclass(frozen=True)
 class VideoRecord:
     """One per-video value of one metric output, or the error that prevented it."""

@@ -28,13 +28,14 @@ import numpy as np
 import torch
 
 from aigve.device import autocast, check_precision, resolve_device
+from aigve.types import DeclaredFrames
 
 ExtractorKind = Literal["frames", "clip", "pairs"]
 BackboneKind = Literal["frames", "clip", "pairs", "scorer"]
 
 
 #: the methods that run a backbone's network: each runs under the backbone's precision (``_in_precision``)
-_NETWORK_METHODS = ("extract", "extract_many", "score")
+_NETWORK_METHODS = ("extract", "extract_many", "extract_windows", "score")
 
 
 def _in_precision(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -116,6 +117,30 @@ class Backbone(ABC):
             self.load()
             self._loaded = True
 
+    # -- which frames it reads -------------------------------------------------------------
+    def frame_windows(self, num_frames: int, fps: float | None) -> list[Sequence[int]] | None:
+        """The rows of its input clip (``num_frames`` sampled frames at ``fps``) this backbone reads, as
+        *windows*: each window is the rows one unit of its work reads, in order of the output rows they give
+        (an extractor's rows for window ``i`` follow those of window ``i - 1``). A backbone that chooses its
+        own frames inside the clip (DOVER's fragments, ViCLIP's 8 middle frames, SimpleVQA's second-long
+        clips) declares them here, so that:
+
+        - a streamed video holds only the frames of windows still to run, never the whole clip
+          (:mod:`aigve.engine.feed`): memory stays bounded whatever the video's length;
+        - it is handed a :class:`~aigve.types.DeclaredFrames` in every run, streamed or not, so a row it
+          reads without declaring it fails at once instead of being silently missing from a stream.
+
+        One window (the backbone's whole frame choice) suits a backbone that reads a bounded number of
+        frames together; several, one per output row, suit one whose rows come from local groups of frames
+        (an extractor only: it then implements :meth:`Extractor.extract_windows`). ``None`` (the default):
+        it reads the clip as it is given (per-frame and pair extractors are streamed by their ``kind``).
+        May raise :class:`~aigve.errors.MetricInputError` for a clip it cannot handle (too short)."""
+        return None
+
+    def windows_per_call(self, height: int, width: int) -> int:
+        """How many consecutive windows one call of :meth:`Extractor.extract_windows` takes (its batch)."""
+        return 1
+
     # -- identity --------------------------------------------------------------------------
     def weights_sha256(self) -> str | None:
         """sha256 of the weights in use (None for classic extractors without weights)."""
@@ -151,6 +176,14 @@ class Extractor(Backbone):
         default simply loops over ``extract``. Results must equal ``extract`` on each clip."""
         return [self.extract(c, f) for c, f in zip(clips, fps, strict=True)]
 
+    def extract_windows(self, frames: DeclaredFrames, fps: float | None, lo: int, hi: int) -> np.ndarray:
+        """The output rows of windows ``lo .. hi - 1`` of :meth:`frame_windows` (``frames`` holds at least
+        their rows). An extractor with several windows implements this and its ``extract`` is
+        :func:`run_windows`; the default serves an extractor with one window: its ``extract``."""
+        if (lo, hi) != (0, 1):
+            raise NotImplementedError(f"{self.name} declares several frame windows but no extract_windows")
+        return self.extract(frames, fps)  # type: ignore[arg-type]
+
     def frames_per_call(self, height: int, width: int) -> int:
         """How many frames of ``height x width`` one forward pass of ``extract`` takes (``batched``'s
         ``batch_size``). The engine's streaming feed hands a long video's frames to ``extract`` in groups of
@@ -164,6 +197,42 @@ class Extractor(Backbone):
         if not outs:
             raise ValueError("no frames to extract features from")
         return np.concatenate(outs, axis=0)
+
+
+def window_groups(
+    backbone: Backbone, windows: Sequence[Sequence[int]], height: int, width: int
+) -> list[range]:
+    """``windows`` cut into the consecutive groups one :meth:`Extractor.extract_windows` call takes."""
+    step = max(1, int(backbone.windows_per_call(height, width)))
+    return [range(lo, min(lo + step, len(windows))) for lo in range(0, len(windows), step)]
+
+
+def declared(backbone: Backbone, frames: Any, fps: float | None) -> Any:
+    """``frames`` as ``backbone`` may read them: a :class:`DeclaredFrames` view of the rows its
+    :meth:`Backbone.frame_windows` declare (all windows), or ``frames`` itself when it declares none."""
+    windows = backbone.frame_windows(len(frames), fps)
+    if windows is None:
+        return frames
+    return DeclaredFrames.whole(frames, {int(r) for w in windows for r in w}, backbone.name)
+
+
+def run_windows(extractor: Extractor, frames: Any, fps: float | None) -> np.ndarray:
+    """An extractor on a whole clip through its :meth:`Backbone.frame_windows`: each group of windows
+    (:meth:`Backbone.windows_per_call`) sees only its declared rows, exactly as a streamed video's feed
+    hands them over, and the rows are concatenated in window order. Plain ``extract`` for an extractor
+    that declares no windows."""
+    windows = extractor.frame_windows(len(frames), fps)
+    if windows is None:
+        return np.asarray(extractor.extract(frames, fps))
+    if not windows:
+        raise ValueError(f"{extractor.name}: no frames to extract features from")
+    h, w = (int(x) for x in np.shape(frames)[1:3])
+    outs = []
+    for group in window_groups(extractor, windows, h, w):
+        rows = {int(r) for i in group for r in windows[i]}
+        view = DeclaredFrames.whole(frames, rows, extractor.name)
+        outs.append(np.asarray(extractor.extract_windows(view, fps, group.start, group.stop)))
+    return outs[0] if len(outs) == 1 else np.concatenate(outs, axis=0)
 
 
 def extract_stacked_by_shape(

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from aigve.backbones.base import Extractor, Scorer, ScorerInput
+from aigve.backbones.base import Backbone, Extractor, Scorer, ScorerInput, declared, run_windows
 from aigve.engine.aggregate import Aggregator
 from aigve.engine.cache import FeatureCache, Lease, feature_key, open_feature_cache
 from aigve.engine.feed import Feed, extract_frames_across, make_feed, prefetched
@@ -303,7 +303,7 @@ class Engine(Aggregator):
             assert isinstance(ext, Extractor)
             t0 = time.perf_counter()
             try:
-                arr = np.asarray(ext.extract(sub.frames, sub.fps))
+                arr = run_windows(ext, sub.frames, sub.fps)
             except Exception as exc:
                 errs[key] = _extract_error(exc, req, prep.unit.path)
                 continue
@@ -338,7 +338,7 @@ class Engine(Aggregator):
 
         assert prep.stream is not None
         errs: dict[tuple[Any, ...], str] = {}
-        wanted: dict[tuple[Any, ...], tuple[FeatureRequest, Extractor | None]] = {}
+        wanted: dict[tuple[Any, ...], tuple[FeatureRequest, Backbone]] = {}
         for key, req in prep.needed.items():
             if key not in prep.feats:
                 extractor = self.extractors[req.extractor_key]
@@ -346,19 +346,22 @@ class Engine(Aggregator):
                 wanted[key] = (req, extractor)
         for key, (req, _texts) in prep.to_score.items():
             if not self.upstream.get(key):  # a scorer reading frames
-                wanted[key] = (req, None)
+                wanted[key] = (req, self.extractors[req.extractor_key])
         if not wanted:
             return errs
         length, fps = prep.stream.frames, prep.stream.fps
         assert length is not None and fps is not None
         for _ in range(2):
             feeds: dict[tuple[Any, ...], Feed] = {}
-            for key, (req, maybe_ext) in wanted.items():
+            for key, (req, backbone) in wanted.items():
                 rows = req.sampler.select(length, fps)
                 if not rows:
                     errs[key] = f"{prep.unit.path}: no frames to sample"
-                else:
-                    feeds[key] = make_feed(maybe_ext, rows, fps)
+                    continue
+                try:
+                    feeds[key] = make_feed(backbone, rows, fps)
+                except Exception as exc:  # its frame windows refuse this clip (too short, ...)
+                    errs[key] = _extract_error(exc, req, prep.unit.path)
             frame_bytes = max(1, prep.stream.height * prep.stream.width * 3)
             chunk_frames = max(1, int(self.config.stream_chunk_mib * 2**20 // frame_bytes))
             stream = FrameStream(prep.unit.path, self.config.window, chunk=chunk_frames)
@@ -390,7 +393,7 @@ class Engine(Aggregator):
                 prep.decode_seconds += waited
             assert stream.info is not None and stream.num_frames is not None and stream.fps is not None
             if any(  # the rows handed over are not the ones the true length picks
-                req.sampler.select(stream.num_frames, stream.fps) != feeds[key].used_rows
+                not feeds[key].fits(req.sampler.select(stream.num_frames, stream.fps))
                 for key, (req, _) in wanted.items()
                 if key in feeds
             ):
@@ -407,22 +410,22 @@ class Engine(Aggregator):
         cache.put(self._warnings_key(prep.video_sha), np.array(info.warnings, dtype=str))
         cache.put(self._frame_size_key(prep.video_sha), np.array([info.height, info.width], dtype=np.int64))
         for key, feed in feeds.items():
-            req, maybe_ext = wanted[key]
+            req, backbone = wanted[key]
             if key in failed:
                 errs[key] = failed[key]
                 continue
             t1 = time.perf_counter()
             try:
-                arr = np.asarray(feed.finish())
+                out = feed.finish()  # a scorer's frames may be a DeclaredFrames: not turned into one array
             except Exception as exc:
                 errs[key] = _extract_error(exc, req, prep.unit.path)
                 continue
             finally:
                 self.timings[f"extract:{req.extractor}"] += time.perf_counter() - t1
-            if maybe_ext is None:  # frames for a scorer
-                prep.sampled[key] = Clip(arr, fps, tuple(feed.used_rows), info)
+            if not isinstance(backbone, Extractor):  # frames for a scorer
+                prep.sampled[key] = Clip(out, fps, tuple(feed.used_rows), info)
             else:
-                self._keep(prep, req, arr, errs, cache)
+                self._keep(prep, req, np.asarray(out), errs, cache)
         return errs
 
     def _extract_group(self, preps: list[_Prepared], cache: FeatureCache) -> None:
@@ -448,9 +451,10 @@ class Engine(Aggregator):
             ext = self.extractors[items[0][1].extractor_key]
             assert isinstance(ext, Extractor)
             t0 = time.perf_counter()
-            clips = [c.frames for _, _, c in items]
             rates: list[float | None] = [c.fps for _, _, c in items]
             try:
+                # a backbone that declares its frame windows sees only those rows (as in a stream)
+                clips = [declared(ext, c.frames, c.fps) for _, _, c in items]
                 if ext.kind == "frames":  # the frames of several videos fill each forward pass
                     feats = extract_frames_across(ext, clips, rates)
                 else:
@@ -504,7 +508,11 @@ class Engine(Aggregator):
                         perr[key] = f"{unit.path}: no frames to sample"
                         continue
                     sub = prep.clip.select(rows)
-                    data, fps = sub.frames, sub.fps
+                    try:  # a scorer that declares its frame windows sees only those rows (as in a stream)
+                        data, fps = declared(self.extractors[req.extractor_key], sub.frames, sub.fps), sub.fps
+                    except Exception as exc:
+                        perr[key] = _extract_error(exc, req, unit.path)
+                        continue
                 vid = unit.entry.id if unit.side == "generated" else unit.key
                 todo[req.extractor_key].append(
                     (prep, req, ScorerInput(vid, data, fps, texts, features), perr)

@@ -10,9 +10,14 @@ what its extractor still needs, so peak memory does not grow with the video's le
   whole clip, so every forward pass sees the same frames and the rows are the same. Held: one group.
 - ``kind="pairs"``: the same, with the last frame of one group carried into the next (an overlap of one
   frame): the pairs are the same. Held: one group plus one frame.
-- ``kind="clip"`` and scorers that read frames: the sampled frames are kept and handed over at the end
-  (a clip model reads its frames together). Held: the sampled rows, at most ``n`` for a sampler with
-  ``n`` (FVD's 16 frames), every decoded frame for an ``all`` sampler (bound those with ``--max-seconds``).
+- a backbone that declares its frame windows (:meth:`~aigve.backbones.base.Backbone.frame_windows`: the
+  frames it chooses inside the clip, DOVER's fragments, ViCLIP's 8 middle frames, SimpleVQA's one-second
+  clips): only the rows of windows not yet run are held, and an extractor runs each group of windows as soon
+  as the stream has passed it. Held: one group for local windows, a one-window backbone's whole choice
+  (bounded by its own count, not by the video's length).
+- other ``kind="clip"`` extractors and scorers that read frames: the sampled frames are kept and handed over
+  at the end (a clip model reads its frames together). Held: the sampled rows, at most ``n`` for a sampler
+  with ``n`` (FVD's 16 frames).
 
 A sampler's rows may depend on the number of frames (``uniform``), which is known only at the end: the
 rows are chosen from what the container declares, and in the rare case the decode disagrees (a cut or
@@ -33,7 +38,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from aigve.backbones.base import Extractor
+from aigve.backbones.base import Backbone, Extractor, window_groups
+from aigve.types import DeclaredFrames
 from aigve.video.decode import FrameChunk
 
 T = TypeVar("T")
@@ -69,6 +75,11 @@ class Feed:
     def used_rows(self) -> list[int]:
         """The rows handed over so far (all of ``rows`` once the stream had them all)."""
         return [int(r) for r in self._picker.rows[: self._picker.pos]]
+
+    def fits(self, rows: list[int]) -> bool:
+        """Whether what was handed over is what ``rows`` (the sampler's rows for the length the stream
+        turned out to have) would have handed over; if not, the video is read again."""
+        return rows == self.used_rows
 
     def add(self, chunk: FrameChunk) -> None:
         sel = self._picker.take(chunk)
@@ -148,8 +159,98 @@ class _KeepFeed(Feed):
         return np.asarray(self.extractor.extract(frames, self.fps))
 
 
-def make_feed(extractor: Extractor | None, rows: list[int], fps: float) -> Feed:
-    """The feed for ``extractor`` (None: a scorer reading frames, which keeps them) on ``rows``."""
+class _WindowsFeed(Feed):
+    """A backbone that declares its frame windows (:meth:`~aigve.backbones.base.Backbone.frame_windows`): of
+    the sampled frames only the rows of windows still to run are held (copied out of the chunk). An extractor
+    runs each group of windows (:func:`~aigve.backbones.base.window_groups`, the groups
+    :func:`~aigve.backbones.base.run_windows` forms on a whole clip) as soon as the stream has passed the
+    group's last row, on a :class:`~aigve.types.DeclaredFrames` of exactly the rows ``run_windows`` would
+    give it, so the rows are the same; a scorer gets its declared rows at the end. Held: the rows of the
+    groups not yet run that the stream has passed (one group for local windows; a one-window backbone's
+    whole choice, e.g. DOVER's 128 frames)."""
+
+    def __init__(self, backbone: Backbone, rows: list[int], fps: float, windows: list[Any]) -> None:
+        super().__init__(backbone if isinstance(backbone, Extractor) else None, rows, fps)
+        self.backbone = backbone
+        self.windows = [tuple(int(r) for r in w) for w in windows]
+        self.length = len(rows)
+        if not self.windows:
+            raise ValueError(f"{backbone.name}: no frames to extract features from")
+        self._held: dict[int, np.ndarray] = {}  # sampled position -> its frame
+        self._need = {r for w in self.windows for r in w}
+        self._groups: list[range] | None = None  # known once a frame's size is (groups may depend on it)
+        self._last: dict[int, int] = {}  # sampled position -> the last group that reads it
+        self._ends: list[int] = []  # per group: its last row
+        self._next = 0
+        self._out: list[np.ndarray] = []
+        #: most frames held at once (for tests and benchmarks)
+        self.peak_held = 0
+
+    def fits(self, rows: list[int]) -> bool:
+        # the windows were chosen for the planned length: it must be the true one, not only the rows so far
+        return rows == self.rows == self.used_rows
+
+    def add(self, chunk: FrameChunk) -> None:
+        first = self._picker.pos
+        sel = self._picker.take(chunk)
+        if not sel.size:
+            return
+        if self._groups is None:
+            self._plan(*chunk.frames.shape[1:3])
+        for j, at in enumerate(sel):
+            if first + j in self._need:
+                self._held[first + j] = np.array(chunk.frames[at])  # a copy: the chunk is not kept alive
+        self.peak_held = max(self.peak_held, len(self._held))
+        if self.extractor is not None:
+            self._run_ready(first + len(sel))
+
+    def _plan(self, height: int, width: int) -> None:
+        self._groups = window_groups(self.backbone, self.windows, int(height), int(width))
+        for g, group in enumerate(self._groups):
+            rows = [r for i in group for r in self.windows[i]]
+            self._ends.append(max(rows))
+            for r in rows:
+                self._last[r] = g
+
+    def _run_ready(self, passed: int) -> None:
+        assert self._groups is not None and self.extractor is not None
+        while self._next < len(self._groups) and self._ends[self._next] < passed:
+            group = self._groups[self._next]
+            rows = sorted({r for i in group for r in self.windows[i]})
+            view = DeclaredFrames.kept(
+                np.stack([self._held[r] for r in rows]), rows, self.length, self.backbone.name
+            )
+            self._out.append(
+                np.asarray(self.extractor.extract_windows(view, self.fps, group.start, group.stop))
+            )
+            for r in rows:
+                if self._last[r] == self._next:
+                    del self._held[r]
+            self._next += 1
+
+    def finish(self) -> Any:
+        if self.extractor is None:  # a scorer: its declared rows
+            rows = sorted(self._held)
+            if not rows:
+                raise ValueError("no frames to score")
+            return DeclaredFrames.kept(
+                np.stack([self._held[r] for r in rows]), rows, self.length, self.backbone.name
+            )
+        self._run_ready(self.length)
+        assert self._groups is not None
+        if self._next < len(self._groups):
+            raise ValueError(f"{self.backbone.name}: the stream ended before its frame windows did")
+        return self._out[0] if len(self._out) == 1 else np.concatenate(self._out)
+
+
+def make_feed(backbone: Backbone, rows: list[int], fps: float) -> Feed:
+    """The feed for ``backbone`` on ``rows``: an extractor's by its kind and frame windows; a scorer reading
+    frames keeps them (only its declared rows if it declares windows). May raise what ``frame_windows``
+    raises for a clip of ``len(rows)`` frames."""
+    windows = backbone.frame_windows(len(rows), fps)
+    if windows is not None:
+        return _WindowsFeed(backbone, rows, fps, windows)
+    extractor = backbone if isinstance(backbone, Extractor) else None
     if extractor is None or extractor.kind == "clip":
         return _KeepFeed(extractor, rows, fps)
     if extractor.kind == "pairs":
