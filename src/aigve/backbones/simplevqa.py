@@ -30,6 +30,13 @@ pytorchvideo's Kinetics-400 SlowFast 8x8 R50 (``SLOWFAST_8x8_R50.pyth``).
 Batching: ``batch_size`` counts frames per forward pass as for per-frame extractors: the spatial branch runs
 ``max(1, batch_size // 4)`` key frames at a time (448 px = 4x the pixels of 224), the motion branch
 ``max(1, batch_size // 32)`` clips of 32 frames. Batch norm is in eval mode, so results do not depend on it.
+
+Declared frames (:meth:`~aigve.backbones.base.Backbone.frame_windows`): one window per second, in order —
+``[key frame]`` for ``simplevqa_spatial``, the second's 32 clip rows (repeats of the last frame included)
+for ``slowfast_r50`` — and one call of ``extract_windows`` takes the batch above
+(:meth:`~aigve.backbones.base.Backbone.windows_per_call`). ``extract`` runs through those windows
+(:func:`~aigve.backbones.base.run_windows`), so a streamed video holds one batch of seconds at a time and
+both paths give the same rows; the extractors index only their declared rows, never the whole clip.
 """
 
 from __future__ import annotations
@@ -43,11 +50,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from aigve.backbones.base import Extractor, Scorer, ScorerInput
+from aigve.backbones.base import Extractor, Scorer, ScorerInput, run_windows
 from aigve.backbones.nets.simplevqa import SimpleVQAHead, SimpleVQANet, head_state, strip_data_parallel
 from aigve.backbones.nets.slowfast import SlowFastR50
 from aigve.backbones.registry import register_extractor
 from aigve.errors import MetricInputError, UsageError
+from aigve.types import DeclaredFrames
 from aigve.weights import load_into
 
 log = logging.getLogger(__name__)
@@ -156,11 +164,15 @@ def preprocess_motion(frames: torch.Tensor, size: int = MOTION_SIZE) -> torch.Te
     return _normalise(x, KINETICS_MEAN, KINETICS_STD)
 
 
-def _check_frames(name: str, frames: np.ndarray) -> np.ndarray:
-    frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise UsageError(f"{name} needs uint8 [T,H,W,3] frames, got {frames.dtype} {frames.shape}")
-    if frames.shape[0] < 1:
+def _check_frames(name: str, frames: Any) -> Any:
+    """``frames`` (an array, or a :class:`~aigve.types.DeclaredFrames` view, checked without reading it)
+    if they are uint8 ``[T, H, W, 3]`` with ``T >= 1``; else ``UsageError``."""
+    if not isinstance(frames, DeclaredFrames):
+        frames = np.asarray(frames)
+    shape = tuple(frames.shape)
+    if len(shape) != 4 or shape[-1] != 3 or frames.dtype != np.uint8:
+        raise UsageError(f"{name} needs uint8 [T,H,W,3] frames, got {frames.dtype} {shape}")
+    if shape[0] < 1:
         raise UsageError(f"{name}: no frames to extract features from")
     return frames
 
@@ -293,14 +305,23 @@ class SimpleVQASpatialExtractor(_VQAExtractor):
         }
         return ident
 
+    def frame_windows(self, num_frames: int, fps: float | None) -> list[Sequence[int]] | None:
+        """One window per second: its key frame."""
+        return [[r] for r in key_frame_rows(num_frames, fps)]
+
+    def windows_per_call(self, height: int, width: int) -> int:
+        return max(1, self.batch_size // 4)
+
+    def extract_windows(self, frames: DeclaredFrames, fps: float | None, lo: int, hi: int) -> np.ndarray:
+        """Seconds ``lo .. hi - 1``: their key frames in one forward pass -> float32 ``[hi - lo, 7168]``."""
+        frames = _check_frames(self.name, frames)
+        rows = key_frame_rows(len(frames), fps)[lo:hi]
+        self.ensure_loaded()
+        return self._run(frames[rows])
+
     def extract(self, frames: np.ndarray, fps: float | None = None) -> np.ndarray:
         """uint8 ``[T, H, W, 3]`` (all frames) + fps -> float32 ``[n_seconds, 7168]``."""
-        frames = _check_frames(self.name, frames)
-        rows = key_frame_rows(frames.shape[0], fps)
-        self.ensure_loaded()
-        step = max(1, self.batch_size // 4)
-        outs = [self._run(frames[rows[i : i + step]]) for i in range(0, len(rows), step)]
-        return np.concatenate(outs, axis=0)
+        return run_windows(self, _check_frames(self.name, frames), fps)
 
     def _run(self, chunk: np.ndarray) -> np.ndarray:
         assert self.model is not None
@@ -355,16 +376,25 @@ class SlowFastMotionExtractor(_VQAExtractor):
         }
         return ident
 
+    def frame_windows(self, num_frames: int, fps: float | None) -> list[Sequence[int]] | None:
+        """One window per second: its 32 clip rows (the tail repeating the video's last frame)."""
+        return list(clip_rows(num_frames, fps))
+
+    def windows_per_call(self, height: int, width: int) -> int:
+        return max(1, self.batch_size // CLIP_FRAMES)
+
+    def extract_windows(self, frames: DeclaredFrames, fps: float | None, lo: int, hi: int) -> np.ndarray:
+        """Seconds ``lo .. hi - 1``: their clips in one forward pass -> float32 ``[hi - lo, 2304]``."""
+        frames = _check_frames(self.name, frames)
+        clips = clip_rows(len(frames), fps)[lo:hi]
+        self.ensure_loaded()
+        return self._run(frames, clips)
+
     def extract(self, frames: np.ndarray, fps: float | None = None) -> np.ndarray:
         """uint8 ``[T, H, W, 3]`` (all frames) + fps -> float32 ``[n_seconds, 2304]``."""
-        frames = _check_frames(self.name, frames)
-        clips = clip_rows(frames.shape[0], fps)
-        self.ensure_loaded()
-        step = max(1, self.batch_size // CLIP_FRAMES)
-        outs = [self._run(frames, clips[i : i + step]) for i in range(0, len(clips), step)]
-        return np.concatenate(outs, axis=0)
+        return run_windows(self, _check_frames(self.name, frames), fps)
 
-    def _run(self, frames: np.ndarray, clips: list[list[int]]) -> np.ndarray:
+    def _run(self, frames: Any, clips: list[list[int]]) -> np.ndarray:
         assert self.model is not None
         used = sorted({r for c in clips for r in c})
         pos = {r: i for i, r in enumerate(used)}
