@@ -41,11 +41,18 @@ repository centres its *temporal* clips but still draws the fragments at random)
 The ``dover`` extractor (kind ``"clip"``) turns a video's frames into one row ``[technical, aesthetic]`` of
 raw branch scores (means of the heads' score maps over clips and positions); the ``dover`` metric rescales
 them.
+
+**Declared frames** (:meth:`~aigve.backbones.base.Backbone.frame_windows`): one window, the technical and
+aesthetic rows the sampler draws (``num_clips * clip_len + clip_len`` entries, 128 by default, whatever the
+video's length; a row drawn twice is held once). The temporal draws come first from the video's fresh generator and depend only
+on the number of frames, the options and the seed, so :func:`sample_rows` gives them before any pixel is
+read; the views are built from those frames alone (a streamed video holds only them).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Literal
 
@@ -57,6 +64,7 @@ from aigve.backbones.base import Extractor
 from aigve.backbones.nets.dover import DOVERNet
 from aigve.backbones.registry import register_extractor
 from aigve.errors import MetricInputError, UsageError
+from aigve.types import DeclaredFrames
 from aigve.weights import load_into
 
 WEIGHTS_NAME = "dover"
@@ -197,30 +205,55 @@ def _normalise(video: torch.Tensor, clips: int) -> torch.Tensor:
     return v.reshape(c, clips, t // clips, h, w).transpose(0, 1)
 
 
+def sample_rows(
+    num_frames: int, cfg: ViewConfig | None = None, *, seed: int = 0, sampling: Sampling = "random"
+) -> tuple[np.ndarray, np.ndarray, np.random.Generator | None]:
+    """The technical rows ``[num_clips * clip_len]`` and aesthetic rows ``[clip_len]`` of a ``num_frames``
+    video, and the generator after those draws (it draws the fragment offsets next; None for ``center``).
+    They depend only on ``num_frames``, the options and the seed: what :meth:`DoverExtractor.frame_windows`
+    declares."""
+    cfg = cfg or ViewConfig()
+    if sampling not in SAMPLINGS:
+        raise UsageError(f"dover: sampling must be one of {SAMPLINGS}, got {sampling!r}")
+    if num_frames < 1:
+        raise MetricInputError("dover: the video has no frames")
+    rng = np.random.default_rng(seed) if sampling == "random" else None
+    t_rows = temporal_indices(num_frames, cfg.clip_len, cfg.num_clips, cfg.frame_interval, rng)
+    a_rows = temporal_indices(num_frames, 1, cfg.clip_len, cfg.frame_interval, rng)
+    return t_rows, a_rows, rng
+
+
 def sample_views(
-    frames: np.ndarray | torch.Tensor,
+    frames: np.ndarray | torch.Tensor | DeclaredFrames,
     cfg: ViewConfig | None = None,
     *,
     seed: int = 0,
     sampling: Sampling = "random",
     device: torch.device | str = "cpu",
 ) -> Views:
-    """uint8 ``[T, H, W, 3]`` RGB frames of one video -> both DOVER views (see the module docstring)."""
+    """uint8 ``[T, H, W, 3]`` RGB frames of one video -> both DOVER views (see the module docstring). Only
+    the rows :func:`sample_rows` draws are read (``frames`` may be a :class:`~aigve.types.DeclaredFrames`
+    holding just those)."""
     cfg = cfg or ViewConfig()
     if sampling not in SAMPLINGS:
         raise UsageError(f"dover: sampling must be one of {SAMPLINGS}, got {sampling!r}")
-    arr = torch.as_tensor(np.asarray(frames)) if isinstance(frames, np.ndarray) else frames
-    if arr.ndim != 4 or arr.shape[-1] != 3 or arr.dtype != torch.uint8:
-        raise UsageError(f"dover needs uint8 [T,H,W,3] frames, got {arr.dtype} {tuple(arr.shape)}")
-    if arr.shape[0] < 1:
-        raise MetricInputError("dover: the video has no frames")
-    rng = np.random.default_rng(seed) if sampling == "random" else None
-    n = int(arr.shape[0])
-    t_rows = temporal_indices(n, cfg.clip_len, cfg.num_clips, cfg.frame_interval, rng)
-    a_rows = temporal_indices(n, 1, cfg.clip_len, cfg.frame_interval, rng)
-    video = arr.to(device)
-    tech_src = video[torch.as_tensor(t_rows, device=video.device)].permute(3, 0, 1, 2)
-    aes_src = video[torch.as_tensor(a_rows, device=video.device)].permute(3, 0, 1, 2)
+    if not isinstance(frames, torch.Tensor | DeclaredFrames):
+        frames = np.asarray(frames)
+    shape = tuple(frames.shape)
+    uint8 = frames.dtype == (torch.uint8 if isinstance(frames, torch.Tensor) else np.uint8)
+    if len(shape) != 4 or shape[-1] != 3 or not uint8:
+        raise UsageError(f"dover needs uint8 [T,H,W,3] frames, got {frames.dtype} {shape}")
+    t_rows, a_rows, rng = sample_rows(int(shape[0]), cfg, seed=seed, sampling=sampling)
+    # only the sampled frames are read (a DeclaredFrames holds no others), once each
+    used = np.unique(np.concatenate([t_rows, a_rows]))
+    if isinstance(frames, torch.Tensor):
+        picked = frames[torch.as_tensor(used, device=frames.device)].to(device)
+    else:
+        picked = torch.from_numpy(np.ascontiguousarray(frames[used])).to(device)
+    at = {int(r): i for i, r in enumerate(used)}
+    tech_src = picked[torch.as_tensor([at[int(r)] for r in t_rows], device=picked.device)]
+    aes_src = picked[torch.as_tensor([at[int(r)] for r in a_rows], device=picked.device)]
+    tech_src, aes_src = tech_src.permute(3, 0, 1, 2), aes_src.permute(3, 0, 1, 2)
     tech, off_h, off_w = technical_view(tech_src, cfg, rng)
     aes = aesthetic_view(aes_src, cfg)
     return Views(
@@ -325,7 +358,13 @@ class DoverExtractor(Extractor):
         }
         return ident
 
-    def views(self, frames: np.ndarray) -> Views:
+    def frame_windows(self, num_frames: int, fps: float | None) -> list[Sequence[int]] | None:
+        """One window: the rows the views read, technical then aesthetic (``num_clips * clip_len + clip_len``
+        entries; a row both views read, or a short video's looped rows, appear more than once)."""
+        t_rows, a_rows, _ = sample_rows(num_frames, self.config, seed=self.seed, sampling=self.sampling)
+        return [[int(r) for r in np.concatenate([t_rows, a_rows])]]
+
+    def views(self, frames: np.ndarray | DeclaredFrames) -> Views:
         """The two views this extractor feeds the network for ``frames``."""
         return sample_views(frames, self.config, seed=self.seed, sampling=self.sampling, device=self.device)
 
