@@ -112,10 +112,11 @@ def bench_lightvqa(video: Path) -> None:
     clip = decode_video(video, Window())
     t1 = time.perf_counter()
     s = spatial.extract(clip.frames, clip.fps)
+    b = build_extractor("lightvqa_brightness").extract(clip.frames, clip.fps)
     t2 = time.perf_counter()
     m = motion.extract(clip.frames, clip.fps)
     t3 = time.perf_counter()
-    q = head.score([ScorerInput(video.stem, s, None, {}, {"spatial": s, "motion": m})])[0]
+    q = head.score([ScorerInput(video.stem, s, None, {}, {"spatial": s, "motion": m, "brightness": b})])[0]
     t4 = time.perf_counter()
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
     print("| video | frames | decode s | Swin-S + hand features (8 x 512x960) + consistency s | SlowFast s | head s "

@@ -176,24 +176,26 @@ def test_extractor_through_loader_batch_size_and_determinism(weights_file: str) 
     rng = np.random.default_rng(3)
     frames = rng.integers(0, 256, (18, 40, 56, 3), dtype=np.uint8)
     a = _extractor(weights_file, 8)  # one key frame per forward
+    assert a.frame_windows(18, 8.0) == [list(range(8))]  # it declares (and reads) only its key frames
     fa = a.extract(frames, 8.0)
     fb = _extractor(weights_file, 64).extract(frames, 8.0)  # all 8 at once
-    assert fa.shape == (8, TINY_FEATURES + 144) and fa.dtype == np.float32
+    assert fa.shape == (8, TINY_FEATURES) and fa.dtype == np.float32
     np.testing.assert_allclose(fa, fb, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(fa, a.extract(frames, 8.0))
     net, _, _ = tiny_net()
     with torch.inference_mode():
         ref = net.frame_features(preprocess_key_frames(torch.from_numpy(frames[:8]))).numpy()
-    np.testing.assert_allclose(fa[:, :TINY_FEATURES], ref, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(
-        fa[:, TINY_FEATURES:], brightness_consistency(band_brightness(frames)), rtol=1e-6
-    )
+    np.testing.assert_allclose(fa, ref, rtol=1e-5, atol=1e-5)
+    # the brightness rows come from their own per-frame extractor; the head turns them into consistency
+    bright = build_extractor("lightvqa_brightness", batch_size=4)
+    assert bright.frame_windows(18, 8.0) is None and bright.kind == "frames" and not bright.neural
+    np.testing.assert_array_equal(bright.extract(frames, 8.0), band_brightness(frames))
     assert len(a.weights_sha256() or "") == 64
     # fewer than 8 frames (the authors' code divides by zero): the last frame repeated, consistency 0
     short = a.extract(frames[:5], 8.0)
-    np.testing.assert_allclose(short[:5, :TINY_FEATURES], fa[:5, :TINY_FEATURES], rtol=1e-5, atol=1e-5)
-    np.testing.assert_array_equal(short[5:, :TINY_FEATURES], np.repeat(short[4:5, :TINY_FEATURES], 3, axis=0))
-    assert np.all(short[:, TINY_FEATURES:] == 0)
+    np.testing.assert_allclose(short[:5], fa[:5], rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(short[5:], np.repeat(short[4:5], 3, axis=0))
+    assert np.all(brightness_consistency(bright.extract(frames[:5], 8.0)) == 0)
 
 
 def test_head_scores_slots_with_padding_and_bc_scale(weights_file: str) -> None:
@@ -202,21 +204,25 @@ def test_head_scores_slots_with_padding_and_bc_scale(weights_file: str) -> None:
     ext = _extractor(weights_file, 32)
     scorer.bind_upstream(ext, "spatial")
     rng = np.random.default_rng(4)
-    spatial = rng.standard_normal((8, TINY_FEATURES + 144)).astype(np.float32)
+    spatial = rng.standard_normal((8, TINY_FEATURES)).astype(np.float32)
     motion = rng.standard_normal((3, 2304)).astype(np.float32)  # 3 seconds: the last repeated to 8
-    got = staged_score(m, Entry("v", Path("v.mp4")), None, scorer, spatial=spatial, motion=motion)
+    bright = rng.standard_normal((37, 144))  # band means of 37 frames: 8 slots of 4
+    feats = {"spatial": spatial, "motion": motion, "brightness": bright}
+    got = staged_score(m, Entry("v", Path("v.mp4")), None, scorer, **feats)
     net, _, _ = tiny_net()
-    y = np.concatenate([motion[[0, 1, 2, 2, 2, 2, 2, 2]], BC_SCALE * spatial[:, TINY_FEATURES:]], 1)
+    bc = brightness_consistency(bright).astype(np.float32)
+    y = np.concatenate([motion[[0, 1, 2, 2, 2, 2, 2, 2]], BC_SCALE * bc], 1)
     with torch.inference_mode():
-        q = net.head_forward(torch.from_numpy(spatial[:, :TINY_FEATURES]), torch.from_numpy(y))
+        q = net.head_forward(torch.from_numpy(spatial), torch.from_numpy(y))
     assert got["lightvqa"] == pytest.approx(float(q.double().mean()), rel=1e-6)
     assert 0.0 <= got["lightvqa"] <= 100.0
     long_motion = rng.standard_normal((12, 2304)).astype(np.float32)  # > 8 seconds: the first 8
-    a = staged_score(m, Entry("v", Path("v.mp4")), None, scorer, spatial=spatial, motion=long_motion)
-    b = staged_score(m, Entry("v", Path("v.mp4")), None, scorer, spatial=spatial, motion=long_motion[:8])
+    a = staged_score(m, Entry("v", Path("v.mp4")), None, scorer, **{**feats, "motion": long_motion})
+    b = staged_score(m, Entry("v", Path("v.mp4")), None, scorer, **{**feats, "motion": long_motion[:8]})
     assert a == b
-    with pytest.raises(MetricInputError):
-        staged_score(m, Entry("v", Path("v.mp4")), None, scorer, spatial=spatial[:5], motion=motion)
+    for bad in ({"spatial": spatial[:5]}, {"brightness": bright[:, :100]}):
+        with pytest.raises(MetricInputError):
+            staged_score(m, Entry("v", Path("v.mp4")), None, scorer, **{**feats, **bad})
 
 
 def test_metric_options_and_upstreams() -> None:
@@ -229,6 +235,7 @@ def test_metric_options_and_upstreams() -> None:
     ).upstreams()
     assert ups["spatial"] == ("lightvqa_spatial", {"weights": "/x/l.pth", "key_frames": "strided"})
     assert ups["motion"] == ("slowfast_r50", {"weights": "/x/s.pyth"})
+    assert ups["brightness"] == ("lightvqa_brightness", {})
     with pytest.raises(UsageError):
         cls(key_frames="every")
 
@@ -306,10 +313,9 @@ def test_engine_end_to_end_matches_direct_computation(
     motion_ext = build_extractor("slowfast_r50", weights=str(sf))
     motion = motion_ext.extract(clip.frames, clip.fps)
     assert motion.shape == (3, 2304)  # 12 frames at 4 fps: 3 seconds, repeated to 8 slots by the head
+    bc = brightness_consistency(band_brightness(clip.frames)).astype(np.float32)
     net, _, _ = tiny_net()
-    y = np.concatenate([motion[[0, 1, 2, 2, 2, 2, 2, 2]], BC_SCALE * spatial[:, TINY_FEATURES:]], 1)
+    y = np.concatenate([motion[[0, 1, 2, 2, 2, 2, 2, 2]], BC_SCALE * bc], 1)
     with torch.inference_mode():
-        q = net.head_forward(
-            torch.from_numpy(spatial[:, :TINY_FEATURES]), torch.from_numpy(y.astype(np.float32))
-        )
+        q = net.head_forward(torch.from_numpy(spatial), torch.from_numpy(y.astype(np.float32)))
     assert rec.value == pytest.approx(float(q.double().mean()), rel=1e-5)

@@ -4,7 +4,8 @@ The authors score a video in eight *slots*; slot ``i`` pairs key frame ``i`` wit
 second ``i`` and the brightness consistency of the ``i``-th eighth of the video. The network gives one
 score per slot (clamped to [0, 100]) and ``test.py`` reports their mean.
 
-``lightvqa_spatial`` (kind ``clip``, all frames in, float32 ``[8, 2C + 128 + 144]``):
+``lightvqa_spatial`` (kind ``clip``, float32 ``[8, 2C + 128]``, one row per slot): it declares one frame
+window, its 8 key frames (:meth:`~aigve.backbones.base.Backbone.frame_windows`), and reads no other frame:
 
 - **key frames** (``extract_key_frames.py``): ``number = floor(T / 8)`` and the loop keeps frames whose
   index is a multiple of ``number``, but it calls ``cv2.VideoCapture.read()`` only for those, so the frames
@@ -15,21 +16,27 @@ score per slot (clamped to [0, 100]) and ``test.py`` reports their mean.
 - each key frame is resized to 512x960 (HxW; PIL-like bilinear: the authors feed their 960x512 LLVE-QA
   frames unresized, and the network's hand-crafted features need exactly this size), scaled to [0, 1],
   ImageNet-normalised, and goes through :meth:`LightVQANet.frame_features` (Swin-S of the Light-VQA
-  checkpoint + brightness + noise): ``2C + 128`` columns;
-- **brightness consistency** (``brightness_consistency.py``), 144 columns: every frame converted to 8-bit
-  gray and resized to 720x1280 with PIL itself (``convert("L")``, bilinear ``resize``, as their transforms do),
-  scaled to [0, 1], normalised with mean 0.485 / std 0.229, reshaped row-major to ``[144, 6400]`` (so each
-  "patch" is a band of five image rows, as their ``reshape`` does) and averaged: 144 numbers per frame.
-  With ``number = floor(T / 8)``, the first ``8 * number`` frames form 8 slots of ``number`` consecutive
-  frames; per slot the unbiased variance over its frames. Padding policy: a slot of one frame (``T < 16``,
-  where the authors' ``torch.var`` gives NaN) or none (``T < 8``) has consistency 0.
+  checkpoint + brightness + noise): ``2C + 128`` columns.
 
-``lightvqa_head`` (scorer on ``lightvqa_spatial`` and ``slowfast_r50``): the temporal input of slot ``i`` is
-SlowFast row ``i`` (the 32-frame clip from second ``i``, see :mod:`aigve.backbones.simplevqa`: the same
-clip cutting and preprocessing as Light-VQA's ``VideoDataset_extract_temporal_feature``) followed by 10 x
-the slot's brightness consistency (``my_dataloader.py``); videos shorter than 8 seconds repeat their last
-second (as the authors' extraction does), longer ones use their first 8. Output ``[1, 1]``: the mean of the
-eight clamped slot scores.
+``lightvqa_brightness`` (kind ``frames``, no network, float64 ``[T, 144]``, one row per frame: streamed in
+bounded groups like any per-frame extractor): the first half of ``brightness_consistency.py`` — every frame
+converted to 8-bit gray and resized to 720x1280 with PIL itself (``convert("L")``, bilinear ``resize``, as
+their transforms do), scaled to [0, 1], normalised with mean 0.485 / std 0.229, reshaped row-major to
+``[144, 6400]`` (so each "patch" is a band of five image rows, as their ``reshape`` does) and averaged: 144
+numbers per frame.
+
+**Brightness consistency** (the second half, computed by the head from those rows), 144 numbers per slot:
+with ``number = floor(T / 8)``, the first ``8 * number`` frames form 8 slots of ``number`` consecutive
+frames; per slot the unbiased variance over its frames (float64, then float32 as the features were).
+Padding policy: a slot of one frame (``T < 16``, where the authors' ``torch.var`` gives NaN) or none
+(``T < 8``) has consistency 0.
+
+``lightvqa_head`` (scorer on ``lightvqa_spatial``, ``slowfast_r50`` and ``lightvqa_brightness``): the
+temporal input of slot ``i`` is SlowFast row ``i`` (the 32-frame clip from second ``i``, see
+:mod:`aigve.backbones.simplevqa`: the same clip cutting and preprocessing as Light-VQA's
+``VideoDataset_extract_temporal_feature``) followed by 10 x the slot's brightness consistency
+(``my_dataloader.py``); videos shorter than 8 seconds repeat their last second (as the authors' extraction
+does), longer ones use their first 8. Output ``[1, 1]``: the mean of the eight clamped slot scores.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ from aigve.backbones.nets.lightvqa import BC_DIM, FRAME_H, FRAME_W, LightVQANet,
 from aigve.backbones.registry import register_extractor
 from aigve.backbones.simplevqa import IMAGENET_MEAN, IMAGENET_STD, _normalise, _resize_levels
 from aigve.errors import MetricInputError, UsageError
+from aigve.types import DeclaredFrames
 from aigve.weights import load_into
 
 log = logging.getLogger(__name__)
@@ -71,6 +79,17 @@ def key_frame_rows(num_frames: int, mode: str = "first8") -> list[int]:
     else:
         raise UsageError(f"lightvqa: key_frames must be one of {KEY_FRAME_MODES}, got {mode!r}")
     return [min(r, num_frames - 1) for r in rows]
+
+
+def _check_frames(name: str, frames: Any) -> Any:
+    """``frames`` (an array, or a :class:`~aigve.types.DeclaredFrames` view, checked without reading it) if
+    they are uint8 ``[T, H, W, 3]`` with ``T >= 1``; else ``UsageError``."""
+    if not isinstance(frames, DeclaredFrames):
+        frames = np.asarray(frames)
+    shape = tuple(frames.shape)
+    if len(shape) != 4 or shape[-1] != 3 or frames.dtype != np.uint8 or shape[0] < 1:
+        raise UsageError(f"{name} needs uint8 [T,H,W,3] frames, got {frames.dtype} {shape}")
+    return frames
 
 
 def band_brightness(frames: np.ndarray) -> np.ndarray:
@@ -123,13 +142,13 @@ def load_lightvqa_net(
 
 @register_extractor
 class LightVQASpatialExtractor(Extractor):
-    """All frames -> per slot: Swin-S/brightness/noise features of the key frame and the slot's brightness
-    consistency, float32 ``[8, 2C + 128 + 144]``. Options: ``weights`` (the Light-VQA checkpoint; else the
-    registry's ``lightvqa``), ``key_frames`` (``first8`` | ``strided``)."""
+    """The 8 key frames (its one declared window) -> per slot the Swin-S/brightness/noise features of its key
+    frame, float32 ``[8, 2C + 128]``. Options: ``weights`` (the Light-VQA checkpoint; else the registry's
+    ``lightvqa``), ``key_frames`` (``first8`` | ``strided``)."""
 
     name: ClassVar[str] = "lightvqa_spatial"
     kind = "clip"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # 2: the brightness consistency moved to lightvqa_brightness + the head
     extra: ClassVar[str | None] = "nnvqa"
     weights_option: ClassVar[str | None] = "weights"
     input_side: ClassVar[int | None] = FRAME_H
@@ -172,14 +191,16 @@ class LightVQASpatialExtractor(Extractor):
             "resize": f"{FRAME_H}x{FRAME_W}-pil-like-bilinear-2pass-uint8",
             "mean": IMAGENET_MEAN,
             "std": IMAGENET_STD,
-            "bc": "pil-L, 720x1280, (x-0.485)/0.229, 144 row bands, unbiased var per 8th; <2 frames -> 0",
         }
         return ident
 
+    def frame_windows(self, num_frames: int, fps: float | None) -> list[Sequence[int]] | None:
+        """One window: the 8 key frames (repeats of the last frame for videos shorter than 8 frames)."""
+        return [key_frame_rows(num_frames, self.options["key_frames"])]
+
     def extract(self, frames: np.ndarray, fps: float | None = None) -> np.ndarray:
-        frames = np.asarray(frames)
-        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) < 1:
-            raise UsageError(f"lightvqa needs uint8 [T,H,W,3] frames, got {frames.dtype} {frames.shape}")
+        """uint8 ``[T, H, W, 3]`` (only the key frames are read) -> float32 ``[8, 2C + 128]``."""
+        frames = _check_frames("lightvqa", frames)
         rows = key_frame_rows(len(frames), self.options["key_frames"])
         self.ensure_loaded()
         assert self.model is not None
@@ -189,17 +210,45 @@ class LightVQASpatialExtractor(Extractor):
             for i in range(0, SLOTS, step):
                 x = torch.from_numpy(np.ascontiguousarray(frames[rows[i : i + step]])).to(self.device)
                 feats.append(self.model.frame_features(preprocess_key_frames(x)).float().cpu().numpy())
-        bc = brightness_consistency(band_brightness(frames))
-        return np.concatenate([np.concatenate(feats, axis=0), bc.astype(np.float32)], axis=1)
+        return np.concatenate(feats, axis=0)
+
+
+@register_extractor
+class LightVQABrightnessExtractor(Extractor):
+    """Every frame -> its 144 band means of the normalised 720x1280 gray frame (:func:`band_brightness`),
+    float64 ``[T, 144]``; the head turns them into the per-slot brightness consistency. No options."""
+
+    name: ClassVar[str] = "lightvqa_brightness"
+    kind = "frames"
+    version: ClassVar[str] = "1"
+    extra: ClassVar[str | None] = "nnvqa"  # Pillow
+    neural: ClassVar[bool] = False
+
+    def __init__(
+        self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
+    ) -> None:
+        if options:
+            raise UsageError(f"backbone 'lightvqa_brightness' has no option(s) {sorted(options)}")
+        super().__init__(device=device, batch_size=batch_size)
+
+    def identity(self) -> dict[str, Any]:
+        ident = super().identity()
+        ident["preprocess"] = {"bc": "pil-L, 720x1280 pil bilinear, (x-0.485)/0.229, 144 row bands, mean"}
+        return ident
+
+    def extract(self, frames: np.ndarray, fps: float | None = None) -> np.ndarray:
+        """uint8 ``[T, H, W, 3]`` -> float64 ``[T, 144]`` (one frame at a time: no batch to form)."""
+        return band_brightness(_check_frames(self.name, frames))
 
 
 @register_extractor
 class LightVQAHeadScorer(Scorer):
-    """Light-VQA's MLP head on the 8 slots (``lightvqa_spatial`` || ``slowfast_r50`` || 10 x consistency) ->
-    ``[1, 1]``: the mean of the slot scores, each clamped to [0, 100]."""
+    """Light-VQA's MLP head on the 8 slots (``lightvqa_spatial`` || ``slowfast_r50`` || 10 x the brightness
+    consistency of ``lightvqa_brightness``'s rows) -> ``[1, 1]``: the mean of the slot scores, each clamped
+    to [0, 100]."""
 
     name: ClassVar[str] = "lightvqa_head"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # 2: reads the brightness rows (lightvqa_brightness) as a third upstream
     extra: ClassVar[str | None] = "nnvqa"
     input: ClassVar[Literal["frames", "features"]] = "features"
     columns: ClassVar[tuple[str, ...]] = ("quality",)
@@ -222,7 +271,11 @@ class LightVQAHeadScorer(Scorer):
         mo = (
             {"weights": str(self.options["slowfast_weights"])} if self.options.get("slowfast_weights") else {}
         )
-        return {"spatial": ("lightvqa_spatial", sp), "motion": ("slowfast_r50", mo)}
+        return {
+            "spatial": ("lightvqa_spatial", sp),
+            "motion": ("slowfast_r50", mo),
+            "brightness": ("lightvqa_brightness", {}),
+        }
 
     def upstream(self) -> tuple[str, dict[str, Any]]:
         return self.upstreams()["spatial"]
@@ -247,20 +300,31 @@ class LightVQAHeadScorer(Scorer):
     def score(self, items: Sequence[ScorerInput]) -> list[np.ndarray]:
         self.ensure_loaded()
         assert self._net is not None
-        want = self._net.feature_dim + BC_DIM
+        want = self._net.feature_dim
         out = []
         for it in items:
             s = np.asarray(it.features["spatial"], dtype=np.float32)
             m = np.asarray(it.features["motion"], dtype=np.float32)
-            if s.shape != (SLOTS, want) or m.ndim != 2 or m.shape[0] < 1 or m.shape[1] != 2304:
+            b = np.asarray(it.features["brightness"], dtype=np.float64)
+            if (
+                s.shape != (SLOTS, want)
+                or m.ndim != 2
+                or m.shape[0] < 1
+                or m.shape[1] != 2304
+                or b.ndim != 2
+                or b.shape[0] < 1
+                or b.shape[1] != BC_DIM
+            ):
                 raise MetricInputError(
-                    f"lightvqa got {s.shape} spatial and {m.shape} motion features (want ({SLOTS}, {want}) and "
-                    "(n_seconds, 2304)); clear the feature cache (--cache-dir) if it holds stale entries"
+                    f"lightvqa got {s.shape} spatial, {m.shape} motion and {b.shape} brightness features (want "
+                    f"({SLOTS}, {want}), (n_seconds, 2304) and (n_frames, {BC_DIM})); clear the feature cache "
+                    "(--cache-dir) if it holds stale entries"
                 )
+            bc = brightness_consistency(b).astype(np.float32)
             rows = [min(i, m.shape[0] - 1) for i in range(SLOTS)]
-            y = np.concatenate([m[rows], BC_SCALE * s[:, -BC_DIM:]], axis=1)
+            y = np.concatenate([m[rows], BC_SCALE * bc], axis=1)
             p = next(self._net.parameters())
             with torch.inference_mode():
-                q = self._net.head_forward(torch.from_numpy(s[:, :-BC_DIM]).to(p), torch.from_numpy(y).to(p))
+                q = self._net.head_forward(torch.from_numpy(s).to(p), torch.from_numpy(y).to(p))
             out.append(np.array([[float(q.double().mean())]], dtype=np.float64))
         return out

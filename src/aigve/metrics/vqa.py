@@ -405,7 +405,7 @@ class LightVQA(VideoMetric):
             "slot scores"
         ),
         inputs=("generated",),
-        backbone="lightvqa_spatial+slowfast_r50",
+        backbone="lightvqa_spatial+slowfast_r50+lightvqa_brightness",
         outputs=(
             OutputSpec(
                 "lightvqa",
