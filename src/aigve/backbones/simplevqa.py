@@ -1,7 +1,8 @@
 """Per-second features of the no-reference VQA models: SimpleVQA's spatial branch and SlowFast motion.
 
-Both extractors take *all* decoded frames (``ALL_FRAMES``) with the video's frame rate and cut them into
-seconds the way SimpleVQA's ``test_demo.py`` does (sunwei925/SimpleVQA @ 017edda):
+Both extractors are given all decoded frames (``ALL_FRAMES``) with the video's frame rate (they read only
+the rows they declare, see below) and cut them into seconds the way SimpleVQA's ``test_demo.py`` does
+(sunwei925/SimpleVQA @ 017edda):
 
 - ``r = round(fps)`` frames per second, ``n = T // r`` whole seconds (``int(video_length / r)``);
 - key frame of second ``i`` = frame ``i * r``;
@@ -320,7 +321,7 @@ class SimpleVQASpatialExtractor(_VQAExtractor):
         return self._run(frames[rows])
 
     def extract(self, frames: np.ndarray, fps: float | None = None) -> np.ndarray:
-        """uint8 ``[T, H, W, 3]`` (all frames) + fps -> float32 ``[n_seconds, 7168]``."""
+        """uint8 ``[T, H, W, 3]`` (all frames; only the key frames are read) + fps -> float32 ``[n_seconds, 7168]``."""
         return run_windows(self, _check_frames(self.name, frames), fps)
 
     def _run(self, chunk: np.ndarray) -> np.ndarray:
@@ -391,7 +392,7 @@ class SlowFastMotionExtractor(_VQAExtractor):
         return self._run(frames, clips)
 
     def extract(self, frames: np.ndarray, fps: float | None = None) -> np.ndarray:
-        """uint8 ``[T, H, W, 3]`` (all frames) + fps -> float32 ``[n_seconds, 2304]``."""
+        """uint8 ``[T, H, W, 3]`` (all frames; only the clips' rows are read) + fps -> float32 ``[n_seconds, 2304]``."""
         return run_windows(self, _check_frames(self.name, frames), fps)
 
     def _run(self, frames: Any, clips: list[list[int]]) -> np.ndarray:
