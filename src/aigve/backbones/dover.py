@@ -44,9 +44,10 @@ them.
 
 **Declared frames** (:meth:`~aigve.backbones.base.Backbone.frame_windows`): one window, the technical and
 aesthetic rows the sampler draws (``num_clips * clip_len + clip_len`` entries, 128 by default, whatever the
-video's length; a row drawn twice is held once). The temporal draws come first from the video's fresh generator and depend only
-on the number of frames, the options and the seed, so :func:`sample_rows` gives them before any pixel is
-read; the views are built from those frames alone (a streamed video holds only them).
+video's length; a row drawn twice is held once). The temporal draws come first from the video's fresh
+generator and depend only on the number of frames, the options and the seed, so :func:`sample_rows` gives
+them before any pixel is read; the views are built from those frames alone (a streamed video holds only
+them).
 """
 
 from __future__ import annotations

@@ -321,7 +321,7 @@ class SimpleVQASpatialExtractor(_VQAExtractor):
         return self._run(frames[rows])
 
     def extract(self, frames: np.ndarray, fps: float | None = None) -> np.ndarray:
-        """uint8 ``[T, H, W, 3]`` (all frames; only the key frames are read) + fps -> float32 ``[n_seconds, 7168]``."""
+        """uint8 ``[T, H, W, 3]`` + fps -> float32 ``[n_seconds, 7168]`` (reads the key frames only)."""
         return run_windows(self, _check_frames(self.name, frames), fps)
 
     def _run(self, chunk: np.ndarray) -> np.ndarray:
@@ -392,7 +392,7 @@ class SlowFastMotionExtractor(_VQAExtractor):
         return self._run(frames, clips)
 
     def extract(self, frames: np.ndarray, fps: float | None = None) -> np.ndarray:
-        """uint8 ``[T, H, W, 3]`` (all frames; only the clips' rows are read) + fps -> float32 ``[n_seconds, 2304]``."""
+        """uint8 ``[T, H, W, 3]`` + fps -> float32 ``[n_seconds, 2304]`` (reads the clips' rows only)."""
         return run_windows(self, _check_frames(self.name, frames), fps)
 
     def _run(self, frames: Any, clips: list[list[int]]) -> np.ndarray:
