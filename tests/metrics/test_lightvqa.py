@@ -28,7 +28,7 @@ from aigve.backbones.lightvqa import (
     preprocess_key_frames,
 )
 from aigve.backbones.nets.lightvqa import LightVQANet, ours_to_upstream, upstream_to_ours
-from aigve.backbones.registry import build_extractor
+from aigve.backbones.registry import build_extractor, known_extractors
 from aigve.errors import MetricInputError, UsageError, WeightsError
 from aigve.metrics.catalog import get_metric_class
 from aigve.types import Entry
@@ -236,6 +236,17 @@ def test_metric_options_and_upstreams() -> None:
     assert ups["spatial"] == ("lightvqa_spatial", {"weights": "/x/l.pth", "key_frames": "strided"})
     assert ups["motion"] == ("slowfast_r50", {"weights": "/x/s.pyth"})
     assert ups["brightness"] == ("lightvqa_brightness", {})
+    # the brightness rows: a registered per-frame extractor without a network or options
+    assert "lightvqa_brightness" in known_extractors()
+    bright = build_extractor("lightvqa_brightness")
+    bright.set_precision("bf16")
+    assert (
+        bright.kind == "frames" and "precision" not in bright.identity() and bright.weights_sha256() is None
+    )
+    with pytest.raises(UsageError, match="no option"):
+        build_extractor("lightvqa_brightness", size=720)
+    with pytest.raises(UsageError, match="uint8"):
+        bright.extract(np.zeros((2, 8, 8, 3), dtype=np.float32))
     with pytest.raises(UsageError):
         cls(key_frames="every")
 
