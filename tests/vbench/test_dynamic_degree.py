@@ -232,6 +232,19 @@ def test_static_filter_equals_vbench(monkeypatch: pytest.MonkeyPatch) -> None:
     assert got["vbench_temporal_flickering_static"] == float(check_static(params, list(out[:, 0])))
 
 
+def test_static_filter_weights_are_in_the_request_the_engine_builds() -> None:
+    """``weights`` reaches ``vbench_raft_static`` through ``requests()`` (what the engine plans from), not the
+    ``frame_absdiff`` request."""
+    from aigve.metrics.vbench import VBenchTemporalFlickering
+
+    metric = VBenchTemporalFlickering(static_filter=True, weights="raft.pth")
+    for reqs in (metric.requests(), metric.effective_requests()):
+        assert {r.extractor: dict(r.options) for r in reqs} == {
+            "frame_absdiff": {},
+            "vbench_raft_static": {"weights": "raft.pth"},
+        }
+
+
 def test_suite_leaves_out_videos_the_static_filter_rejects() -> None:
     from aigve.results.records import MetricAggregate, OutputValue, Results
     from aigve.types import VideoRecord
