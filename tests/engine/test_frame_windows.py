@@ -270,11 +270,12 @@ def _reads_all_frames(backbone_cls: type) -> bool:
 def test_no_metric_holds_a_whole_long_video() -> None:
     """Every request of the zoo that would hold all sampled frames of a streamed video (a clip extractor or a
     scorer reading frames) either samples a bounded number of frames or declares frame windows whose groups
-    hold the same number of rows at 20 s and at 2 min (30 fps)."""
+    hold the same number of rows at 20 s and at 2 min (30 fps). Each metric also with every option that is
+    off by default switched on (``vbench_temporal_flickering``'s ``static_filter`` adds ``vbench_raft_static``)."""
     unbounded = []
-    for spec in all_specs():
+    for spec, options in _with_switches(all_specs()):
         try:
-            metric = get_metric_class(spec.name)()
+            metric = get_metric_class(spec.name)(**options)
         except Exception:  # noqa: BLE001 - metrics whose optional dependencies are missing
             continue
         for req in metric.requests():
@@ -290,6 +291,22 @@ def test_no_metric_holds_a_whole_long_video() -> None:
                     if widths[0] != widths[1]:
                         unbounded.append((spec.name, backbone.name, widths))
     assert not unbounded
+
+
+def _with_switches(specs: Sequence[MetricSpec]) -> list[tuple[MetricSpec, dict[str, Any]]]:
+    """Each spec with its defaults, then once per boolean option that is off by default, switched on."""
+    out: list[tuple[MetricSpec, dict[str, Any]]] = []
+    for spec in specs:
+        out.append((spec, {}))
+        out += [(spec, {k: True}) for k, v in (spec.options or {}).items() if v is False]
+    return out
+
+
+def test_switched_on_options_are_checked_too() -> None:
+    pairs = _with_switches(all_specs())
+    assert (get_metric_class("vbench_temporal_flickering").spec, {"static_filter": True}) in pairs
+    metric = get_metric_class("vbench_temporal_flickering")(static_filter=True)
+    assert "vbench_raft_static" in [r.extractor for r in metric.requests()]
 
 
 def _widest_group(backbone: Any) -> list[int]:

@@ -275,3 +275,46 @@ def test_metric_score_reads_raw_outputs_in_order() -> None:
     assert got["videoscore_mean"] == pytest.approx(row.mean())
     with pytest.raises(MetricInputError):
         m.score(Entry("v", Path("v.mp4"), prompt="p"), {"aspects": np.array([[1.0, np.nan, 1.0, 1.0, 1.0]])})
+
+
+def test_streamed_video_gives_the_values_of_the_whole_one(
+    tiny_dir: Path, tmp_path: Path, offline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """VideoScore declares the rows ``frame_indices`` picks: a streamed video holds only those (8 of 21 here)
+    and gives exactly the values of the video decoded whole."""
+    import pandas as pd
+
+    import aigve.engine.execute as execute
+    from aigve.data.dataset import Dataset
+    from aigve.engine import Engine, RunConfig
+    from aigve.video.encode import write_video
+
+    rng = np.random.default_rng(1)
+    entries = []
+    for name, t in (("a", 21), ("b", 6)):
+        p = write_video(tmp_path / f"{name}.mp4", rng.integers(0, 256, (t, 32, 32, 3), dtype=np.uint8), fps=8)
+        entries.append(Entry(name, p, prompt="a red car"))
+    held: list[int] = []
+    real_make_feed = execute.make_feed
+
+    def make_feed(backbone, rows, fps):  # type: ignore[no-untyped-def]
+        feed = real_make_feed(backbone, rows, fps)
+        if backbone.name == "videoscore":
+            held.append(len(feed._need))  # the rows the streamed feed keeps
+        return feed
+
+    monkeypatch.setattr(execute, "make_feed", make_feed)
+
+    def run(**kw):  # type: ignore[no-untyped-def]
+        cfg = RunConfig(
+            metrics=["videoscore"], metric_options={"videoscore": {"weights": str(tiny_dir), "num_frames": 8}},
+            bootstrap=0, set_bootstrap=0, progress=False, cache_dir=None, **kw,
+        )  # fmt: skip
+        table = Engine(Dataset("t", entries), cfg).run().per_video
+        return table.sort_values(["video_id", "metric", "output"]).reset_index(drop=True)
+
+    whole = run(stream_above_mib=None)
+    streamed = run(stream_above_mib=0, stream_chunk_mib=0.01)  # 3 frames a chunk
+    assert sorted(held) == [6, 8]
+    pd.testing.assert_frame_equal(streamed, whole, check_exact=True)
+    assert whole["error"].isna().all() and whole["value"].notna().all()

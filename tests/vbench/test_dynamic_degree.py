@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from aigve.backbones.vbench import (
-    VBenchRaftScorer,
+    VBenchRaftExtractor,
     pad_to_8,
     raft_original_to_torchvision,
     top5_mean_magnitude,
@@ -105,7 +105,7 @@ def test_scorer_is_raft_large_as_vbench_calls_it(tv_raft_file: Path) -> None:
     from torchvision.models.optical_flow import raft_large
 
     fr = frames_moving(3, 128, 150, seed=1)
-    sc = VBenchRaftScorer(weights=str(tv_raft_file))
+    sc = VBenchRaftExtractor(weights=str(tv_raft_file))
     ref = raft_large(weights=None)
     ref.load_state_dict(torch.load(tv_raft_file, weights_only=True))
     ref.eval()
@@ -116,9 +116,7 @@ def test_scorer_is_raft_large_as_vbench_calls_it(tv_raft_file: Path) -> None:
             a, b = InputPadder(a.shape).pad(a, b)
             flow = ref(2 * (a / 255.0) - 1.0, 2 * (b / 255.0) - 1.0, num_flow_updates=20)[-1]
             scores.append(get_score(flow))
-    from aigve.backbones.base import ScorerInput
-
-    (out,) = sc.score([ScorerInput("v", fr, fps=8.0)])
+    out = sc.extract(fr, fps=8.0)
     assert np.allclose(out[:, 0], scores, atol=1e-5, rtol=0)
     p = set_params(frames[0], len(frames))
     assert out[0, 1] == p["thres"] and out[0, 2] == p["count_num"]
@@ -161,7 +159,7 @@ def test_original_raft_checkpoint_converted_gives_the_same_flow(tmp_path: Path) 
     from torchvision.models.optical_flow import raft_large
 
     raft_large(weights=None).load_state_dict(converted, strict=True)
-    sc = VBenchRaftScorer(weights=str(ckpt))
+    sc = VBenchRaftExtractor(weights=str(ckpt))
     fr = frames_moving(4, 130, 136, seed=2)
     frames = [torch.from_numpy(f).permute(2, 0, 1).float()[None] for f in fr]
     ref_scores = []
@@ -172,9 +170,7 @@ def test_original_raft_checkpoint_converted_gives_the_same_flow(tmp_path: Path) 
             ours = sc.flow(fr[i], fr[i + 1])
             assert np.abs(ours - flow_up[0].numpy()).max() < 1e-4
             ref_scores.append(get_score(flow_up))
-    from aigve.backbones.base import ScorerInput
-
-    (out,) = sc.score([ScorerInput("v", fr, fps=8.0)])
+    out = sc.extract(fr, fps=8.0)
     assert np.allclose(out[:, 0], ref_scores, atol=1e-4, rtol=0)
     p = set_params(frames[0], len(frames))
     got = VBenchDynamicDegree().score(Entry("v", Path("v.mp4")), {"flow": out})
@@ -206,8 +202,7 @@ def check_static(params, score_list):
 def test_static_filter_equals_vbench(monkeypatch: pytest.MonkeyPatch) -> None:
     """Pairs (consecutive, then first->last and last->first), top-2 % score, thresholds and decision as
     ``StaticFilter.infer``; the flow itself is RAFT (checked above), stubbed here by a deterministic function."""
-    from aigve.backbones.base import ScorerInput
-    from aigve.backbones.vbench import VBenchRaftStaticScorer, top2_mean_magnitude
+    from aigve.backbones.vbench import VBenchRaftStaticExtractor, top2_mean_magnitude
     from aigve.metrics.vbench import VBenchTemporalFlickering, static_decision
 
     rng = np.random.default_rng(4)
@@ -222,9 +217,9 @@ def test_static_filter_equals_vbench(monkeypatch: pytest.MonkeyPatch) -> None:
         d = float(np.abs(a.astype(np.float64) - b.astype(np.float64)).mean())
         return np.full((2, a.shape[0], a.shape[1]), d / 10, dtype=np.float32)
 
-    monkeypatch.setattr(VBenchRaftStaticScorer, "flow", fake_flow)
+    monkeypatch.setattr(VBenchRaftStaticExtractor, "flow", fake_flow)
     fr = frames_moving(6, 130, 140, seed=3)
-    (out,) = VBenchRaftStaticScorer().score([ScorerInput("v", fr, fps=8.0)])
+    out = VBenchRaftStaticExtractor().extract(fr, fps=8.0)
     firsts = [*fr[:-1], fr[0], fr[-1]]
     seconds = [*fr[1:], fr[-1], fr[0]]
     ref = [float(np.abs(a.astype(np.float64) - b.astype(np.float64)).mean()) / 10 * np.sqrt(2) for a, b in zip(firsts, seconds, strict=True)]  # fmt: skip
@@ -235,6 +230,19 @@ def test_static_filter_equals_vbench(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [r.extractor for r in metric.requests()] == ["frame_absdiff", "vbench_raft_static"]
     got = metric.score(Entry("v", Path("v.mp4")), {"absdiff": np.ones((5, 1)), "static": out})
     assert got["vbench_temporal_flickering_static"] == float(check_static(params, list(out[:, 0])))
+
+
+def test_static_filter_weights_are_in_the_request_the_engine_builds() -> None:
+    """``weights`` reaches ``vbench_raft_static`` through ``requests()`` (what the engine plans from), not the
+    ``frame_absdiff`` request."""
+    from aigve.metrics.vbench import VBenchTemporalFlickering
+
+    metric = VBenchTemporalFlickering(static_filter=True, weights="raft.pth")
+    for reqs in (metric.requests(), metric.effective_requests()):
+        assert {r.extractor: dict(r.options) for r in reqs} == {
+            "frame_absdiff": {},
+            "vbench_raft_static": {"weights": "raft.pth"},
+        }
 
 
 def test_suite_leaves_out_videos_the_static_filter_rejects() -> None:

@@ -25,6 +25,10 @@ The network needs padded frames of at least 128 x 128 at the scale it runs at (i
 at 1/8 resolution otherwise has a 1-pixel level, where VBench's own code divides by zero): smaller videos are an
 error.
 
+Frames declared (``frame_windows``): one window per predicted frame ``k``, the rows ``(2k, 2k + 1, 2k + 2)``,
+``batch_size`` windows a forward pass (the batches the whole clip is cut into), so a streamed video holds
+about one batch of frames whatever its length.
+
 Options: ``scale``, ``config`` (``"amt_s"``), ``weights`` (an explicit checkpoint path).
 """
 
@@ -32,16 +36,18 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from aigve.backbones.base import Extractor
+from aigve.backbones.base import Extractor, run_windows
 from aigve.backbones.nets.amt import AMT, CONFIGS
 from aigve.backbones.registry import register_extractor
 from aigve.errors import MetricInputError, UsageError
+from aigve.types import DeclaredFrames
 from aigve.weights import fetch_hint, load_into
 
 WEIGHTS_NAME = "amt_s"
@@ -153,11 +159,23 @@ class AMTSmoothnessExtractor(Extractor):
         ident["procedure"] = PROCEDURE
         return ident
 
-    def interpolate(self, frames: np.ndarray) -> np.ndarray:
-        """uint8 ``[T, H, W, 3]`` -> uint8 ``[ceil(T/2) - 1, H, W, 3]``: the predicted odd frames."""
+    def frame_windows(self, num_frames: int, fps: float | None) -> list[Sequence[int]] | None:
+        """One window per predicted frame ``k``: the rows ``(2k, 2k + 1, 2k + 2)`` (its two even neighbours
+        and the real odd frame it is compared with); with an even count the last odd frame is in none."""
+        if num_frames < 3:
+            raise MetricInputError(
+                f"amt_s needs at least 3 frames (two even frames to interpolate between), got {num_frames}"
+            )
+        return [(2 * k, 2 * k + 1, 2 * k + 2) for k in range(len(range(0, num_frames, 2)) - 1)]
+
+    def windows_per_call(self, height: int, width: int) -> int:
+        return max(1, self.batch_size)  # ``batch_size`` predicted frames a forward pass, as on a whole clip
+
+    def interpolate(self, kept: np.ndarray) -> np.ndarray:
+        """uint8 even frames ``[N, H, W, 3]`` (frames ``0, 2, 4, ...`` of a stretch of the video) -> uint8
+        ``[N - 1, H, W, 3]``: the predicted odd frames between consecutive ones, ``batch_size`` a pass."""
         self.ensure_loaded()
         assert self.model is not None
-        kept = frames[0::2]
         h, w = kept.shape[1:3]
         divisor = int(16 / self.scale)
         left, right, top, bottom = pad_amounts(h, w, divisor)
@@ -182,15 +200,19 @@ class AMTSmoothnessExtractor(Extractor):
                 outs.append((pred * 255.0).permute(0, 2, 3, 1).float().cpu().numpy())
         return np.concatenate(outs).clip(0, 255).astype(np.uint8)
 
-    def extract(self, frames: np.ndarray, fps: float | None = None) -> np.ndarray:
-        """uint8 ``[T, H, W, 3]`` (T >= 3) -> float64 ``[K, 1]`` mean |predicted - real| per odd frame."""
-        frames = np.asarray(frames)
+    def extract_windows(self, frames: DeclaredFrames, fps: float | None, lo: int, hi: int) -> np.ndarray:
+        """Residuals of predicted frames ``lo .. hi - 1``: float64 ``[hi - lo, 1]``."""
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
             raise UsageError(f"amt_s needs uint8 [T,H,W,3] frames, got {frames.dtype} {frames.shape}")
-        if len(frames) < 3:
-            raise MetricInputError(
-                f"amt_s needs at least 3 frames (two even frames to interpolate between), got {len(frames)}"
-            )
-        pred = self.interpolate(frames).astype(np.int16)
-        real = frames[1::2][: len(pred)].astype(np.int16)
+        self.frame_windows(len(frames), fps)  # too short: the same error as on the whole clip
+        pred = self.interpolate(frames[list(range(2 * lo, 2 * hi + 1, 2))]).astype(np.int16)
+        real = frames[[2 * k + 1 for k in range(lo, hi)]].astype(np.int16)
         return np.abs(pred - real).reshape(len(pred), -1).mean(axis=1, dtype=np.float64)[:, None]
+
+    def extract(self, frames: np.ndarray, fps: float | None = None) -> np.ndarray:
+        """uint8 ``[T, H, W, 3]`` (T >= 3) -> float64 ``[K, 1]`` mean |predicted - real| per odd frame."""
+        if not isinstance(frames, DeclaredFrames):
+            frames = np.asarray(frames)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise UsageError(f"amt_s needs uint8 [T,H,W,3] frames, got {frames.dtype} {frames.shape}")
+        return run_windows(self, frames, fps)

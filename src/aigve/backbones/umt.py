@@ -11,6 +11,9 @@ transforms; Vchitect/VBench commit 45e79ec = the ``vbench`` 0.1.5 wheel), per vi
    ImageNet mean/std;
 3. the classifier's 400 logits through a sigmoid.
 
+Frames declared (``frame_windows``): one window, the 16 rows of step 1, so a streamed video holds only those
+16 frames whatever its length.
+
 Output: float64 ``[1, 400]``, the sigmoid probabilities in the head's class order
 (:func:`aigve.backbones.nets.umt.kinetics400_labels`).
 
@@ -42,6 +45,7 @@ from aigve.backbones.nets.umt import CONFIGS, UMTClassifier, UMTConfig
 from aigve.backbones.registry import register_extractor
 from aigve.backbones.viclip import middle_indices
 from aigve.errors import MetricInputError, UsageError
+from aigve.types import DeclaredFrames
 from aigve.weights import fetch_hint, load_into
 
 WEIGHTS_NAME = "umt_l16_k400"
@@ -93,16 +97,18 @@ def _config(name: str) -> UMTConfig:
     return CONFIGS[name]
 
 
-def preprocess(frames: np.ndarray) -> torch.Tensor:
-    """All decoded uint8 frames ``[T, H, W, 3]`` of one video -> float32 ``[3, 16, 224, 224]`` (VBench's)."""
+def preprocess(frames: np.ndarray | DeclaredFrames) -> torch.Tensor:
+    """All decoded uint8 frames ``[T, H, W, 3]`` of one video (or a :class:`~aigve.types.DeclaredFrames` holding
+    at least its 16 middle rows) -> float32 ``[3, 16, 224, 224]`` (VBench's)."""
     import cv2
 
-    frames = np.asarray(frames)
+    if not isinstance(frames, DeclaredFrames):
+        frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
         raise MetricInputError(
             f"umt_k400 needs uint8 [T,H,W,3] frames (T >= 1), got {frames.dtype} {frames.shape}"
         )
-    clip = frames[middle_indices(NUM_FRAMES, len(frames))]
+    clip = frames[middle_indices(NUM_FRAMES, len(frames))]  # only these rows: its declared frame window
     h, w = clip.shape[1:3]
     if min(h, w) != RESIZE:
         nh, nw = (int(RESIZE * h / w), RESIZE) if w < h else (RESIZE, int(RESIZE * w / h))
@@ -167,6 +173,12 @@ class UMTKineticsExtractor(Extractor):
         ident["network"] = self.cfg.to_dict()
         ident["procedure"] = PROCEDURE
         return ident
+
+    def frame_windows(self, num_frames: int, fps: float | None) -> list[Sequence[int]] | None:
+        """One window: the 16 middle-sampled rows (VBench's ``get_frame_indices(16, T, "middle")``)."""
+        if num_frames < 1:
+            raise MetricInputError("umt_k400 needs uint8 [T,H,W,3] frames (T >= 1), got 0 frames")
+        return [middle_indices(NUM_FRAMES, num_frames)]
 
     def extract(self, frames: np.ndarray, fps: float | None = None) -> np.ndarray:
         return self.probabilities([preprocess(frames)])

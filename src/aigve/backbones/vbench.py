@@ -1,4 +1,4 @@
-"""Scorers used only by the VBench dimensions.
+"""Backbones used only by the VBench dimensions.
 
 ``vbench_clip_style``: VBench's ``appearance_style`` (Vchitect/VBench 45e79ec, ``vbench/appearance_style.py``)
 scores each frame against the prompt's *style text* (auxiliary info ``appearance_style``, e.g. "oil painting"),
@@ -7,6 +7,10 @@ per frame the cosine, ``exp(logit_scale) * cosine`` (CLIP's ``logits_per_text``,
 the truncation flag, on the ``clip`` extractor's embeddings of the same frames and model.
 
 ``vbench_aesthetic``: the LAION linear aesthetic head of ``aesthetic_quality`` on CLIP ViT-L/14 embeddings.
+
+``vbench_raft`` / ``vbench_raft_static``: RAFT-large flow statistics of ``dynamic_degree`` and of the static-video
+filter. Clip extractors that declare one frame window per frame pair they run RAFT on (its two rows), so a
+streamed video holds a couple of frames, never the whole clip.
 """
 
 from __future__ import annotations
@@ -17,10 +21,11 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import torch
 
-from aigve.backbones.base import Scorer, ScorerInput
+from aigve.backbones.base import Extractor, Scorer, ScorerInput, run_windows
 from aigve.backbones.clip import ClipTextScorer, image_text_cosine
 from aigve.backbones.registry import register_extractor
-from aigve.errors import UsageError
+from aigve.errors import MetricInputError, UsageError
+from aigve.types import DeclaredFrames
 
 STYLE_FIELD = "appearance_style"
 
@@ -218,22 +223,26 @@ def vbench_dynamic_stride(fps: float | None) -> int:
 
 
 @register_extractor
-class VBenchRaftScorer(Scorer):
+class VBenchRaftExtractor(Extractor):
     """VBench's ``dynamic_degree`` flow statistics (Vchitect/VBench 45e79ec, ``vbench/dynamic_degree.py``).
 
     From every decoded frame it keeps every ``max(1, round(fps/8))``-th, and for each consecutive pair of those runs
     RAFT large (torchvision's ``raft_large``, 20 flow updates) on the frames replicate-padded to multiples of 8,
     with inputs scaled to [-1, 1] (the original RAFT does ``2*x/255 - 1`` inside; torchvision expects it done).
     Per pair: ``max_rad`` = mean of the top 5 % flow magnitudes of the padded flow; every row also carries the
-    video's thresholds ``thres = 6*min(H, W)/256`` and ``count_num = round(4*T_sampled/16)``.
+    video's thresholds ``thres = 6*min(H, W)/256`` and ``count_num = round(4*T_sampled/16)`` (columns
+    :data:`DYNAMIC_COLUMNS`).
+
+    Frames declared (``frame_windows``): one window per pair, its two rows; a streamed video holds about two
+    frames. Fewer than two kept frames is a :class:`~aigve.errors.MetricInputError`.
 
     Weights: ``tv_raft_large_c_t_v1`` (torchvision's C_T_V1, ported from the original Chairs+Things RAFT, i.e. the
     ``raft-things.pth`` VBench uses); ``weights=PATH`` also takes the original ``raft-things.pth`` (keys converted).
     """
 
     name: ClassVar[str] = "vbench_raft"
-    version: ClassVar[str] = "1"
-    input: ClassVar[Literal["frames", "features"]] = "frames"
+    kind = "clip"
+    version: ClassVar[str] = "2"  # 1: a scorer reading every frame; 2: an extractor declaring its pairs
     columns: ClassVar[tuple[str, ...]] = DYNAMIC_COLUMNS
     min_side: ClassVar[int] = 128
     min_side_reason: ClassVar[str] = "RAFT's 1/8 feature map needs 4 correlation levels"
@@ -282,18 +291,39 @@ class VBenchRaftScorer(Scorer):
         flows = self.model(x[:1], x[1:], num_flow_updates=RAFT_ITERS)
         return flows[-1][0].float().cpu().numpy()
 
-    def score(self, items: Sequence[ScorerInput]) -> list[np.ndarray]:
-        out = []
-        for it in items:
-            frames = np.asarray(it.data)[:: vbench_dynamic_stride(it.fps)]
-            thres = 6.0 * (min(frames.shape[1:3]) / 256.0)
-            count_num = float(round(4 * (len(frames) / 16.0)))
-            rows = [
-                [top5_mean_magnitude(self.flow(a, b)), thres, count_num]
-                for a, b in zip(frames[:-1], frames[1:], strict=True)
-            ]
-            out.append(np.asarray(rows, dtype=np.float64).reshape(-1, len(DYNAMIC_COLUMNS)))
-        return out
+    def frame_windows(self, num_frames: int, fps: float | None) -> list[Sequence[int]] | None:
+        kept = range(0, num_frames, vbench_dynamic_stride(fps))
+        if len(kept) < 2:
+            raise MetricInputError(
+                f"vbench_raft needs at least 2 frames after VBench's ~8 fps sampling (every "
+                f"{kept.step}th of {num_frames}), got {len(kept)}"
+            )
+        return [(kept[i], kept[i + 1]) for i in range(len(kept) - 1)]
+
+    def thresholds(self, frames: Any, fps: float | None) -> tuple[float, float]:
+        """``(thres, count_num)`` of a clip (its whole length and frame size)."""
+        kept = range(0, len(frames), vbench_dynamic_stride(fps))
+        return 6.0 * (min(frames.shape[1:3]) / 256.0), float(round(4 * (len(kept) / 16.0)))
+
+    def pair_score(self, flow: np.ndarray) -> float:
+        return top5_mean_magnitude(flow)
+
+    def extract_windows(self, frames: DeclaredFrames, fps: float | None, lo: int, hi: int) -> np.ndarray:
+        """Rows ``[max_rad, thres, count_num]`` of pairs ``lo .. hi - 1``."""
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise UsageError(f"{self.name} needs uint8 [T,H,W,3] frames, got {frames.dtype} {frames.shape}")
+        windows = self.frame_windows(len(frames), fps)
+        assert windows is not None
+        thres, count_num = self.thresholds(frames, fps)
+        rows = [
+            [self.pair_score(self.flow(frames[windows[i][0]], frames[windows[i][1]])), thres, count_num]
+            for i in range(lo, hi)
+        ]
+        return np.asarray(rows, dtype=np.float64).reshape(-1, len(DYNAMIC_COLUMNS))
+
+    def extract(self, frames: np.ndarray, fps: float | None = None) -> np.ndarray:
+        """uint8 ``[T, H, W, 3]`` -> float64 ``[pairs, 3]`` (see the class docstring)."""
+        return run_windows(self, frames if isinstance(frames, DeclaredFrames) else np.asarray(frames), fps)
 
 
 def top2_mean_magnitude(flow: np.ndarray) -> float:
@@ -304,26 +334,26 @@ def top2_mean_magnitude(flow: np.ndarray) -> float:
 
 
 @register_extractor
-class VBenchRaftStaticScorer(VBenchRaftScorer):
+class VBenchRaftStaticExtractor(VBenchRaftExtractor):
     """VBench's static-video filter (``static_filter.py`` at the root of Vchitect/VBench 45e79ec), which its
     protocol runs before ``temporal_flickering``: RAFT on *every* consecutive frame pair plus (first, last) and
     (last, first); per pair the mean of the top 2 % flow magnitudes; thresholds ``thres = 3*min(H, W)/256`` and
-    ``count_num = round(2*T/16)`` in every row. The same network and weights as ``vbench_raft``."""
+    ``count_num = round(2*T/16)`` in every row. The same network and weights as ``vbench_raft``.
+
+    Frames declared: one window per pair (its two rows, in the pair's order), the two last ones reading the first
+    and the last frame; a streamed video holds the first frame and about two others."""
 
     name: ClassVar[str] = "vbench_raft_static"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # 1: a scorer reading every frame; 2: an extractor declaring its pairs
 
-    def score(self, items: Sequence[ScorerInput]) -> list[np.ndarray]:
-        out = []
-        for it in items:
-            frames = np.asarray(it.data)
-            thres = 3.0 * (min(frames.shape[1:3]) / 256.0)
-            count_num = float(round(2 * (len(frames) / 16.0)))
-            firsts = [*frames[:-1], frames[0], frames[-1]]
-            seconds = [*frames[1:], frames[-1], frames[0]]
-            rows = [
-                [top2_mean_magnitude(self.flow(a, b)), thres, count_num]
-                for a, b in zip(firsts, seconds, strict=True)
-            ]
-            out.append(np.asarray(rows, dtype=np.float64).reshape(-1, len(DYNAMIC_COLUMNS)))
-        return out
+    def frame_windows(self, num_frames: int, fps: float | None) -> list[Sequence[int]] | None:
+        if num_frames < 1:
+            raise MetricInputError("vbench_raft_static: the video has no frames")
+        last = num_frames - 1
+        return [*((i, i + 1) for i in range(last)), (0, last), (last, 0)]
+
+    def thresholds(self, frames: Any, fps: float | None) -> tuple[float, float]:
+        return 3.0 * (min(frames.shape[1:3]) / 256.0), float(round(2 * (len(frames) / 16.0)))
+
+    def pair_score(self, flow: np.ndarray) -> float:
+        return top2_mean_magnitude(flow)

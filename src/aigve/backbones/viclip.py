@@ -12,6 +12,9 @@ Vchitect/VBench commit 45e79ec = the ``vbench`` 0.1.5 wheel), per video:
    truncated with the end token kept), each L2-normalised; the score is their dot product (a cosine; no
    logit scale).
 
+Frames declared (``frame_windows``): one window, the 8 rows of step 1, so a streamed video holds only those 8
+frames whatever its length.
+
 Output: ``[1, 1]`` per video, the cosine. The tokenizer is CLIP's byte-pair encoder; the vocabulary file
 (``bpe_simple_vocab_16e6.txt.gz``) is the one that ships inside ``open_clip`` (the ``vlsim`` extra), the same
 file VBench downloads.
@@ -33,6 +36,7 @@ from aigve.backbones.base import Scorer, ScorerInput
 from aigve.backbones.nets.viclip import CONFIGS, ViCLIP, ViCLIPConfig
 from aigve.backbones.registry import register_extractor
 from aigve.errors import MetricInputError, UsageError
+from aigve.types import DeclaredFrames
 from aigve.weights import fetch_hint, load_into
 
 WEIGHTS_NAME = "viclip_internvid_10m_flt"
@@ -188,9 +192,17 @@ class ViCLIPScorer(Scorer):
         ident["procedure"] = PROCEDURE
         return ident
 
-    def prepare(self, frames: np.ndarray) -> torch.Tensor:
-        """One video's decoded frames -> ``[8, 3, 224, 224]`` network input (sampling + clip_transform)."""
-        frames = np.asarray(frames)
+    def frame_windows(self, num_frames: int, fps: float | None) -> list[Sequence[int]] | None:
+        """One window: the ``num_frames`` (8) middle-sampled rows (VBench's ``get_frame_indices``)."""
+        if num_frames < 1:
+            raise MetricInputError("viclip needs uint8 [T,H,W,3] frames (T >= 1), got 0 frames")
+        return [middle_indices(self.num_frames, num_frames)]
+
+    def prepare(self, frames: np.ndarray | DeclaredFrames) -> torch.Tensor:
+        """One video's decoded frames (or a :class:`~aigve.types.DeclaredFrames` holding at least its middle
+        rows) -> ``[8, 3, 224, 224]`` network input (sampling + clip_transform)."""
+        if not isinstance(frames, DeclaredFrames):
+            frames = np.asarray(frames)
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
             raise MetricInputError(
                 f"viclip needs uint8 [T,H,W,3] frames (T >= 1), got {frames.dtype} {frames.shape}"

@@ -8,6 +8,8 @@ file last changed in 194736f9) runs it:
   *all* ``T`` frames — a video shorter than ``n`` frames is not padded: it gets fewer image tokens, exactly
   as upstream. ``"linspace"`` is the benchmark script's rule for VideoScore v1.0 (``benchmark/
   eval_videoscore.py``, 16 frames: ``np.linspace(0, T - 1, n).astype(int)``, frames repeat when ``T < n``);
+  These rows are the scorer's one declared frame window (``frame_windows``): a streamed video holds only
+  them, whatever its length;
 - **text**: :data:`REGRESSION_QUERY_PROMPT` (byte for byte; its ``{text_prompt}`` is the entry's prompt),
   then one ``"<image> "`` per frame (as many as the text lacks); each ``<image>`` becomes
   ``<fake_token_around_image>`` + 64 x ``<image>`` + ``<fake_token_around_image>`` with doubled boundary
@@ -40,6 +42,7 @@ import torch
 from aigve.backbones.base import Scorer, ScorerInput
 from aigve.backbones.registry import register_extractor
 from aigve.errors import MetricInputError, UsageError, WeightsError
+from aigve.types import DeclaredFrames
 from aigve.weights.load import resolve_for_backbone
 
 log = logging.getLogger(__name__)
@@ -271,12 +274,16 @@ class VideoScoreScorer(Scorer):
         }
         return ident
 
+    def frame_windows(self, num_frames: int, fps: float | None) -> list[Sequence[int]] | None:
+        """One window: the rows :func:`frame_indices` picks (``num_frames`` of them at most)."""
+        return [frame_indices(num_frames, int(self.options["num_frames"]), self.options["sampling"])]
+
     def score(self, items: Sequence[ScorerInput]) -> list[np.ndarray]:
         self.ensure_loaded()
         assert self.model is not None
         out = []
         for it in items:
-            frames = np.asarray(it.data)
+            frames = it.data if isinstance(it.data, DeclaredFrames) else np.asarray(it.data)
             if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
                 raise MetricInputError(
                     f"videoscore needs uint8 [T,H,W,3] frames, got {frames.dtype} {frames.shape}"

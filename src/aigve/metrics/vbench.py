@@ -198,25 +198,13 @@ class VBenchTemporalFlickering(VideoMetric):
     def requests(self) -> list[FeatureRequest]:
         reqs = [FeatureRequest("absdiff", "frame_absdiff", ALL_FRAMES, "generated")]
         if self.options["static_filter"]:
-            reqs.append(FeatureRequest("static", "vbench_raft_static", ALL_FRAMES, "generated"))
+            # the RAFT weights go to the static filter only (the engine builds requests() as given)
+            weights = (("weights", str(self.options["weights"])),) if self.options.get("weights") else ()
+            reqs.append(FeatureRequest("static", "vbench_raft_static", ALL_FRAMES, "generated", weights))
         return reqs
 
     def extractor_options(self) -> dict[str, Any]:
         return {}
-
-    def effective_requests(self) -> list[FeatureRequest]:
-        out = []
-        for req in self.requests():
-            if req.extractor == "vbench_raft_static" and self.options.get("weights"):
-                req = FeatureRequest(
-                    req.role,
-                    req.extractor,
-                    req.sampler,
-                    req.side,
-                    (("weights", str(self.options["weights"])),),
-                )
-            out.append(req)
-        return out
 
     def score(self, entry: Entry, feats: Mapping[str, np.ndarray]) -> dict[str, float]:
         from aigve.metrics.functional.temporal import flicker_scores
