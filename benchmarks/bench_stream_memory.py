@@ -42,7 +42,7 @@ before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 ds = Dataset("mem", [Entry(id=path.stem, generated=path)])
 if not stream:  # the whole-window path, for reference
     from aigve.engine.execute import Engine
-    Engine._stream_plan = lambda self, path: None
+    Engine._stream_plan = lambda self, *args, **kwargs: None
 t0 = time.perf_counter()
 res = evaluate(ds, metrics, metric_options=options, use_cache=False, bootstrap=0, set_bootstrap=0, report=False)
 wall = time.perf_counter() - t0
