@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -63,3 +64,30 @@ def make_video(tmp_path: Path) -> Callable[..., Path]:
         return write_video(tmp_path / name, frames, fps=fps, **kw)  # type: ignore[arg-type]
 
     return _make
+
+
+def per_video_table(res: Any) -> Any:
+    """A run's per-video records in a fixed order (video, metric, output), for comparing two runs exactly."""
+    return res.per_video.sort_values(["video_id", "metric", "output"]).reset_index(drop=True)
+
+
+def run_engine(ds: Any, metrics: list[str], **kw: Any) -> Any:
+    """One engine run of ``metrics`` on ``ds`` without a shared cache or bootstrap (``kw``: RunConfig fields)."""
+    from aigve.engine import Engine, RunConfig
+
+    cfg = RunConfig(metrics=metrics, cache_dir=None, bootstrap=0, set_bootstrap=0, **kw)
+    return Engine(ds, cfg).run()
+
+
+def two_output_spec(name: str, backbone: str) -> Any:
+    """The spec of a test metric ``name`` on ``backbone`` with two outputs, ``name`` and ``name_rows``."""
+    from aigve.metrics.base import MetricSpec, OutputSpec
+
+    return MetricSpec(
+        name=name,
+        family="classic",
+        description="test metric",
+        inputs=("generated",),
+        backbone=backbone,
+        outputs=(OutputSpec(name, None), OutputSpec(f"{name}_rows", None)),
+    )

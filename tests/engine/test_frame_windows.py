@@ -15,16 +15,15 @@ import pytest
 from aigve.backbones.base import Extractor, Scorer, ScorerInput, run_windows, window_groups
 from aigve.backbones.registry import build_extractor, register_extractor
 from aigve.data.dataset import Dataset
-from aigve.engine import Engine, RunConfig
 from aigve.engine.feed import make_feed
 from aigve.errors import MetricInputError
-from aigve.metrics.base import FeatureRequest, MetricSpec, OutputSpec, VideoMetric
+from aigve.metrics.base import FeatureRequest, MetricSpec, VideoMetric
 from aigve.metrics.catalog import all_specs, get_metric_class, register_metric, unregister_metric
 from aigve.types import DeclaredFrames, Entry
 from aigve.video import write_video
 from aigve.video.decode import FrameChunk
 from aigve.video.sampling import ALL_FRAMES
-from tests.conftest import smooth_clip
+from tests.conftest import per_video_table, run_engine, smooth_clip, two_output_spec
 from tests.video.video_media import Media
 
 
@@ -137,14 +136,7 @@ class MiddleScorer(Scorer):
 
 def _metric(name: str, backbone: str) -> type[VideoMetric]:
     class M(VideoMetric):
-        spec = MetricSpec(
-            name=name,
-            family="classic",
-            description="test metric",
-            inputs=("generated",),
-            backbone=backbone,
-            outputs=(OutputSpec(name, None), OutputSpec(f"{name}_rows", None)),
-        )
+        spec = two_output_spec(name, backbone)
 
         def requests(self) -> list[FeatureRequest]:
             return [FeatureRequest("x", backbone, ALL_FRAMES)]
@@ -174,12 +166,7 @@ def _metrics():  # type: ignore[no-untyped-def]
 
 
 def _run(ds: Dataset, **kw: Any):  # type: ignore[no-untyped-def]
-    cfg = RunConfig(metrics=list(METRICS), cache_dir=None, bootstrap=0, set_bootstrap=0, **kw)
-    return Engine(ds, cfg).run()
-
-
-def _table(res) -> pd.DataFrame:  # type: ignore[no-untyped-def]
-    return res.per_video.sort_values(["video_id", "metric", "output"]).reset_index(drop=True)
+    return run_engine(ds, list(METRICS), **kw)
 
 
 @pytest.fixture
@@ -200,8 +187,8 @@ def test_streamed_equals_whole_and_both_equal_the_formula(videos: Dataset) -> No
     whole = _run(videos, stream_above_mib=None)
     streamed = _run(videos, stream_above_mib=0, stream_chunk_mib=0.01)
     single = _run(videos, stream_above_mib=None, batch_videos=False, num_workers=0)
-    pd.testing.assert_frame_equal(_table(streamed), _table(whole), check_exact=True)
-    pd.testing.assert_frame_equal(_table(single), _table(whole), check_exact=True)
+    pd.testing.assert_frame_equal(per_video_table(streamed), per_video_table(whole), check_exact=True)
+    pd.testing.assert_frame_equal(per_video_table(single), per_video_table(whole), check_exact=True)
     # the one-frame video: a per-video error for the backbone that refuses it, the others scored
     failed = whole.per_video.dropna(subset=["error"])
     assert set(zip(failed["video_id"], failed["metric"], strict=True)) == {("one", "test_fwm_local")}

@@ -17,12 +17,12 @@ from aigve.backbones.base import Extractor, Scorer, ScorerInput
 from aigve.backbones.registry import register_extractor
 from aigve.data.dataset import Dataset
 from aigve.engine import Engine, RunConfig
-from aigve.metrics.base import FeatureRequest, MetricSpec, OutputSpec, VideoMetric
+from aigve.metrics.base import FeatureRequest, VideoMetric
 from aigve.metrics.catalog import register_metric, unregister_metric
 from aigve.types import Entry
 from aigve.video import write_video
 from aigve.video.sampling import Sampler
-from tests.conftest import smooth_clip
+from tests.conftest import per_video_table, run_engine, smooth_clip, two_output_spec
 from tests.video.video_media import Media
 
 
@@ -65,15 +65,7 @@ class _TestMetric(VideoMetric):
         return {self.spec.name: float(f.sum()), f"{self.spec.name}_rows": float(len(f))}
 
 
-def _spec(name: str, backbone: str) -> MetricSpec:
-    return MetricSpec(
-        name=name,
-        family="classic",
-        description="test metric",
-        inputs=("generated",),
-        backbone=backbone,
-        outputs=(OutputSpec(name, None), OutputSpec(f"{name}_rows", None)),
-    )
+_spec = two_output_spec
 
 
 class ClipMetric(_TestMetric):
@@ -99,12 +91,7 @@ STREAMED = ["flicker", "freeze", "blur_effect", "frame_consistency", "test_tp_cl
 
 
 def _run(ds: Dataset, tmp: Path, metrics: list[str], **kw: Any):  # type: ignore[no-untyped-def]
-    cfg = RunConfig(metrics=metrics, cache_dir=None, bootstrap=0, set_bootstrap=0, **kw)
-    return Engine(ds, cfg).run()
-
-
-def _table(res) -> pd.DataFrame:  # type: ignore[no-untyped-def]
-    return res.per_video.sort_values(["video_id", "metric", "output"]).reset_index(drop=True)
+    return run_engine(ds, metrics, **kw)
 
 
 @pytest.fixture
@@ -126,7 +113,7 @@ def test_streamed_values_equal_the_whole_window(streaming_set: Dataset, tmp_path
     )
     assert whole.exit_code == 0 and not whole.errors
     assert len(whole.per_video) == len(STREAMED) * 2 * 4
-    pd.testing.assert_frame_equal(_table(streamed), _table(whole), check_exact=True)
+    pd.testing.assert_frame_equal(per_video_table(streamed), per_video_table(whole), check_exact=True)
     assert streamed.video_warnings == whole.video_warnings and whole.video_warnings  # the cut file's warning
     # with and without the chunk prefetch thread, and with decode threads
     again = _run(
@@ -138,7 +125,7 @@ def test_streamed_values_equal_the_whole_window(streaming_set: Dataset, tmp_path
         stream_prefetch=0,
         num_workers=2,
     )
-    pd.testing.assert_frame_equal(_table(again), _table(whole), check_exact=True)
+    pd.testing.assert_frame_equal(per_video_table(again), per_video_table(whole), check_exact=True)
 
 
 def test_a_mis_declared_length_is_read_again(streaming_set: Dataset, tmp_path: Path, monkeypatch) -> None:
@@ -167,7 +154,7 @@ def test_streamed_video_that_cannot_decode_gets_its_error(tmp_path: Path) -> Non
     streamed = _run(ds, tmp_path, ["flicker"], stream_above_mib=0)
     assert [e["video_id"] for e in streamed.errors] == ["bad"]
     assert streamed.errors == whole.errors
-    pd.testing.assert_frame_equal(_table(streamed), _table(whole), check_exact=True)
+    pd.testing.assert_frame_equal(per_video_table(streamed), per_video_table(whole), check_exact=True)
 
 
 # ------------------------------------------------------------------------ across videos
@@ -209,7 +196,7 @@ def test_batched_across_videos_equals_one_at_a_time(many: Dataset, tmp_path: Pat
         many, tmp_path, BATCHED, metric_options=FID, batch_videos=True, batch_size=8, num_workers=2
     )
     assert one.exit_code == 0 and not one.errors
-    pd.testing.assert_frame_equal(_table(batched), _table(one), check_exact=True)
+    pd.testing.assert_frame_equal(per_video_table(batched), per_video_table(one), check_exact=True)
     assert batched.value("fid") == one.value("fid")
     assert sum(calls) == sum(one_calls)  # the same frames, each extracted once
     assert len(calls) < len(one_calls)  # in fewer, fuller calls
@@ -225,7 +212,7 @@ def test_a_corrupt_video_among_batched_ones_gets_its_error(many: Dataset, tmp_pa
     one = _run(ds, tmp_path, ["frame_consistency"], batch_videos=False)
     batched = _run(ds, tmp_path, ["frame_consistency"], batch_videos=True, num_workers=2)
     assert [e["video_id"] for e in batched.errors] == ["bad"] and batched.errors == one.errors
-    pd.testing.assert_frame_equal(_table(batched), _table(one), check_exact=True)
+    pd.testing.assert_frame_equal(per_video_table(batched), per_video_table(one), check_exact=True)
     good = batched.per_video[batched.per_video.video_id != "bad"]
     assert good.value.notna().all() and good.error.isna().all()
 
@@ -266,4 +253,4 @@ def test_resume_after_a_kill_with_batching(many: Dataset, tmp_path: Path) -> Non
         Engine(many, cfg, progress=kill_after_three).run()
     cfg = RunConfig(metrics=["frame_consistency", "flicker"], out_dir=out, bootstrap=0, resume=True)
     resumed = Engine(many, cfg).run()
-    pd.testing.assert_frame_equal(_table(resumed), _table(full), check_exact=True)
+    pd.testing.assert_frame_equal(per_video_table(resumed), per_video_table(full), check_exact=True)
