@@ -1,0 +1,30 @@
+"""Every registered backbone's ``identity()`` (part of every cache key) is the same dict it always was.
+
+``identities.json`` is a snapshot of each backbone's identity with default options, taken before the
+backbone boilerplate moved into :class:`aigve.backbones.base.Backbone`; the weights hash is left out (it
+needs the real checkpoint), so nothing is loaded.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aigve.backbones.registry import build_extractor, get_extractor_class, known_extractors
+
+SNAPSHOT = json.loads((Path(__file__).with_name("identities.json")).read_text())
+
+
+def test_every_backbone_is_in_the_snapshot() -> None:
+    assert sorted(SNAPSHOT) == sorted(known_extractors())
+
+
+@pytest.mark.parametrize("name", sorted(SNAPSHOT))
+def test_identity_unchanged(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(get_extractor_class(name), "weights_sha256", lambda self: "not loaded")
+    ident: dict[str, Any] = build_extractor(name).identity()
+    assert ident.pop("weights_sha256") == "not loaded"
+    assert json.loads(json.dumps(ident, default=str)) == SNAPSHOT[name]
