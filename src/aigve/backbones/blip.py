@@ -159,15 +159,12 @@ class BlipExtractor(Extractor):
     input_side: ClassVar[int | None] = 384  # BLIP ViT-B at 384 px
     kind: ClassVar[Literal["frames"]] = "frames"
     version: ClassVar[str] = "1"
+    known_options: ClassVar[tuple[str, ...] | None] = ("weights", "head", "image_backend")
     extra: ClassVar[str | None] = "vlsim"
 
     def __init__(
         self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
     ) -> None:
-        known = {"weights", "head", "image_backend"}
-        unknown = set(options) - known
-        if unknown:
-            raise UsageError(f"blip backbone: unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
         options.setdefault("head", "itc")
         if options["head"] not in ("itc", "itm"):
             raise UsageError(f"blip backbone: head must be 'itc' or 'itm', got '{options['head']}'")

@@ -28,12 +28,6 @@ def _check_frames(name: str, frames: np.ndarray) -> np.ndarray:
     return f
 
 
-def _reject_options(name: str, options: dict[str, Any], allowed: tuple[str, ...]) -> None:
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise UsageError(f"extractor '{name}' has no option(s) {unknown}; known: {list(allowed)}")
-
-
 class _PixelExtractor(Extractor):
     """A classic extractor: each row is computed from its own frame (or pair) alone, so the grouping of frames
     into calls does not matter; a streamed long video hands them over a few at a time (less memory held)."""
@@ -47,6 +41,7 @@ class FrameAbsDiff(_PixelExtractor):
     """Per consecutive pair: mean absolute RGB difference (0-255) -> ``[T-1, 1]`` (``[0, 1]`` for 1 frame)."""
 
     name: ClassVar[str] = "frame_absdiff"
+    known_options: ClassVar[tuple[str, ...] | None] = ()
     kind: ClassVar[ExtractorKind] = "pairs"
     version: ClassVar[str] = "1"
     extra: ClassVar[str | None] = None
@@ -56,8 +51,7 @@ class FrameAbsDiff(_PixelExtractor):
     def __init__(
         self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
     ) -> None:
-        _reject_options(self.name, options, ())
-        super().__init__(device=device, batch_size=batch_size)
+        super().__init__(device=device, batch_size=batch_size, **options)
 
     def extract(self, frames: np.ndarray, fps: float | None = None) -> np.ndarray:
         f = _check_frames(self.name, frames)
@@ -77,13 +71,14 @@ class OpticalFlowMagnitude(_PixelExtractor):
     min_side: ClassVar[int] = F_temporal.FLOW_MIN_SIDE["dis"]  # the default method at native size
     min_side_reason: ClassVar[str] = "DIS optical flow; its option resize lifts the limit"
     DEFAULTS: ClassVar[dict[str, Any]] = {"method": "dis", "resize": None}
+    known_options: ClassVar[tuple[str, ...] | None] = tuple(DEFAULTS)
 
     neural: ClassVar[bool] = False  # pixel maths: --precision does not apply
 
     def __init__(
         self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
     ) -> None:
-        _reject_options(self.name, options, tuple(self.DEFAULTS))
+        self.check_options(options)
         opts = {**self.DEFAULTS, **options}
         F_temporal.check_flow_options(opts["method"], opts["resize"])
         super().__init__(device=device, batch_size=batch_size, **opts)
@@ -123,13 +118,14 @@ class NiqeFeatures(_PixelExtractor):
     min_side: ClassVar[int] = F_niqe.MIN_SIDE
     min_side_reason: ClassVar[str] = f"2x2 patches of {F_niqe.PATCH_SIZE} px"
     DEFAULTS: ClassVar[dict[str, Any]] = {"arithmetic": F_niqe.DEFAULT_ARITHMETIC}
+    known_options: ClassVar[tuple[str, ...] | None] = tuple(DEFAULTS)
 
     neural: ClassVar[bool] = False  # pixel maths: --precision does not apply
 
     def __init__(
         self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
     ) -> None:
-        _reject_options(self.name, options, tuple(self.DEFAULTS))
+        self.check_options(options)
         opts = {**self.DEFAULTS, **options}
         if opts["arithmetic"] not in ("numpy1", "numpy2"):
             raise UsageError(f"niqe: arithmetic must be 'numpy1' or 'numpy2', got {opts['arithmetic']!r}")
@@ -182,13 +178,14 @@ class BlurEffectFrames(_PixelExtractor):
     extra: ClassVar[str | None] = None
     min_side: ClassVar[int] = 4
     DEFAULTS: ClassVar[dict[str, Any]] = {"h_size": F_blur.DEFAULT_H_SIZE}
+    known_options: ClassVar[tuple[str, ...] | None] = tuple(DEFAULTS)
 
     neural: ClassVar[bool] = False  # pixel maths: --precision does not apply
 
     def __init__(
         self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
     ) -> None:
-        _reject_options(self.name, options, tuple(self.DEFAULTS))
+        self.check_options(options)
         opts = {**self.DEFAULTS, **options}
         F_blur.check_h_size(opts["h_size"])
         super().__init__(device=device, batch_size=batch_size, **opts)

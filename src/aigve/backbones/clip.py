@@ -501,15 +501,12 @@ class ClipExtractor(Extractor):
     input_side: ClassVar[int | None] = 224
     kind: ClassVar[Literal["frames"]] = "frames"
     version: ClassVar[str] = "1"
+    known_options: ClassVar[tuple[str, ...] | None] = ("model", "weights", "processor", "image_backend")
     extra: ClassVar[str | None] = "vlsim"
 
     def __init__(
         self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
     ) -> None:
-        known = {"model", "weights", "processor", "image_backend"}
-        unknown = set(options) - known
-        if unknown:
-            raise UsageError(f"clip backbone: unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
         options.setdefault("model", DEFAULT_MODEL)
         model_spec(str(options["model"]))  # fail early on a bad name
         super().__init__(device, batch_size, **options)
@@ -548,7 +545,6 @@ class ClipExtractor(Extractor):
 
 
 CLIP_TEXT_COLUMNS = ("cosine", "scaled_cosine", "truncated")
-_CLIP_OPTIONS = ("model", "weights", "processor", "image_backend")
 
 
 @register_extractor
@@ -568,15 +564,11 @@ class ClipTextScorer(SharedModelScorer):
     texts: ClassVar[tuple[str, ...]] = ("prompt",)
     columns: ClassVar[tuple[str, ...]] = CLIP_TEXT_COLUMNS
     extractor_class: ClassVar[type[Extractor]] = ClipExtractor
+    known_options: ClassVar[tuple[str, ...] | None] = ClipExtractor.known_options
 
     def __init__(
         self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
     ) -> None:
-        unknown = set(options) - set(_CLIP_OPTIONS)
-        if unknown:
-            raise UsageError(
-                f"clip_text scorer: unknown option(s) {sorted(unknown)}; known: {list(_CLIP_OPTIONS)}"
-            )
         options.setdefault("model", DEFAULT_MODEL)
         super().__init__(device, batch_size, **options)
 

@@ -236,6 +236,7 @@ class LightVQAHeadScorer(Scorer):
 
     name: ClassVar[str] = "lightvqa_head"
     version: ClassVar[str] = "2"  # 2: reads the brightness rows (lightvqa_brightness) as a third upstream
+    known_options: ClassVar[tuple[str, ...] | None] = ("key_frames", "slowfast_weights", "weights")
     extra: ClassVar[str | None] = "nnvqa"
     input: ClassVar[Literal["frames", "features"]] = "features"
     columns: ClassVar[tuple[str, ...]] = ("quality",)
@@ -243,10 +244,6 @@ class LightVQAHeadScorer(Scorer):
     def __init__(
         self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
     ) -> None:
-        known = {"weights", "slowfast_weights", "key_frames"}
-        unknown = set(options) - known
-        if unknown:
-            raise UsageError(f"lightvqa_head: unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
         super().__init__(device, batch_size, **options)
         self._net: LightVQANet | None = None
         self._sha: str | None = None
