@@ -139,13 +139,15 @@ class Backbone(ABC):
         """Load weights / import heavy modules. Idempotent. The default builds the network with
         :meth:`_load_network` (when the backbone has one and no network is set yet)."""
         if self._has_network() and self.model is None:
-            module, self._sha256 = self._load_network()
-            self.model = module.to(self.device).eval()
+            model, self._sha256 = self._load_network()
+            is_module = isinstance(model, torch.nn.Module)
+            self.model = model.to(self.device).eval() if is_module else model
         self._loaded = True
 
-    def _load_network(self) -> tuple[torch.nn.Module, str]:
-        """Build this backbone's network from its weights: ``(module, sha256 of the weights)``. The module
-        may be on the CPU; ``load`` moves it to the device and sets eval mode."""
+    def _load_network(self) -> tuple[Any, str | None]:
+        """Build this backbone's network from its weights: ``(network, sha256 of the weights)``. A
+        ``torch.nn.Module`` may be on the CPU: ``load`` moves it to the device and sets eval mode; any other
+        network (a model handle) is kept as it is."""
         raise NotImplementedError
 
     @classmethod

@@ -510,12 +510,9 @@ class ClipExtractor(Extractor):
         options.setdefault("model", DEFAULT_MODEL)
         model_spec(str(options["model"]))  # fail early on a bad name
         super().__init__(device, batch_size, **options)
-        self._handle: ClipModel | None = None
-        self._sha: str | None = None
+        self.model: ClipModel | None = None
 
-    def load(self) -> None:
-        if self._handle is not None:
-            return
+    def _load_network(self) -> tuple[ClipModel, str | None]:
         handle, sha, warnings = load_clip_model(
             str(self.options["model"]),
             weights=self.options.get("weights"),
@@ -525,18 +522,13 @@ class ClipExtractor(Extractor):
         )
         for w in warnings:
             log.warning("%s", w)
-        self._handle, self._sha = handle, sha
-        self._loaded = True
+        return handle, sha
 
     @property
     def handle(self) -> ClipModel:
         self.ensure_loaded()
-        assert self._handle is not None
-        return self._handle
-
-    def weights_sha256(self) -> str | None:
-        self.ensure_loaded()
-        return self._sha
+        assert self.model is not None
+        return self.model
 
     def extract(self, frames: np.ndarray, fps: float | None = None) -> np.ndarray:
         """uint8 ``[T, H, W, 3]`` -> float32 ``[T, D]`` projected image embeddings (not normalised)."""
