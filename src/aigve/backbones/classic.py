@@ -32,6 +32,25 @@ class _PixelExtractor(Extractor):
     """A classic extractor: each row is computed from its own frame (or pair) alone, so the grouping of frames
     into calls does not matter; a streamed long video hands them over a few at a time (less memory held)."""
 
+    neural: ClassVar[bool] = False  # pixel maths: --precision does not apply
+    #: every option with its default (the identity names them all); ``known_options`` are its keys
+    DEFAULTS: ClassVar[dict[str, Any]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.known_options = tuple(cls.DEFAULTS)
+
+    def __init__(
+        self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
+    ) -> None:
+        self.check_options(options)
+        opts = {**self.DEFAULTS, **options}
+        self.check_values(opts)
+        super().__init__(device=device, batch_size=batch_size, **opts)
+
+    def check_values(self, options: dict[str, Any]) -> None:
+        """:class:`UsageError` for an option value the extractor cannot use (none by default)."""
+
     def frames_per_call(self, height: int, width: int) -> int:
         return 4
 
@@ -41,17 +60,9 @@ class FrameAbsDiff(_PixelExtractor):
     """Per consecutive pair: mean absolute RGB difference (0-255) -> ``[T-1, 1]`` (``[0, 1]`` for 1 frame)."""
 
     name: ClassVar[str] = "frame_absdiff"
-    known_options: ClassVar[tuple[str, ...] | None] = ()
     kind: ClassVar[ExtractorKind] = "pairs"
     version: ClassVar[str] = "1"
     extra: ClassVar[str | None] = None
-
-    neural: ClassVar[bool] = False  # pixel maths: --precision does not apply
-
-    def __init__(
-        self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
-    ) -> None:
-        super().__init__(device=device, batch_size=batch_size, **options)
 
     def extract(self, frames: np.ndarray, fps: float | None = None) -> np.ndarray:
         f = _check_frames(self.name, frames)
@@ -71,17 +82,9 @@ class OpticalFlowMagnitude(_PixelExtractor):
     min_side: ClassVar[int] = F_temporal.FLOW_MIN_SIDE["dis"]  # the default method at native size
     min_side_reason: ClassVar[str] = "DIS optical flow; its option resize lifts the limit"
     DEFAULTS: ClassVar[dict[str, Any]] = {"method": "dis", "resize": None}
-    known_options: ClassVar[tuple[str, ...] | None] = tuple(DEFAULTS)
 
-    neural: ClassVar[bool] = False  # pixel maths: --precision does not apply
-
-    def __init__(
-        self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
-    ) -> None:
-        self.check_options(options)
-        opts = {**self.DEFAULTS, **options}
-        F_temporal.check_flow_options(opts["method"], opts["resize"])
-        super().__init__(device=device, batch_size=batch_size, **opts)
+    def check_values(self, options: dict[str, Any]) -> None:
+        F_temporal.check_flow_options(options["method"], options["resize"])
 
     def load(self) -> None:
         try:
@@ -118,19 +121,12 @@ class NiqeFeatures(_PixelExtractor):
     min_side: ClassVar[int] = F_niqe.MIN_SIDE
     min_side_reason: ClassVar[str] = f"2x2 patches of {F_niqe.PATCH_SIZE} px"
     DEFAULTS: ClassVar[dict[str, Any]] = {"arithmetic": F_niqe.DEFAULT_ARITHMETIC}
-    known_options: ClassVar[tuple[str, ...] | None] = tuple(DEFAULTS)
 
-    neural: ClassVar[bool] = False  # pixel maths: --precision does not apply
+    _model: F_niqe.NiqeModel | None = None
 
-    def __init__(
-        self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
-    ) -> None:
-        self.check_options(options)
-        opts = {**self.DEFAULTS, **options}
-        if opts["arithmetic"] not in ("numpy1", "numpy2"):
-            raise UsageError(f"niqe: arithmetic must be 'numpy1' or 'numpy2', got {opts['arithmetic']!r}")
-        super().__init__(device=device, batch_size=batch_size, **opts)
-        self._model: F_niqe.NiqeModel | None = None
+    def check_values(self, options: dict[str, Any]) -> None:
+        if options["arithmetic"] not in ("numpy1", "numpy2"):
+            raise UsageError(f"niqe: arithmetic must be 'numpy1' or 'numpy2', got {options['arithmetic']!r}")
 
     def load(self) -> None:
         self._model = F_niqe.load_niqe_model()
@@ -178,17 +174,9 @@ class BlurEffectFrames(_PixelExtractor):
     extra: ClassVar[str | None] = None
     min_side: ClassVar[int] = 4
     DEFAULTS: ClassVar[dict[str, Any]] = {"h_size": F_blur.DEFAULT_H_SIZE}
-    known_options: ClassVar[tuple[str, ...] | None] = tuple(DEFAULTS)
 
-    neural: ClassVar[bool] = False  # pixel maths: --precision does not apply
-
-    def __init__(
-        self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
-    ) -> None:
-        self.check_options(options)
-        opts = {**self.DEFAULTS, **options}
-        F_blur.check_h_size(opts["h_size"])
-        super().__init__(device=device, batch_size=batch_size, **opts)
+    def check_values(self, options: dict[str, Any]) -> None:
+        F_blur.check_h_size(options["h_size"])
 
     def identity(self) -> dict[str, Any]:
         ident = super().identity()
