@@ -60,10 +60,10 @@ class Backbone(ABC):
     - :attr:`known_options`: the option names it accepts; ``__init__`` rejects any other with one
       :class:`~aigve.errors.UsageError` naming the backbone and the known options (``None``: the backbone
       checks its options itself).
-    - :meth:`_load_network`: builds its network and returns ``(module, weights sha256)``; the base
+    - :meth:`_load_network`: builds its network and returns ``(network, weights sha256)``; the base
       ``load()`` calls it once (not when a network is already set, e.g. a test's tiny build), keeps the
-      module on the device in eval mode as ``self.model`` and the hash for :meth:`weights_sha256`, which
-      loads on demand. Backbones without weights do not implement it (their hash is None); those that load
+      network as ``self.model`` (a ``torch.nn.Module`` on the device in eval mode, a model handle as it
+      is) and the hash for :meth:`weights_sha256`, which loads on demand. Backbones without weights do not implement it (their hash is None); those that load
       otherwise (through an upstream extractor, several files) override ``load``/``weights_sha256``.
 
     Precision (``--precision``): every subclass's ``extract``/``extract_many``/``score`` runs under
