@@ -319,7 +319,7 @@ def test_snapshot_in_the_cache_is_used_and_hash_checked(clip_dir: Path, frames: 
 def test_bad_options_and_names() -> None:
     with pytest.raises(UsageError, match="unknown CLIP model"):
         ClipExtractor(model="nope")
-    with pytest.raises(UsageError, match="unknown option"):
+    with pytest.raises(UsageError, match=r"backbone 'clip' has no option\(s\) \['colour'\]"):
         ClipExtractor(colour="red")
     assert model_spec("openai/clip-vit-large-patch14").name == "clip_vit_l14"
     assert model_spec("open_clip:ViT-B-32").arch == "ViT-B-32"

@@ -218,7 +218,7 @@ def test_extractor_and_metric_follow_vbench_formula(golden, tiny_file: Path) -> 
 
 def _set_model(ext, path: Path) -> None:  # type: ignore[no-untyped-def]
     ext.model = _load(path).eval()
-    ext._sha = "test"
+    ext._sha256 = "test"
     ext._loaded = True
 
 

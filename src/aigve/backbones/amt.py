@@ -113,6 +113,7 @@ class AMTSmoothnessExtractor(Extractor):
     name: ClassVar[str] = "amt_s"
     kind = "clip"
     version: ClassVar[str] = "1"
+    known_options: ClassVar[tuple[str, ...] | None] = ("scale", "config", "weights")
     weights_option: ClassVar[str | None] = "weights"
     min_side: ClassVar[int] = 113
     min_side_reason: ClassVar[str] = "AMT-S's correlation pyramid needs frames padded to at least 128 px"
@@ -126,31 +127,18 @@ class AMTSmoothnessExtractor(Extractor):
         weights: str | os.PathLike[str] | None = None,
         **options: Any,
     ) -> None:
-        if options:
-            raise UsageError(
-                f"backbone 'amt_s' has no option(s) {sorted(options)}; known: scale, config, weights"
-            )
         if config not in CONFIGS:
             raise UsageError(f"amt_s: unknown config {config!r}; known: {', '.join(sorted(CONFIGS))}")
-        super().__init__(device=device, batch_size=batch_size, scale=check_scale(scale), config=config)
+        super().__init__(
+            device=device, batch_size=batch_size, scale=check_scale(scale), config=config, **options
+        )
         self.scale = check_scale(scale)
         self.config = config
         self.weights_path = str(weights) if weights else None
         self.model: AMT | None = None
-        self._sha256: str | None = None
 
-    def load(self) -> None:
-        if self.model is not None:
-            return
-        model, digest = load_amt(self.config, self.weights_path)
-        self.model = model.to(self.device).eval()
-        self._sha256 = digest
-        self._loaded = True
-
-    def weights_sha256(self) -> str | None:
-        if self._sha256 is None:
-            self.ensure_loaded()
-        return self._sha256
+    def _load_network(self) -> tuple[torch.nn.Module, str]:
+        return load_amt(self.config, self.weights_path)
 
     def identity(self) -> dict[str, Any]:
         ident = super().identity()

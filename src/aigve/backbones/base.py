@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from aigve.device import autocast, check_precision, resolve_device
+from aigve.errors import UsageError
 from aigve.types import DeclaredFrames
 
 ExtractorKind = Literal["frames", "clip", "pairs"]
@@ -54,6 +55,17 @@ class Backbone(ABC):
     ``load()`` is called once before the first use: heavy imports and weight loading go there (not in
     ``__init__``) so that listing metrics stays cheap.
 
+    What a backbone states, and what this base does with it:
+
+    - :attr:`known_options`: the option names it accepts; ``__init__`` rejects any other with one
+      :class:`~aigve.errors.UsageError` naming the backbone and the known options (``None``: the backbone
+      checks its options itself).
+    - :meth:`_load_network`: builds its network and returns ``(network, weights sha256)``; the base
+      ``load()`` calls it once (not when a network is already set, e.g. a test's tiny build), keeps the
+      network as ``self.model`` (a ``torch.nn.Module`` on the device in eval mode, a model handle as it
+      is) and the hash for :meth:`weights_sha256`, which loads on demand. Backbones without weights do not implement it (their hash is None); those that load
+      otherwise (through an upstream extractor, several files) override ``load``/``weights_sha256``.
+
     Precision (``--precision``): every subclass's ``extract``/``extract_many``/``score`` runs under
     :func:`aigve.device.autocast` in :attr:`precision` (set by the engine with :meth:`set_precision`), so no
     backbone handles it itself; backbones without a network (``neural = False``) always run in full
@@ -77,7 +89,12 @@ class Backbone(ABC):
     input_side: ClassVar[int | None] = None
     #: runs a network whose matmuls/convolutions ``--precision`` applies to (False: classic, pixel maths)
     neural: ClassVar[bool] = True
+    #: the option names ``__init__`` accepts (any other is a usage error); None: not checked here
+    known_options: ClassVar[tuple[str, ...] | None] = None
     precision: str = "fp32"  # per instance: set_precision()
+    #: the network :meth:`_load_network` built (None until loaded), and the hash of its weights
+    model: Any = None
+    _sha256: str | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -91,11 +108,21 @@ class Backbone(ABC):
     def __init__(
         self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
     ) -> None:
+        self.check_options(options)
         self.device = resolve_device(device)
         self.batch_size = int(batch_size)
         self.options = dict(options)
         self._loaded = False
         self.precision = "fp32"
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> None:
+        """:class:`~aigve.errors.UsageError` for an option not in :attr:`known_options` (``__init__`` calls
+        this; a backbone that reads its options before ``Backbone.__init__`` may call it first)."""
+        unknown = sorted(set(options) - set(options if cls.known_options is None else cls.known_options))
+        if unknown:
+            known = ", ".join(cls.known_options or ()) or "none"
+            raise UsageError(f"backbone '{cls.name}' has no option(s) {unknown}; known: {known}")
 
     def set_precision(self, precision: str | None) -> None:
         """``fp32`` (default), ``bf16`` or ``fp16`` for the network's forward passes (no effect on backbones
@@ -109,8 +136,23 @@ class Backbone(ABC):
 
     # -- lifecycle -------------------------------------------------------------------------
     def load(self) -> None:
-        """Load weights / import heavy modules. Idempotent."""
+        """Load weights / import heavy modules. Idempotent. The default builds the network with
+        :meth:`_load_network` (when the backbone has one and no network is set yet)."""
+        if self._has_network() and self.model is None:
+            model, self._sha256 = self._load_network()
+            is_module = isinstance(model, torch.nn.Module)
+            self.model = model.to(self.device).eval() if is_module else model
         self._loaded = True
+
+    def _load_network(self) -> tuple[Any, str | None]:
+        """Build this backbone's network from its weights: ``(network, sha256 of the weights)``. A
+        ``torch.nn.Module`` may be on the CPU: ``load`` moves it to the device and sets eval mode; any other
+        network (a model handle) is kept as it is."""
+        raise NotImplementedError
+
+    @classmethod
+    def _has_network(cls) -> bool:
+        return cls._load_network is not Backbone._load_network
 
     def ensure_loaded(self) -> None:
         if not self._loaded:
@@ -143,8 +185,11 @@ class Backbone(ABC):
 
     # -- identity --------------------------------------------------------------------------
     def weights_sha256(self) -> str | None:
-        """sha256 of the weights in use (None for classic extractors without weights)."""
-        return None
+        """sha256 of the weights in use (None for classic extractors without weights); a backbone with a
+        :meth:`_load_network` loads it to know."""
+        if self._sha256 is None and self._has_network():
+            self.ensure_loaded()
+        return self._sha256
 
     def identity(self) -> dict[str, Any]:
         """Everything that changes the output: part of the cache key and the provenance (the precision

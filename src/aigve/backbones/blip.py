@@ -159,42 +159,31 @@ class BlipExtractor(Extractor):
     input_side: ClassVar[int | None] = 384  # BLIP ViT-B at 384 px
     kind: ClassVar[Literal["frames"]] = "frames"
     version: ClassVar[str] = "1"
+    known_options: ClassVar[tuple[str, ...] | None] = ("weights", "head", "image_backend")
     extra: ClassVar[str | None] = "vlsim"
 
     def __init__(
         self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
     ) -> None:
-        known = {"weights", "head", "image_backend"}
-        unknown = set(options) - known
-        if unknown:
-            raise UsageError(f"blip backbone: unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
         options.setdefault("head", "itc")
         if options["head"] not in ("itc", "itm"):
             raise UsageError(f"blip backbone: head must be 'itc' or 'itm', got '{options['head']}'")
         super().__init__(device, batch_size, **options)
-        self._handle: BlipModel | None = None
-        self._sha: str | None = None
+        self.model: BlipModel | None = None
 
-    def load(self) -> None:
-        if self._handle is not None:
-            return
+    def _load_network(self) -> tuple[BlipModel, str | None]:
         handle, sha, warnings = load_blip_model(
             self.options.get("weights"), self.device, self.options.get("image_backend", "pil")
         )
         for w in warnings:
             log.warning("%s", w)
-        self._handle, self._sha = handle, sha
-        self._loaded = True
+        return handle, sha
 
     @property
     def handle(self) -> BlipModel:
         self.ensure_loaded()
-        assert self._handle is not None
-        return self._handle
-
-    def weights_sha256(self) -> str | None:
-        self.ensure_loaded()
-        return self._sha
+        assert self.model is not None
+        return self.model
 
     def extract(self, frames: np.ndarray, fps: float | None = None) -> np.ndarray:
         h = self.handle
@@ -226,12 +215,13 @@ class BlipTextScorer(SharedModelScorer):
     texts: ClassVar[tuple[str, ...]] = ("prompt",)
     columns: ClassVar[tuple[str, ...]] = BLIP_TEXT_COLUMNS
     extractor_class: ClassVar[type[Extractor]] = BlipExtractor
+    known_options: ClassVar[tuple[str, ...] | None] = BlipExtractor.known_options
 
     def __init__(
         self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
     ) -> None:
         super().__init__(device, batch_size, **options)
-        BlipExtractor(device, batch_size, **options)  # validates the options (nothing is loaded)
+        BlipExtractor(device, batch_size, **options)  # validates the head (nothing is loaded)
         self.options.setdefault("head", "itc")
 
     @property

@@ -28,15 +28,28 @@ def _check_frames(name: str, frames: np.ndarray) -> np.ndarray:
     return f
 
 
-def _reject_options(name: str, options: dict[str, Any], allowed: tuple[str, ...]) -> None:
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise UsageError(f"extractor '{name}' has no option(s) {unknown}; known: {list(allowed)}")
-
-
 class _PixelExtractor(Extractor):
     """A classic extractor: each row is computed from its own frame (or pair) alone, so the grouping of frames
     into calls does not matter; a streamed long video hands them over a few at a time (less memory held)."""
+
+    neural: ClassVar[bool] = False  # pixel maths: --precision does not apply
+    #: every option with its default (the identity names them all); ``known_options`` are its keys
+    DEFAULTS: ClassVar[dict[str, Any]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.known_options = tuple(cls.DEFAULTS)
+
+    def __init__(
+        self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
+    ) -> None:
+        self.check_options(options)
+        opts = {**self.DEFAULTS, **options}
+        self.check_values(opts)
+        super().__init__(device=device, batch_size=batch_size, **opts)
+
+    def check_values(self, options: dict[str, Any]) -> None:
+        """:class:`UsageError` for an option value the extractor cannot use (none by default)."""
 
     def frames_per_call(self, height: int, width: int) -> int:
         return 4
@@ -50,14 +63,6 @@ class FrameAbsDiff(_PixelExtractor):
     kind: ClassVar[ExtractorKind] = "pairs"
     version: ClassVar[str] = "1"
     extra: ClassVar[str | None] = None
-
-    neural: ClassVar[bool] = False  # pixel maths: --precision does not apply
-
-    def __init__(
-        self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
-    ) -> None:
-        _reject_options(self.name, options, ())
-        super().__init__(device=device, batch_size=batch_size)
 
     def extract(self, frames: np.ndarray, fps: float | None = None) -> np.ndarray:
         f = _check_frames(self.name, frames)
@@ -78,15 +83,8 @@ class OpticalFlowMagnitude(_PixelExtractor):
     min_side_reason: ClassVar[str] = "DIS optical flow; its option resize lifts the limit"
     DEFAULTS: ClassVar[dict[str, Any]] = {"method": "dis", "resize": None}
 
-    neural: ClassVar[bool] = False  # pixel maths: --precision does not apply
-
-    def __init__(
-        self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
-    ) -> None:
-        _reject_options(self.name, options, tuple(self.DEFAULTS))
-        opts = {**self.DEFAULTS, **options}
-        F_temporal.check_flow_options(opts["method"], opts["resize"])
-        super().__init__(device=device, batch_size=batch_size, **opts)
+    def check_values(self, options: dict[str, Any]) -> None:
+        F_temporal.check_flow_options(options["method"], options["resize"])
 
     def load(self) -> None:
         try:
@@ -124,17 +122,11 @@ class NiqeFeatures(_PixelExtractor):
     min_side_reason: ClassVar[str] = f"2x2 patches of {F_niqe.PATCH_SIZE} px"
     DEFAULTS: ClassVar[dict[str, Any]] = {"arithmetic": F_niqe.DEFAULT_ARITHMETIC}
 
-    neural: ClassVar[bool] = False  # pixel maths: --precision does not apply
+    _model: F_niqe.NiqeModel | None = None
 
-    def __init__(
-        self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
-    ) -> None:
-        _reject_options(self.name, options, tuple(self.DEFAULTS))
-        opts = {**self.DEFAULTS, **options}
-        if opts["arithmetic"] not in ("numpy1", "numpy2"):
-            raise UsageError(f"niqe: arithmetic must be 'numpy1' or 'numpy2', got {opts['arithmetic']!r}")
-        super().__init__(device=device, batch_size=batch_size, **opts)
-        self._model: F_niqe.NiqeModel | None = None
+    def check_values(self, options: dict[str, Any]) -> None:
+        if options["arithmetic"] not in ("numpy1", "numpy2"):
+            raise UsageError(f"niqe: arithmetic must be 'numpy1' or 'numpy2', got {options['arithmetic']!r}")
 
     def load(self) -> None:
         self._model = F_niqe.load_niqe_model()
@@ -183,15 +175,8 @@ class BlurEffectFrames(_PixelExtractor):
     min_side: ClassVar[int] = 4
     DEFAULTS: ClassVar[dict[str, Any]] = {"h_size": F_blur.DEFAULT_H_SIZE}
 
-    neural: ClassVar[bool] = False  # pixel maths: --precision does not apply
-
-    def __init__(
-        self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
-    ) -> None:
-        _reject_options(self.name, options, tuple(self.DEFAULTS))
-        opts = {**self.DEFAULTS, **options}
-        F_blur.check_h_size(opts["h_size"])
-        super().__init__(device=device, batch_size=batch_size, **opts)
+    def check_values(self, options: dict[str, Any]) -> None:
+        F_blur.check_h_size(options["h_size"])
 
     def identity(self) -> dict[str, Any]:
         ident = super().identity()

@@ -501,24 +501,18 @@ class ClipExtractor(Extractor):
     input_side: ClassVar[int | None] = 224
     kind: ClassVar[Literal["frames"]] = "frames"
     version: ClassVar[str] = "1"
+    known_options: ClassVar[tuple[str, ...] | None] = ("model", "weights", "processor", "image_backend")
     extra: ClassVar[str | None] = "vlsim"
 
     def __init__(
         self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
     ) -> None:
-        known = {"model", "weights", "processor", "image_backend"}
-        unknown = set(options) - known
-        if unknown:
-            raise UsageError(f"clip backbone: unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
         options.setdefault("model", DEFAULT_MODEL)
         model_spec(str(options["model"]))  # fail early on a bad name
         super().__init__(device, batch_size, **options)
-        self._handle: ClipModel | None = None
-        self._sha: str | None = None
+        self.model: ClipModel | None = None
 
-    def load(self) -> None:
-        if self._handle is not None:
-            return
+    def _load_network(self) -> tuple[ClipModel, str | None]:
         handle, sha, warnings = load_clip_model(
             str(self.options["model"]),
             weights=self.options.get("weights"),
@@ -528,18 +522,13 @@ class ClipExtractor(Extractor):
         )
         for w in warnings:
             log.warning("%s", w)
-        self._handle, self._sha = handle, sha
-        self._loaded = True
+        return handle, sha
 
     @property
     def handle(self) -> ClipModel:
         self.ensure_loaded()
-        assert self._handle is not None
-        return self._handle
-
-    def weights_sha256(self) -> str | None:
-        self.ensure_loaded()
-        return self._sha
+        assert self.model is not None
+        return self.model
 
     def extract(self, frames: np.ndarray, fps: float | None = None) -> np.ndarray:
         """uint8 ``[T, H, W, 3]`` -> float32 ``[T, D]`` projected image embeddings (not normalised)."""
@@ -548,7 +537,6 @@ class ClipExtractor(Extractor):
 
 
 CLIP_TEXT_COLUMNS = ("cosine", "scaled_cosine", "truncated")
-_CLIP_OPTIONS = ("model", "weights", "processor", "image_backend")
 
 
 @register_extractor
@@ -568,15 +556,11 @@ class ClipTextScorer(SharedModelScorer):
     texts: ClassVar[tuple[str, ...]] = ("prompt",)
     columns: ClassVar[tuple[str, ...]] = CLIP_TEXT_COLUMNS
     extractor_class: ClassVar[type[Extractor]] = ClipExtractor
+    known_options: ClassVar[tuple[str, ...] | None] = ClipExtractor.known_options
 
     def __init__(
         self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
     ) -> None:
-        unknown = set(options) - set(_CLIP_OPTIONS)
-        if unknown:
-            raise UsageError(
-                f"clip_text scorer: unknown option(s) {sorted(unknown)}; known: {list(_CLIP_OPTIONS)}"
-            )
         options.setdefault("model", DEFAULT_MODEL)
         super().__init__(device, batch_size, **options)
 

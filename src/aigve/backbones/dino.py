@@ -24,7 +24,6 @@ import torch
 
 from aigve.backbones.base import Extractor
 from aigve.backbones.registry import register_extractor
-from aigve.errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +38,7 @@ class DinoExtractor(Extractor):
     name: ClassVar[str] = "dino_vitb16"
     kind: ClassVar[Literal["frames"]] = "frames"
     version: ClassVar[str] = "1"
+    known_options: ClassVar[tuple[str, ...] | None] = ("weights",)
     input_side: ClassVar[int | None] = INPUT_SIDE
     min_side: ClassVar[int] = 16
     min_side_reason: ClassVar[str] = "one 16-px patch"
@@ -47,16 +47,10 @@ class DinoExtractor(Extractor):
     def __init__(
         self, device: str | torch.device | None = "cpu", batch_size: int = 16, **options: Any
     ) -> None:
-        unknown = set(options) - {"weights"}
-        if unknown:
-            raise UsageError(f"dino_vitb16 backbone: unknown option(s) {sorted(unknown)}; known: ['weights']")
         super().__init__(device, batch_size, **options)
         self.model: torch.nn.Module | None = None
-        self._sha: str | None = None
 
-    def load(self) -> None:
-        if self.model is not None:
-            return
+    def _load_network(self) -> tuple[torch.nn.Module, str]:
         from aigve.backbones.nets.dino_vit import DinoViT, config_from_state
         from aigve.weights import load_into, resolve_for_backbone
         from aigve.weights.load import load_state_dict
@@ -73,13 +67,7 @@ class DinoExtractor(Extractor):
             resolved=resolved,
             what="a DINO ViT checkpoint (dino_vitbase16_pretrain.pth)",
         )
-        self.model = loaded.module.eval().to(self.device)
-        self._sha = loaded.sha256
-        self._loaded = True
-
-    def weights_sha256(self) -> str | None:
-        self.ensure_loaded()
-        return self._sha
+        return loaded.module, loaded.sha256
 
     @torch.inference_mode()
     def _run(self, chunk: np.ndarray) -> np.ndarray:

@@ -302,6 +302,9 @@ class DoverExtractor(Extractor):
     kind = "clip"
     version: ClassVar[str] = "1"
     extra: ClassVar[str | None] = "nnvqa"
+    known_options: ClassVar[tuple[str, ...] | None] = tuple(
+        sorted({*ViewConfig.__dataclass_fields__, "seed", "sampling", "weights"})
+    )
 
     def __init__(
         self,
@@ -312,13 +315,7 @@ class DoverExtractor(Extractor):
         weights: str | os.PathLike[str] | None = None,
         **options: Any,
     ) -> None:
-        known = set(ViewConfig.__dataclass_fields__)
-        unknown = set(options) - known
-        if unknown:
-            raise UsageError(
-                f"backbone 'dover' has no option(s) {sorted(unknown)}; known: "
-                f"{', '.join(sorted(known | {'seed', 'sampling', 'weights'}))}"
-            )
+        self.check_options(options)
         if sampling not in SAMPLINGS:
             raise UsageError(f"dover: sampling must be one of {SAMPLINGS}, got {sampling!r}")
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -334,20 +331,9 @@ class DoverExtractor(Extractor):
         self.sampling: Sampling = sampling  # type: ignore[assignment]
         self.weights_path = str(weights) if weights else None
         self.model: DOVERNet | None = None
-        self._sha256: str | None = None
 
-    def load(self) -> None:
-        if self.model is not None:
-            return
-        model, digest = load_dover(self.weights_path)
-        self.model = model.to(self.device)
-        self._sha256 = digest
-        self._loaded = True
-
-    def weights_sha256(self) -> str | None:
-        if self._sha256 is None:
-            self.ensure_loaded()
-        return self._sha256
+    def _load_network(self) -> tuple[torch.nn.Module, str]:
+        return load_dover(self.weights_path)
 
     def identity(self) -> dict[str, Any]:
         ident = super().identity()

@@ -85,6 +85,7 @@ class EfficientNetLite0Extractor(Extractor):
     input_side: ClassVar[int | None] = INPUT_SIZE  # centre crop resized to 224x224
     kind = "frames"
     version: ClassVar[str] = "1"
+    known_options: ClassVar[tuple[str, ...] | None] = ("output", "crop_pct", "weights")
     extra: ClassVar[str | None] = "offline"
 
     def __init__(
@@ -96,10 +97,6 @@ class EfficientNetLite0Extractor(Extractor):
         weights: str | os.PathLike[str] | None = None,
         **options: Any,
     ) -> None:
-        if options:
-            raise UsageError(
-                f"backbone 'efficientnet_lite0' has no option(s) {sorted(options)}; known: output, crop_pct, weights"
-            )
         if output not in OUTPUTS:
             raise UsageError(f"efficientnet_lite0: output must be one of {OUTPUTS}, got {output!r}")
         crop_pct = float(crop_pct)
@@ -107,25 +104,14 @@ class EfficientNetLite0Extractor(Extractor):
             raise UsageError(f"efficientnet_lite0: crop_pct must be in (0, 1], got {crop_pct}")
         if int(batch_size) < 1:
             raise UsageError(f"efficientnet_lite0: batch_size must be >= 1, got {batch_size}")
-        super().__init__(device=device, batch_size=batch_size, output=output, crop_pct=crop_pct)
+        super().__init__(device=device, batch_size=batch_size, output=output, crop_pct=crop_pct, **options)
         self.output: Output = output  # type: ignore[assignment]
         self.crop_pct = crop_pct
         self.weights_path = str(weights) if weights else None
         self.model: EfficientNetLite0 | None = None
-        self._sha256: str | None = None
 
-    def load(self) -> None:
-        if self.model is not None:
-            return
-        model, digest = load_lite0(self.weights_path)
-        self.model = model.eval().to(self.device)
-        self._sha256 = digest
-        self._loaded = True
-
-    def weights_sha256(self) -> str | None:
-        if self._sha256 is None:
-            self.ensure_loaded()
-        return self._sha256
+    def _load_network(self) -> tuple[torch.nn.Module, str]:
+        return load_lite0(self.weights_path)
 
     def identity(self) -> dict[str, Any]:
         ident = super().identity()

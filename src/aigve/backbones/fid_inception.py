@@ -125,6 +125,7 @@ class FIDInceptionExtractor(Extractor):
     input_side: ClassVar[int | None] = INPUT_SIZE  # 299x299, either resize mode
     kind = "frames"
     version: ClassVar[str] = "1"
+    known_options: ClassVar[tuple[str, ...] | None] = ("output", "resize", "weights")
     extra: ClassVar[str | None] = None
 
     def __init__(
@@ -136,17 +137,13 @@ class FIDInceptionExtractor(Extractor):
         weights: str | os.PathLike[str] | None = None,
         **options: Any,
     ) -> None:
-        if options:
-            raise UsageError(
-                f"backbone 'fid_inception' has no option(s) {sorted(options)}; known: output, resize, weights"
-            )
         if output not in OUTPUTS:
             raise UsageError(f"fid_inception: output must be one of {OUTPUTS}, got {output!r}")
         if resize not in RESIZES:
             raise UsageError(f"fid_inception: resize must be one of {RESIZES}, got {resize!r}")
         if int(batch_size) < 1:
             raise UsageError(f"fid_inception: batch_size must be >= 1, got {batch_size}")
-        super().__init__(device=device, batch_size=batch_size, output=output, resize=resize)
+        super().__init__(device=device, batch_size=batch_size, output=output, resize=resize, **options)
         self.output: Output = output  # type: ignore[assignment]
         self.resize: Resize = resize  # type: ignore[assignment]
         self.weights_path = str(weights) if weights else None
@@ -158,12 +155,8 @@ class FIDInceptionExtractor(Extractor):
             self._resolved = resolve_for_backbone(WEIGHTS_NAME, self.weights_path)
         return self._resolved
 
-    def load(self) -> None:
-        if self.model is not None:
-            return
-        model, _ = load_fid_inception(resolved=self._resolve())
-        self.model = model.to(self.device)
-        self._loaded = True
+    def _load_network(self) -> tuple[torch.nn.Module, str]:
+        return load_fid_inception(resolved=self._resolve())
 
     def weights_sha256(self) -> str | None:
         """sha256 of the checkpoint file; resolves (and hashes, cached) it without loading the network."""

@@ -143,6 +143,15 @@ class GSTVQAScorer(Scorer):
 
     name: ClassVar[str] = "gstvqa"
     version: ClassVar[str] = "1"
+    known_options: ClassVar[tuple[str, ...] | None] = (
+        "checkpoint",
+        "weights",
+        "max_len",
+        "pad",
+        "vgg_weights",
+        "tap",
+        "resize",
+    )
     extra: ClassVar[str | None] = "nnvqa"
     input: ClassVar[Literal["frames", "features"]] = "features"
     columns: ClassVar[tuple[str, ...]] = ("raw",)
@@ -152,10 +161,6 @@ class GSTVQAScorer(Scorer):
     def __init__(
         self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
     ) -> None:
-        known = {"checkpoint", "weights", "max_len", "pad", *self._UPSTREAM_OPTIONS}
-        unknown = set(options) - known
-        if unknown:
-            raise UsageError(f"gstvqa scorer: unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
         options.setdefault("max_len", MAX_LEN)
         options.setdefault("pad", "repeat_last")
         if options["pad"] not in PAD_MODES:

@@ -88,6 +88,7 @@ class I3DExtractor(Extractor):
     input_side: ClassVar[int | None] = 224  # the instance holds its ``resolution`` option
     kind = "clip"
     version: ClassVar[str] = "1"
+    known_options: ClassVar[tuple[str, ...] | None] = ("resolution", "layer", "impl", "weights")
     extra: ClassVar[str | None] = None
 
     def __init__(
@@ -100,11 +101,6 @@ class I3DExtractor(Extractor):
         weights: str | os.PathLike[str] | None = None,
         **options: Any,
     ) -> None:
-        if options:
-            raise UsageError(
-                f"backbone 'i3d_kinetics400' has no option(s) {sorted(options)}; "
-                "known: resolution, layer, impl, weights"
-            )
         if layer not in LAYERS:
             raise UsageError(f"i3d_kinetics400: layer must be one of {sorted(LAYERS)}, got {layer!r}")
         if impl not in IMPLS:
@@ -114,30 +110,22 @@ class I3DExtractor(Extractor):
                 f"i3d_kinetics400: resolution must be an integer >= {MIN_SIZE} (the 7x7 head pool must fit; "
                 f"the FVD protocol uses 224), got {resolution!r}"
             )
-        super().__init__(device=device, batch_size=batch_size, resolution=resolution, layer=layer, impl=impl)
+        super().__init__(
+            device=device, batch_size=batch_size, resolution=resolution, layer=layer, impl=impl, **options
+        )
         self.resolution = int(resolution)
         self.input_side = self.resolution  # type: ignore[misc]
         self.layer = layer
         self.impl = impl
         self.weights_path = str(weights) if weights else None
         self.model: InceptionI3d | FusedI3d | None = None
-        self._sha256: str | None = None
 
-    def load(self) -> None:
-        if self.model is not None:
-            return
+    def _load_network(self) -> tuple[torch.nn.Module, str]:
         net, digest = load_i3d(self.weights_path)
         model: InceptionI3d | FusedI3d = net.fused() if self.impl == "fused" else net
         if self.impl == "fused":  # channels-last 3-D convolutions: ~20-30% faster per clip on the CPU
             model = model.to(memory_format=torch.channels_last_3d)
-        self.model = model.to(self.device).eval()
-        self._sha256 = digest
-        self._loaded = True
-
-    def weights_sha256(self) -> str | None:
-        if self._sha256 is None:
-            self.ensure_loaded()
-        return self._sha256
+        return model, digest
 
     def identity(self) -> dict[str, Any]:
         ident = super().identity()

@@ -149,6 +149,7 @@ class LightVQASpatialExtractor(Extractor):
     name: ClassVar[str] = "lightvqa_spatial"
     kind = "clip"
     version: ClassVar[str] = "2"  # 2: the brightness consistency moved to lightvqa_brightness + the head
+    known_options: ClassVar[tuple[str, ...] | None] = ("key_frames", "weights")
     extra: ClassVar[str | None] = "nnvqa"
     weights_option: ClassVar[str | None] = "weights"
     input_side: ClassVar[int | None] = FRAME_H
@@ -161,28 +162,15 @@ class LightVQASpatialExtractor(Extractor):
         key_frames: str = "first8",
         **options: Any,
     ) -> None:
-        if options:
-            raise UsageError(f"backbone 'lightvqa_spatial' has no option(s) {sorted(options)}")
         if key_frames not in KEY_FRAME_MODES:
             raise UsageError(f"lightvqa: key_frames must be one of {KEY_FRAME_MODES}, got {key_frames!r}")
-        super().__init__(device=device, batch_size=batch_size, key_frames=key_frames)
+        super().__init__(device=device, batch_size=batch_size, key_frames=key_frames, **options)
         self.weights_path = str(weights) if weights else None
         self.model: LightVQANet | None = None
-        self._sha256: str | None = None
         self.build: Any = LightVQANet  # tests swap in a tiny configuration
 
-    def load(self) -> None:
-        if self.model is not None:
-            return
-        model, digest = load_lightvqa_net(self.weights_path, self.build)
-        self.model = model.to(self.device)
-        self._sha256 = digest
-        self._loaded = True
-
-    def weights_sha256(self) -> str | None:
-        if self._sha256 is None:
-            self.ensure_loaded()
-        return self._sha256
+    def _load_network(self) -> tuple[torch.nn.Module, str]:
+        return load_lightvqa_net(self.weights_path, self.build)
 
     def identity(self) -> dict[str, Any]:
         ident = super().identity()
@@ -221,15 +209,14 @@ class LightVQABrightnessExtractor(Extractor):
     name: ClassVar[str] = "lightvqa_brightness"
     kind = "frames"
     version: ClassVar[str] = "1"
+    known_options: ClassVar[tuple[str, ...] | None] = ()
     extra: ClassVar[str | None] = "nnvqa"  # Pillow
     neural: ClassVar[bool] = False
 
     def __init__(
         self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
     ) -> None:
-        if options:
-            raise UsageError(f"backbone 'lightvqa_brightness' has no option(s) {sorted(options)}")
-        super().__init__(device=device, batch_size=batch_size)
+        super().__init__(device=device, batch_size=batch_size, **options)
 
     def identity(self) -> dict[str, Any]:
         ident = super().identity()
@@ -249,6 +236,7 @@ class LightVQAHeadScorer(Scorer):
 
     name: ClassVar[str] = "lightvqa_head"
     version: ClassVar[str] = "2"  # 2: reads the brightness rows (lightvqa_brightness) as a third upstream
+    known_options: ClassVar[tuple[str, ...] | None] = ("key_frames", "slowfast_weights", "weights")
     extra: ClassVar[str | None] = "nnvqa"
     input: ClassVar[Literal["frames", "features"]] = "features"
     columns: ClassVar[tuple[str, ...]] = ("quality",)
@@ -256,10 +244,6 @@ class LightVQAHeadScorer(Scorer):
     def __init__(
         self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
     ) -> None:
-        known = {"weights", "slowfast_weights", "key_frames"}
-        unknown = set(options) - known
-        if unknown:
-            raise UsageError(f"lightvqa_head: unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
         super().__init__(device, batch_size, **options)
         self._net: LightVQANet | None = None
         self._sha: str | None = None

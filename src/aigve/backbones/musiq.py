@@ -22,7 +22,6 @@ import torch
 
 from aigve.backbones.base import Extractor
 from aigve.backbones.registry import register_extractor
-from aigve.errors import UsageError
 
 WEIGHTS_NAME = "musiq_spaq"
 LONGER_SIDE = 512
@@ -51,22 +50,17 @@ class MusiqExtractor(Extractor):
     name: ClassVar[str] = "musiq_spaq"
     kind: ClassVar[Literal["frames"]] = "frames"
     version: ClassVar[str] = "1"
+    known_options: ClassVar[tuple[str, ...] | None] = ("weights",)
     min_side: ClassVar[int] = 1
     weights_option: ClassVar[str | None] = "weights"
 
     def __init__(
         self, device: str | torch.device | None = "cpu", batch_size: int = 8, **options: Any
     ) -> None:
-        unknown = set(options) - {"weights"}
-        if unknown:
-            raise UsageError(f"musiq_spaq backbone: unknown option(s) {sorted(unknown)}; known: ['weights']")
         super().__init__(device, batch_size, **options)
         self.model: torch.nn.Module | None = None
-        self._sha: str | None = None
 
-    def load(self) -> None:
-        if self.model is not None:
-            return
+    def _load_network(self) -> tuple[torch.nn.Module, str]:
         from aigve.backbones.nets.musiq import MUSIQ, config_from_state
         from aigve.weights import load_into, resolve_for_backbone
         from aigve.weights.load import load_state_dict
@@ -83,13 +77,7 @@ class MusiqExtractor(Extractor):
             resolved=resolved,
             what="a pyiqa MUSIQ checkpoint (musiq_spaq_ckpt-358bb6af.pth)",
         )
-        self.model = loaded.module.eval().to(self.device)
-        self._sha = loaded.sha256
-        self._loaded = True
-
-    def weights_sha256(self) -> str | None:
-        self.ensure_loaded()
-        return self._sha
+        return loaded.module, loaded.sha256
 
     @torch.inference_mode()
     def _run(self, chunk: np.ndarray) -> np.ndarray:

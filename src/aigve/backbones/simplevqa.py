@@ -250,6 +250,7 @@ def simplevqa_score(
 class _VQAExtractor(Extractor):
     kind = "clip"
     extra: ClassVar[str | None] = "nnvqa"
+    known_options: ClassVar[tuple[str, ...] | None] = ("weights",)
 
     def __init__(
         self,
@@ -258,18 +259,10 @@ class _VQAExtractor(Extractor):
         weights: str | os.PathLike[str] | None = None,
         **options: Any,
     ) -> None:
-        if options:
-            raise UsageError(f"backbone '{self.name}' has no option(s) {sorted(options)}; known: weights")
         if int(batch_size) < 1:
             raise UsageError(f"{self.name}: batch_size must be >= 1, got {batch_size}")
-        super().__init__(device=device, batch_size=batch_size)
+        super().__init__(device=device, batch_size=batch_size, **options)
         self.weights_path = str(weights) if weights else None
-        self._sha256: str | None = None
-
-    def weights_sha256(self) -> str | None:
-        if self._sha256 is None:
-            self.ensure_loaded()
-        return self._sha256
 
 
 @register_extractor
@@ -287,13 +280,8 @@ class SimpleVQASpatialExtractor(_VQAExtractor):
         super().__init__(*args, **kwargs)
         self.model: SimpleVQANet | None = None
 
-    def load(self) -> None:
-        if self.model is not None:
-            return
-        model, digest = load_simplevqa_net(self.weights_path)
-        self.model = model.to(self.device)
-        self._sha256 = digest
-        self._loaded = True
+    def _load_network(self) -> tuple[torch.nn.Module, str]:
+        return load_simplevqa_net(self.weights_path)
 
     def identity(self) -> dict[str, Any]:
         ident = super().identity()
@@ -347,9 +335,7 @@ class SlowFastMotionExtractor(_VQAExtractor):
         super().__init__(*args, **kwargs)
         self.model: SlowFastR50 | None = None
 
-    def load(self) -> None:
-        if self.model is not None:
-            return
+    def _load_network(self) -> tuple[torch.nn.Module, str]:
         option = (
             "for SimpleVQA the SlowFast file is passed as --metric-option simplevqa.slowfast_weights=PATH"
         )
@@ -362,9 +348,7 @@ class SlowFastMotionExtractor(_VQAExtractor):
             fix=f"pass SLOWFAST_8x8_R50.pyth ({option})",
             note=option,
         )
-        self.model = loaded.module.to(self.device)
-        self._sha256 = loaded.sha256
-        self._loaded = True
+        return loaded.module, loaded.sha256
 
     def identity(self) -> dict[str, Any]:
         ident = super().identity()
@@ -419,6 +403,7 @@ class SimpleVQAHeadScorer(Scorer):
 
     name: ClassVar[str] = "simplevqa_head"
     version: ClassVar[str] = "1"
+    known_options: ClassVar[tuple[str, ...] | None] = ("weights", "slowfast_weights", "min_seconds")
     extra: ClassVar[str | None] = "nnvqa"
     input: ClassVar[Literal["frames", "features"]] = "features"
     columns: ClassVar[tuple[str, ...]] = ("quality",)
@@ -426,10 +411,6 @@ class SimpleVQAHeadScorer(Scorer):
     def __init__(
         self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
     ) -> None:
-        known = {"weights", "slowfast_weights", "min_seconds"}
-        unknown = set(options) - known
-        if unknown:
-            raise UsageError(f"simplevqa_head: unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
         options.setdefault("min_seconds", SIMPLEVQA_WINDOW)
         ms = options["min_seconds"]
         if not isinstance(ms, int) or isinstance(ms, bool) or ms < 1:

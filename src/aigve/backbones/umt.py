@@ -130,6 +130,7 @@ class UMTKineticsExtractor(Extractor):
     name: ClassVar[str] = "umt_k400"
     kind = "clip"
     version: ClassVar[str] = "1"
+    known_options: ClassVar[tuple[str, ...] | None] = ("config", "weights")
     extra: ClassVar[str | None] = "offline"  # opencv, for UMT's resize
     weights_option: ClassVar[str | None] = "weights"
     input_side: ClassVar[int | None] = CROP
@@ -142,30 +143,15 @@ class UMTKineticsExtractor(Extractor):
         weights: str | os.PathLike[str] | None = None,
         **options: Any,
     ) -> None:
-        if options:
-            raise UsageError(
-                f"backbone 'umt_k400' has no option(s) {sorted(options)}; known: config, weights"
-            )
         cfg = _config(config)
-        super().__init__(device=device, batch_size=batch_size, config=config)
+        super().__init__(device=device, batch_size=batch_size, config=config, **options)
         self.config = config
         self.cfg = cfg
         self.weights_path = str(weights) if weights else None
         self.model: UMTClassifier | None = None
-        self._sha256: str | None = None
 
-    def load(self) -> None:
-        if self.model is not None:
-            return
-        model, digest = load_umt(self.config, self.weights_path)
-        self.model = model.to(self.device).eval()
-        self._sha256 = digest
-        self._loaded = True
-
-    def weights_sha256(self) -> str | None:
-        if self._sha256 is None:
-            self.ensure_loaded()
-        return self._sha256
+    def _load_network(self) -> tuple[torch.nn.Module, str]:
+        return load_umt(self.config, self.weights_path)
 
     def identity(self) -> dict[str, Any]:
         ident = super().identity()
@@ -226,6 +212,7 @@ class UMTActionScorer(Scorer):
 
     name: ClassVar[str] = "umt_k400_action"
     version: ClassVar[str] = "1"
+    known_options: ClassVar[tuple[str, ...] | None] = ("config", "weights")
     input = "features"
     texts: ClassVar[tuple[str, ...]] = ("prompt",)
     columns: ClassVar[tuple[str, ...]] = ("hit", "label_known")
@@ -240,12 +227,8 @@ class UMTActionScorer(Scorer):
         weights: str | os.PathLike[str] | None = None,
         **options: Any,
     ) -> None:
-        if options:
-            raise UsageError(
-                f"backbone 'umt_k400_action' has no option(s) {sorted(options)}; known: config, weights"
-            )
         _config(config)
-        super().__init__(device=device, batch_size=batch_size, config=config)
+        super().__init__(device=device, batch_size=batch_size, config=config, **options)
         self._upstream_opts: dict[str, Any] = {"config": config}
         if weights:
             self._upstream_opts["weights"] = str(weights)

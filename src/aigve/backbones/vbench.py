@@ -66,6 +66,7 @@ class VBenchAestheticScorer(Scorer):
 
     name: ClassVar[str] = "vbench_aesthetic"
     version: ClassVar[str] = "1"
+    known_options: ClassVar[tuple[str, ...] | None] = ("model", "weights", "image_backend", "head_weights")
     extra: ClassVar[str | None] = "vlsim"
     input: ClassVar[Literal["frames", "features"]] = "features"
     columns: ClassVar[tuple[str, ...]] = ("aesthetic",)
@@ -73,15 +74,10 @@ class VBenchAestheticScorer(Scorer):
     def __init__(
         self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
     ) -> None:
-        known = {"model", "weights", "image_backend", "head_weights"}
-        unknown = set(options) - known
-        if unknown:
-            raise UsageError(f"vbench_aesthetic: unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
         options.setdefault("model", "clip_vit_l14")
         options.setdefault("image_backend", "vbench")
         super().__init__(device, batch_size, **options)
-        self._head: torch.nn.Linear | None = None
-        self._sha: str | None = None
+        self.model: torch.nn.Linear | None = None
 
     def upstream(self) -> tuple[str, dict[str, Any]]:
         opts = {k: self.options[k] for k in ("model", "image_backend")}
@@ -89,9 +85,7 @@ class VBenchAestheticScorer(Scorer):
             opts["weights"] = str(self.options["weights"])
         return "clip", opts
 
-    def load(self) -> None:
-        if self._head is not None:
-            return
+    def _load_network(self) -> tuple[torch.nn.Module, str]:
         from aigve.weights import load_into, resolve_for_backbone
         from aigve.weights.load import load_state_dict
 
@@ -108,23 +102,17 @@ class VBenchAestheticScorer(Scorer):
             what="the LAION aesthetic linear head (sa_0_4_vit_l_14_linear.pth)",
             fix="pass sa_0_4_vit_l_14_linear.pth with --metric-option vbench_aesthetic_quality.head_weights=PATH",
         )
-        self._head = loaded.module.eval().to(self.device)
-        self._sha = loaded.sha256
-        self._loaded = True
-
-    def weights_sha256(self) -> str | None:
-        self.ensure_loaded()
-        return self._sha
+        return loaded.module, loaded.sha256
 
     @torch.inference_mode()
     def score(self, items: Sequence[ScorerInput]) -> list[np.ndarray]:
         self.ensure_loaded()
-        assert self._head is not None
+        assert self.model is not None
         out = []
         for it in items:
             emb = torch.as_tensor(np.asarray(it.data, dtype=np.float32), device=self.device)
             emb = torch.nn.functional.normalize(emb, dim=-1, p=2)
-            s = self._head(emb).squeeze(-1) / 10
+            s = self.model(emb).squeeze(-1) / 10
             out.append(s.double().cpu().numpy().reshape(-1, 1))
         return out
 
@@ -243,6 +231,7 @@ class VBenchRaftExtractor(Extractor):
     name: ClassVar[str] = "vbench_raft"
     kind = "clip"
     version: ClassVar[str] = "2"  # 1: a scorer reading every frame; 2: an extractor declaring its pairs
+    known_options: ClassVar[tuple[str, ...] | None] = ("weights",)
     columns: ClassVar[tuple[str, ...]] = DYNAMIC_COLUMNS
     min_side: ClassVar[int] = 128
     min_side_reason: ClassVar[str] = "RAFT's 1/8 feature map needs 4 correlation levels"
@@ -251,16 +240,10 @@ class VBenchRaftExtractor(Extractor):
     def __init__(
         self, device: str | torch.device | None = "cpu", batch_size: int = 8, **options: Any
     ) -> None:
-        unknown = set(options) - {"weights"}
-        if unknown:
-            raise UsageError(f"vbench_raft: unknown option(s) {sorted(unknown)}; known: ['weights']")
         super().__init__(device, batch_size, **options)
         self.model: torch.nn.Module | None = None
-        self._sha: str | None = None
 
-    def load(self) -> None:
-        if self.model is not None:
-            return
+    def _load_network(self) -> tuple[torch.nn.Module, str]:
         from torchvision.models.optical_flow import raft_large
 
         from aigve.weights import load_into
@@ -273,13 +256,7 @@ class VBenchRaftExtractor(Extractor):
             what="a RAFT-large checkpoint (torchvision raft_large or the original raft-things.pth)",
             context="vbench_dynamic_degree needs RAFT-large weights",
         )
-        self.model = loaded.module.eval().to(self.device)
-        self._sha = loaded.sha256
-        self._loaded = True
-
-    def weights_sha256(self) -> str | None:
-        self.ensure_loaded()
-        return self._sha
+        return loaded.module, loaded.sha256
 
     @torch.inference_mode()
     def flow(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:

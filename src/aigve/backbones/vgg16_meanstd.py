@@ -152,6 +152,7 @@ class VGG16MeanStdExtractor(Extractor):
     name: ClassVar[str] = "vgg16_meanstd"
     kind = "frames"
     version: ClassVar[str] = "1"
+    known_options: ClassVar[tuple[str, ...] | None] = ("tap", "resize", "weights")
 
     def __init__(
         self,
@@ -162,10 +163,6 @@ class VGG16MeanStdExtractor(Extractor):
         weights: str | os.PathLike[str] | None = None,
         **options: Any,
     ) -> None:
-        if options:
-            raise UsageError(
-                f"backbone 'vgg16_meanstd' has no option(s) {sorted(options)}; known: tap, resize, weights"
-            )
         if tap not in TAPS:
             raise UsageError(f"vgg16_meanstd: tap must be one of {sorted(TAPS)}, got {tap!r}")
         min_side = MIN_SIDE * (2 if tap == "pool" else 1)
@@ -174,7 +171,7 @@ class VGG16MeanStdExtractor(Extractor):
         if int(batch_size) < 1:
             raise UsageError(f"vgg16_meanstd: batch_size must be >= 1, got {batch_size}")
         resize = None if resize is None else int(resize)
-        super().__init__(device=device, batch_size=batch_size, tap=tap, resize=resize)
+        super().__init__(device=device, batch_size=batch_size, tap=tap, resize=resize, **options)
         self.tap: Tap = tap  # type: ignore[assignment]
         self.smallest_side = min_side  # per instance: depends on tap
         self.resize = resize

@@ -136,6 +136,7 @@ class ViCLIPScorer(Scorer):
 
     name: ClassVar[str] = "viclip"
     version: ClassVar[str] = "1"
+    known_options: ClassVar[tuple[str, ...] | None] = ("config", "weights", "num_frames")
     input = "frames"
     texts: ClassVar[tuple[str, ...]] = ("prompt",)
     columns: ClassVar[tuple[str, ...]] = ("cosine",)
@@ -152,38 +153,25 @@ class ViCLIPScorer(Scorer):
         num_frames: int = 8,
         **options: Any,
     ) -> None:
-        if options:
-            raise UsageError(
-                f"backbone 'viclip' has no option(s) {sorted(options)}; known: config, weights, num_frames"
-            )
         cfg = _config(config)
         if num_frames != cfg.num_frames:
             raise UsageError(
                 f"viclip: num_frames must be {cfg.num_frames} (VBench's value; the network's temporal position "
                 f"table has {cfg.num_frames} rows), got {num_frames!r}"
             )
-        super().__init__(device=device, batch_size=batch_size, config=config, num_frames=num_frames)
+        super().__init__(
+            device=device, batch_size=batch_size, config=config, num_frames=num_frames, **options
+        )
         self.config = config
         self.cfg = cfg
         self.num_frames = int(num_frames)
         self.weights_path = str(weights) if weights else None
         self.model: ViCLIP | None = None
         self.tokenizer: ClipBPE | None = None
-        self._sha256: str | None = None
 
-    def load(self) -> None:
-        if self.model is not None:
-            return
+    def _load_network(self) -> tuple[torch.nn.Module, str]:
         self.tokenizer = ClipBPE()
-        model, digest = load_viclip(self.config, self.weights_path)
-        self.model = model.to(self.device).eval()
-        self._sha256 = digest
-        self._loaded = True
-
-    def weights_sha256(self) -> str | None:
-        if self._sha256 is None:
-            self.ensure_loaded()
-        return self._sha256
+        return load_viclip(self.config, self.weights_path)
 
     def identity(self) -> dict[str, Any]:
         ident = super().identity()

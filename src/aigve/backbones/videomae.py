@@ -101,6 +101,7 @@ class VideoMAEv2Extractor(Extractor):
     input_side: ClassVar[int | None] = 224  # the ViT position table fixes 224
     kind = "clip"
     version: ClassVar[str] = "1"
+    known_options: ClassVar[tuple[str, ...] | None] = ("resolution", "config", "weights")
     extra: ClassVar[str | None] = None
 
     def __init__(
@@ -112,36 +113,23 @@ class VideoMAEv2Extractor(Extractor):
         weights: str | os.PathLike[str] | None = None,
         **options: Any,
     ) -> None:
-        if options:
-            raise UsageError(
-                f"backbone 'videomae_v2' has no option(s) {sorted(options)}; known: resolution, config, weights"
-            )
         cfg = _config(config)
         if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution != cfg.img_size:
             raise UsageError(
                 f"videomae_v2: resolution must be {cfg.img_size} (the input size of the {config} network: its "
                 f"position table is fixed; cd-fvd also always resizes to {cfg.img_size}), got {resolution!r}"
             )
-        super().__init__(device=device, batch_size=batch_size, resolution=resolution, config=config)
+        super().__init__(
+            device=device, batch_size=batch_size, resolution=resolution, config=config, **options
+        )
         self.resolution = int(resolution)
         self.config = config
         self.cfg = cfg
         self.weights_path = str(weights) if weights else None
         self.model: VideoMAEv2ViT | None = None
-        self._sha256: str | None = None
 
-    def load(self) -> None:
-        if self.model is not None:
-            return
-        model, digest = load_videomae(self.config, self.weights_path)
-        self.model = model.to(self.device).eval()
-        self._sha256 = digest
-        self._loaded = True
-
-    def weights_sha256(self) -> str | None:
-        if self._sha256 is None:
-            self.ensure_loaded()
-        return self._sha256
+    def _load_network(self) -> tuple[torch.nn.Module, str]:
+        return load_videomae(self.config, self.weights_path)
 
     def identity(self) -> dict[str, Any]:
         ident = super().identity()

@@ -355,6 +355,7 @@ class VideophyScorer(Scorer):
 
     name: ClassVar[str] = "videophy"
     version: ClassVar[str] = "1"
+    known_options: ClassVar[tuple[str, ...] | None] = ("weights", "max_length", "dtype")
     extra: ClassVar[str | None] = "multiaspect"
     input: ClassVar[Literal["frames", "features"]] = "frames"
     texts: ClassVar[tuple[str, ...]] = ("prompt",)
@@ -365,12 +366,6 @@ class VideophyScorer(Scorer):
     def __init__(
         self, device: str | torch.device | None = "cpu", batch_size: int = 4, **options: Any
     ) -> None:
-        known = {"weights", "max_length", "dtype"}
-        unknown = set(options) - known
-        if unknown:
-            raise UsageError(
-                f"backbone 'videophy' has no option(s) {sorted(unknown)}; known: {sorted(known)}"
-            )
         options.setdefault("max_length", MAX_LENGTH)
         options.setdefault("dtype", "auto")
         ml = options["max_length"]

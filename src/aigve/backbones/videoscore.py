@@ -205,6 +205,7 @@ class VideoScoreScorer(Scorer):
 
     name: ClassVar[str] = "videoscore"
     version: ClassVar[str] = "1"
+    known_options: ClassVar[tuple[str, ...] | None] = ("weights", "num_frames", "sampling", "dtype")
     extra: ClassVar[str | None] = "vlsim"
     input: ClassVar[Literal["frames", "features"]] = "frames"
     texts: ClassVar[tuple[str, ...]] = ("prompt",)
@@ -215,10 +216,6 @@ class VideoScoreScorer(Scorer):
     def __init__(
         self, device: str | torch.device | None = "cpu", batch_size: int = 32, **options: Any
     ) -> None:
-        known = {"weights", "num_frames", "sampling", "dtype"}
-        unknown = set(options) - known
-        if unknown:
-            raise UsageError(f"videoscore: unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
         options.setdefault("num_frames", V11_FRAMES)
         options.setdefault("sampling", "arange")
         options.setdefault("dtype", "auto")
@@ -235,7 +232,6 @@ class VideoScoreScorer(Scorer):
         self.model: torch.nn.Module | None = None
         self.tokenizer: Any = None
         self.processor: Any = None
-        self._sha: str | None = None
 
     @property
     def torch_dtype(self) -> torch.dtype:
@@ -244,9 +240,7 @@ class VideoScoreScorer(Scorer):
             return torch.bfloat16 if self.device.type == "cuda" else torch.float32
         return torch.bfloat16 if d == "bfloat16" else torch.float32
 
-    def load(self) -> None:
-        if self.model is not None:
-            return
+    def _load_network(self) -> tuple[torch.nn.Module, str]:
         resolved = resolve_for_backbone(
             WEIGHTS,
             self.options.get("weights"),
@@ -254,14 +248,8 @@ class VideoScoreScorer(Scorer):
             note="pass it with --metric-option videoscore.weights=DIR",
         )
         model, self.tokenizer = load_videoscore(resolved.path, self.torch_dtype)
-        self.model = model.to(self.device)
         self.processor = image_processor()
-        self._sha = resolved.sha256
-        self._loaded = True
-
-    def weights_sha256(self) -> str | None:
-        self.ensure_loaded()
-        return self._sha
+        return model, resolved.sha256
 
     def identity(self) -> dict[str, Any]:
         ident = super().identity()
