@@ -375,7 +375,7 @@ def test_backbones_with_frame_windows_streamed_by_the_workers(
     cluster: Any, dataset: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """simplevqa (SimpleVQA's key frame and SlowFast's 32-frame clip per second, declared as frame windows, and
-    the head reading both) on two videos that the decode tasks leave to the workers to stream
+    the head reading both) on a video that the decode tasks leave to the workers to stream
     (``stream_above_mib=0``: the same ``stream_plan`` the decode task calls says so) gives the local engine's
     values, decoded whole."""
     import functools
@@ -392,7 +392,7 @@ def test_backbones_with_frame_windows_streamed_by_the_workers(
     from aigve.video.sampling import ALL_FRAMES, Window
     from tests.backbones.test_slowfast import seeded_state
 
-    two = Dataset("two", [Entry(id=e.id, generated=e.generated) for e in dataset.entries[:2]])
+    one = Dataset("one", [Entry(id=e.id, generated=e.generated) for e in dataset.entries[:1]])
     svqa, sf = tmp_path / "UGC_BVQA_model.pth", tmp_path / "SLOWFAST_8x8_R50.pyth"
     torch.save({"module." + k: v for k, v in seeded_state(SimpleVQANet().state_dict(), 3).items()}, svqa)
     torch.save({"model_state": seeded_state(SlowFastR50().state_dict(), 0)}, sf)
@@ -407,13 +407,13 @@ def test_backbones_with_frame_windows_streamed_by_the_workers(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        local = evaluate(two, ["simplevqa"], **kw)
+        local = evaluate(one, ["simplevqa"], **kw)
     finally:
         torch.set_num_threads(threads)
     assert local.exit_code == 0 and local.per_video["value"].notna().all()
     streaming = functools.partial(RunConfig, stream_above_mib=0)
     cfg = streaming(metrics=["simplevqa"], window=Window(max_len=3))
-    assert all(stream_plan(e.generated, cfg, [ALL_FRAMES]) is not None for e in two.entries)
+    assert all(stream_plan(e.generated, cfg, [ALL_FRAMES]) is not None for e in one.entries)
     monkeypatch.setattr(aigve.api, "RunConfig", streaming)
-    streamed = evaluate(two, ["simplevqa"], engine="ray", ray_workers=1, **kw)
+    streamed = evaluate(one, ["simplevqa"], engine="ray", ray_workers=1, **kw)
     assert streamed.per_video.equals(local.per_video)
