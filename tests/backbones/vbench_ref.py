@@ -77,6 +77,8 @@ def _register(root: Path) -> None:
 
             stub = types.ModuleType("pkg_resources")
             stub.packaging = packaging  # type: ignore[attr-defined]
+            # pytest's monkeypatch.syspath_prepend calls this when pkg_resources is imported
+            stub.fixup_namespace_packages = lambda *_a, **_k: None  # type: ignore[attr-defined]
             sys.modules["pkg_resources"] = stub
     if "clip" not in sys.modules:
         try:
