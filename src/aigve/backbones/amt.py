@@ -43,7 +43,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from aigve.backbones.base import Extractor, run_windows
+from aigve.backbones.base import Extractor, checked_frames, run_windows
 from aigve.backbones.nets.amt import AMT, CONFIGS
 from aigve.backbones.registry import register_extractor
 from aigve.errors import MetricInputError, UsageError
@@ -199,8 +199,4 @@ class AMTSmoothnessExtractor(Extractor):
 
     def extract(self, frames: np.ndarray, fps: float | None = None) -> np.ndarray:
         """uint8 ``[T, H, W, 3]`` (T >= 3) -> float64 ``[K, 1]`` mean |predicted - real| per odd frame."""
-        if not isinstance(frames, DeclaredFrames):
-            frames = np.asarray(frames)
-        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-            raise UsageError(f"amt_s needs uint8 [T,H,W,3] frames, got {frames.dtype} {frames.shape}")
-        return run_windows(self, frames, fps)
+        return run_windows(self, checked_frames(self.name, frames, min_frames=0), fps)

@@ -244,6 +244,18 @@ class Extractor(Backbone):
         return np.concatenate(outs, axis=0)
 
 
+def checked_frames(name: str, frames: Any, error: type[Exception] = UsageError, min_frames: int = 1) -> Any:
+    """``frames`` as an array (or the :class:`DeclaredFrames` view it is, checked without reading a row) if
+    they are uint8 ``[T, H, W, 3]`` with at least ``min_frames`` rows; else ``error`` naming ``name``. (Typed
+    ``Any``: callers index both kinds alike.)"""
+    if not isinstance(frames, DeclaredFrames):
+        frames = np.asarray(frames)
+    shape = tuple(frames.shape)
+    if len(shape) != 4 or shape[-1] != 3 or frames.dtype != np.uint8 or shape[0] < min_frames:
+        raise error(f"{name} needs uint8 [T,H,W,3] frames (T >= {min_frames}), got {frames.dtype} {shape}")
+    return frames
+
+
 def window_groups(
     backbone: Backbone, windows: Sequence[Sequence[int]], height: int, width: int
 ) -> list[range]:

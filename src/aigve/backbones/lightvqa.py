@@ -49,12 +49,11 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import torch
 
-from aigve.backbones.base import Extractor, Scorer, ScorerInput
+from aigve.backbones.base import Extractor, Scorer, ScorerInput, checked_frames
 from aigve.backbones.nets.lightvqa import BC_DIM, FRAME_H, FRAME_W, LightVQANet, upstream_to_ours
 from aigve.backbones.registry import register_extractor
 from aigve.backbones.simplevqa import IMAGENET_MEAN, IMAGENET_STD, _normalise, _resize_levels
 from aigve.errors import MetricInputError, UsageError
-from aigve.types import DeclaredFrames
 from aigve.weights import load_into
 
 log = logging.getLogger(__name__)
@@ -79,17 +78,6 @@ def key_frame_rows(num_frames: int, mode: str = "first8") -> list[int]:
     else:
         raise UsageError(f"lightvqa: key_frames must be one of {KEY_FRAME_MODES}, got {mode!r}")
     return [min(r, num_frames - 1) for r in rows]
-
-
-def _check_frames(name: str, frames: Any) -> Any:
-    """``frames`` (an array, or a :class:`~aigve.types.DeclaredFrames` view, checked without reading it) if
-    they are uint8 ``[T, H, W, 3]`` with ``T >= 1``; else ``UsageError``."""
-    if not isinstance(frames, DeclaredFrames):
-        frames = np.asarray(frames)
-    shape = tuple(frames.shape)
-    if len(shape) != 4 or shape[-1] != 3 or frames.dtype != np.uint8 or shape[0] < 1:
-        raise UsageError(f"{name} needs uint8 [T,H,W,3] frames, got {frames.dtype} {shape}")
-    return frames
 
 
 def band_brightness(frames: np.ndarray) -> np.ndarray:
@@ -188,7 +176,7 @@ class LightVQASpatialExtractor(Extractor):
 
     def extract(self, frames: np.ndarray, fps: float | None = None) -> np.ndarray:
         """uint8 ``[T, H, W, 3]`` (only the key frames are read) -> float32 ``[8, 2C + 128]``."""
-        frames = _check_frames("lightvqa", frames)
+        frames = checked_frames("lightvqa", frames)
         rows = key_frame_rows(len(frames), self.options["key_frames"])
         self.ensure_loaded()
         assert self.model is not None
@@ -225,7 +213,7 @@ class LightVQABrightnessExtractor(Extractor):
 
     def extract(self, frames: np.ndarray, fps: float | None = None) -> np.ndarray:
         """uint8 ``[T, H, W, 3]`` -> float64 ``[T, 144]`` (one frame at a time: no batch to form)."""
-        return band_brightness(_check_frames(self.name, frames))
+        return band_brightness(checked_frames(self.name, frames))
 
 
 @register_extractor

@@ -51,7 +51,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from aigve.backbones.base import Extractor, Scorer, ScorerInput, run_windows
+from aigve.backbones.base import Extractor, Scorer, ScorerInput, checked_frames, run_windows
 from aigve.backbones.nets.simplevqa import SimpleVQAHead, SimpleVQANet, head_state, strip_data_parallel
 from aigve.backbones.nets.slowfast import SlowFastR50
 from aigve.backbones.registry import register_extractor
@@ -163,19 +163,6 @@ def preprocess_motion(frames: torch.Tensor, size: int = MOTION_SIZE) -> torch.Te
     """uint8 ``[N, H, W, 3]`` -> float32 ``[N, 3, size, size]``: Resize([size, size]), mean 0.45 / std 0.225."""
     x = _resize_levels(_to_float_nchw(frames), (size, size))
     return _normalise(x, KINETICS_MEAN, KINETICS_STD)
-
-
-def _check_frames(name: str, frames: Any) -> Any:
-    """``frames`` (an array, or a :class:`~aigve.types.DeclaredFrames` view, checked without reading it)
-    if they are uint8 ``[T, H, W, 3]`` with ``T >= 1``; else ``UsageError``."""
-    if not isinstance(frames, DeclaredFrames):
-        frames = np.asarray(frames)
-    shape = tuple(frames.shape)
-    if len(shape) != 4 or shape[-1] != 3 or frames.dtype != np.uint8:
-        raise UsageError(f"{name} needs uint8 [T,H,W,3] frames, got {frames.dtype} {shape}")
-    if shape[0] < 1:
-        raise UsageError(f"{name}: no frames to extract features from")
-    return frames
 
 
 # ------------------------------------------------------------------------------------------------
@@ -303,14 +290,14 @@ class SimpleVQASpatialExtractor(_VQAExtractor):
 
     def extract_windows(self, frames: DeclaredFrames, fps: float | None, lo: int, hi: int) -> np.ndarray:
         """Seconds ``lo .. hi - 1``: their key frames in one forward pass -> float32 ``[hi - lo, 7168]``."""
-        frames = _check_frames(self.name, frames)
+        frames = checked_frames(self.name, frames)
         rows = key_frame_rows(len(frames), fps)[lo:hi]
         self.ensure_loaded()
         return self._run(frames[rows])
 
     def extract(self, frames: np.ndarray, fps: float | None = None) -> np.ndarray:
         """uint8 ``[T, H, W, 3]`` + fps -> float32 ``[n_seconds, 7168]`` (reads the key frames only)."""
-        return run_windows(self, _check_frames(self.name, frames), fps)
+        return run_windows(self, checked_frames(self.name, frames), fps)
 
     def _run(self, chunk: np.ndarray) -> np.ndarray:
         assert self.model is not None
@@ -370,14 +357,14 @@ class SlowFastMotionExtractor(_VQAExtractor):
 
     def extract_windows(self, frames: DeclaredFrames, fps: float | None, lo: int, hi: int) -> np.ndarray:
         """Seconds ``lo .. hi - 1``: their clips in one forward pass -> float32 ``[hi - lo, 2304]``."""
-        frames = _check_frames(self.name, frames)
+        frames = checked_frames(self.name, frames)
         clips = clip_rows(len(frames), fps)[lo:hi]
         self.ensure_loaded()
         return self._run(frames, clips)
 
     def extract(self, frames: np.ndarray, fps: float | None = None) -> np.ndarray:
         """uint8 ``[T, H, W, 3]`` + fps -> float32 ``[n_seconds, 2304]`` (reads the clips' rows only)."""
-        return run_windows(self, _check_frames(self.name, frames), fps)
+        return run_windows(self, checked_frames(self.name, frames), fps)
 
     def _run(self, frames: Any, clips: list[list[int]]) -> np.ndarray:
         assert self.model is not None

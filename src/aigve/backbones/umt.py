@@ -40,7 +40,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from aigve.backbones.base import Extractor, Scorer, ScorerInput
+from aigve.backbones.base import Extractor, Scorer, ScorerInput, checked_frames
 from aigve.backbones.nets.umt import CONFIGS, UMTClassifier, UMTConfig
 from aigve.backbones.registry import register_extractor
 from aigve.backbones.viclip import middle_indices
@@ -102,12 +102,7 @@ def preprocess(frames: np.ndarray | DeclaredFrames) -> torch.Tensor:
     at least its 16 middle rows) -> float32 ``[3, 16, 224, 224]`` (VBench's)."""
     import cv2
 
-    if not isinstance(frames, DeclaredFrames):
-        frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
-        raise MetricInputError(
-            f"umt_k400 needs uint8 [T,H,W,3] frames (T >= 1), got {frames.dtype} {frames.shape}"
-        )
+    frames = checked_frames("umt_k400", frames, MetricInputError)
     clip = frames[middle_indices(NUM_FRAMES, len(frames))]  # only these rows: its declared frame window
     h, w = clip.shape[1:3]
     if min(h, w) != RESIZE:

@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import torch
 
-from aigve.backbones.base import Extractor, Scorer, ScorerInput, run_windows
+from aigve.backbones.base import Extractor, Scorer, ScorerInput, checked_frames, run_windows
 from aigve.backbones.clip import ClipTextScorer, image_text_cosine
 from aigve.backbones.registry import register_extractor
 from aigve.errors import MetricInputError, UsageError
@@ -300,7 +300,7 @@ class VBenchRaftExtractor(Extractor):
 
     def extract(self, frames: np.ndarray, fps: float | None = None) -> np.ndarray:
         """uint8 ``[T, H, W, 3]`` -> float64 ``[pairs, 3]`` (see the class docstring)."""
-        return run_windows(self, frames if isinstance(frames, DeclaredFrames) else np.asarray(frames), fps)
+        return run_windows(self, checked_frames(self.name, frames, MetricInputError, min_frames=0), fps)
 
 
 def top2_mean_magnitude(flow: np.ndarray) -> float:

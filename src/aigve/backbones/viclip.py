@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from aigve.backbones.base import Scorer, ScorerInput
+from aigve.backbones.base import Scorer, ScorerInput, checked_frames
 from aigve.backbones.nets.viclip import CONFIGS, ViCLIP, ViCLIPConfig
 from aigve.backbones.registry import register_extractor
 from aigve.errors import MetricInputError, UsageError
@@ -189,12 +189,7 @@ class ViCLIPScorer(Scorer):
     def prepare(self, frames: np.ndarray | DeclaredFrames) -> torch.Tensor:
         """One video's decoded frames (or a :class:`~aigve.types.DeclaredFrames` holding at least its middle
         rows) -> ``[8, 3, 224, 224]`` network input (sampling + clip_transform)."""
-        if not isinstance(frames, DeclaredFrames):
-            frames = np.asarray(frames)
-        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
-            raise MetricInputError(
-                f"viclip needs uint8 [T,H,W,3] frames (T >= 1), got {frames.dtype} {frames.shape}"
-            )
+        frames = checked_frames("viclip", frames, MetricInputError)
         return clip_transform(frames[middle_indices(self.num_frames, len(frames))])
 
     def embed_videos(self, clips: list[torch.Tensor]) -> torch.Tensor:

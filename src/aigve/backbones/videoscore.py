@@ -39,10 +39,9 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import torch
 
-from aigve.backbones.base import Scorer, ScorerInput
+from aigve.backbones.base import Scorer, ScorerInput, checked_frames
 from aigve.backbones.registry import register_extractor
 from aigve.errors import MetricInputError, UsageError, WeightsError
-from aigve.types import DeclaredFrames
 from aigve.weights.load import resolve_for_backbone
 
 log = logging.getLogger(__name__)
@@ -271,11 +270,7 @@ class VideoScoreScorer(Scorer):
         assert self.model is not None
         out = []
         for it in items:
-            frames = it.data if isinstance(it.data, DeclaredFrames) else np.asarray(it.data)
-            if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-                raise MetricInputError(
-                    f"videoscore needs uint8 [T,H,W,3] frames, got {frames.dtype} {frames.shape}"
-                )
+            frames = checked_frames("videoscore", it.data, MetricInputError, min_frames=0)
             prompt = str(it.texts.get("prompt") or "")
             if not prompt.strip():
                 raise MetricInputError(f"{it.video_id}: videoscore needs the video's prompt")
