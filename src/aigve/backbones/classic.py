@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from aigve.backbones.base import Extractor, ExtractorKind
+from aigve.backbones.base import Extractor, ExtractorKind, checked_frames
 from aigve.backbones.pixel_ops import blur as F_blur
 from aigve.backbones.pixel_ops import niqe as F_niqe
 from aigve.backbones.pixel_ops import temporal as F_temporal
@@ -22,10 +22,8 @@ from aigve.errors import MetricInputError, MissingDependencyError, UsageError
 
 
 def _check_frames(name: str, frames: np.ndarray) -> np.ndarray:
-    f = np.asarray(frames)
-    if f.ndim != 4 or f.shape[-1] != 3 or f.dtype != np.uint8:
-        raise ValueError(f"{name}: frames must be uint8 [T, H, W, 3] RGB, got {f.dtype} {f.shape}")
-    return f
+    """The frames as an array; a ValueError naming the extractor if they are not uint8 ``[T, H, W, 3]``."""
+    return np.asarray(checked_frames(name, frames, ValueError, min_frames=0))
 
 
 class _PixelExtractor(Extractor):
